@@ -1,0 +1,4 @@
+//! pyo3 wrappers around the pure Rust modules. Each Python class wraps one Rust object.
+
+pub mod event;
+pub mod queue;

@@ -1,0 +1,452 @@
+//! `admf._core.EventQueue`: the lock-free queue seen from Python.
+//!
+//! Single events cross as `Event` objects; batches cross as numpy buffers (the structured
+//! array viewed as bytes) or as the eleven Arrow columns, copied straight into or out of the
+//! ring without a Python object per event. Every wait releases the GIL and wakes up every
+//! 50 ms to let Python deliver signals (Ctrl-C interrupts a blocked `pop_wait`).
+
+use std::time::{Duration, Instant};
+
+use numpy::{PyReadonlyArray1, PyReadwriteArray1};
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+
+use super::event::PyEvent;
+use crate::event::{Event, EVENT_SIZE};
+use crate::queue::{
+    channel, Closed, Consumer, ConsumerGuard, PopError, Producer, PushError, SharedConsumer,
+};
+
+create_exception!(
+    admf._core,
+    QueueClosed,
+    PyException,
+    "The queue is closed: it accepts no more events."
+);
+create_exception!(
+    admf._core,
+    EndOfStream,
+    QueueClosed,
+    "The queue is closed and every event in it has been popped."
+);
+create_exception!(
+    admf._core,
+    QueueFull,
+    PyException,
+    "A push waited for room until its timeout and the queue stayed full."
+);
+
+const SLICE: Duration = Duration::from_millis(50);
+
+fn closed_error() -> PyErr {
+    QueueClosed::new_err("push to a closed EventQueue")
+}
+
+fn end_error() -> PyErr {
+    EndOfStream::new_err("the EventQueue is closed and drained")
+}
+
+fn timeout_duration(timeout: Option<f64>) -> PyResult<Option<Duration>> {
+    match timeout {
+        None => Ok(None),
+        Some(t) if t.is_finite() && t >= 0.0 => Ok(Some(Duration::from_secs_f64(t.min(1e9)))),
+        Some(t) => Err(PyValueError::new_err(format!(
+            "timeout must be None or a non-negative number of seconds, got {t}"
+        ))),
+    }
+}
+
+/// Runs `step` with the GIL released, in slices of at most `SLICE`, until it reports done or
+/// `timeout` passes; checks for Python signals between slices.
+fn wait_sliced<T: Send>(
+    py: Python<'_>,
+    timeout: Option<Duration>,
+    mut step: impl FnMut(Duration) -> Option<T> + Send,
+) -> PyResult<Option<T>> {
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+    loop {
+        let slice = match deadline {
+            None => SLICE,
+            Some(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
+        };
+        if let Some(done) = py.detach(|| step(slice)) {
+            return Ok(Some(done));
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(None);
+        }
+        py.check_signals()?;
+    }
+}
+
+/// The eleven columns of a batch of events, as slices.
+struct Columns<'a> {
+    seq: &'a [u64],
+    ts: &'a [i64],
+    order_id: &'a [i64],
+    price: &'a [i64],
+    qty: &'a [i64],
+    aux: &'a [i64],
+    payload: &'a [i64],
+    instrument: &'a [u32],
+    kind: &'a [u8],
+    side: &'a [u8],
+    flags: &'a [u16],
+}
+
+impl Columns<'_> {
+    fn len(&self) -> PyResult<usize> {
+        let n = self.seq.len();
+        let lens = [
+            self.ts.len(),
+            self.order_id.len(),
+            self.price.len(),
+            self.qty.len(),
+            self.aux.len(),
+            self.payload.len(),
+            self.instrument.len(),
+            self.kind.len(),
+            self.side.len(),
+            self.flags.len(),
+        ];
+        if lens.iter().any(|&l| l != n) {
+            return Err(PyValueError::new_err(format!(
+                "event columns must all have the same length; got seq={n} and others={lens:?}"
+            )));
+        }
+        Ok(n)
+    }
+
+    fn get(&self, i: usize) -> Event {
+        Event {
+            seq: self.seq[i],
+            ts: self.ts[i],
+            order_id: self.order_id[i],
+            price: self.price[i],
+            qty: self.qty[i],
+            aux: self.aux[i],
+            payload: self.payload[i],
+            instrument: self.instrument[i],
+            kind: self.kind[i],
+            side: self.side[i],
+            flags: self.flags[i],
+        }
+    }
+}
+
+/// A bounded lock-free multi-producer single-consumer queue of events.
+#[pyclass(frozen, subclass, module = "admf._core", name = "EventQueue")]
+pub struct PyEventQueue {
+    producer: Producer,
+    consumer: SharedConsumer,
+}
+
+impl PyEventQueue {
+    fn consumer(&self) -> PyResult<ConsumerGuard<'_>> {
+        self.consumer.try_lock().ok_or_else(|| {
+            PyRuntimeError::new_err(
+                "EventQueue has a single consumer, and another thread is popping from it now",
+            )
+        })
+    }
+
+    /// Pushes every event `make(i)` for `i < n`, waiting as needed; returns how many.
+    fn push_all(
+        &self,
+        py: Python<'_>,
+        n: usize,
+        timeout: Option<f64>,
+        make: impl Fn(usize) -> Event,
+    ) -> PyResult<usize> {
+        let timeout = timeout_duration(timeout)?;
+        let done = self
+            .producer
+            .push_with(n, &make)
+            .map_err(|_| closed_error())?;
+        if done == n {
+            return Ok(n);
+        }
+        // Copy the rest out of the caller's buffers before letting other threads run.
+        let rest: Vec<Event> = (done..n).map(make).collect();
+        let mut sent = 0;
+        let producer = &self.producer;
+        let mut outcome: Result<(), Closed> = Ok(());
+        wait_sliced(py, timeout, |slice| {
+            match producer.push_all_with(rest.len() - sent, Some(slice), |i| rest[sent + i]) {
+                Ok(k) => sent += k,
+                Err(e) => outcome = Err(e),
+            }
+            (sent == rest.len() || outcome.is_err()).then_some(())
+        })?;
+        outcome.map_err(|_| closed_error())?;
+        Ok(done + sent)
+    }
+}
+
+#[pymethods]
+impl PyEventQueue {
+    #[new]
+    #[pyo3(signature = (capacity = 65536))]
+    fn new(capacity: usize) -> PyResult<Self> {
+        let (producer, consumer) =
+            channel(capacity).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok(PyEventQueue {
+            producer,
+            consumer: SharedConsumer::new(consumer),
+        })
+    }
+
+    /// Number of slots (the capacity asked for, rounded up to a power of two).
+    #[getter]
+    fn capacity(&self) -> usize {
+        self.producer.capacity()
+    }
+
+    /// Whether `close()` has been called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.producer.is_closed()
+    }
+
+    fn __len__(&self) -> usize {
+        self.producer.len()
+    }
+
+    /// Pushes one event without waiting. Returns False when the queue is full.
+    fn push(&self, event: &Bound<'_, PyEvent>) -> PyResult<bool> {
+        match self.producer.try_push(event.get().inner) {
+            Ok(()) => Ok(true),
+            Err(PushError::Full(_)) => Ok(false),
+            Err(PushError::Closed(_)) => Err(closed_error()),
+        }
+    }
+
+    /// Pushes one event, waiting up to `timeout` seconds (forever with None) for room.
+    /// Raises QueueFull when the timeout passes.
+    #[pyo3(signature = (event, timeout = None))]
+    fn push_wait(
+        &self,
+        py: Python<'_>,
+        event: &Bound<'_, PyEvent>,
+        timeout: Option<f64>,
+    ) -> PyResult<()> {
+        let ev = event.get().inner;
+        let pushed = self.push_all(py, 1, timeout, |_| ev)?;
+        if pushed == 1 {
+            Ok(())
+        } else {
+            Err(QueueFull::new_err(format!(
+                "EventQueue stayed full for {:.3} s",
+                timeout.unwrap_or(0.0)
+            )))
+        }
+    }
+
+    /// Pops one event without waiting: None when empty; raises EndOfStream once the queue is
+    /// closed and drained.
+    fn pop(&self) -> PyResult<Option<PyEvent>> {
+        match self.consumer()?.try_pop() {
+            Ok(inner) => Ok(Some(PyEvent { inner })),
+            Err(PopError::Empty) => Ok(None),
+            Err(PopError::EndOfStream) => Err(end_error()),
+        }
+    }
+
+    /// Pops one event, waiting up to `timeout` seconds (forever with None), with the GIL
+    /// released. Returns None on timeout; raises EndOfStream once closed and drained.
+    #[pyo3(signature = (timeout = None))]
+    fn pop_wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<PyEvent>> {
+        if !self.wait(py, timeout)? && !self.producer.is_closed() {
+            return Ok(None);
+        }
+        self.pop()
+    }
+
+    /// Waits up to `timeout` seconds (forever with None), with the GIL released, until an
+    /// event can be popped or the stream has ended. Returns True when an event is ready.
+    #[pyo3(signature = (timeout = None))]
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        let timeout = timeout_duration(timeout)?;
+        let consumer = self.consumer()?;
+        let consumer: &Consumer = &consumer;
+        let ready = wait_sliced(py, timeout, |slice| {
+            if consumer.wait(Some(slice)) {
+                Some(true)
+            } else if consumer.at_end() {
+                Some(false)
+            } else {
+                None
+            }
+        })?;
+        Ok(ready.unwrap_or(false))
+    }
+
+    /// Closes the queue. Producers get QueueClosed from now on; the consumer drains what is
+    /// left, then gets EndOfStream. Returns False when it was closed already.
+    fn close(&self) -> bool {
+        self.producer.close()
+    }
+
+    /// Pushes the records of a uint8 view of an EVENT_DTYPE array (the length a multiple of
+    /// 64) without waiting; returns how many were pushed (a prefix).
+    fn _push_bytes(&self, data: PyReadonlyArray1<'_, u8>) -> PyResult<usize> {
+        let bytes = data.as_slice()?;
+        let n = bytes.len() / EVENT_SIZE;
+        self.producer
+            .push_with(n, |i| {
+                bytemuck::pod_read_unaligned(&bytes[i * EVENT_SIZE..(i + 1) * EVENT_SIZE])
+            })
+            .map_err(|_| closed_error())
+    }
+
+    /// Like `_push_bytes`, waiting up to `timeout` for room; returns how many were pushed.
+    #[pyo3(signature = (data, timeout = None))]
+    fn _push_bytes_wait(
+        &self,
+        py: Python<'_>,
+        data: PyReadonlyArray1<'_, u8>,
+        timeout: Option<f64>,
+    ) -> PyResult<usize> {
+        let bytes = data.as_slice()?;
+        let n = bytes.len() / EVENT_SIZE;
+        self.push_all(py, n, timeout, |i| {
+            bytemuck::pod_read_unaligned(&bytes[i * EVENT_SIZE..(i + 1) * EVENT_SIZE])
+        })
+    }
+
+    /// Pushes a batch given as its eleven columns (waiting up to `timeout` when `wait`);
+    /// returns how many were pushed.
+    #[pyo3(signature = (seq, ts, order_id, price, qty, aux, payload, instrument, kind, side, flags, wait = false, timeout = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn _push_columns(
+        &self,
+        py: Python<'_>,
+        seq: PyReadonlyArray1<'_, u64>,
+        ts: PyReadonlyArray1<'_, i64>,
+        order_id: PyReadonlyArray1<'_, i64>,
+        price: PyReadonlyArray1<'_, i64>,
+        qty: PyReadonlyArray1<'_, i64>,
+        aux: PyReadonlyArray1<'_, i64>,
+        payload: PyReadonlyArray1<'_, i64>,
+        instrument: PyReadonlyArray1<'_, u32>,
+        kind: PyReadonlyArray1<'_, u8>,
+        side: PyReadonlyArray1<'_, u8>,
+        flags: PyReadonlyArray1<'_, u16>,
+        wait: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<usize> {
+        let cols = Columns {
+            seq: seq.as_slice()?,
+            ts: ts.as_slice()?,
+            order_id: order_id.as_slice()?,
+            price: price.as_slice()?,
+            qty: qty.as_slice()?,
+            aux: aux.as_slice()?,
+            payload: payload.as_slice()?,
+            instrument: instrument.as_slice()?,
+            kind: kind.as_slice()?,
+            side: side.as_slice()?,
+            flags: flags.as_slice()?,
+        };
+        let n = cols.len()?;
+        if wait {
+            self.push_all(py, n, timeout, |i| cols.get(i))
+        } else {
+            self.producer
+                .push_with(n, |i| cols.get(i))
+                .map_err(|_| closed_error())
+        }
+    }
+
+    /// Pops up to len(out) // 64 records into a uint8 view of an EVENT_DTYPE array; returns
+    /// how many. Raises EndOfStream when none were left and the queue is closed.
+    fn _pop_into(&self, mut out: PyReadwriteArray1<'_, u8>) -> PyResult<usize> {
+        let out = out.as_slice_mut()?;
+        let max = out.len() / EVENT_SIZE;
+        let mut k = 0;
+        let popped = self.consumer()?.pop_with(max, |e| {
+            out[k * EVENT_SIZE..(k + 1) * EVENT_SIZE].copy_from_slice(e.as_bytes());
+            k += 1;
+        });
+        match popped {
+            Ok(n) => Ok(n),
+            Err(_) => Err(end_error()),
+        }
+    }
+
+    /// Pops up to the columns' length into eleven column arrays; returns how many. Raises
+    /// EndOfStream when none were left and the queue is closed.
+    #[allow(clippy::too_many_arguments)]
+    fn _pop_columns(
+        &self,
+        mut seq: PyReadwriteArray1<'_, u64>,
+        mut ts: PyReadwriteArray1<'_, i64>,
+        mut order_id: PyReadwriteArray1<'_, i64>,
+        mut price: PyReadwriteArray1<'_, i64>,
+        mut qty: PyReadwriteArray1<'_, i64>,
+        mut aux: PyReadwriteArray1<'_, i64>,
+        mut payload: PyReadwriteArray1<'_, i64>,
+        mut instrument: PyReadwriteArray1<'_, u32>,
+        mut kind: PyReadwriteArray1<'_, u8>,
+        mut side: PyReadwriteArray1<'_, u8>,
+        mut flags: PyReadwriteArray1<'_, u16>,
+    ) -> PyResult<usize> {
+        let (seq, ts, order_id, price, qty, aux, payload) = (
+            seq.as_slice_mut()?,
+            ts.as_slice_mut()?,
+            order_id.as_slice_mut()?,
+            price.as_slice_mut()?,
+            qty.as_slice_mut()?,
+            aux.as_slice_mut()?,
+            payload.as_slice_mut()?,
+        );
+        let (instrument, kind, side, flags) = (
+            instrument.as_slice_mut()?,
+            kind.as_slice_mut()?,
+            side.as_slice_mut()?,
+            flags.as_slice_mut()?,
+        );
+        let max = [
+            seq.len(),
+            ts.len(),
+            order_id.len(),
+            price.len(),
+            qty.len(),
+            aux.len(),
+            payload.len(),
+            instrument.len(),
+            kind.len(),
+            side.len(),
+            flags.len(),
+        ]
+        .into_iter()
+        .min()
+        .unwrap_or(0);
+        let mut k = 0;
+        let popped = self.consumer()?.pop_with(max, |e| {
+            seq[k] = e.seq;
+            ts[k] = e.ts;
+            order_id[k] = e.order_id;
+            price[k] = e.price;
+            qty[k] = e.qty;
+            aux[k] = e.aux;
+            payload[k] = e.payload;
+            instrument[k] = e.instrument;
+            kind[k] = e.kind;
+            side[k] = e.side;
+            flags[k] = e.flags;
+            k += 1;
+        });
+        popped.map_err(|_| end_error())
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add_class::<PyEventQueue>()?;
+    m.add("QueueClosed", py.get_type::<QueueClosed>())?;
+    m.add("EndOfStream", py.get_type::<EndOfStream>())?;
+    m.add("QueueFull", py.get_type::<QueueFull>())?;
+    Ok(())
+}

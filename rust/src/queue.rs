@@ -1,0 +1,691 @@
+//! A bounded lock-free multi-producer single-consumer ring of [`Event`] records.
+//!
+//! This is the only module of the core with `unsafe` code; each block says why it is sound.
+//!
+//! # Why our own ring
+//! crossbeam's `ArrayQueue` is the well-kept alternative, but it is multi-consumer and moves one
+//! element per compare-and-swap. The engine's producers hand over whole batches (a numpy
+//! array, an Arrow record batch, a venue packet) and there is exactly one consumer, the
+//! kernel. A producer here claims a run of `n` slots with one CAS and publishes each slot with
+//! a release store; the consumer drains a run with acquire loads and frees it with one store.
+//! That is the multi-producer sequencer of the LMAX Disruptor reduced to one consumer.
+//!
+//! # Protocol
+//! Positions grow forever (`u64`); slot `p & mask` holds position `p`.
+//! - `tail` is the next position to claim. Producers advance it by CAS, and only while
+//!   `tail + n <= head + capacity`, so a claimed slot's previous occupant (`p - capacity`) has
+//!   already been read. The top bit of `tail` is the closed flag: once set, claims fail and the
+//!   tail is frozen, so the consumer knows exactly how many events it still has to drain.
+//! - A producer writes the record into its slot, then stores `stamp = p + 1` (release).
+//! - `head` is the next position to read; only the consumer writes it. It reads slot `p` once
+//!   `stamp == p + 1` (acquire), and after a run stores `head = p + n` (release), which hands
+//!   the slots back to producers.
+//!
+//! Producers of one thread never reorder: each claim starts where its previous claim ended or
+//! later, and the consumer reads positions in order. Waiting (consumer on empty, producers on
+//! full) parks on a condition variable; the waiter announces itself in an atomic, and the
+//! other side, after a sequentially consistent fence, notifies only when someone waits, so the
+//! fast path never takes the lock.
+
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::CachePadded;
+
+use crate::event::Event;
+
+/// Top bit of `tail`: the queue is closed.
+const CLOSED: u64 = 1 << 63;
+
+/// Largest capacity a queue may have.
+pub const MAX_CAPACITY: usize = 1 << 30;
+
+/// Why a push did not take the event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PushError {
+    /// No free slot (back-pressure); the event is handed back.
+    Full(Event),
+    /// The queue was closed; it accepts nothing more.
+    Closed(Event),
+}
+
+/// The queue was closed; it accepts nothing more.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Closed;
+
+/// Why a pop returned no event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PopError {
+    /// Nothing to read now (or the wait timed out); producers may still push.
+    Empty,
+    /// The queue is closed and drained: end of stream.
+    EndOfStream,
+}
+
+/// The capacity asked for is not usable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CapacityError(pub usize);
+
+impl std::fmt::Display for CapacityError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "capacity must be between 1 and {MAX_CAPACITY} events, got {}",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for CapacityError {}
+
+struct Slot {
+    stamp: AtomicU64,
+    event: UnsafeCell<Event>,
+}
+
+struct Ring {
+    tail: CachePadded<AtomicU64>,
+    head: CachePadded<AtomicU64>,
+    slots: Box<[Slot]>,
+    mask: u64,
+    capacity: u64,
+    consumer_waiting: AtomicBool,
+    producers_waiting: AtomicUsize,
+    lock: Mutex<()>,
+    not_empty: Condvar,
+    not_full: Condvar,
+}
+
+// SAFETY: the only non-Sync field is the `UnsafeCell` inside each slot. The protocol in the
+// module documentation gives every slot one writer at a time (the producer that claimed its
+// position) and lets the single consumer read it only after the writer's release store of the
+// stamp, and lets no producer claim it again before the consumer's release store of `head`.
+// So no two threads ever access one cell concurrently.
+unsafe impl Sync for Ring {}
+// SAFETY: `Event` is plain data; moving the ring between threads moves only owned memory and
+// atomics.
+unsafe impl Send for Ring {}
+
+impl Ring {
+    fn new(capacity: usize) -> Result<Ring, CapacityError> {
+        if capacity == 0 || capacity > MAX_CAPACITY {
+            return Err(CapacityError(capacity));
+        }
+        let capacity = capacity.next_power_of_two();
+        let slots = (0..capacity)
+            .map(|_| Slot {
+                stamp: AtomicU64::new(0),
+                event: UnsafeCell::new(Event::default()),
+            })
+            .collect();
+        Ok(Ring {
+            tail: CachePadded::new(AtomicU64::new(0)),
+            head: CachePadded::new(AtomicU64::new(0)),
+            slots,
+            mask: capacity as u64 - 1,
+            capacity: capacity as u64,
+            consumer_waiting: AtomicBool::new(false),
+            producers_waiting: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            not_empty: Condvar::new(),
+            not_full: Condvar::new(),
+        })
+    }
+
+    fn guard(&self) -> MutexGuard<'_, ()> {
+        // The mutex guards no data, so a poisoned lock carries no broken invariant.
+        self.lock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn slot(&self, pos: u64) -> &Slot {
+        &self.slots[(pos & self.mask) as usize]
+    }
+
+    /// Claims up to `want` positions; returns the first and how many (0 when full).
+    fn claim(&self, want: u64) -> Result<(u64, u64), Closed> {
+        let mut tail = self.tail.load(Ordering::Relaxed);
+        loop {
+            if tail & CLOSED != 0 {
+                return Err(Closed);
+            }
+            let head = self.head.load(Ordering::Acquire);
+            if head > tail {
+                // `tail` is stale: the consumer has already read past it.
+                tail = self.tail.load(Ordering::Relaxed);
+                continue;
+            }
+            let n = want.min(self.capacity - (tail - head));
+            if n == 0 {
+                return Ok((tail, 0));
+            }
+            // SeqCst: this RMW and the load in `wake_consumer` form the producer's half of
+            // the handshake with `wait_readable` (see there).
+            match self.tail.compare_exchange_weak(
+                tail,
+                tail + n,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok((tail, n)),
+                Err(current) => tail = current,
+            }
+        }
+    }
+
+    /// Claims up to `want` slots and fills slot `i` of the run with `make(i)`.
+    fn push_with(
+        &self,
+        want: usize,
+        mut make: impl FnMut(usize) -> Event,
+    ) -> Result<usize, Closed> {
+        let (start, n) = self.claim(want as u64)?;
+        for i in 0..n {
+            let pos = start + i;
+            let slot = self.slot(pos);
+            // SAFETY: this producer claimed `pos` above, so it is the cell's only writer, and the
+            // consumer does not read the cell before the stamp store below (see `Sync`).
+            unsafe { *slot.event.get() = make(i as usize) };
+            slot.stamp.store(pos + 1, Ordering::Release);
+        }
+        if n > 0 {
+            self.wake_consumer();
+        }
+        Ok(n as usize)
+    }
+
+    fn wake_consumer(&self) {
+        // Our claim of `tail` and this load are SeqCst, as are the consumer's store of its
+        // flag and its load of `tail` in `wait_readable`. In the single total order of SeqCst
+        // operations either the consumer's load sees our claim (and it does not sleep), or our
+        // load sees its flag and we notify under the lock it waits with. No fence on the fast
+        // path: on x86 the CAS is the barrier and this is a plain load.
+        if self.consumer_waiting.load(Ordering::SeqCst) {
+            let _guard = self.guard();
+            self.not_empty.notify_one();
+        }
+    }
+
+    fn wake_producers(&self) {
+        // The same handshake with `wait_room`: the consumer's SeqCst store of `head` against a
+        // producer's SeqCst increment of the waiter count followed by its load of `head`.
+        if self.producers_waiting.load(Ordering::SeqCst) > 0 {
+            let _guard = self.guard();
+            self.not_full.notify_all();
+        }
+    }
+
+    fn readable(&self, head: u64) -> bool {
+        self.slot(head).stamp.load(Ordering::Acquire) == head + 1
+    }
+
+    fn is_end(&self, head: u64) -> bool {
+        let tail = self.tail.load(Ordering::Acquire);
+        tail & CLOSED != 0 && tail & !CLOSED == head
+    }
+
+    fn has_room(&self) -> bool {
+        let tail = self.tail.load(Ordering::SeqCst);
+        tail & CLOSED != 0 || (tail - self.head.load(Ordering::SeqCst)) < self.capacity
+    }
+
+    /// Parks the consumer until position `head` is readable, the stream ends, or `deadline`.
+    fn wait_readable(&self, head: u64, deadline: Option<Instant>) {
+        let mut guard = self.guard();
+        self.consumer_waiting.store(true, Ordering::SeqCst);
+        while !self.readable(head) && !self.is_end(head) {
+            if self.tail.load(Ordering::SeqCst) & !CLOSED != head {
+                // A producer has claimed `head` and is writing it: it publishes within
+                // nanoseconds, and may have looked at our flag before we set it, so do not
+                // sleep on the condition variable; let it run instead.
+                drop(guard);
+                std::thread::yield_now();
+                guard = self.guard();
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    break;
+                }
+                continue;
+            }
+            guard = match deadline {
+                None => self
+                    .not_empty
+                    .wait(guard)
+                    .unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break;
+                    }
+                    self.not_empty
+                        .wait_timeout(guard, deadline - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+        }
+        self.consumer_waiting.store(false, Ordering::Relaxed);
+    }
+
+    /// Parks a producer until there is room, the queue closes, or `deadline`.
+    fn wait_room(&self, deadline: Option<Instant>) {
+        let mut guard = self.guard();
+        self.producers_waiting.fetch_add(1, Ordering::SeqCst);
+        while !self.has_room() {
+            guard = match deadline {
+                None => self.not_full.wait(guard).unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break;
+                    }
+                    self.not_full
+                        .wait_timeout(guard, deadline - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+        }
+        self.producers_waiting.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn close(&self) -> bool {
+        let before = self.tail.fetch_or(CLOSED, Ordering::AcqRel);
+        let _guard = self.guard();
+        self.not_empty.notify_all();
+        self.not_full.notify_all();
+        before & CLOSED == 0
+    }
+}
+
+fn deadline(timeout: Option<Duration>) -> Option<Instant> {
+    // A timeout too large to represent is no timeout at all.
+    timeout.and_then(|t| Instant::now().checked_add(t))
+}
+
+/// Creates a queue holding at least `capacity` events (rounded up to a power of two).
+pub fn channel(capacity: usize) -> Result<(Producer, Consumer), CapacityError> {
+    let ring = Arc::new(Ring::new(capacity)?);
+    Ok((Producer { ring: ring.clone() }, Consumer { ring, head: 0 }))
+}
+
+/// The pushing end. Clone it for every producer thread.
+#[derive(Clone)]
+pub struct Producer {
+    ring: Arc<Ring>,
+}
+
+impl Producer {
+    /// Pushes one event unless the queue is full or closed.
+    pub fn try_push(&self, event: Event) -> Result<(), PushError> {
+        match self.ring.push_with(1, |_| event) {
+            Ok(1) => Ok(()),
+            Ok(_) => Err(PushError::Full(event)),
+            Err(Closed) => Err(PushError::Closed(event)),
+        }
+    }
+
+    /// Pushes one event, waiting up to `timeout` (forever with `None`) for room.
+    pub fn push_timeout(&self, event: Event, timeout: Option<Duration>) -> Result<(), PushError> {
+        let deadline = deadline(timeout);
+        loop {
+            match self.try_push(event) {
+                Err(PushError::Full(_)) => {}
+                done => return done,
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(PushError::Full(event));
+            }
+            self.ring.wait_room(deadline);
+        }
+    }
+
+    /// Pushes the longest prefix of `events` that fits now; returns how many were pushed.
+    pub fn push_slice(&self, events: &[Event]) -> Result<usize, Closed> {
+        self.ring.push_with(events.len(), |i| events[i])
+    }
+
+    /// Pushes `n` events made by `make(i)` in order, at most as many as fit now; returns how
+    /// many were pushed (`make` is called only for those).
+    pub fn push_with(&self, n: usize, make: impl FnMut(usize) -> Event) -> Result<usize, Closed> {
+        self.ring.push_with(n, make)
+    }
+
+    /// Pushes `n` events made by `make(i)` in order, waiting for room as needed, up to
+    /// `timeout` in all. Returns how many were pushed (fewer than `n` only on timeout).
+    pub fn push_all_with(
+        &self,
+        n: usize,
+        timeout: Option<Duration>,
+        mut make: impl FnMut(usize) -> Event,
+    ) -> Result<usize, Closed> {
+        let deadline = deadline(timeout);
+        let mut done = 0;
+        while done < n {
+            done += self.ring.push_with(n - done, |i| make(done + i))?;
+            if done == n || deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+            self.ring.wait_room(deadline);
+        }
+        Ok(done)
+    }
+
+    /// Closes the queue: later pushes fail, the consumer drains what is in it and then sees
+    /// the end of the stream. Returns false when it was closed already.
+    pub fn close(&self) -> bool {
+        self.ring.close()
+    }
+
+    /// Whether the queue is closed.
+    pub fn is_closed(&self) -> bool {
+        self.ring.tail.load(Ordering::Acquire) & CLOSED != 0
+    }
+
+    /// The number of slots.
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity as usize
+    }
+
+    /// Events claimed but not yet consumed (a snapshot; it may change at once).
+    pub fn len(&self) -> usize {
+        let head = self.ring.head.load(Ordering::Acquire);
+        let tail = self.ring.tail.load(Ordering::Acquire) & !CLOSED;
+        tail.saturating_sub(head) as usize
+    }
+
+    /// Whether [`Producer::len`] is zero.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The popping end. There is exactly one; it is not `Clone`.
+pub struct Consumer {
+    ring: Arc<Ring>,
+    head: u64,
+}
+
+impl Consumer {
+    /// Pops up to `max` events, handing each to `take` in order; returns how many.
+    /// `Err(EndOfStream)` only when nothing was popped and the queue is closed and drained.
+    pub fn pop_with(
+        &mut self,
+        max: usize,
+        mut take: impl FnMut(&Event),
+    ) -> Result<usize, PopError> {
+        let ring = &*self.ring;
+        let mut n = 0u64;
+        while (n as usize) < max {
+            let pos = self.head + n;
+            let slot = ring.slot(pos);
+            if slot.stamp.load(Ordering::Acquire) != pos + 1 {
+                break;
+            }
+            // SAFETY: the stamp says the producer of `pos` finished writing (its release store
+            // pairs with our acquire load), and no producer can claim this slot again before
+            // we store a head beyond `pos` below.
+            take(unsafe { &*slot.event.get() });
+            n += 1;
+        }
+        if n > 0 {
+            self.head += n;
+            // SeqCst: the consumer's half of the handshake in `wake_producers`.
+            ring.head.store(self.head, Ordering::SeqCst);
+            ring.wake_producers();
+            Ok(n as usize)
+        } else if ring.is_end(self.head) {
+            Err(PopError::EndOfStream)
+        } else {
+            Ok(0)
+        }
+    }
+
+    /// Pops one event if there is one.
+    pub fn try_pop(&mut self) -> Result<Event, PopError> {
+        let mut out = Event::default();
+        match self.pop_with(1, |e| out = *e)? {
+            0 => Err(PopError::Empty),
+            _ => Ok(out),
+        }
+    }
+
+    /// Waits up to `timeout` (forever with `None`) until an event can be read or the stream
+    /// ends. Returns true when an event is readable.
+    pub fn wait(&self, timeout: Option<Duration>) -> bool {
+        let ring = &*self.ring;
+        if ring.readable(self.head) {
+            return true;
+        }
+        if ring.is_end(self.head) {
+            return false;
+        }
+        ring.wait_readable(self.head, deadline(timeout));
+        ring.readable(self.head)
+    }
+
+    /// Whether the queue is closed and every event in it has been popped.
+    pub fn at_end(&self) -> bool {
+        self.ring.is_end(self.head)
+    }
+
+    /// Pops one event, waiting up to `timeout` (forever with `None`).
+    pub fn pop_timeout(&mut self, timeout: Option<Duration>) -> Result<Event, PopError> {
+        match self.try_pop() {
+            Err(PopError::Empty) => {
+                self.wait(timeout);
+                self.try_pop()
+            }
+            done => done,
+        }
+    }
+
+    /// Pops up to `max` events into `out` (appending); returns how many.
+    pub fn pop_into(&mut self, max: usize, out: &mut Vec<Event>) -> Result<usize, PopError> {
+        out.reserve(max.min(self.ring.capacity as usize));
+        self.pop_with(max, |e| out.push(*e))
+    }
+
+    /// A producer handle for the same queue.
+    pub fn producer(&self) -> Producer {
+        Producer {
+            ring: self.ring.clone(),
+        }
+    }
+}
+
+/// A [`Consumer`] that several threads may hold a reference to, used by one at a time: for
+/// bindings (Python) where the type system cannot prove there is one consumer. `try_lock` is
+/// one compare-and-swap and never blocks.
+pub struct SharedConsumer {
+    busy: AtomicBool,
+    consumer: UnsafeCell<Consumer>,
+}
+
+// SAFETY: the `UnsafeCell` is reached only through a `ConsumerGuard`, and `try_lock` hands out
+// at most one guard at a time (the acquire CAS on `busy`, released by the guard's drop), which
+// is exactly the exclusion a `Mutex<Consumer>` would give. `Consumer` itself is `Send`.
+unsafe impl Sync for SharedConsumer {}
+
+impl SharedConsumer {
+    /// Wraps the queue's consumer.
+    pub fn new(consumer: Consumer) -> SharedConsumer {
+        SharedConsumer {
+            busy: AtomicBool::new(false),
+            consumer: UnsafeCell::new(consumer),
+        }
+    }
+
+    /// The consumer, unless another thread is using it now.
+    pub fn try_lock(&self) -> Option<ConsumerGuard<'_>> {
+        self.busy
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .ok()
+            .map(|_| ConsumerGuard { owner: self })
+    }
+}
+
+/// Exclusive use of a [`SharedConsumer`] until dropped.
+pub struct ConsumerGuard<'a> {
+    owner: &'a SharedConsumer,
+}
+
+impl std::ops::Deref for ConsumerGuard<'_> {
+    type Target = Consumer;
+    fn deref(&self) -> &Consumer {
+        // SAFETY: this guard is the only one (see `SharedConsumer`), so no `&mut` to the
+        // consumer exists while this shared borrow lives.
+        unsafe { &*self.owner.consumer.get() }
+    }
+}
+
+impl std::ops::DerefMut for ConsumerGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Consumer {
+        // SAFETY: as in `deref`; `&mut self` makes this borrow unique within the guard too.
+        unsafe { &mut *self.owner.consumer.get() }
+    }
+}
+
+impl Drop for ConsumerGuard<'_> {
+    fn drop(&mut self) {
+        self.owner.busy.store(false, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Kind;
+
+    fn ev(seq: u64) -> Event {
+        Event {
+            seq,
+            ..Event::new(Kind::Trade, seq as i64)
+        }
+    }
+
+    #[test]
+    fn shared_consumer_admits_one_user_at_a_time() {
+        let (p, c) = channel(4).unwrap();
+        let shared = SharedConsumer::new(c);
+        p.try_push(ev(1)).unwrap();
+        let mut first = shared.try_lock().unwrap();
+        assert!(shared.try_lock().is_none());
+        assert_eq!(first.try_pop(), Ok(ev(1)));
+        drop(first);
+        assert!(shared.try_lock().is_some());
+    }
+
+    #[test]
+    fn capacity_rounds_up_and_rejects_zero() {
+        assert_eq!(channel(0).err(), Some(CapacityError(0)));
+        assert_eq!(
+            channel(MAX_CAPACITY + 1).err(),
+            Some(CapacityError(MAX_CAPACITY + 1))
+        );
+        let (p, _c) = channel(5).unwrap();
+        assert_eq!(p.capacity(), 8);
+    }
+
+    #[test]
+    fn full_queue_reports_back_pressure_and_keeps_order() {
+        let (p, mut c) = channel(4).unwrap();
+        for i in 0..4 {
+            p.try_push(ev(i)).unwrap();
+        }
+        assert_eq!(p.try_push(ev(9)), Err(PushError::Full(ev(9))));
+        assert_eq!(p.len(), 4);
+        assert_eq!(c.try_pop(), Ok(ev(0)));
+        p.try_push(ev(4)).unwrap();
+        let mut out = Vec::new();
+        assert_eq!(c.pop_into(10, &mut out), Ok(4));
+        assert_eq!(out, (1..5).map(ev).collect::<Vec<_>>());
+        assert_eq!(c.try_pop(), Err(PopError::Empty));
+    }
+
+    #[test]
+    fn push_slice_takes_the_prefix_that_fits() {
+        let (p, mut c) = channel(4).unwrap();
+        let batch: Vec<Event> = (0..6).map(ev).collect();
+        assert_eq!(p.push_slice(&batch), Ok(4));
+        assert_eq!(p.push_slice(&batch[4..]), Ok(0));
+        let mut out = Vec::new();
+        c.pop_into(2, &mut out).unwrap();
+        assert_eq!(p.push_slice(&batch[4..]), Ok(2));
+        c.pop_into(10, &mut out).unwrap();
+        assert_eq!(out, batch);
+    }
+
+    #[test]
+    fn close_drains_then_ends() {
+        let (p, mut c) = channel(8).unwrap();
+        p.try_push(ev(1)).unwrap();
+        assert!(p.close());
+        assert!(!p.close());
+        assert_eq!(p.try_push(ev(2)), Err(PushError::Closed(ev(2))));
+        assert_eq!(p.push_slice(&[ev(3)]), Err(Closed));
+        assert_eq!(c.try_pop(), Ok(ev(1)));
+        assert_eq!(c.try_pop(), Err(PopError::EndOfStream));
+        assert_eq!(c.pop_timeout(None), Err(PopError::EndOfStream));
+    }
+
+    #[test]
+    fn pop_timeout_times_out_when_empty() {
+        let (_p, mut c) = channel(8).unwrap();
+        let start = Instant::now();
+        assert_eq!(
+            c.pop_timeout(Some(Duration::from_millis(20))),
+            Err(PopError::Empty)
+        );
+        assert!(start.elapsed() >= Duration::from_millis(20));
+    }
+
+    #[test]
+    fn blocked_consumer_wakes_on_push_and_on_close() {
+        let (p, mut c) = channel(8).unwrap();
+        let p2 = p.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(10));
+            p2.try_push(ev(5)).unwrap();
+            std::thread::sleep(Duration::from_millis(10));
+            p2.close();
+        });
+        assert_eq!(c.pop_timeout(None), Ok(ev(5)));
+        assert_eq!(c.pop_timeout(None), Err(PopError::EndOfStream));
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn blocked_producer_wakes_when_consumer_frees_room() {
+        let (p, mut c) = channel(2).unwrap();
+        p.try_push(ev(0)).unwrap();
+        p.try_push(ev(1)).unwrap();
+        let t = std::thread::spawn(move || p.push_timeout(ev(2), None));
+        std::thread::sleep(Duration::from_millis(10));
+        assert_eq!(c.try_pop(), Ok(ev(0)));
+        assert_eq!(t.join().unwrap(), Ok(()));
+        assert_eq!(c.pop_timeout(None), Ok(ev(1)));
+        assert_eq!(c.pop_timeout(None), Ok(ev(2)));
+    }
+
+    #[test]
+    fn push_timeout_on_full_queue_gives_the_event_back() {
+        let (p, _c) = channel(1).unwrap();
+        p.try_push(ev(0)).unwrap();
+        let r = p.push_timeout(ev(1), Some(Duration::from_millis(5)));
+        assert_eq!(r, Err(PushError::Full(ev(1))));
+    }
+
+    #[test]
+    fn push_all_with_waits_for_room_across_laps() {
+        let (p, mut c) = channel(4).unwrap();
+        let t = std::thread::spawn(move || p.push_all_with(100, None, |i| ev(i as u64)));
+        let mut out = Vec::new();
+        while out.len() < 100 {
+            c.wait(None);
+            c.pop_into(100, &mut out).unwrap();
+        }
+        assert_eq!(t.join().unwrap(), Ok(100));
+        assert_eq!(out, (0..100).map(ev).collect::<Vec<_>>());
+    }
+}

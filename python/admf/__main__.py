@@ -1,0 +1,5 @@
+import sys
+
+from admf.cli import main
+
+sys.exit(main())

@@ -106,6 +106,11 @@ EVENT_SCHEMA: Final[pa.Schema] = pa.schema(
 
 FIELD_NAMES: Final[tuple[str, ...]] = tuple(name for name, _, _ in _core.FIELDS)
 
+FIELD_DTYPES: Final[tuple[np.dtype[np.generic], ...]] = tuple(
+    np.dtype(code) for _, _, code in _core.FIELDS
+)
+"""numpy dtype of each column, in ``FIELD_NAMES`` order."""
+
 EventArray = npt.NDArray[np.void]
 """A 1-D numpy array of ``EVENT_DTYPE`` records."""
 
@@ -173,12 +178,11 @@ def arrow_columns(batch: pa.RecordBatch) -> list[npt.NDArray[np.generic]]:
     schema and that no column has nulls."""
     _check_schema(batch.schema)
     columns: list[npt.NDArray[np.generic]] = []
-    for name, (_, _, code) in zip(FIELD_NAMES, _core.FIELDS, strict=True):
+    for name, dtype in zip(FIELD_NAMES, FIELD_DTYPES, strict=True):
         column = batch.column(name)
         if column.null_count:
             raise ValueError(f"column {name!r} has {column.null_count} nulls; events have none")
         buffer = column.buffers()[1]
-        dtype = np.dtype(code)
         if buffer is None:
             columns.append(np.empty(0, dtype=dtype))
             continue

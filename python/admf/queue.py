@@ -17,6 +17,7 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -26,7 +27,7 @@ from admf._core import EndOfStream, Event, QueueClosed, QueueFull
 from admf.events import (
     EVENT_DTYPE,
     EVENT_SCHEMA,
-    FIELD_NAMES,
+    FIELD_DTYPES,
     EventArray,
     arrow_columns,
     check_event_array,
@@ -70,8 +71,10 @@ class EventQueue(_core.EventQueue):
                     break
             return pushed
         if isinstance(batch, pa.RecordBatch):
-            columns = arrow_columns(batch)
-            return self._push_columns(*columns, wait=wait, timeout=timeout)  # type: ignore[arg-type]
+            # The columns' dtypes were checked against EVENT_SCHEMA by arrow_columns.
+            push_columns: Any = self._push_columns
+            taken: int = push_columns(*arrow_columns(batch), wait=wait, timeout=timeout)
+            return taken
         events = check_event_array(batch)
         raw = events.view(np.uint8)
         if wait:
@@ -99,8 +102,9 @@ class EventQueue(_core.EventQueue):
         if timeout != 0.0:
             self.wait(timeout)
         size = min(limit, max(len(self), 1))
-        columns = [np.empty(size, dtype=EVENT_DTYPE.fields[name][0]) for name in FIELD_NAMES]  # type: ignore[index]
-        n = self._pop_columns(*columns)  # type: ignore[arg-type]
+        columns = [np.empty(size, dtype=dtype) for dtype in FIELD_DTYPES]
+        pop_columns: Any = self._pop_columns
+        n: int = pop_columns(*columns)
         arrays = [
             pa.Array.from_buffers(field.type, n, [None, pa.py_buffer(column)])
             for field, column in zip(EVENT_SCHEMA, columns, strict=True)
@@ -170,9 +174,7 @@ class EventQueue(_core.EventQueue):
         events = from_arrow(item) if isinstance(item, pa.RecordBatch) else check_event_array(item)
         done = self.push_batch(events)
         while done < len(events):
-            done += await loop.run_in_executor(
-                None, self.push_batch, events[done:], _ASYNC_SLICE
-            )
+            done += await loop.run_in_executor(None, self.push_batch, events[done:], _ASYNC_SLICE)
 
     def __del__(self) -> None:
         pool = self._consumer_pool
@@ -182,4 +184,3 @@ class EventQueue(_core.EventQueue):
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
         return f"<EventQueue {len(self)}/{self.capacity} events, {state}>"
-

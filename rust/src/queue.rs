@@ -414,6 +414,9 @@ impl Consumer {
         max: usize,
         mut take: impl FnMut(&Event),
     ) -> Result<usize, PopError> {
+        if max == 0 {
+            return Ok(0);
+        }
         let ring = &*self.ring;
         let mut n = 0u64;
         while (n as usize) < max {

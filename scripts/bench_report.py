@@ -1,0 +1,113 @@
+"""Prints the benchmark table and writes it as JSON (see bench/README.md).
+
+Reads the figures declared in bench/targets/*.toml, criterion's estimates under
+target/criterion/ and pytest-benchmark's JSON, and reports the median time per element,
+the rate, the target and whether it is met, and the ratios against the comparisons measured
+in the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def criterion_ns(bench_id: str) -> float | None:
+    """Median ns per element of a criterion benchmark, or None if it did not run."""
+    base = ROOT / "target" / "criterion" / bench_id / "new"
+    try:
+        estimates = json.loads((base / "estimates.json").read_text())
+        meta = json.loads((base / "benchmark.json").read_text())
+    except FileNotFoundError:
+        return None
+    elements = (meta.get("throughput") or {}).get("Elements", 1)
+    return float(estimates["median"]["point_estimate"]) / elements
+
+
+def pytest_ns(results: dict[str, Any], name: str) -> float | None:
+    """Median ns per element of a pytest-benchmark test, or None if it did not run."""
+    for bench in results.get("benchmarks", []):
+        if bench["name"] == name or bench["name"].split("[")[0] == name:
+            elements = bench.get("extra_info", {}).get("elements", 1)
+            return float(bench["stats"]["median"]) * 1e9 / elements
+    return None
+
+
+def measure(source: str, bench_id: str, pytest_results: dict[str, Any]) -> float | None:
+    if bench_id.startswith("criterion:"):
+        return criterion_ns(bench_id.removeprefix("criterion:"))
+    if bench_id.startswith("pytest:"):
+        return pytest_ns(pytest_results, bench_id.removeprefix("pytest:"))
+    return criterion_ns(bench_id) if source == "criterion" else pytest_ns(pytest_results, bench_id)
+
+
+def rate(ns: float) -> str:
+    per_second = 1e9 / ns
+    if per_second >= 1e6:
+        return f"{per_second / 1e6:.2f}M/s"
+    return f"{per_second / 1e3:.1f}k/s"
+
+
+def main(out: Path) -> int:
+    pytest_file = ROOT / "bench" / "pytest-benchmark.json"
+    pytest_results = json.loads(pytest_file.read_text()) if pytest_file.exists() else {}
+    rows: list[dict[str, Any]] = []
+    for targets in sorted((ROOT / "bench" / "targets").glob("*.toml")):
+        for figure in tomllib.loads(targets.read_text()).get("figure", []):
+            ns = measure(figure["source"], figure["id"], pytest_results)
+            row: dict[str, Any] = {
+                "figure": figure["name"],
+                "unit": figure.get("unit", "event"),
+                "median_ns": ns,
+                "per_second": 1e9 / ns if ns else None,
+                "target": figure.get("target", ""),
+                "comparisons": {},
+            }
+            met = None
+            if ns is not None:
+                if "max_ns" in figure:
+                    met = ns <= figure["max_ns"]
+                if "min_rate" in figure:
+                    met = 1e9 / ns >= figure["min_rate"]
+            for other in figure.get("compare", []):
+                theirs = measure(figure["source"], other, pytest_results)
+                if ns and theirs:
+                    ratio = theirs / ns
+                    row["comparisons"][other] = {"median_ns": theirs, "ratio": ratio}
+                    need = figure.get("min_ratio", {}).get(other)
+                    if need is not None:
+                        met = bool(met is not False and ratio >= need)
+            row["met"] = met
+            rows.append(row)
+
+    table = Table(title="admf benchmarks (medians; comparisons measured in the same run)")
+    for column in ("figure", "median", "rate", "target", "met", "comparisons (their time / ours)"):
+        table.add_column(column, justify="left" if column in ("figure", "target") else "right")
+    for row in rows:
+        ns = row["median_ns"]
+        median = f"{ns:,.1f} ns/{row['unit']}" if ns is not None else "not run"
+        comparisons = ", ".join(
+            f"{name.removeprefix('test_').removeprefix('criterion:')}: {c['ratio']:.1f}x"
+            for name, c in row["comparisons"].items()
+        )
+        met = {True: "[green]yes[/]", False: "[red]no[/]", None: ""}[row["met"]]
+        table.add_row(
+            row["figure"], median, rate(ns) if ns else "", row["target"], met, comparisons
+        )
+    Console(width=160).print(table)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(rows, indent=2) + "\n")
+    print(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "bench" / "results.json"))

@@ -1,0 +1,279 @@
+"""The EventQueue's Python API: single events, batches, waiting, closing, errors."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import admf
+from admf import EndOfStream, Event, EventQueue, Kind, QueueClosed, QueueFull
+from tests.conftest import make_events
+
+
+def trade(i: int) -> Event:
+    return Event(Kind.TRADE, i, price=i, seq=i)
+
+
+def test_push_pop_one_event_in_order() -> None:
+    q = EventQueue(8)
+    assert q.pop() is None
+    for i in range(5):
+        assert q.push(trade(i))
+    assert len(q) == 5
+    assert [q.pop() for _ in range(5)] == [trade(i) for i in range(5)]
+    assert q.pop() is None
+
+
+def test_capacity_rounds_up_and_bad_capacity_is_rejected() -> None:
+    assert EventQueue(5).capacity == 8
+    with pytest.raises(ValueError, match="capacity must be between 1 and"):
+        EventQueue(0)
+    with pytest.raises(OverflowError):
+        EventQueue(-1)
+
+
+def test_full_queue_reports_back_pressure_and_drops_nothing() -> None:
+    q = EventQueue(4)
+    results = [q.push(trade(i)) for i in range(6)]
+    assert results == [True] * 4 + [False] * 2
+    assert [q.pop() for _ in range(4)] == [trade(i) for i in range(4)]
+    assert q.pop() is None
+
+
+def test_push_wait_times_out_with_queue_full() -> None:
+    q = EventQueue(1)
+    q.push(trade(0))
+    start = time.monotonic()
+    with pytest.raises(QueueFull, match="stayed full"):
+        q.push_wait(trade(1), timeout=0.05)
+    assert time.monotonic() - start >= 0.05
+    assert q.pop() == trade(0)
+    assert q.pop() is None
+
+
+def test_push_wait_proceeds_when_the_consumer_frees_room() -> None:
+    q = EventQueue(1)
+    q.push(trade(0))
+    threading.Timer(0.05, q.pop).start()
+    q.push_wait(trade(1), timeout=5)
+    assert q.pop_wait(timeout=1) == trade(1)
+
+
+def test_pop_wait_releases_the_gil_and_wakes_on_push() -> None:
+    q = EventQueue(8)
+    ticks = 0
+    stop = threading.Event()
+
+    def spin() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+        q.push(trade(7))
+
+    t = threading.Thread(target=spin)
+    t.start()
+    threading.Timer(0.1, stop.set).start()
+    got = q.pop_wait(timeout=5)
+    t.join()
+    assert got == trade(7)
+    assert ticks > 1000, "the other thread could not run while pop_wait waited"
+
+
+def test_pop_wait_times_out_with_none() -> None:
+    q = EventQueue(8)
+    start = time.monotonic()
+    assert q.pop_wait(timeout=0.05) is None
+    assert time.monotonic() - start >= 0.05
+    assert q.wait(timeout=0) is False
+
+
+def test_close_rejects_producers_and_drains_then_ends() -> None:
+    q = EventQueue(8)
+    q.push(trade(1))
+    q.push_batch(make_events(2))
+    assert q.close() is True
+    assert q.close() is False
+    assert q.closed
+    with pytest.raises(QueueClosed, match="closed"):
+        q.push(trade(2))
+    with pytest.raises(QueueClosed):
+        q.push_wait(trade(2), timeout=1)
+    with pytest.raises(QueueClosed):
+        q.push_batch(make_events(3))
+    with pytest.raises(QueueClosed):
+        q.push_batch(admf.to_record_batch(make_events(3)))
+    assert q.pop() == trade(1)
+    assert len(q.pop_batch()) == 2
+    with pytest.raises(EndOfStream):
+        q.pop()
+    with pytest.raises(EndOfStream):
+        q.pop_wait()
+    with pytest.raises(EndOfStream):
+        q.pop_batch(timeout=None)
+    assert issubclass(EndOfStream, QueueClosed)
+
+
+def test_close_wakes_a_waiting_consumer() -> None:
+    q = EventQueue(8)
+    threading.Timer(0.05, q.close).start()
+    with pytest.raises(EndOfStream):
+        q.pop_wait(timeout=5)
+
+
+def test_iteration_yields_until_end_of_stream() -> None:
+    q = EventQueue(8)
+    for i in range(3):
+        q.push(trade(i))
+    q.close()
+    assert list(q) == [trade(i) for i in range(3)]
+
+
+def test_numpy_batch_round_trip() -> None:
+    q = EventQueue(16)
+    events = make_events(10)
+    assert q.push_batch(events) == 10
+    out = q.pop_batch()
+    assert out.dtype == admf.EVENT_DTYPE
+    assert out.tobytes() == events.tobytes()
+    assert len(q.pop_batch()) == 0
+
+
+def test_batch_push_takes_the_prefix_that_fits() -> None:
+    q = EventQueue(8)
+    events = make_events(20)
+    assert q.push_batch(events) == 8
+    assert q.push_batch(events[8:]) == 0
+    assert list(q.pop_batch(max_events=3)["seq"]) == [0, 1, 2]
+    assert q.push_batch(events[8:]) == 3
+    assert list(q.pop_batch()["seq"]) == [3, 4, 5, 6, 7, 8, 9, 10]
+
+
+def test_batch_push_with_timeout_waits_for_room() -> None:
+    q = EventQueue(8)
+    events = make_events(100)
+    received: list[np.ndarray] = []
+
+    def consume() -> None:
+        while sum(len(b) for b in received) < 100:
+            received.append(q.pop_batch(timeout=1))
+
+    t = threading.Thread(target=consume)
+    t.start()
+    assert q.push_batch(events, timeout=None) == 100
+    t.join()
+    assert np.concatenate(received).tobytes() == events.tobytes()
+
+
+def test_batch_push_timeout_returns_how_many_were_taken() -> None:
+    q = EventQueue(4)
+    assert q.push_batch(make_events(10), timeout=0.02) == 4
+
+
+def test_arrow_batch_round_trip() -> None:
+    q = EventQueue(16)
+    events = make_events(10)
+    batch = admf.to_record_batch(events)
+    assert q.push_batch(batch) == 10
+    out = q.pop_record_batch(max_events=6)
+    assert out.schema == admf.EVENT_SCHEMA
+    assert out.equals(batch.slice(0, 6))
+    q.push_batch(pa.Table.from_batches([batch.slice(0, 2)]))
+    rest = q.pop_batch()
+    assert list(rest["seq"]) == [6, 7, 8, 9, 0, 1]
+
+
+def test_non_contiguous_numpy_batches_are_accepted() -> None:
+    q = EventQueue(16)
+    events = make_events(10)
+    assert q.push_batch(events[::2]) == 5
+    assert list(q.pop_batch()["seq"]) == [0, 2, 4, 6, 8]
+
+
+@pytest.mark.parametrize(
+    ("batch", "error", "message"),
+    [
+        (np.zeros(4, dtype=np.int64), TypeError, r"expected an array of admf\.EVENT_DTYPE"),
+        (np.zeros((2, 2), dtype=admf.EVENT_DTYPE), ValueError, r"expected a 1-D array"),
+        ([1, 2, 3], TypeError, r"expected a numpy array of admf\.EVENT_DTYPE"),
+        (
+            pa.record_batch({"seq": pa.array([1], pa.uint64())}),
+            TypeError,
+            r"columns of admf\.EVENT_SCHEMA",
+        ),
+    ],
+)
+def test_wrong_batches_name_what_was_expected(
+    batch: object, error: type[Exception], message: str
+) -> None:
+    q = EventQueue(8)
+    with pytest.raises(error, match=message):
+        q.push_batch(batch)  # type: ignore[arg-type]
+    assert len(q) == 0
+
+
+def test_wrong_single_event_types_are_rejected() -> None:
+    q = EventQueue(8)
+    with pytest.raises(TypeError, match="Event"):
+        q.push(make_events(1))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="timeout must be None or a non-negative"):
+        q.pop_wait(timeout=-1)
+    with pytest.raises(ValueError, match="max_events must be at least 1"):
+        q.pop_batch(max_events=0)
+
+
+def test_one_consumer_at_a_time() -> None:
+    q = EventQueue(8)
+    started = threading.Event()
+
+    def waiter() -> None:
+        started.set()
+        q.pop_wait(timeout=0.5)
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    started.wait()
+    time.sleep(0.05)
+    with pytest.raises(RuntimeError, match="single consumer"):
+        q.pop()
+    t.join()
+
+
+def test_producer_threads_lose_duplicate_and_reorder_nothing() -> None:
+    producers, per = 4, 20_000
+    q = EventQueue(256)
+
+    def produce(pid: int) -> None:
+        events = make_events(per, producer=pid)
+        for start in range(0, per, 500):
+            chunk = events[start : start + 500]
+            if pid % 2:
+                q.push_batch(chunk, timeout=None)
+            else:
+                for row in chunk:
+                    q.push_wait(Event.from_bytes(row.tobytes()))
+
+    threads = [threading.Thread(target=produce, args=(p,)) for p in range(producers)]
+    for t in threads:
+        t.start()
+    received = []
+    total = 0
+    while total < producers * per:
+        batch = q.pop_batch(timeout=1)
+        received.append(batch)
+        total += len(batch)
+    for t in threads:
+        t.join()
+    allev = np.concatenate(received)
+    for pid in range(producers):
+        mine = allev[allev["instrument"] == pid]
+        assert list(mine["seq"]) == list(range(per))
+
+
+def test_repr() -> None:
+    q = EventQueue(4)
+    q.push(trade(1))
+    assert repr(q) == "<EventQueue 1/4 events, open>"

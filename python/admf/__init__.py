@@ -22,6 +22,7 @@ from admf.events import (
     to_record_batch,
 )
 from admf.queue import EventQueue
+from admf.strategy import Component, Strategy, StrategyConfig
 
 try:
     __version__ = version("admf")
@@ -41,6 +42,9 @@ __all__ = [
     "QueueClosed",
     "QueueFull",
     "Side",
+    "Component",
+    "Strategy",
+    "StrategyConfig",
     "__version__",
     "empty_events",
     "from_arrow",

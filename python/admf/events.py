@@ -72,6 +72,7 @@ class Flag(enum.IntFlag):
     POST_ONLY = 1 << 6
     OWN = 1 << 7
     AGGRESSOR = 1 << 8
+    INPUT = 1 << 9
 
 
 _ARROW_TYPES: Final[dict[str, pa.DataType]] = {

@@ -200,6 +200,9 @@ pub mod flags {
     pub const OWN: u16 = 1 << 7;
     /// The fill or trade took liquidity (aggressor).
     pub const AGGRESSOR: u16 = 1 << 8;
+    /// A recorded input (market data, venue reports, clock readings in live mode): what a
+    /// replay feeds back through the kernel. Everything else is output.
+    pub const INPUT: u16 = 1 << 9;
 }
 
 /// Converts a float to fixed point, rounding half away from zero. `None` when the value is

@@ -2,6 +2,8 @@
 //! feature, their pyo3 bindings compiled into `admf._core`.
 
 pub mod event;
+pub mod kernel;
+pub mod merge;
 pub mod queue;
 
 #[cfg(feature = "python")]
@@ -15,6 +17,7 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     py::event::register(m)?;
+    py::kernel::register(m)?;
     py::queue::register(m)?;
     Ok(())
 }

@@ -248,6 +248,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
             ("POST_ONLY", flags::POST_ONLY),
             ("OWN", flags::OWN),
             ("AGGRESSOR", flags::AGGRESSOR),
+            ("INPUT", flags::INPUT),
         ],
     )?;
     Ok(())

@@ -1,0 +1,50 @@
+"""Moving-average crossover on bars: an admf strategy plugin.
+
+Buys when the fast SMA crosses above the slow one and sells the whole position when it
+crosses below, the way backtrader's ``CrossOver`` indicator defines a cross (the last
+non-zero difference changed sign). Orders are market orders sized by value (``fraction`` of
+the cash), so the venue buys the whole units that value affords at the fill price.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from admf import Event, Side, Strategy, StrategyConfig
+from admf.indicators import SMA
+
+__all__ = ["SmaCross", "SmaCrossConfig"]
+
+
+@dataclasses.dataclass(frozen=True)
+class SmaCrossConfig(StrategyConfig):
+    fast: int = 10
+    slow: int = 30
+    fraction: float = 1.0
+
+
+class SmaCross(Strategy):
+    Config = SmaCrossConfig
+    config: SmaCrossConfig
+
+    def on_start(self) -> None:
+        if not 0 < self.config.fast < self.config.slow:
+            raise ValueError(f"need 0 < fast < slow, got {self.config.fast}, {self.config.slow}")
+        self.fast = SMA(self.config.fast)
+        self.slow = SMA(self.config.slow)
+        self.last_diff = 0.0
+
+    def on_bar(self, bar: Event) -> None:
+        fast = self.fast.update_fixed(bar.close)
+        slow = self.slow.update_fixed(bar.close)
+        if fast is None or slow is None:
+            return
+        before = self.last_diff
+        diff = fast - slow
+        if diff != 0.0:
+            self.last_diff = diff
+        if before < 0.0 and diff > 0.0 and self.ctx.position() == 0:
+            value = int(self.ctx.portfolio.cash * self.config.fraction)
+            self.ctx.submit(Side.BUY, value=value)
+        elif before > 0.0 and diff < 0.0 and self.ctx.position() > 0:
+            self.ctx.submit(Side.SELL, self.ctx.position())

@@ -1,0 +1,412 @@
+"""Backtests: a strategy over historical data through the kernel, the venue and the log.
+
+``backtest(...)`` loads the data files (bars, quotes, trades), merges them in Rust by
+(ts, source, row), wires the kernel, the order pipeline (validation, risk, the bar venue,
+audit), the portfolio and the strategy, runs, and returns a `BacktestResult`: every event,
+the fills, round-trip trades, the equity curve and the summary, as Arrow tables for
+notebooks. With ``log_dir`` every event is also appended to an `EventLog` whose manifest
+records what is needed to replay the run exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from admf._core import Event
+from admf.errors import AdmfError
+from admf.events import SCALE, EventArray, Flag, Kind, Side, from_fixed
+from admf.kernel import Audit, Context, Kernel, OrderStage, Payload, Validation
+from admf.pipeline import OrderPipeline
+from admf.portfolio import Portfolio
+from admf.risk import RiskEngine, RiskLimits
+from admf.strategy import HANDLER_KINDS, Strategy, overridden_handlers
+from admf.venue import BarVenue, FeeModel, SlippageModel
+
+StrategySpec = str | type[Strategy]
+
+
+@dataclasses.dataclass(frozen=True)
+class BacktestSettings:
+    """How a backtest fills, charges and limits. Amounts in currency units."""
+
+    initial_cash: float = 100_000.0
+    fill_at: str = "next_open"
+    fee_rate: float = 0.0
+    fee_per_unit: float = 0.0
+    fee_minimum: float = 0.0
+    slippage_bps: float = 0.0
+    risk: RiskLimits = dataclasses.field(default_factory=RiskLimits)
+    seed: int = 0
+    on_error: str = "continue"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> BacktestSettings:
+        values = dict(values)
+        values["risk"] = RiskLimits(**values.get("risk", {}))
+        return cls(**values)
+
+
+@dataclasses.dataclass
+class Source:
+    """One input file, read into events of one instrument."""
+
+    path: str
+    instrument: int
+    name: str
+    kind: Kind
+    events: EventArray
+
+
+def load_source(path: str | os.PathLike[str], instrument: int) -> Source:
+    """Reads one data file into events: bars, quotes or trades (CSV/Parquet)."""
+    from admf.data.bars import read_market_data
+
+    p = Path(path)
+    if not p.is_file():
+        raise AdmfError(f"no data file at {p}")
+    kind, events = read_market_data(p, instrument=instrument)
+    name = p.name.split(".")[0]
+    return Source(str(p), instrument, name, Kind(kind), events)
+
+
+def resolve_strategy(spec: StrategySpec) -> type[Strategy]:
+    """A strategy class from a class, an entry-point name or ``module:Class``."""
+    if isinstance(spec, type):
+        return spec
+    from admf.plugins import load
+
+    target = load("strategies", spec)
+    if not (isinstance(target, type) and issubclass(target, Strategy)):
+        raise AdmfError(f"strategy {spec!r} is {target!r}, not a subclass of admf.Strategy")
+    return target
+
+
+@dataclasses.dataclass
+class BacktestResult:
+    """What a backtest produced."""
+
+    strategy: str
+    params: dict[str, Any]
+    settings: BacktestSettings
+    sources: list[Source]
+    events: EventArray
+    payloads: dict[int, Payload]
+    portfolio: Portfolio
+    kernel: Kernel
+    output_hash: str
+    run_dir: Path | None = None
+    summary: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def of_kind(self, *kinds: Kind) -> EventArray:
+        return self.events[np.isin(self.events["kind"], [int(k) for k in kinds])]
+
+    def fills(self) -> pa.Table:
+        """Every fill: seq, ts, instrument, order id, side, price, qty, fee (floats for reading;
+        the log keeps fixed point)."""
+        f = self.of_kind(Kind.FILL)
+        return pa.table(
+            {
+                "seq": f["seq"],
+                "ts": pa.array(f["ts"], pa.timestamp("ns", tz="UTC")),
+                "instrument": f["instrument"],
+                "order_id": f["order_id"],
+                "side": np.where(f["side"] == Side.BUY, "BUY", "SELL"),
+                "price": f["price"] / SCALE,
+                "qty": f["qty"] / SCALE,
+                "fee": f["aux"] / SCALE,
+            }
+        )
+
+    def trades(self) -> pa.Table:
+        """Round trips: a position opened from flat and closed back to flat (or flipped)."""
+        return pa.table(round_trips(self.of_kind(Kind.FILL)))
+
+    def equity(self) -> pa.Table:
+        """Equity at every bar/quote/trade mark: ts, equity, cash, exposure (floats)."""
+        curve = equity_curve(self.events, self.portfolio.initial_cash)
+        return pa.table(
+            {
+                "ts": pa.array(curve["ts"], pa.timestamp("ns", tz="UTC")),
+                "equity": curve["equity"],
+                "cash": curve["cash"],
+                "exposure": curve["exposure"],
+            }
+        )
+
+    def table(self) -> pa.Table:
+        """Every event of the run as an Arrow table of ``EVENT_SCHEMA``."""
+        from admf.events import to_record_batch
+
+        return pa.Table.from_batches([to_record_batch(self.events)])
+
+
+def round_trips(fills: EventArray) -> dict[str, Any]:
+    """Round trips from fills in seq order, per instrument: a position opened from flat and
+    closed back to flat (a flip closes one trip and opens the next). Entry and exit prices
+    are volume-weighted; P&L is exact until the final conversion and net of fees."""
+    cols: dict[str, list[Any]] = {
+        k: []
+        for k in (
+            "instrument", "side", "entry_ts", "exit_ts", "entry_price", "exit_price", "qty",
+            "pnl", "fees",
+        )
+    }
+    trips: dict[int, dict[str, int]] = {}
+    for f in fills:
+        inst, ts, price, fee = int(f["instrument"]), int(f["ts"]), int(f["price"]), int(f["aux"])
+        signed = int(f["qty"]) if f["side"] == Side.BUY else -int(f["qty"])
+        while signed:
+            trip = trips.get(inst)
+            if trip is None or (trip["pos"] > 0) == (signed > 0):
+                if trip is None:
+                    trip = trips[inst] = dict.fromkeys(
+                        ("pos", "in_value", "in_qty", "out_value", "out_qty", "fees"), 0
+                    )
+                    trip["ts"] = ts
+                trip["pos"] += signed
+                trip["in_value"] += price * abs(signed)
+                trip["in_qty"] += abs(signed)
+                trip["fees"] += fee
+                break
+            closing = min(abs(trip["pos"]), abs(signed))
+            direction = 1 if trip["pos"] > 0 else -1
+            trip["pos"] -= closing * direction
+            trip["out_value"] += price * closing
+            trip["out_qty"] += closing
+            trip["fees"] += fee
+            fee = 0
+            signed += closing * direction
+            if trip["pos"] == 0:
+                entry = trip["in_value"] / trip["in_qty"]
+                exit_ = trip["out_value"] / trip["out_qty"]
+                pnl = (trip["out_value"] - trip["in_value"]) * direction
+                cols["instrument"].append(inst)
+                cols["side"].append("LONG" if direction > 0 else "SHORT")
+                cols["entry_ts"].append(trip["ts"])
+                cols["exit_ts"].append(ts)
+                cols["entry_price"].append(entry / SCALE)
+                cols["exit_price"].append(exit_ / SCALE)
+                cols["qty"].append(trip["in_qty"] / SCALE)
+                cols["pnl"].append(pnl / SCALE / SCALE - trip["fees"] / SCALE)
+                cols["fees"].append(trip["fees"] / SCALE)
+                del trips[inst]
+    out: dict[str, Any] = dict(cols)
+    for key in ("entry_ts", "exit_ts"):
+        out[key] = pa.array(np.asarray(cols[key], dtype=np.int64), pa.timestamp("ns", tz="UTC"))
+    return out
+
+
+MARK_KINDS = (Kind.BAR, Kind.TRADE, Kind.QUOTE)
+
+
+def equity_curve(events: EventArray, initial_cash: int) -> dict[str, np.ndarray]:
+    """Equity at each mark (bar close, trade price, quote mid), in floats: cash after every
+    fill so far plus positions marked at each instrument's last price. Computed after the
+    run from the log, with no per-bar work during it."""
+    kinds = events["kind"]
+    marks = events[np.isin(kinds, [int(k) for k in MARK_KINDS])]
+    fills = events[kinds == Kind.FILL]
+    n = len(marks)
+    if n == 0:
+        return {k: np.zeros(0) for k in ("ts", "equity", "cash", "exposure")}
+    price = marks["price"].astype(np.float64) / SCALE
+    quotes = marks["kind"] == Kind.QUOTE
+    price[quotes] = (marks["price"][quotes] + marks["aux"][quotes]) / 2 / SCALE
+    # State after each fill (exact integers), then looked up at each mark by seq.
+    signed = np.where(fills["side"] == Side.BUY, 1, -1) * fills["qty"].astype(np.float64) / SCALE
+    cash_step = -signed * fills["price"] / SCALE - fills["aux"] / SCALE
+    cash_after = initial_cash / SCALE + np.concatenate([[0.0], np.cumsum(cash_step)])
+    # Every fill caused by a mark comes before the next mark: count fills before each next mark.
+    next_seq = np.concatenate([marks["seq"][1:], [np.iinfo(np.uint64).max]])
+    fills_done = np.searchsorted(fills["seq"], next_seq, side="left")
+    cash = cash_after[fills_done]
+    value = np.zeros(n)
+    exposure = np.zeros(n)
+    for inst in np.unique(marks["instrument"]):
+        mine = marks["instrument"] == inst
+        idx = np.where(mine, np.arange(n), -1)
+        last = np.maximum.accumulate(idx)
+        last_price = np.where(last >= 0, price[np.maximum(last, 0)], 0.0)
+        f_mine = fills["instrument"] == inst
+        pos_after = np.concatenate([[0.0], np.cumsum(np.where(f_mine, signed, 0.0))])
+        pos = pos_after[fills_done]
+        value += pos * last_price
+        exposure += np.abs(pos) * last_price
+    return {
+        "ts": marks["ts"].copy(),
+        "equity": cash + value,
+        "cash": cash,
+        "exposure": exposure,
+    }
+
+
+class _Collector:
+    """Keeps every flushed chunk (and payloads) in memory, and forwards to a log."""
+
+    def __init__(self, log: Any | None) -> None:
+        self.chunks: list[EventArray] = []
+        self.payloads: dict[int, Payload] = {}
+        self.log = log
+        self.futures: list[Any] = []
+
+    def __call__(self, events: EventArray, payloads: list[Payload | None] | None) -> None:
+        events = events.copy()
+        self.chunks.append(events)
+        if payloads is not None:
+            first = int(events["seq"][0])
+            for i, p in enumerate(payloads):
+                if p is not None:
+                    self.payloads[first + i] = p
+        if self.log is not None:
+            self.futures.append(self.log.append_async(events, payloads))
+
+    def events(self) -> EventArray:
+        from admf.events import empty_events
+
+        return np.concatenate(self.chunks) if self.chunks else empty_events(0)
+
+
+def run_kernel(
+    strategy_cls: type[Strategy],
+    params: dict[str, Any],
+    settings: BacktestSettings,
+    sources: Sequence[EventArray],
+    instruments: Sequence[int],
+    sink: Callable[[EventArray, list[Payload | None] | None], None] | None,
+    stages: dict[str, OrderStage] | None = None,
+) -> tuple[Kernel, Portfolio]:
+    """Wires and runs one kernel; the building block of backtests and replays."""
+    config = strategy_cls.make_config(params)
+    kernel = Kernel(sources, seed=settings.seed, on_error=settings.on_error, sink=sink)
+    portfolio = Portfolio(round(settings.initial_cash * SCALE))
+    venue = BarVenue(
+        kernel,
+        FeeModel(settings.fee_rate, settings.fee_per_unit, settings.fee_minimum),
+        SlippageModel(settings.slippage_bps),
+        fill_at=settings.fill_at,
+    )
+    risk = RiskEngine(settings.risk, portfolio)
+    risk.last_price = _LastClose(venue)  # type: ignore[assignment]
+    chosen = {
+        "validation": Validation(instruments),
+        "risk": risk,
+        "execution": venue,
+        "audit": Audit(),
+    }
+    chosen.update(stages or {})
+    # Order matters: the venue fills pending orders on a bar before the portfolio and the
+    # strategy see it; the portfolio folds a fill before the strategy hears of it.
+    kernel.subscribe(Kind.BAR, venue.on_bar, "venue.on_bar")
+    kernel.subscribe(Kind.FILL, portfolio.apply, "portfolio")
+    pipeline = OrderPipeline(kernel, [chosen[name] for name in chosen])
+    ctx = Context(kernel, portfolio, instruments[0] if instruments else 0)
+    strategy = strategy_cls(config, ctx)
+    for handler in overridden_handlers(strategy):
+        for kind_name in HANDLER_KINDS[handler]:
+            kernel.subscribe(Kind[kind_name], getattr(strategy, handler), f"{strategy_cls.__name__}.{handler}")
+    kernel.add_component(pipeline)
+    kernel.add_component(strategy)
+    kernel.run()
+    return kernel, portfolio
+
+
+class _LastClose(dict[int, int]):
+    """The risk engine's view of last prices: the venue's last bar closes."""
+
+    def __init__(self, venue: BarVenue) -> None:
+        super().__init__()
+        self.venue = venue
+
+    def get(self, key: int, default: int | None = None) -> int:  # type: ignore[override]
+        bar = self.venue.last_bar.get(key)
+        return bar.close if bar is not None else (default or 0)
+
+
+def backtest(
+    strategy: StrategySpec,
+    data: Sequence[str | os.PathLike[str]],
+    params: dict[str, Any] | None = None,
+    settings: BacktestSettings | None = None,
+    log_dir: str | os.PathLike[str] | None = None,
+    run_id: str | None = None,
+) -> BacktestResult:
+    """Runs ``strategy`` over the data files; see the module docstring."""
+    params = dict(params or {})
+    settings = settings or BacktestSettings()
+    if not data:
+        raise AdmfError("a backtest needs at least one data file")
+    strategy_cls = resolve_strategy(strategy)
+    sources = [load_source(path, i + 1) for i, path in enumerate(data)]
+    spec = strategy if isinstance(strategy, str) else f"{strategy.__module__}:{strategy.__qualname__}"
+    config = {
+        "command": "backtest",
+        "strategy": spec,
+        "params": {k: v if isinstance(v, int | float | bool) else str(v) for k, v in params.items()},
+        "settings": settings.to_dict(),
+        "data": [{"path": s.path, "instrument": s.instrument, "name": s.name} for s in sources],
+    }
+    log = None
+    if log_dir is not None:
+        from admf.log import EventLog
+
+        log = EventLog.create(log_dir, run_id, config=config, seed=settings.seed)
+    collector = _Collector(log)
+    try:
+        kernel, portfolio = run_kernel(
+            strategy_cls,
+            params,
+            settings,
+            [s.events for s in sources],
+            [s.instrument for s in sources],
+            collector,
+        )
+    finally:
+        if log is not None:
+            for future in collector.futures:
+                future.result()
+            log.close(seal=True)
+    result = BacktestResult(
+        strategy=spec,
+        params=params,
+        settings=settings,
+        sources=sources,
+        events=collector.events(),
+        payloads=collector.payloads,
+        portfolio=portfolio,
+        kernel=kernel,
+        output_hash=kernel.output_hash,
+        run_dir=log.path if log is not None else None,
+    )
+    result.summary = summarize(result)
+    return result
+
+
+def summarize(result: BacktestResult) -> dict[str, Any]:
+    """The headline figures of a run."""
+    from admf.metrics import summary
+
+    curve = equity_curve(result.events, result.portfolio.initial_cash)
+    trades = round_trips(result.of_kind(Kind.FILL))
+    out: dict[str, Any] = summary(
+        curve["ts"],
+        curve["equity"],
+        trade_pnl=np.asarray(trades["pnl"], dtype=np.float64),
+        exposure=curve["exposure"],
+        traded=from_fixed(result.portfolio.traded),
+    )
+    out["final_equity"] = float(curve["equity"][-1]) if len(curve["equity"]) else from_fixed(result.portfolio.equity())
+    out["events"] = len(result.events)
+    out["errors"] = result.kernel.errors
+    out["output_hash"] = result.output_hash
+    return out

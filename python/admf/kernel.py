@@ -1,0 +1,452 @@
+"""The kernel: sequencer, clock, bus and order pipeline of one run.
+
+One thread applies events in ``seq`` order. The merged inputs live in Rust
+(``_core.KernelCore``), which sequences them and appends them to the run's output in bulk;
+only inputs of a kind some Python handler subscribed to cross into Python, one ``Event`` per
+handler call. Anything a handler causes (an order, a signal, a venue report, an error) is
+emitted through `Kernel.emit`: it takes the next ``seq`` at once and is dispatched after the
+current handler returns, in ``seq`` order (first in, first out), so the log's order is the
+order in which things happened.
+
+Business logic reads time only from ``kernel.now`` (the timestamp of the event being
+applied) and randomness only from ``kernel.rng``, seeded from the run's recorded seed.
+A handler that raises does not stop the run: an ``ERROR`` event records the handler, the
+event and the traceback, and ``on_error="stop"`` ends the run after logging it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import heapq
+import json
+import random
+import traceback
+from collections import deque
+from collections.abc import Callable, Sequence
+from time import perf_counter_ns
+from typing import Any, Protocol
+
+import numpy as np
+
+from admf._core import Event, KernelCore
+from admf.errors import AdmfError
+from admf.events import EVENT_DTYPE, EventArray, Flag, Kind, Side
+from admf.portfolio import Portfolio
+from admf.strategy import Component
+
+Payload = Any
+Sink = Callable[[EventArray, list[Payload | None] | None], None]
+
+ORDER_COMMANDS = (Kind.ORDER_SUBMIT, Kind.ORDER_CANCEL, Kind.ORDER_MODIFY)
+ORDER_REPORTS = (
+    Kind.ORDER_ACCEPTED,
+    Kind.ORDER_REJECTED,
+    Kind.ORDER_CANCELED,
+    Kind.ORDER_EXPIRED,
+    Kind.ORDER_MODIFIED,
+)
+
+
+class RunStopped(AdmfError):
+    """A handler raised and the run was set to stop on errors."""
+
+
+@dataclasses.dataclass
+class HandlerStats:
+    """Calls, time spent and errors of one handler."""
+
+    name: str
+    kind: str
+    calls: int = 0
+    ns: int = 0
+    errors: int = 0
+
+
+@dataclasses.dataclass
+class _Handler:
+    fn: Callable[[Event], None]
+    stats: HandlerStats
+    instrument: int | None
+
+
+def encode_payload(payload: Payload) -> bytes:
+    """The bytes a payload is hashed (and stored) as: bytes as they are, text as UTF-8, any
+    other value as canonical JSON."""
+    if isinstance(payload, bytes | bytearray | memoryview):
+        return bytes(payload)
+    if isinstance(payload, str):
+        return payload.encode()
+    return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+
+
+class OrderStage(Protocol):
+    """One stage of the order pipeline: returns False to stop the order there (the stage
+    logs its own decision)."""
+
+    name: str
+
+    def process(self, order: Event, kernel: Kernel) -> bool: ...
+
+
+class Validation:
+    """Rejects malformed orders before risk sees them."""
+
+    name = "validation"
+
+    def __init__(self, instruments: Sequence[int]) -> None:
+        self.instruments = set(instruments)
+
+    def problem(self, order: Event) -> str | None:
+        if order.kind != Kind.ORDER_SUBMIT:
+            return None
+        if order.side not in (Side.BUY, Side.SELL):
+            return "side must be BUY or SELL"
+        if order.instrument not in self.instruments:
+            return f"unknown instrument {order.instrument}"
+        if order.qty < 0 or (order.qty == 0 and order.aux <= 0):
+            return "qty must be positive (or qty 0 with a positive value to size at fill)"
+        if not order.flags & Flag.MARKET and order.price <= 0:
+            return "a limit order needs a positive price"
+        return None
+
+    def process(self, order: Event, kernel: Kernel) -> bool:
+        problem = self.problem(order)
+        if problem is None:
+            return True
+        kernel.emit(order_report(Kind.ORDER_REJECTED, order), payload=problem)
+        return False
+
+
+class Audit:
+    """Keeps the last state of every order (the ``orders`` projection) and counts."""
+
+    name = "audit"
+
+    def __init__(self) -> None:
+        self.state: dict[int, Kind] = {}
+        self.counts: dict[str, int] = {}
+
+    def observe(self, event: Event) -> None:
+        kind = Kind(event.kind)
+        self.state[event.order_id] = kind
+        self.counts[kind.name] = self.counts.get(kind.name, 0) + 1
+
+    def process(self, order: Event, kernel: Kernel) -> bool:
+        self.observe(order)
+        return True
+
+
+def order_report(kind: Kind, order: Event) -> Event:
+    return Event(
+        kind,
+        0,
+        instrument=order.instrument,
+        order_id=order.order_id,
+        side=order.side,
+        price=order.price,
+        qty=order.qty,
+        aux=order.aux,
+        flags=order.flags,
+    )
+
+
+class Kernel:
+    """Runs merged sources through subscribed handlers, in ``seq`` order."""
+
+    def __init__(
+        self,
+        sources: Sequence[EventArray],
+        *,
+        seed: int = 0,
+        on_error: str = "continue",
+        flush_at: int = 65_536,
+        sink: Sink | None = None,
+    ) -> None:
+        if on_error not in ("continue", "stop"):
+            raise AdmfError(f"on_error must be 'continue' or 'stop', got {on_error!r}")
+        try:
+            self.core = KernelCore(
+                [np.ascontiguousarray(s).view(np.uint8) for s in sources], 1, flush_at
+            )
+        except ValueError as exc:
+            raise AdmfError(str(exc)) from None
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.on_error = on_error
+        self.sink = sink
+        self.components: list[Component] = []
+        self.stats: list[HandlerStats] = []
+        self.errors = 0
+        self._handlers: list[list[_Handler]] = [[] for _ in range(256)]
+        self._pending: deque[Event] = deque()
+        self._payloads: dict[int, Payload] = {}
+        self._timers: list[tuple[int, int]] = []
+        self._next_order_id = 1
+        self._next_timer_id = 1
+        self._hash = hashlib.sha256()
+        self._outputs = 0
+        self._stop: RunStopped | None = None
+
+    # -- wiring -------------------------------------------------------------------------
+
+    @property
+    def now(self) -> int:
+        """The kernel's clock in ns: the timestamp of the event being applied."""
+        return self.core.now
+
+    def subscribe(
+        self, kind: int, handler: Callable[[Event], None], name: str, instrument: int | None = None
+    ) -> HandlerStats:
+        """Calls ``handler`` with every event of ``kind`` (of ``instrument`` if given)."""
+        stats = HandlerStats(name, Kind(kind).name)
+        self._handlers[kind].append(_Handler(handler, stats, instrument))
+        self.stats.append(stats)
+        self.core.subscribe(kind)
+        return stats
+
+    def add_component(self, component: Component) -> None:
+        self.components.append(component)
+
+    def next_order_id(self) -> int:
+        order_id = self._next_order_id
+        self._next_order_id += 1
+        return order_id
+
+    # -- emitting -----------------------------------------------------------------------
+
+    def emit(self, event: Event, payload: Payload | None = None) -> Event:
+        """Sequences an event a component made (ts 0 means now); it is dispatched after the
+        current handler returns."""
+        sequenced = self.core.emit(event)
+        if payload is not None:
+            self._payloads[sequenced.seq] = payload
+        self._pending.append(sequenced)
+        return sequenced
+
+    def set_timer(self, at: int) -> int:
+        """Fires a ``TIMER`` event at ``at`` ns (its ``order_id`` is the returned id)."""
+        if at < self.now:
+            raise AdmfError(f"timer at {at} is in the kernel's past ({self.now})")
+        timer_id = self._next_timer_id
+        self._next_timer_id += 1
+        heapq.heappush(self._timers, (at, timer_id))
+        self.core.set_alarm(self._timers[0][0])
+        return timer_id
+
+    # -- running ------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Initializes and starts the components, applies every input, stops them."""
+        for component in self.components:
+            component.initialize()
+        for component in self.components:
+            component.start()
+        self._drain_pending()
+        core = self.core
+        handlers = self._handlers
+        dispatch = self._dispatch
+        pending = self._pending
+        try:
+            while True:
+                for event in core:
+                    for handler in handlers[event.kind]:
+                        dispatch(handler, event)
+                    if pending:
+                        self._drain_pending()
+                if core.alarm_due:
+                    self._fire_timers()
+                    continue
+                self._flush()
+                if core.done:
+                    break
+        except RunStopped:
+            pass
+        for component in self.components:
+            component.stop()
+        self._drain_pending()
+        self._flush()
+        if self._stop is not None:
+            raise self._stop
+
+    def _dispatch(self, handler: _Handler, event: Event) -> None:
+        if handler.instrument is not None and event.instrument != handler.instrument:
+            return
+        stats = handler.stats
+        start = perf_counter_ns()
+        try:
+            handler.fn(event)
+        except RunStopped:
+            raise
+        except Exception as exc:
+            stats.errors += 1
+            self._handler_error(stats.name, event, exc)
+        stats.ns += perf_counter_ns() - start
+        stats.calls += 1
+
+    def _handler_error(self, name: str, event: Event, exc: Exception) -> None:
+        self.errors += 1
+        detail = {
+            "handler": name,
+            "event_seq": event.seq,
+            "event": repr(event),
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": "".join(traceback.format_exception(exc)),
+        }
+        self.emit(Event(Kind.ERROR, 0, instrument=event.instrument, order_id=event.seq), detail)
+        if self.on_error == "stop":
+            self._stop = RunStopped(
+                f"{name} raised {type(exc).__name__}: {exc} on event seq {event.seq}"
+            )
+            self._drain_pending()
+            raise self._stop
+
+    def _drain_pending(self) -> None:
+        handlers = self._handlers
+        pending = self._pending
+        while pending:
+            event = pending.popleft()
+            for handler in handlers[event.kind]:
+                self._dispatch(handler, event)
+
+    def _fire_timers(self) -> None:
+        due = self.core.peek_ts
+        while self._timers and (due is None or self._timers[0][0] <= due):
+            at, timer_id = heapq.heappop(self._timers)
+            self.core.advance_clock(at)
+            self.emit(Event(Kind.TIMER, at, order_id=timer_id))
+            self._drain_pending()
+        self.core.set_alarm(self._timers[0][0] if self._timers else None)
+
+    def _flush(self) -> None:
+        raw = self.core.drain()
+        if not len(raw):
+            return
+        events = raw.view(EVENT_DTYPE)
+        payloads: list[Payload | None] | None = None
+        if self._payloads:
+            first = int(events["seq"][0])
+            payloads = [None] * len(events)
+            for seq in sorted(self._payloads):
+                payloads[seq - first] = self._payloads[seq]
+            self._payloads.clear()
+        outputs = (events["flags"] & Flag.INPUT) == 0
+        self._hash.update(np.ascontiguousarray(events[outputs]).tobytes())
+        self._outputs += int(outputs.sum())
+        if payloads is not None:
+            for i in np.flatnonzero(outputs):
+                payload = payloads[i]
+                if payload is not None:
+                    self._hash.update(int(events["seq"][i]).to_bytes(8, "little"))
+                    self._hash.update(encode_payload(payload))
+        if self.sink is not None:
+            self.sink(events, payloads)
+
+    @property
+    def output_hash(self) -> str:
+        """SHA-256 of every output event (and its payload) so far, in ``seq`` order."""
+        return self._hash.hexdigest()
+
+    @property
+    def output_count(self) -> int:
+        return self._outputs
+
+    def kind_counts(self) -> dict[str, int]:
+        """Events sequenced per kind."""
+        return {Kind(k).name: n for k, n in self.core.counts()}
+
+
+class Context:
+    """What a strategy reads and commands: time, randomness, portfolio, orders, signals,
+    timers. Every command is an event in the log."""
+
+    def __init__(self, kernel: Kernel, portfolio: Portfolio, instrument: int) -> None:
+        self._kernel = kernel
+        self.portfolio = portfolio
+        self.instrument = instrument
+        """The default instrument (the first data source's)."""
+
+    @property
+    def now(self) -> int:
+        """The kernel clock in ns."""
+        return self._kernel.now
+
+    @property
+    def rng(self) -> random.Random:
+        """The run's seeded random generator (the seed is in the manifest)."""
+        return self._kernel.rng
+
+    def position(self, instrument: int | None = None) -> int:
+        """The signed position (fixed point) in ``instrument`` (default: ``self.instrument``)."""
+        pos = self.portfolio.positions.get(self.instrument if instrument is None else instrument)
+        return pos.qty if pos else 0
+
+    def submit(
+        self,
+        side: int,
+        qty: int = 0,
+        *,
+        instrument: int | None = None,
+        price: int | None = None,
+        value: int = 0,
+        ioc: bool = False,
+        fok: bool = False,
+        post_only: bool = False,
+    ) -> int:
+        """Submits an order and returns its id. ``price=None`` is a market order. ``qty``
+        (fixed point) or, with ``qty=0``, ``value`` (fixed-point money) sized in whole units
+        at the fill price."""
+        flags = Flag(0)
+        if price is None:
+            flags |= Flag.MARKET
+        if ioc:
+            flags |= Flag.IOC
+        if fok:
+            flags |= Flag.FOK
+        if post_only:
+            flags |= Flag.POST_ONLY
+        order_id = self._kernel.next_order_id()
+        self._kernel.emit(
+            Event(
+                Kind.ORDER_SUBMIT,
+                0,
+                instrument=self.instrument if instrument is None else instrument,
+                order_id=order_id,
+                side=side,
+                price=price or 0,
+                qty=qty,
+                aux=value,
+                flags=int(flags),
+            )
+        )
+        return order_id
+
+    def buy(self, qty: int = 0, **kwargs: Any) -> int:
+        return self.submit(Side.BUY, qty, **kwargs)
+
+    def sell(self, qty: int = 0, **kwargs: Any) -> int:
+        return self.submit(Side.SELL, qty, **kwargs)
+
+    def cancel(self, order_id: int, instrument: int | None = None) -> None:
+        inst = self.instrument if instrument is None else instrument
+        self._kernel.emit(Event(Kind.ORDER_CANCEL, 0, instrument=inst, order_id=order_id))
+
+    def modify(self, order_id: int, price: int, qty: int, instrument: int | None = None) -> None:
+        inst = self.instrument if instrument is None else instrument
+        self._kernel.emit(
+            Event(Kind.ORDER_MODIFY, 0, instrument=inst, order_id=order_id, price=price, qty=qty)
+        )
+
+    def emit(self, value: int = 0, payload: Payload | None = None, *, custom: bool = False) -> int:
+        """Logs a signal (or a custom event) with a fixed-point ``value`` and an optional
+        payload; returns its seq."""
+        kind = Kind.CUSTOM if custom else Kind.SIGNAL
+        flags = Flag.HAS_PAYLOAD if payload is not None else Flag(0)
+        event = Event(kind, 0, instrument=self.instrument, price=value, flags=int(flags))
+        return self._kernel.emit(event, payload).seq
+
+    def set_timer(self, *, at: int | None = None, after: int | None = None) -> int:
+        """Fires ``on_timer`` at ``at`` ns or ``after`` ns from now; returns the timer id."""
+        if (at is None) == (after is None):
+            raise AdmfError("set_timer takes exactly one of at= and after=")
+        return self._kernel.set_timer(at if at is not None else self.now + (after or 0))

@@ -1,0 +1,127 @@
+"""Pre-trade risk: limits checked on every order before it reaches the venue.
+
+Every decision, allowed or denied, is a ``RISK`` event in the log: ``order_id`` and ``side``
+of the order, ``aux`` the reason code (0 = allowed) and the reason in words as its payload.
+A denied order goes no further; the strategy sees an ``ORDER_REJECTED`` report. Crossing the
+daily loss limit trips the kill switch: every later order is denied.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections import deque
+from typing import TYPE_CHECKING
+
+from admf._core import Event
+from admf.events import SCALE, Kind, Side
+from admf.portfolio import Portfolio, notional
+
+if TYPE_CHECKING:
+    from admf.kernel import Kernel
+
+NS_PER_DAY = 86_400 * 1_000_000_000
+
+
+class Reason(enum.IntEnum):
+    """Reason codes of risk decisions (``aux`` of a ``RISK`` event)."""
+
+    ALLOWED = 0
+    MAX_ORDER_QTY = 1
+    MAX_NOTIONAL = 2
+    MAX_POSITION = 3
+    ORDER_RATE = 4
+    DAILY_LOSS = 5
+    KILL_SWITCH = 6
+
+
+@dataclasses.dataclass(frozen=True)
+class RiskLimits:
+    """Limits in whole units (converted to fixed point inside). None: no limit."""
+
+    max_order_qty: float | None = None
+    max_notional: float | None = None
+    max_position: float | None = None
+    max_orders_per_second: int | None = None
+    daily_loss_limit: float | None = None
+    kill_switch: bool = False
+
+
+def _fixed(value: float | None) -> int | None:
+    return None if value is None else round(value * SCALE)
+
+
+class RiskEngine:
+    """The risk stage of the order pipeline."""
+
+    name = "risk"
+
+    def __init__(self, limits: RiskLimits, portfolio: Portfolio) -> None:
+        self.limits = limits
+        self.portfolio = portfolio
+        self.killed = limits.kill_switch
+        self._max_qty = _fixed(limits.max_order_qty)
+        self._max_notional = _fixed(limits.max_notional)
+        self._max_position = _fixed(limits.max_position)
+        self._max_loss = _fixed(limits.daily_loss_limit)
+        self._recent: deque[int] = deque()
+        self._day = -1
+        self._day_start_equity = 0
+        self.last_price: dict[int, int] = {}
+
+    def check(self, order: Event, now: int) -> tuple[Reason, str]:
+        """The decision on one order submit, with the reason in words."""
+        if self.killed:
+            return Reason.KILL_SWITCH, "kill switch is on: no new orders"
+        day = now // NS_PER_DAY
+        equity = self.portfolio.equity()
+        if day != self._day:
+            self._day, self._day_start_equity = day, equity
+        if self._max_loss is not None and self._day_start_equity - equity > self._max_loss:
+            self.killed = True
+            loss = (self._day_start_equity - equity) / SCALE
+            return Reason.DAILY_LOSS, f"daily loss {loss:.2f} exceeds the limit; kill switch on"
+        price = order.price or self.last_price.get(order.instrument, 0)
+        qty = order.qty
+        if qty == 0 and order.aux > 0 and price > 0:
+            qty = order.aux * SCALE // price  # sized by value: estimate at the last price
+        if self._max_qty is not None and qty > self._max_qty:
+            return Reason.MAX_ORDER_QTY, f"order qty {qty / SCALE:g} > max {self._max_qty / SCALE:g}"
+        if self._max_notional is not None and notional(price, qty) > self._max_notional:
+            value = notional(price, qty) / SCALE
+            return Reason.MAX_NOTIONAL, f"notional {value:.2f} > max {self._max_notional / SCALE:g}"
+        if self._max_position is not None:
+            held = self.portfolio.position(order.instrument).qty
+            after = held + (qty if order.side == Side.BUY else -qty)
+            if abs(after) > self._max_position:
+                return (
+                    Reason.MAX_POSITION,
+                    f"position would be {after / SCALE:g}, max {self._max_position / SCALE:g}",
+                )
+        if self.limits.max_orders_per_second is not None:
+            while self._recent and self._recent[0] <= now - 1_000_000_000:
+                self._recent.popleft()
+            if len(self._recent) >= self.limits.max_orders_per_second:
+                return Reason.ORDER_RATE, (
+                    f"more than {self.limits.max_orders_per_second} orders in one second"
+                )
+            self._recent.append(now)
+        return Reason.ALLOWED, "allowed"
+
+    def process(self, order: Event, kernel: Kernel) -> bool:
+        """Decides, logs the decision, and tells whether the order goes on."""
+        reason, words = self.check(order, kernel.now)
+        kernel.emit(
+            Event(
+                Kind.RISK,
+                0,
+                instrument=order.instrument,
+                order_id=order.order_id,
+                side=order.side,
+                price=order.price,
+                qty=order.qty,
+                aux=int(reason),
+            ),
+            payload=words,
+        )
+        return reason == Reason.ALLOWED

@@ -1,0 +1,171 @@
+"""The simulated venue for bar data, with its fill conventions, fee and slippage models.
+
+Fill conventions (settable, stated here because results depend on them):
+
+- ``fill_at="next_open"`` (the default): an order decided on bar *t* is filled at the open
+  of the next bar *t+1* of its instrument. Market orders fill at that open, moved against
+  the order by the slippage model; a buy limit fills if the bar trades at or below the limit,
+  at the open if the open is already better, else at the limit (sells mirrored). An IOC or
+  FOK limit that does not fill on that bar expires.
+- ``fill_at="close"``: an order is filled at the close of the bar it was decided on (the
+  bar the strategy just saw): the "cheat on close" convention.
+- An order with ``qty=0`` and a ``value`` (``aux``) is sized when it fills: the whole units
+  that ``value`` buys at the fill price (``size_at_fill_price``); none affordable: rejected.
+- Fees: ``FeeModel`` (a rate on the notional, per unit, and a minimum per fill) in ``aux`` of
+  the fill; the portfolio pays them from cash.
+
+Quotes, trades and book data use the order book's simulated venue instead (queue position and
+latency); see ``admf.book``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from admf._core import Event
+from admf.events import SCALE, Flag, Kind, Side
+from admf.portfolio import notional
+
+if TYPE_CHECKING:
+    from admf.kernel import Kernel
+
+
+@dataclasses.dataclass(frozen=True)
+class FeeModel:
+    """Fees per fill: ``rate`` of the notional (0.001 = 10 bp), ``per_unit`` per unit traded
+    and at least ``minimum``, all in currency units."""
+
+    rate: float = 0.0
+    per_unit: float = 0.0
+    minimum: float = 0.0
+
+    def fee(self, price: int, qty: int) -> int:
+        value = notional(price, qty)
+        fee = round(value * self.rate) + notional(round(self.per_unit * SCALE), qty)
+        return max(fee, round(self.minimum * SCALE)) if qty else 0
+
+
+@dataclasses.dataclass(frozen=True)
+class SlippageModel:
+    """Moves market fills against the order by ``bps`` basis points of the price."""
+
+    bps: float = 0.0
+
+    def adjust(self, price: int, side: int) -> int:
+        if not self.bps:
+            return price
+        move = round(price * self.bps / 10_000)
+        return price + move if side == Side.BUY else price - move
+
+
+class BarVenue:
+    """Matches orders against bars (see the module docstring for the conventions)."""
+
+    name = "execution"
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        fees: FeeModel | None = None,
+        slippage: SlippageModel | None = None,
+        fill_at: str = "next_open",
+    ) -> None:
+        if fill_at not in ("next_open", "close"):
+            raise ValueError(f"fill_at must be 'next_open' or 'close', got {fill_at!r}")
+        self.kernel = kernel
+        self.fees = fees or FeeModel()
+        self.slippage = slippage or SlippageModel()
+        self.fill_at = fill_at
+        # Insertion-ordered: orders fill in the order they arrived.
+        self.pending: dict[int, Event] = {}
+        self.last_bar: dict[int, Event] = {}
+
+    # -- the pipeline's execution stage -------------------------------------------------
+
+    def process(self, order: Event, kernel: Kernel) -> bool:
+        if order.kind == Kind.ORDER_CANCEL:
+            target = self.pending.pop(order.order_id, None)
+            kind = Kind.ORDER_CANCELED if target is not None else Kind.ORDER_REJECTED
+            self._report(kind, target or order, "cancel of an order that is not open")
+            return True
+        if order.kind == Kind.ORDER_MODIFY:
+            target = self.pending.get(order.order_id)
+            if target is None:
+                self._report(Kind.ORDER_REJECTED, order, "modify of an order that is not open")
+                return True
+            self.pending[order.order_id] = target.replace(price=order.price, qty=order.qty)
+            self._report(Kind.ORDER_MODIFIED, self.pending[order.order_id])
+            return True
+        self._report(Kind.ORDER_ACCEPTED, order)
+        if self.fill_at == "close":
+            bar = self.last_bar.get(order.instrument)
+            if bar is None:
+                self._report(Kind.ORDER_REJECTED, order, "no bar yet to fill at its close")
+                return True
+            self._try_fill(order, bar.close, bar.close, bar.close, at_open=False)
+            return True
+        self.pending[order.order_id] = order
+        return True
+
+    # -- market data ----------------------------------------------------------------------
+
+    def on_bar(self, bar: Event) -> None:
+        """Fills what is pending on this bar's instrument (before strategies see the bar)."""
+        self.last_bar[bar.instrument] = bar
+        if not self.pending:
+            return
+        for order in [o for o in self.pending.values() if o.instrument == bar.instrument]:
+            del self.pending[order.order_id]
+            self._try_fill(order, bar.open, bar.high, bar.low, at_open=True)
+
+    def _try_fill(self, order: Event, open_: int, high: int, low: int, *, at_open: bool) -> None:
+        buy = order.side == Side.BUY
+        if order.flags & Flag.MARKET:
+            price = self.slippage.adjust(open_, order.side)
+        elif buy and low <= order.price:
+            price = min(open_, order.price)
+        elif not buy and high >= order.price:
+            price = max(open_, order.price)
+        elif order.flags & (Flag.IOC | Flag.FOK):
+            self._report(Kind.ORDER_EXPIRED, order, "limit not reached on the next bar")
+            return
+        else:
+            self.pending[order.order_id] = order  # rests until a bar reaches the limit
+            return
+        qty = order.qty
+        if qty == 0:
+            qty = (order.aux * SCALE // price) // SCALE * SCALE if price > 0 else 0
+            if qty == 0:
+                self._report(Kind.ORDER_REJECTED, order, "value buys no whole unit")
+                return
+        flags = Flag.OWN | (Flag.AGGRESSOR if order.flags & Flag.MARKET else 0)
+        self.kernel.emit(
+            Event(
+                Kind.FILL,
+                0,
+                instrument=order.instrument,
+                order_id=order.order_id,
+                side=order.side,
+                price=price,
+                qty=qty,
+                aux=self.fees.fee(price, qty),
+                flags=int(flags),
+            )
+        )
+
+    def _report(self, kind: Kind, order: Event, reason: str | None = None) -> None:
+        self.kernel.emit(
+            Event(
+                kind,
+                0,
+                instrument=order.instrument,
+                order_id=order.order_id,
+                side=order.side,
+                price=order.price,
+                qty=order.qty,
+                aux=order.aux,
+                flags=order.flags,
+            ),
+            payload=reason,
+        )

@@ -1,0 +1,217 @@
+//! The kernel's hot loop: sequencing, logging and dispatch of the merged input stream.
+//!
+//! One thread applies events in `seq` order. Inputs that no Python handler subscribed to
+//! (book deltas, ticks feeding Rust consumers) are sequenced and appended to the output
+//! buffer here in bulk without touching Python; the loop stops at each subscribed input and
+//! hands it to the caller, which dispatches it and emits the commands it causes through
+//! [`KernelCore::emit`], so they take the next sequence numbers. The output buffer is the
+//! run's event log, in `seq` order, flushed by the caller in batches.
+
+use crate::event::{flags, Event};
+
+/// Counters per event kind.
+#[derive(Clone, Debug)]
+pub struct KindCounts(pub [u64; 256]);
+
+impl Default for KindCounts {
+    fn default() -> Self {
+        KindCounts([0; 256])
+    }
+}
+
+/// Sequencer, clock and output buffer of one run.
+pub struct KernelCore {
+    inputs: Vec<Event>,
+    pos: usize,
+    next_seq: u64,
+    now: i64,
+    subscribed: [bool; 256],
+    output: Vec<Event>,
+    flush_at: usize,
+    alarm: Option<i64>,
+    counts: KindCounts,
+}
+
+impl KernelCore {
+    /// A kernel over the merged `inputs`, flagging each as an input, with sequence numbers
+    /// starting at `first_seq` and the output handed back every `flush_at` events.
+    pub fn new(mut inputs: Vec<Event>, first_seq: u64, flush_at: usize) -> KernelCore {
+        for e in &mut inputs {
+            e.flags |= flags::INPUT;
+        }
+        let now = inputs.first().map_or(0, |e| e.ts);
+        KernelCore {
+            inputs,
+            pos: 0,
+            next_seq: first_seq,
+            now,
+            subscribed: [false; 256],
+            output: Vec::with_capacity(flush_at.max(1)),
+            flush_at: flush_at.max(1),
+            alarm: None,
+            counts: KindCounts::default(),
+        }
+    }
+
+    /// Routes inputs of `kind` to the caller (true) or keeps them in Rust (false).
+    pub fn subscribe(&mut self, kind: u8, on: bool) {
+        self.subscribed[kind as usize] = on;
+    }
+
+    fn sequence(&mut self, mut e: Event) -> Event {
+        e.seq = self.next_seq;
+        self.next_seq += 1;
+        if e.ts < self.now {
+            // Commands and outputs happen at the kernel's time, never in its past.
+            e.ts = self.now;
+        }
+        self.now = e.ts;
+        self.counts.0[e.kind as usize] += 1;
+        self.output.push(e);
+        e
+    }
+
+    /// Stops [`KernelCore::advance`] before the first input at or after `ts` (a timer's
+    /// deadline), or never with `None`.
+    pub fn set_alarm(&mut self, ts: Option<i64>) {
+        self.alarm = ts;
+    }
+
+    /// Whether the alarm's time has come: the next input is at or after it, or there is none.
+    pub fn alarm_due(&self) -> bool {
+        match self.alarm {
+            None => false,
+            Some(a) => self.peek_ts().is_none_or(|ts| ts >= a),
+        }
+    }
+
+    /// Sequences inputs until one is subscribed (returned), or the output buffer is full, or
+    /// the alarm is due, or the inputs are exhausted (`None` for the last three; see
+    /// [`KernelCore::done`] and [`KernelCore::alarm_due`]).
+    pub fn advance(&mut self) -> Option<Event> {
+        while self.pos < self.inputs.len() {
+            if self.output.len() >= self.flush_at {
+                return None;
+            }
+            if self.alarm.is_some_and(|a| self.inputs[self.pos].ts >= a) {
+                return None;
+            }
+            let e = self.inputs[self.pos];
+            self.pos += 1;
+            let e = self.sequence(e);
+            if self.subscribed[e.kind as usize] {
+                return Some(e);
+            }
+        }
+        None
+    }
+
+    /// Sequences an event made by a component (a command, a venue report, a signal). A zero
+    /// timestamp means now.
+    pub fn emit(&mut self, mut e: Event) -> Event {
+        if e.ts == 0 {
+            e.ts = self.now;
+        }
+        e.flags &= !flags::INPUT;
+        self.sequence(e)
+    }
+
+    /// Whether every input has been sequenced.
+    pub fn done(&self) -> bool {
+        self.pos >= self.inputs.len()
+    }
+
+    /// The kernel's clock: the timestamp of the last sequenced event, in ns.
+    pub fn now(&self) -> i64 {
+        self.now
+    }
+
+    /// The next sequence number.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Inputs not yet sequenced.
+    pub fn remaining(&self) -> usize {
+        self.inputs.len() - self.pos
+    }
+
+    /// The timestamp of the next input, if any.
+    pub fn peek_ts(&self) -> Option<i64> {
+        self.inputs.get(self.pos).map(|e| e.ts)
+    }
+
+    /// Advances the clock to `ts` (a timer firing between inputs); never backwards.
+    pub fn advance_clock(&mut self, ts: i64) {
+        self.now = self.now.max(ts);
+    }
+
+    /// Takes the sequenced events so far.
+    pub fn drain(&mut self) -> Vec<Event> {
+        std::mem::replace(&mut self.output, Vec::with_capacity(self.flush_at))
+    }
+
+    /// Events sequenced per kind.
+    pub fn counts(&self) -> &KindCounts {
+        &self.counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Kind;
+
+    #[test]
+    fn unsubscribed_inputs_stay_in_rust_and_commands_take_the_next_seq() {
+        let inputs = vec![
+            Event::new(Kind::BookAdd, 1),
+            Event::new(Kind::Bar, 2),
+            Event::new(Kind::BookAdd, 3),
+        ];
+        let mut k = KernelCore::new(inputs, 1, 100);
+        k.subscribe(Kind::Bar as u8, true);
+        let bar = k.advance().unwrap();
+        assert_eq!((bar.seq, bar.kind), (2, Kind::Bar as u8));
+        let cmd = k.emit(Event::new(Kind::OrderSubmit, 0));
+        assert_eq!((cmd.seq, cmd.ts), (3, 2));
+        assert_eq!(cmd.flags & flags::INPUT, 0);
+        assert!(k.advance().is_none());
+        assert!(k.done());
+        let out = k.drain();
+        let seqs: Vec<u64> = out.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, [1, 2, 3, 4]);
+        assert!(out[3].flags & flags::INPUT != 0);
+        assert_eq!(k.counts().0[Kind::BookAdd as usize], 2);
+    }
+
+    #[test]
+    fn stops_at_the_alarm() {
+        let inputs = (0..10).map(|t| Event::new(Kind::Trade, t * 10)).collect();
+        let mut k = KernelCore::new(inputs, 1, 100);
+        k.set_alarm(Some(35));
+        assert!(k.advance().is_none());
+        assert!(k.alarm_due());
+        assert_eq!(k.peek_ts(), Some(40));
+        k.advance_clock(35);
+        let timer = k.emit(Event::new(Kind::Timer, 0));
+        assert_eq!((timer.seq, timer.ts), (5, 35));
+        k.set_alarm(None);
+        assert!(k.advance().is_none());
+        assert!(k.done());
+    }
+
+    #[test]
+    fn stops_when_the_output_buffer_is_full() {
+        let inputs = (0..10).map(|t| Event::new(Kind::Trade, t)).collect();
+        let mut k = KernelCore::new(inputs, 0, 4);
+        assert!(k.advance().is_none());
+        assert!(!k.done());
+        assert_eq!(k.drain().len(), 4);
+        assert!(k.advance().is_none());
+        assert_eq!(k.drain().len(), 4);
+        assert!(k.advance().is_none());
+        assert!(k.done());
+        assert_eq!(k.drain().len(), 2);
+    }
+}

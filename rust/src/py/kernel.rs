@@ -1,0 +1,161 @@
+//! `admf._core.KernelCore` and `merge`: the kernel's hot loop seen from Python.
+
+use numpy::{PyArray1, PyReadonlyArray1};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+use super::event::PyEvent;
+use crate::event::{Event, EVENT_SIZE};
+use crate::kernel::KernelCore;
+use crate::merge;
+
+fn events_of(bytes: &[u8]) -> PyResult<Vec<Event>> {
+    if bytes.len() % EVENT_SIZE != 0 {
+        return Err(PyValueError::new_err(format!(
+            "an event buffer holds whole {EVENT_SIZE}-byte records, got {} bytes",
+            bytes.len()
+        )));
+    }
+    Ok(bytes
+        .chunks_exact(EVENT_SIZE)
+        .map(bytemuck::pod_read_unaligned)
+        .collect())
+}
+
+fn merged(sources: Vec<PyReadonlyArray1<'_, u8>>) -> PyResult<Vec<Event>> {
+    let owned = sources
+        .iter()
+        .map(|s| events_of(s.as_slice()?))
+        .collect::<PyResult<Vec<_>>>()?;
+    let views: Vec<&[Event]> = owned.iter().map(|v| v.as_slice()).collect();
+    merge::merge(&views).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+fn to_array<'py>(py: Python<'py>, events: &[Event]) -> Bound<'py, PyArray1<u8>> {
+    PyArray1::from_slice(py, bytemuck::cast_slice(events))
+}
+
+/// Merges time-ordered event buffers (uint8 views of EVENT_DTYPE arrays) by (ts, source,
+/// row); returns the merged records as bytes.
+#[pyfunction]
+#[pyo3(name = "merge")]
+fn merge_sources<'py>(
+    py: Python<'py>,
+    sources: Vec<PyReadonlyArray1<'py, u8>>,
+) -> PyResult<Bound<'py, PyArray1<u8>>> {
+    Ok(to_array(py, &merged(sources)?))
+}
+
+/// Sequencer, clock and output buffer of one run; iterating yields the subscribed inputs.
+#[pyclass(module = "admf._core", name = "KernelCore")]
+pub struct PyKernelCore {
+    core: KernelCore,
+}
+
+#[pymethods]
+impl PyKernelCore {
+    #[new]
+    #[pyo3(signature = (sources, first_seq = 1, flush_at = 65536))]
+    fn new(
+        sources: Vec<PyReadonlyArray1<'_, u8>>,
+        first_seq: u64,
+        flush_at: usize,
+    ) -> PyResult<Self> {
+        Ok(PyKernelCore {
+            core: KernelCore::new(merged(sources)?, first_seq, flush_at),
+        })
+    }
+
+    /// Hands inputs of `kind` to Python (True) or keeps them in Rust (False).
+    #[pyo3(signature = (kind, on = true))]
+    fn subscribe(&mut self, kind: u8, on: bool) {
+        self.core.subscribe(kind, on);
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// The next subscribed input, sequenced; stops when the output buffer needs draining or
+    /// the inputs are exhausted (see `done`).
+    fn __next__(&mut self) -> Option<PyEvent> {
+        self.core.advance().map(|inner| PyEvent { inner })
+    }
+
+    /// Sequences an event made by a component; a zero ts means now. Returns it sequenced.
+    fn emit(&mut self, event: &Bound<'_, PyEvent>) -> PyEvent {
+        PyEvent {
+            inner: self.core.emit(event.get().inner),
+        }
+    }
+
+    /// Takes the events sequenced so far, as bytes of EVENT_DTYPE records.
+    fn drain<'py>(&mut self, py: Python<'py>) -> Bound<'py, PyArray1<u8>> {
+        to_array(py, &self.core.drain())
+    }
+
+    /// Events sequenced per kind code (kinds never seen are left out).
+    fn counts(&self) -> Vec<(u8, u64)> {
+        self.core
+            .counts()
+            .0
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| n > 0)
+            .map(|(k, &n)| (k as u8, n))
+            .collect()
+    }
+
+    /// Stops iteration before the first input at or after `ts` (None: no alarm).
+    #[pyo3(signature = (ts = None))]
+    fn set_alarm(&mut self, ts: Option<i64>) {
+        self.core.set_alarm(ts);
+    }
+
+    /// Whether the alarm is due (the next input is at or after it, or there is none).
+    #[getter]
+    fn alarm_due(&self) -> bool {
+        self.core.alarm_due()
+    }
+
+    /// Moves the clock forward to `ts` (a timer firing between inputs).
+    fn advance_clock(&mut self, ts: i64) {
+        self.core.advance_clock(ts);
+    }
+
+    /// Whether every input has been sequenced.
+    #[getter]
+    fn done(&self) -> bool {
+        self.core.done()
+    }
+
+    /// The kernel clock in ns: the timestamp of the last sequenced event.
+    #[getter]
+    fn now(&self) -> i64 {
+        self.core.now()
+    }
+
+    /// The next sequence number.
+    #[getter]
+    fn next_seq(&self) -> u64 {
+        self.core.next_seq()
+    }
+
+    /// Inputs not yet sequenced.
+    #[getter]
+    fn remaining(&self) -> usize {
+        self.core.remaining()
+    }
+
+    /// Timestamp of the next input, or None at the end.
+    #[getter]
+    fn peek_ts(&self) -> Option<i64> {
+        self.core.peek_ts()
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyKernelCore>()?;
+    m.add_function(wrap_pyfunction!(merge_sources, m)?)?;
+    Ok(())
+}

@@ -2,6 +2,7 @@
 //! feature, their pyo3 bindings compiled into `admf._core`.
 
 pub mod event;
+pub mod indicators;
 pub mod queue;
 
 #[cfg(feature = "python")]
@@ -15,6 +16,7 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     py::event::register(m)?;
+    py::indicators::register(m)?;
     py::queue::register(m)?;
     Ok(())
 }

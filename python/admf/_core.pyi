@@ -4,6 +4,20 @@ from typing import Any, Final, final
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import disjoint_base
+
+__all__ = [
+    "EVENT_SIZE",
+    "FIELDS",
+    "FLAGS",
+    "KINDS",
+    "SCALE",
+    "EndOfStream",
+    "Event",
+    "EventQueue",
+    "QueueClosed",
+    "QueueFull",
+]
 
 EVENT_SIZE: Final[int]
 SCALE: Final[int]
@@ -91,9 +105,10 @@ class Event:
     @staticmethod
     def from_bytes(data: bytes) -> Event: ...
     def __reduce__(self) -> tuple[Any, tuple[bytes]]: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
+@disjoint_base
 class EventQueue:
     def __new__(cls, capacity: int = 65536) -> EventQueue: ...
     @property
@@ -142,6 +157,8 @@ class EventQueue:
         side: npt.NDArray[np.uint8],
         flags: npt.NDArray[np.uint16],
     ) -> int: ...
+
+__all__ += ["ATR", "EMA", "RSI", "SMA", "Bollinger"]
 
 @final
 class SMA:

@@ -45,7 +45,7 @@ DISABLE_AUTOLOAD_ENV: Final[str] = "ADMF_DISABLE_PLUGIN_AUTOLOAD"
 _FALSE_VALUES: Final[frozenset[str]] = frozenset({"", "0", "false", "no", "off"})
 
 
-class PluginNotFound(AdmfError):  # noqa: N818  (named like importlib's ModuleNotFoundError)
+class PluginNotFound(AdmfError):
     """No plugin of that name in that group."""
 
 

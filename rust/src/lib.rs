@@ -4,6 +4,7 @@
 pub mod event;
 pub mod kernel;
 pub mod merge;
+pub mod indicators;
 pub mod queue;
 
 #[cfg(feature = "python")]
@@ -18,6 +19,7 @@ use pyo3::prelude::*;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     py::event::register(m)?;
     py::kernel::register(m)?;
+    py::indicators::register(m)?;
     py::queue::register(m)?;
     Ok(())
 }

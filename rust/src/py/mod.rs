@@ -2,4 +2,5 @@
 
 pub mod event;
 pub mod kernel;
+pub mod indicators;
 pub mod queue;

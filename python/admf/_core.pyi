@@ -167,6 +167,7 @@ class EventQueue:
 
 def merge(sources: list[npt.NDArray[np.uint8]]) -> npt.NDArray[np.uint8]: ...
 
+@final
 class KernelCore:
     def __new__(
         cls, sources: list[npt.NDArray[np.uint8]], first_seq: int = 1, flush_at: int = 65536

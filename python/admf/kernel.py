@@ -4,9 +4,9 @@ One thread applies events in ``seq`` order. The merged inputs live in Rust
 (``_core.KernelCore``), which sequences them and appends them to the run's output in bulk;
 only inputs of a kind some Python handler subscribed to cross into Python, one ``Event`` per
 handler call. Anything a handler causes (an order, a signal, a venue report, an error) is
-emitted through `Kernel.emit`: it takes the next ``seq`` at once and is dispatched after the
-current handler returns, in ``seq`` order (first in, first out), so the log's order is the
-order in which things happened.
+emitted through `Kernel.emit`: it takes the next ``seq`` at once and is dispatched as soon as
+the current handler returns, before the next handler of the same event runs, in ``seq`` order
+(first in, first out), so the log's order is the order in which things happened.
 
 Business logic reads time only from ``kernel.now`` (the timestamp of the event being
 applied) and randomness only from ``kernel.rng``, seeded from the run's recorded seed.
@@ -252,8 +252,8 @@ class Kernel:
                 for event in core:
                     for handler in handlers[event.kind]:
                         dispatch(handler, event)
-                    if pending:
-                        self._drain_pending()
+                        if pending:
+                            self._drain_pending()
                 if core.alarm_due:
                     self._fire_timers()
                     continue
@@ -302,6 +302,9 @@ class Kernel:
             raise self._stop
 
     def _drain_pending(self) -> None:
+        # What one handler caused is applied, in seq order, before the next handler sees the
+        # event (the venue's fill on a bar reaches the portfolio before the strategy's
+        # on_bar); events emitted meanwhile queue behind.
         handlers = self._handlers
         pending = self._pending
         while pending:

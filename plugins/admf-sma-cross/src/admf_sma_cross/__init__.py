@@ -2,7 +2,8 @@
 
 Buys when the fast SMA crosses above the slow one and sells the whole position when it
 crosses below, the way backtrader's ``CrossOver`` indicator defines a cross (the last
-non-zero difference changed sign). Orders are market orders sized by value (``fraction`` of
+non-zero difference changed sign), with differences below the price resolution (1e-9) taken
+as zero. Orders are market orders sized by value (``fraction`` of
 the cash), so the venue buys the whole units that value affords at the fill price.
 """
 
@@ -41,6 +42,8 @@ class SmaCross(Strategy):
             return
         before = self.last_diff
         diff = fast - slow
+        if abs(diff) < 1e-9:
+            diff = 0.0
         if diff != 0.0:
             self.last_diff = diff
         if before < 0.0 and diff > 0.0 and self.ctx.position() == 0:

@@ -71,13 +71,39 @@ class _Handler:
 
 
 def encode_payload(payload: Payload) -> bytes:
-    """The bytes a payload is hashed (and stored) as: bytes as they are, text as UTF-8, any
-    other value as canonical JSON."""
+    """The bytes a payload is hashed as: bytes as they are, text as UTF-8, any other value
+    as canonical JSON (sorted keys, no spaces)."""
     if isinstance(payload, bytes | bytearray | memoryview):
         return bytes(payload)
     if isinstance(payload, str):
         return payload.encode()
     return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+
+
+def hash_outputs(
+    events: EventArray,
+    payloads: Sequence[Payload | None] | None,
+    event_hash: Any,
+    payload_hash: Any,
+) -> None:
+    """Feeds the output events of a chunk (not the recorded inputs) into ``event_hash`` and
+    their payloads, each behind its seq, into ``payload_hash``. Chunking does not change the
+    result, so a run and its log hash the same."""
+    outputs = (events["flags"] & Flag.INPUT) == 0
+    event_hash.update(np.ascontiguousarray(events[outputs]).tobytes())
+    if payloads is None:
+        return
+    seqs = events["seq"]
+    for i in np.flatnonzero(outputs):
+        payload = payloads[i]
+        if payload is not None:
+            payload_hash.update(int(seqs[i]).to_bytes(8, "little"))
+            payload_hash.update(encode_payload(payload))
+
+
+def combine_hashes(event_hash: Any, payload_hash: Any) -> str:
+    """The output hash of a run: SHA-256 of the events' and the payloads' digests."""
+    return hashlib.sha256(event_hash.digest() + payload_hash.digest()).hexdigest()
 
 
 class OrderStage(Protocol):
@@ -184,8 +210,11 @@ class Kernel:
         self._timers: list[tuple[int, int]] = []
         self._next_order_id = 1
         self._next_timer_id = 1
-        self._hash = hashlib.sha256()
+        self._event_hash = hashlib.sha256()
+        self._payload_hash = hashlib.sha256()
         self._outputs = 0
+        self.progress: Callable[[int], None] | None = None
+        """Called after each flush with the number of inputs not yet sequenced."""
         self._stop: RunStopped | None = None
 
     # -- wiring -------------------------------------------------------------------------
@@ -333,22 +362,17 @@ class Kernel:
             for seq in sorted(self._payloads):
                 payloads[seq - first] = self._payloads[seq]
             self._payloads.clear()
-        outputs = (events["flags"] & Flag.INPUT) == 0
-        self._hash.update(np.ascontiguousarray(events[outputs]).tobytes())
-        self._outputs += int(outputs.sum())
-        if payloads is not None:
-            for i in np.flatnonzero(outputs):
-                payload = payloads[i]
-                if payload is not None:
-                    self._hash.update(int(events["seq"][i]).to_bytes(8, "little"))
-                    self._hash.update(encode_payload(payload))
+        hash_outputs(events, payloads, self._event_hash, self._payload_hash)
+        self._outputs += int(((events["flags"] & Flag.INPUT) == 0).sum())
         if self.sink is not None:
             self.sink(events, payloads)
+        if self.progress is not None:
+            self.progress(self.core.remaining)
 
     @property
     def output_hash(self) -> str:
-        """SHA-256 of every output event (and its payload) so far, in ``seq`` order."""
-        return self._hash.hexdigest()
+        """The hash of every output event and payload so far (see `hash_outputs`)."""
+        return combine_hashes(self._event_hash, self._payload_hash)
 
     @property
     def output_count(self) -> int:

@@ -1,0 +1,215 @@
+"""Replays: the recorded inputs of a run through the same kernel.
+
+``replay(log)`` rebuilds the run from its manifest (strategy, parameters, settings, seed),
+feeds the log's recorded inputs (the events flagged ``INPUT``, in their recorded order)
+through a fresh kernel, and compares every event it produces with the log, byte for byte,
+payloads included. It reports the output hash of both and the first difference, if any.
+
+``replay_as_backtest(log, ...)`` re-runs the recorded market data (bars, quotes, trades, book
+deltas; not the venue's reports of a live session) through the simulated venue, with the same
+strategy or another one, as a new backtest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from admf.backtest import (
+    BacktestResult,
+    BacktestSettings,
+    Source,
+    StrategySpec,
+    _Collector,
+    resolve_strategy,
+    run_kernel,
+    summarize,
+)
+from admf.errors import AdmfError
+from admf.events import EVENT_DTYPE, EventArray, Flag, Kind
+from admf.kernel import Payload, combine_hashes, hash_outputs
+
+MARKET_KINDS = (
+    Kind.BAR,
+    Kind.QUOTE,
+    Kind.TRADE,
+    Kind.BOOK_ADD,
+    Kind.BOOK_CANCEL,
+    Kind.BOOK_MODIFY,
+    Kind.BOOK_EXECUTE,
+    Kind.BOOK_CLEAR,
+)
+
+
+@dataclasses.dataclass
+class Recording:
+    """A run read back from its log."""
+
+    path: Path
+    config: dict[str, Any]
+    seed: int
+    events: EventArray
+    payloads: list[bytes | None]
+
+    @property
+    def inputs(self) -> EventArray:
+        return self.events[(self.events["flags"] & Flag.INPUT) != 0]
+
+
+def read_recording(path: str | os.PathLike[str]) -> Recording:
+    """Reads a run's manifest, events and payloads (read-only)."""
+    from admf.log import PAYLOAD_COLUMN, EventLog
+
+    with EventLog.open(path, read_only=True) as log:
+        table = log.read()
+        config = dict(log.manifest.config)
+        seed = log.manifest.seed or 0
+    from admf.events import from_arrow
+
+    events = from_arrow(table.drop_columns([PAYLOAD_COLUMN]))
+    payloads = [None if p is None else bytes(p) for p in table.column(PAYLOAD_COLUMN).to_pylist()]
+    if config.get("command") not in ("backtest", "replay-as-backtest"):
+        raise AdmfError(
+            f"{path} was not recorded by a backtest (its manifest's command is "
+            f"{config.get('command')!r}); nothing to replay"
+        )
+    return Recording(Path(path), config, seed, events, payloads)
+
+
+@dataclasses.dataclass
+class ReplayReport:
+    """The outcome of an exact replay."""
+
+    recorded_hash: str
+    replayed_hash: str
+    events: int
+    first_difference: str | None
+
+    @property
+    def identical(self) -> bool:
+        return self.first_difference is None and self.recorded_hash == self.replayed_hash
+
+
+def _output_hash(events: EventArray, payloads: list[Any] | list[bytes | None]) -> str:
+    event_hash, payload_hash = hashlib.sha256(), hashlib.sha256()
+    hash_outputs(events, payloads, event_hash, payload_hash)
+    return combine_hashes(event_hash, payload_hash)
+
+
+def _describe(row: np.void | None) -> str:
+    if row is None:
+        return "nothing"
+    return ", ".join(f"{name}={row[name]}" for name in EVENT_DTYPE.names or ())
+
+
+def _rerun(
+    strategy: StrategySpec,
+    params: dict[str, Any],
+    settings: BacktestSettings,
+    inputs: EventArray,
+    instruments: list[int],
+    log: Any | None = None,
+) -> tuple[_Collector, Any, Any]:
+    collector = _Collector(log)
+    clean = inputs.copy()
+    clean["seq"] = 0
+    kernel, portfolio = run_kernel(
+        resolve_strategy(strategy), params, settings, [clean], instruments, collector
+    )
+    return collector, kernel, portfolio
+
+
+def replay(path: str | os.PathLike[str]) -> ReplayReport:
+    """Replays a run's recorded inputs and compares every event with the log."""
+    rec = read_recording(path)
+    cfg = rec.config
+    settings = BacktestSettings.from_dict(cfg["settings"])
+    instruments = [int(d["instrument"]) for d in cfg["data"]]
+    collector, _, _ = _rerun(cfg["strategy"], cfg["params"], settings, rec.inputs, instruments)
+    replayed = collector.events()
+    replayed_payloads: list[Payload | None] = [None] * len(replayed)
+    for seq, payload in collector.payloads.items():
+        replayed_payloads[seq - 1] = payload
+    from admf.kernel import encode_payload
+
+    encoded = [None if p is None else encode_payload(p) for p in replayed_payloads]
+    recorded_hash = _output_hash(rec.events, rec.payloads)
+    replayed_hash = _output_hash(replayed, encoded)
+    difference = None
+    n = min(len(rec.events), len(replayed))
+    raw_a = rec.events.view(np.uint8).reshape(-1, EVENT_DTYPE.itemsize)[:n]
+    raw_b = replayed.view(np.uint8).reshape(-1, EVENT_DTYPE.itemsize)[:n]
+    rows = np.flatnonzero((raw_a != raw_b).any(axis=1))
+    payload_rows = [i for i in range(n) if rec.payloads[i] != encoded[i]]
+    first = min([*rows[:1].tolist(), *payload_rows[:1]], default=None)
+    if first is not None:
+        what = "payload" if first in payload_rows and first not in rows[:1] else "event"
+        difference = (
+            f"seq {first + 1}: the {what} differs\n  recorded: {_describe(rec.events[first])}"
+            f"\n  replayed: {_describe(replayed[first])}"
+        )
+    elif len(rec.events) != len(replayed):
+        longer = rec.events if len(rec.events) > n else replayed
+        which = "recorded" if len(rec.events) > n else "replayed"
+        difference = f"seq {n + 1}: only the {which} run has {_describe(longer[n])}"
+    return ReplayReport(recorded_hash, replayed_hash, len(rec.events), difference)
+
+
+def replay_as_backtest(
+    path: str | os.PathLike[str],
+    strategy: StrategySpec | None = None,
+    params: dict[str, Any] | None = None,
+    log_dir: str | os.PathLike[str] | None = None,
+) -> BacktestResult:
+    """Re-runs the recorded market data through the simulated venue as a new backtest, with
+    the recorded strategy and parameters unless others are given."""
+    rec = read_recording(path)
+    cfg = rec.config
+    settings = BacktestSettings.from_dict(cfg["settings"])
+    spec: StrategySpec = strategy if strategy is not None else cfg["strategy"]
+    chosen_params = dict(cfg["params"]) if strategy is None and params is None else dict(params or {})
+    market = rec.inputs[np.isin(rec.inputs["kind"], [int(k) for k in MARKET_KINDS])]
+    sources = [
+        Source(d["path"], int(d["instrument"]), d["name"], Kind.NONE, market[:0])
+        for d in cfg["data"]
+    ]
+    instruments = [s.instrument for s in sources]
+    spec_text = spec if isinstance(spec, str) else f"{spec.__module__}:{spec.__qualname__}"
+    log = None
+    if log_dir is not None:
+        from admf.log import EventLog
+
+        config = {
+            "command": "replay-as-backtest",
+            "replayed_from": str(rec.path),
+            "strategy": spec_text,
+            "params": chosen_params,
+            "settings": cfg["settings"],
+            "data": cfg["data"],
+        }
+        log = EventLog.create(log_dir, None, config=config, seed=settings.seed)
+    try:
+        collector, kernel, portfolio = _rerun(spec, chosen_params, settings, market, instruments, log)
+    finally:
+        if log is not None:
+            log.flush()
+            log.close(seal=True)
+    result = BacktestResult(
+        strategy=spec_text,
+        params=chosen_params,
+        settings=settings,
+        sources=sources,
+        events=collector.events(),
+        payloads=collector.payloads,
+        portfolio=portfolio,
+        kernel=kernel,
+        output_hash=kernel.output_hash,
+        run_dir=log.path if log is not None else None,
+    )
+    result.summary = summarize(result)
+    return result

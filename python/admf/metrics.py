@@ -1,0 +1,411 @@
+"""Performance statistics of a run: returns, risk ratios, drawdowns, trades, exposure, turnover.
+
+Inputs are plain arrays (or Arrow tables with the same column names), in the engine's units:
+
+- the **equity curve**: ``ts`` (int64 ns UTC, non-decreasing) and ``equity`` (fixed-point
+  money, ``SCALE`` units per whole), one point per bar or per mark;
+- the **trades**: round trips as a ``TRADE_DTYPE`` array (entry and exit time, side of the
+  entry, quantity, entry and exit price, fees and net P&L, all fixed point);
+- the **positions**: a step function ``(ts, qty)``, the signed fixed-point position from each
+  ``ts`` until the next.
+
+Conventions (stated in ``Summary`` and the report):
+
+- Returns are simple returns between consecutive equity points.
+- Sharpe = mean / standard deviation (ddof 1) of the period returns * sqrt(periods per year), with
+  a zero risk-free rate. Sortino = mean / downside deviation * sqrt(periods per year), the
+  downside deviation being ``sqrt(mean(min(r, 0)²))`` over all periods (as empyrical).
+- Periods per year are inferred from the bar spacing unless given: a market that trades on
+  weekends (more than 10% of points on a Saturday or Sunday, UTC) has 365 days a year, else
+  252. Intraday points: days per year * the median number of points per calendar day (UTC).
+  Daily and slower: the median spacing picks 1 day (days per year), a week (52), a month
+  (12), a quarter (4) or a year (1).
+- CAGR over the calendar time from the first to the last point (365.25-day years).
+- Max drawdown is the largest fall from a running peak, as a negative fraction; its duration
+  is the longest time spent below a previous peak (until the recovery or the end).
+- Exposure is the fraction of equity-curve periods (from one point to the next) that start
+  with a non-zero position; without a position series the trades' holding intervals are used.
+- Turnover is the traded notional (entry and exit of every trade) divided by the mean equity,
+  over the whole run (``turnover``) and per year (``annual_turnover``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from admf.errors import AdmfError
+from admf.events import SCALE
+
+DAY_NS: Final[int] = 86_400 * 1_000_000_000
+YEAR_NS: Final[float] = 365.25 * DAY_NS
+
+TRADE_DTYPE: Final[np.dtype[np.void]] = np.dtype(
+    [
+        ("entry_ts", "<i8"),
+        ("exit_ts", "<i8"),
+        ("instrument", "<u4"),
+        ("side", "u1"),
+        ("qty", "<i8"),
+        ("entry_price", "<i8"),
+        ("exit_price", "<i8"),
+        ("fees", "<i8"),
+        ("pnl", "<i8"),
+    ]
+)
+"""One round-trip trade. ``side`` is the entry's ``Side`` (BUY: a long trade); ``qty`` is the
+unsigned size; prices, fees and the net ``pnl`` are fixed point."""
+
+_OPTIONAL_TRADE_FIELDS: Final[tuple[str, ...]] = ("instrument", "fees")
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+TradeArray = npt.NDArray[np.void]
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """The statistics of one run. Ratios are fractions (0.1 = 10%); NaN where undefined."""
+
+    start_ns: int
+    end_ns: int
+    start_equity: float
+    end_equity: float
+    total_return: float
+    cagr: float
+    sharpe: float
+    sortino: float
+    annual_volatility: float
+    max_drawdown: float
+    max_drawdown_duration_ns: int
+    max_drawdown_peak_ns: int
+    max_drawdown_trough_ns: int
+    trades: int
+    win_rate: float
+    profit_factor: float
+    exposure: float
+    turnover: float
+    annual_turnover: float
+    periods_per_year: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def formatted(self) -> dict[str, str]:
+        """Display strings for a summary table or the console."""
+
+        def pct(x: float) -> str:
+            return "n/a" if math.isnan(x) else f"{x * 100:.2f}%"
+
+        def num(x: float, digits: int = 2) -> str:
+            return "n/a" if math.isnan(x) else f"{x:,.{digits}f}"
+
+        days = self.max_drawdown_duration_ns / DAY_NS
+        return {
+            "period": f"{_iso(self.start_ns)} to {_iso(self.end_ns)}",
+            "start equity": num(self.start_equity),
+            "end equity": num(self.end_equity),
+            "total return": pct(self.total_return),
+            "CAGR": pct(self.cagr),
+            "Sharpe": num(self.sharpe),
+            "Sortino": num(self.sortino),
+            "annual volatility": pct(self.annual_volatility),
+            "max drawdown": pct(self.max_drawdown),
+            "max drawdown duration": f"{days:,.1f} days",
+            "trades": f"{self.trades:,}",
+            "win rate": pct(self.win_rate),
+            "profit factor": num(self.profit_factor),
+            "exposure": pct(self.exposure),
+            "turnover": f"{num(self.turnover)}x ({num(self.annual_turnover)}x a year)",
+            "periods per year": num(self.periods_per_year, 0),
+        }
+
+
+def _iso(ns: int) -> str:
+    return str(np.datetime64(ns, "ns").astype("datetime64[s]")).replace("T", " ")
+
+
+def _column(data: Any, name: str) -> npt.NDArray[Any]:
+    if isinstance(data, pa.Table | pa.RecordBatch):
+        if name not in data.column_names:
+            raise AdmfError(
+                f"missing column {name!r}; columns found: {', '.join(data.column_names)}"
+            )
+        column = data.column(name)
+        if column.null_count:
+            raise AdmfError(f"column {name!r} has {column.null_count} nulls")
+        if pa.types.is_timestamp(column.type):
+            column = column.cast(pa.int64())
+        return np.asarray(column.to_numpy())
+    if isinstance(data, np.ndarray) and data.dtype.names is not None:
+        if name not in data.dtype.names:
+            raise AdmfError(f"missing field {name!r}; fields found: {', '.join(data.dtype.names)}")
+        return np.asarray(data[name])
+    if isinstance(data, Mapping):
+        if name not in data:
+            raise AdmfError(f"missing column {name!r}; columns found: {', '.join(map(str, data))}")
+        return np.asarray(data[name])
+    raise AdmfError(
+        f"expected a pyarrow Table, a numpy structured array or a mapping of arrays, "
+        f"got {type(data).__name__}"
+    )
+
+
+def _has(data: Any, name: str) -> bool:
+    if isinstance(data, pa.Table | pa.RecordBatch):
+        return name in data.column_names
+    if isinstance(data, np.ndarray):
+        return name in (data.dtype.names or ())
+    return isinstance(data, Mapping) and name in data
+
+
+def _int64(values: npt.NDArray[Any], what: str) -> I64:
+    if values.dtype.kind == "M":
+        values = values.astype("datetime64[ns]").view(np.int64)
+    if values.dtype.kind not in "iu":
+        raise AdmfError(f"{what} must be integers (fixed point or ns), got dtype {values.dtype}")
+    out: I64 = values.astype(np.int64, copy=False)
+    return out
+
+
+def equity_curve(equity: Any) -> tuple[I64, I64]:
+    """``(ts, equity)`` int64 arrays from a ``(ts, equity)`` pair or a table with columns
+    ``ts`` and ``equity``; checks lengths and time order."""
+    if isinstance(equity, tuple) and len(equity) == 2:
+        ts, values = (np.asarray(x) for x in equity)
+    else:
+        ts, values = _column(equity, "ts"), _column(equity, "equity")
+    ts, values = _int64(ts, "equity ts"), _int64(values, "equity")
+    if ts.ndim != 1 or ts.shape != values.shape:
+        raise AdmfError(
+            f"equity ts and values must be 1-D of the same length, got {ts.shape}, {values.shape}"
+        )
+    if len(ts) and np.any(np.diff(ts) < 0):
+        raise AdmfError("equity timestamps must be in time order")
+    return ts, values
+
+
+def position_series(positions: Any) -> tuple[I64, I64] | None:
+    """``(ts, qty)`` from a pair or a table with columns ``ts`` and ``qty``; None stays None."""
+    if positions is None:
+        return None
+    if isinstance(positions, tuple) and len(positions) == 2:
+        ts, qty = (np.asarray(x) for x in positions)
+    else:
+        ts, qty = _column(positions, "ts"), _column(positions, "qty")
+    ts, qty = _int64(ts, "position ts"), _int64(qty, "position qty")
+    if ts.shape != qty.shape:
+        raise AdmfError(f"position ts and qty differ in length: {len(ts)} and {len(qty)}")
+    if len(ts) and np.any(np.diff(ts) < 0):
+        raise AdmfError("position timestamps must be in time order")
+    return ts, qty
+
+
+def trade_array(trades: Any) -> TradeArray:
+    """A ``TRADE_DTYPE`` array from one, from an Arrow table or from a mapping of arrays with
+    the same names (``instrument`` and ``fees`` may be left out); None gives no trades."""
+    if trades is None:
+        return np.zeros(0, dtype=TRADE_DTYPE)
+    if isinstance(trades, np.ndarray) and trades.dtype == TRADE_DTYPE:
+        return trades
+    names = [n for n in TRADE_DTYPE.names or () if n not in _OPTIONAL_TRADE_FIELDS]
+    names += [n for n in _OPTIONAL_TRADE_FIELDS if _has(trades, n)]
+    columns = {name: _column(trades, name) for name in names}
+    lengths = {len(c) for c in columns.values()}
+    if len(lengths) != 1:
+        raise AdmfError(f"trade columns differ in length: {sorted(lengths)}")
+    out = np.zeros(lengths.pop(), dtype=TRADE_DTYPE)
+    for name, values in columns.items():
+        out[name] = values if name == "side" else _int64(values, f"trade {name}")
+    return out
+
+
+def infer_periods_per_year(ts: I64) -> float:
+    """Periods per year of a series of timestamps (see the module documentation)."""
+    if len(ts) < 2:
+        return math.nan
+    days = ts // DAY_NS
+    weekday = (days + 3) % 7  # 1970-01-01 was a Thursday: 0 = Monday
+    days_per_year = 365.0 if np.mean(weekday >= 5) > 0.10 else 252.0
+    spacing = float(np.median(np.diff(ts)))
+    if spacing <= 0:
+        return math.nan
+    if spacing < 0.8 * DAY_NS:
+        _, per_day = np.unique(days, return_counts=True)
+        return days_per_year * float(np.median(per_day))
+    for limit_days, per_year in ((4, days_per_year), (10, 52.0), (45, 12.0), (120, 4.0)):
+        if spacing < limit_days * DAY_NS:
+            return per_year
+    return 1.0
+
+
+def returns(equity: I64) -> F64:
+    """Simple returns between consecutive points; NaN where the previous equity is not
+    positive."""
+    prev = equity[:-1].astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(prev > 0, equity[1:] / np.where(prev > 0, prev, 1.0) - 1.0, np.nan)
+    out: F64 = np.asarray(r, dtype=np.float64)
+    return out
+
+
+def drawdown(equity: I64) -> F64:
+    """The fall from the running peak at every point, as a fraction (0 or negative)."""
+    values = equity.astype(np.float64)
+    peak = np.maximum.accumulate(values) if len(values) else values
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dd = np.where(peak > 0, values / np.where(peak > 0, peak, 1.0) - 1.0, 0.0)
+    out: F64 = np.asarray(dd, dtype=np.float64)
+    return out
+
+
+def _max_drawdown(ts: I64, equity: I64) -> tuple[float, int, int, int]:
+    """(max drawdown, longest underwater duration, peak ts, trough ts)."""
+    if len(equity) == 0:
+        return math.nan, 0, 0, 0
+    dd = drawdown(equity)
+    trough = int(np.argmin(dd))
+    peak = int(np.argmax(equity[: trough + 1]))
+    # Underwater spells: from the last new high to the next point back at (or above) it.
+    running_peak = np.maximum.accumulate(equity)
+    at_peak = equity >= running_peak
+    peak_ts = np.where(at_peak, ts, np.iinfo(np.int64).min)
+    last_peak_ts = np.maximum.accumulate(peak_ts)
+    # A spell ends at the first point back at a peak, or at the end of the curve.
+    ends = np.flatnonzero(at_peak[1:] & ~at_peak[:-1]) + 1
+    longest = int(np.max(ts[ends] - last_peak_ts[ends - 1])) if len(ends) else 0
+    if not at_peak[-1]:
+        longest = max(longest, int(ts[-1] - last_peak_ts[-1]))
+    return float(dd[trough]), longest, int(ts[peak]), int(ts[trough])
+
+
+def in_market(ts: I64, positions: tuple[I64, I64] | None, trades: TradeArray) -> F64 | None:
+    """For each equity period (ts[i] to ts[i+1]): 1.0 when it starts with a position."""
+    if len(ts) < 2:
+        return None
+    starts = ts[:-1]
+    if positions is not None:
+        pts, qty = positions
+        idx = np.searchsorted(pts, starts, side="right") - 1
+        held = np.where(idx >= 0, qty[np.clip(idx, 0, None)] if len(qty) else 0, 0) != 0
+        flags: F64 = held.astype(np.float64)
+        return flags
+    if len(trades) == 0:
+        return np.zeros(len(starts))
+    # Holding intervals [entry, exit) of the trades, merged by counting opens minus closes.
+    entry = np.sort(trades["entry_ts"])
+    exit_ = np.sort(trades["exit_ts"])
+    open_count = np.searchsorted(entry, starts, side="right") - np.searchsorted(
+        exit_, starts, side="right"
+    )
+    return (open_count > 0).astype(np.float64)
+
+
+def summarize(
+    equity: Any,
+    trades: Any = None,
+    positions: Any = None,
+    *,
+    periods_per_year: float | None = None,
+) -> Summary:
+    """The statistics of a run from its equity curve, trades and (optionally) positions."""
+    ts, values = equity_curve(equity)
+    if len(ts) < 2:
+        raise AdmfError(f"an equity curve needs at least 2 points, got {len(ts)}")
+    trade_rows = trade_array(trades)
+    pos = position_series(positions)
+    ppy = infer_periods_per_year(ts) if periods_per_year is None else float(periods_per_year)
+    if not ppy > 0:
+        raise AdmfError(f"periods per year must be positive, got {ppy}")
+
+    r = returns(values)
+    r = r[~np.isnan(r)]
+    start, end = float(values[0]) / SCALE, float(values[-1]) / SCALE
+    total = end / start - 1.0 if start > 0 else math.nan
+    years = (int(ts[-1]) - int(ts[0])) / YEAR_NS
+    cagr = (
+        (end / start) ** (1.0 / years) - 1.0
+        if years > 0 and start > 0 and end > 0
+        else (-1.0 if years > 0 and start > 0 else math.nan)
+    )
+    sharpe = sortino = volatility = math.nan
+    if len(r) >= 2:
+        std = float(np.std(r, ddof=1))
+        mean = float(np.mean(r))
+        volatility = std * math.sqrt(ppy)
+        if std > 0:
+            sharpe = mean / std * math.sqrt(ppy)
+        downside = math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2)))
+        if downside > 0:
+            sortino = mean / downside * math.sqrt(ppy)
+        elif mean > 0:
+            sortino = math.inf
+    mdd, mdd_duration, mdd_peak, mdd_trough = _max_drawdown(ts, values)
+
+    pnl = trade_rows["pnl"]
+    wins, losses = pnl[pnl > 0], pnl[pnl < 0]
+    win_rate = len(wins) / len(pnl) if len(pnl) else math.nan
+    gross_loss = -float(losses.sum())
+    profit_factor = (
+        float(wins.sum()) / gross_loss if gross_loss > 0 else (math.inf if len(wins) else math.nan)
+    )
+
+    held = in_market(ts, pos, trade_rows)
+    exposure = float(held.mean()) if held is not None and len(held) else math.nan
+    qty = trade_rows["qty"].astype(np.float64) / SCALE
+    notional = float(
+        np.sum(np.abs(qty) * (trade_rows["entry_price"] + trade_rows["exit_price"]) / SCALE)
+    )
+    mean_equity = float(np.mean(values)) / SCALE
+    turnover = notional / mean_equity if mean_equity > 0 else math.nan
+    annual_turnover = turnover / years if years > 0 else math.nan
+
+    return Summary(
+        start_ns=int(ts[0]),
+        end_ns=int(ts[-1]),
+        start_equity=start,
+        end_equity=end,
+        total_return=total,
+        cagr=cagr,
+        sharpe=sharpe,
+        sortino=sortino,
+        annual_volatility=volatility,
+        max_drawdown=mdd,
+        max_drawdown_duration_ns=mdd_duration,
+        max_drawdown_peak_ns=mdd_peak,
+        max_drawdown_trough_ns=mdd_trough,
+        trades=len(trade_rows),
+        win_rate=win_rate,
+        profit_factor=profit_factor,
+        exposure=exposure,
+        turnover=turnover,
+        annual_turnover=annual_turnover,
+        periods_per_year=ppy,
+    )
+
+
+def monthly_returns(ts: I64, equity: I64) -> tuple[list[int], F64]:
+    """Calendar-month returns (UTC): ``(years, table)`` where ``table[i, m]`` is the return of
+    month ``m + 1`` of ``years[i]`` (NaN without data). A month's return compares its last
+    equity with the previous month's last (the first month: with the first point)."""
+    if len(ts) == 0:
+        return [], np.zeros((0, 12))
+    months = ts.astype("datetime64[ns]").astype("datetime64[M]").astype(np.int64)
+    last = np.flatnonzero(np.append(months[1:] != months[:-1], True))
+    month_ids = months[last]
+    closes = equity[last].astype(np.float64)
+    previous = np.concatenate([[float(equity[0])], closes[:-1]])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(previous > 0, closes / np.where(previous > 0, previous, 1.0) - 1.0, np.nan)
+    first_year = int(month_ids[0] // 12) + 1970
+    last_year = int(month_ids[-1] // 12) + 1970
+    years = list(range(first_year, last_year + 1))
+    table = np.full((len(years), 12), np.nan)
+    table[month_ids // 12 + 1970 - first_year, month_ids % 12] = r
+    return years, table

@@ -1,0 +1,156 @@
+"""Performance statistics on small hand-checked series."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from admf import SCALE, Side
+from admf.errors import AdmfError
+from admf.metrics import (
+    DAY_NS,
+    TRADE_DTYPE,
+    YEAR_NS,
+    infer_periods_per_year,
+    monthly_returns,
+    summarize,
+    trade_array,
+)
+
+
+def day(y: int, m: int, d: int, hh: int = 0, mm: int = 0) -> int:
+    return int(dt.datetime(y, m, d, hh, mm, tzinfo=dt.UTC).timestamp()) * 1_000_000_000
+
+
+# Monday 2021-01-04 to Friday 2021-01-08; returns +10%, -10%, +10%, +20%.
+TS = np.array([day(2021, 1, d) for d in range(4, 9)], dtype=np.int64)
+EQUITY = np.array([100, 110, 99, 108.9, 130.68], dtype=np.float64)
+EQUITY_FX = np.array([100, 110, 99, 108_900_000_000 / SCALE, 130_680_000_000 / SCALE])
+VALUES = np.array(
+    [100 * SCALE, 110 * SCALE, 99 * SCALE, 108_900_000_000, 130_680_000_000], dtype=np.int64
+)
+
+
+def trades() -> np.ndarray:
+    out = np.zeros(4, dtype=TRADE_DTYPE)
+    out["entry_ts"] = [TS[1], TS[3], TS[3], TS[3]]
+    out["exit_ts"] = [TS[3], TS[4], TS[4], TS[4]]
+    out["side"] = [Side.BUY, Side.SELL, Side.BUY, Side.BUY]
+    out["qty"] = SCALE
+    out["entry_price"] = [100 * SCALE, 50 * SCALE, 10 * SCALE, 10 * SCALE]
+    out["exit_price"] = [105 * SCALE, 53 * SCALE, 12 * SCALE, 10 * SCALE]
+    out["pnl"] = [5 * SCALE, -3 * SCALE, 2 * SCALE, 0]
+    return out
+
+
+def test_returns_ratios_and_drawdown() -> None:
+    s = summarize((TS, VALUES))
+    assert s.periods_per_year == 252
+    assert s.total_return == pytest.approx(0.3068)
+    # mean 0.075; sample std sqrt(0.0475 / 3); downside deviation sqrt(0.01 / 4) = 0.05
+    assert s.sharpe == pytest.approx(0.075 / math.sqrt(0.0475 / 3) * math.sqrt(252))
+    assert s.sortino == pytest.approx(0.075 / 0.05 * math.sqrt(252))
+    assert s.annual_volatility == pytest.approx(math.sqrt(0.0475 / 3) * math.sqrt(252))
+    assert s.cagr == pytest.approx(1.3068 ** (YEAR_NS / (4 * DAY_NS)) - 1)
+    assert s.max_drawdown == pytest.approx(-0.1)
+    assert (s.max_drawdown_peak_ns, s.max_drawdown_trough_ns) == (TS[1], TS[2])
+    # under water from the peak on the 5th until the new high on the 8th
+    assert s.max_drawdown_duration_ns == 3 * DAY_NS
+    assert (s.start_equity, s.end_equity) == (100.0, 130.68)
+    assert s.trades == 0
+    assert math.isnan(s.win_rate)
+    assert s.exposure == 0.0
+    assert s.turnover == 0.0
+
+
+def test_drawdown_until_the_end() -> None:
+    values = np.array([100, 120, 90, 100, 110], dtype=np.int64) * SCALE
+    s = summarize((TS, values))
+    assert s.max_drawdown == pytest.approx(-0.25)
+    assert s.max_drawdown_duration_ns == 3 * DAY_NS  # still under water at the end
+    flat = summarize((TS, np.full(5, 100 * SCALE, dtype=np.int64)))
+    assert (flat.max_drawdown, flat.max_drawdown_duration_ns) == (0.0, 0)
+    assert math.isnan(flat.sharpe)
+    assert math.isnan(flat.sortino)
+
+
+def test_trades_exposure_and_turnover() -> None:
+    t = trades()
+    s = summarize((TS, VALUES), t)
+    assert s.trades == 4
+    assert s.win_rate == 0.5
+    assert s.profit_factor == pytest.approx(7 / 3)
+    # periods starting on the 5th, 6th (trade 1) and 7th (trades 2-4) of 4: 3/4
+    assert s.exposure == 0.75
+    notional = (100 + 105) + (50 + 53) + (10 + 12) + (10 + 10)
+    assert s.turnover == pytest.approx(notional / EQUITY_FX.mean())
+    assert s.annual_turnover == pytest.approx(s.turnover / (4 * DAY_NS / YEAR_NS))
+
+
+def test_exposure_from_a_position_series() -> None:
+    positions = (np.array([TS[1], TS[3]]), np.array([2 * SCALE, 0]))
+    s = summarize((TS, VALUES), trades(), positions)
+    assert s.exposure == 0.5  # held from the 5th until the 7th: 2 of 4 periods
+    short = (np.array([TS[0]]), np.array([-SCALE]))
+    assert summarize((TS, VALUES), None, short).exposure == 1.0
+
+
+def test_arrow_and_mapping_inputs() -> None:
+    table = pa.table({"ts": pa.array(TS, pa.timestamp("ns", tz="UTC")), "equity": VALUES})
+    t = trades()
+    trade_table = pa.table({name: t[name] for name in t.dtype.names if name != "fees"})
+    s = summarize(table, trade_table, {"ts": TS[1:2], "qty": np.array([SCALE])})
+    assert s == summarize((TS, VALUES), t, (TS[1:2], np.array([SCALE])))
+    assert np.array_equal(trade_array(trade_table), t)
+    assert s.formatted()["total return"] == "30.68%"
+    assert s.formatted()["period"] == "2021-01-04 00:00:00 to 2021-01-08 00:00:00"
+
+
+def test_periods_per_year() -> None:
+    minute = 60 * 1_000_000_000
+    # three weekdays of 390 one-minute bars (an equity session)
+    weekdays = np.concatenate(
+        [day(2021, 1, d, 14, 30) + np.arange(390) * minute for d in (4, 5, 6)]
+    )
+    assert infer_periods_per_year(weekdays) == 252 * 390
+    # crypto trades every minute of every day, weekends included
+    crypto = day(2021, 1, 1) + np.arange(7 * 1440) * minute
+    assert infer_periods_per_year(crypto) == 365 * 1440
+    weekly = day(2021, 1, 4) + np.arange(20) * 7 * DAY_NS
+    assert infer_periods_per_year(weekly) == 52
+    monthly = np.array([day(2021, m, 1) for m in range(1, 13)])
+    assert infer_periods_per_year(monthly) == 12
+    assert summarize((TS, VALUES), periods_per_year=12).periods_per_year == 12
+
+
+def test_monthly_returns() -> None:
+    ts = np.array([day(2020, 12, 1), day(2020, 12, 31), day(2021, 1, 15), day(2021, 3, 2)])
+    values = np.array([100, 105, 110.25, 99.225]) * SCALE
+    years, table = monthly_returns(ts, values.astype(np.int64))
+    assert years == [2020, 2021]
+    assert table[0, 11] == pytest.approx(0.05)
+    assert table[1, 0] == pytest.approx(0.05)
+    assert math.isnan(table[1, 1])
+    assert table[1, 2] == pytest.approx(-0.1)
+    assert np.isnan(table[0, :11]).all()
+
+
+def test_bad_inputs() -> None:
+    with pytest.raises(AdmfError, match="same length"):
+        summarize((TS, VALUES[:3]))
+    with pytest.raises(AdmfError, match="time order"):
+        summarize((TS[::-1], VALUES))
+    with pytest.raises(AdmfError, match="at least 2 points"):
+        summarize((TS[:1], VALUES[:1]))
+    with pytest.raises(AdmfError, match="must be integers"):
+        summarize((TS, EQUITY))
+    with pytest.raises(AdmfError, match="missing column 'equity'"):
+        summarize(pa.table({"ts": TS, "value": VALUES}))
+    with pytest.raises(AdmfError, match="missing column 'exit_ts'"):
+        summarize((TS, VALUES), {"entry_ts": TS})
+    with pytest.raises(AdmfError, match="periods per year must be positive"):
+        summarize((TS, VALUES), periods_per_year=0)

@@ -25,7 +25,8 @@ from admf.errors import AdmfError
 from admf.events import SCALE, EventArray, Flag, Kind, Side, from_fixed
 from admf.kernel import Audit, Context, Kernel, OrderStage, Payload, Validation
 from admf.pipeline import OrderPipeline
-from admf.portfolio import Portfolio
+from admf.metrics import TRADE_DTYPE, Summary, TradeArray, summarize as summarize_metrics
+from admf.portfolio import Portfolio, notional
 from admf.risk import RiskEngine, RiskLimits
 from admf.strategy import HANDLER_KINDS, Strategy, overridden_handlers
 from admf.venue import BarVenue, FeeModel, SlippageModel
@@ -107,6 +108,7 @@ class BacktestResult:
     output_hash: str
     run_dir: Path | None = None
     summary: dict[str, Any] = dataclasses.field(default_factory=dict)
+    statistics: Summary | None = None
 
     def of_kind(self, *kinds: Kind) -> EventArray:
         return self.events[np.isin(self.events["kind"], [int(k) for k in kinds])]
@@ -129,8 +131,21 @@ class BacktestResult:
         )
 
     def trades(self) -> pa.Table:
-        """Round trips: a position opened from flat and closed back to flat (or flipped)."""
-        return pa.table(round_trips(self.of_kind(Kind.FILL)))
+        """Round trips (see `round_trips`), with prices, quantities and P&L as floats."""
+        t = round_trips(self.of_kind(Kind.FILL))
+        return pa.table(
+            {
+                "instrument": t["instrument"],
+                "side": np.where(t["side"] == Side.BUY, "LONG", "SHORT"),
+                "entry_ts": pa.array(t["entry_ts"], pa.timestamp("ns", tz="UTC")),
+                "exit_ts": pa.array(t["exit_ts"], pa.timestamp("ns", tz="UTC")),
+                "qty": t["qty"] / SCALE,
+                "entry_price": t["entry_price"] / SCALE,
+                "exit_price": t["exit_price"] / SCALE,
+                "fees": t["fees"] / SCALE,
+                "pnl": t["pnl"] / SCALE,
+            }
+        )
 
     def equity(self) -> pa.Table:
         """Equity at every bar/quote/trade mark: ts, equity, cash, exposure (floats)."""
@@ -151,17 +166,12 @@ class BacktestResult:
         return pa.Table.from_batches([to_record_batch(self.events)])
 
 
-def round_trips(fills: EventArray) -> dict[str, Any]:
-    """Round trips from fills in seq order, per instrument: a position opened from flat and
-    closed back to flat (a flip closes one trip and opens the next). Entry and exit prices
-    are volume-weighted; P&L is exact until the final conversion and net of fees."""
-    cols: dict[str, list[Any]] = {
-        k: []
-        for k in (
-            "instrument", "side", "entry_ts", "exit_ts", "entry_price", "exit_price", "qty",
-            "pnl", "fees",
-        )
-    }
+def round_trips(fills: EventArray) -> TradeArray:
+    """Round trips from fills in seq order, per instrument, as a ``metrics.TRADE_DTYPE``
+    array: a position opened from flat and closed back to flat (a flip closes one trip and
+    opens the next). Entry and exit prices are volume-weighted; fees and the net P&L are
+    exact fixed point."""
+    rows: list[tuple[int, ...]] = []
     trips: dict[int, dict[str, int]] = {}
     for f in fills:
         inst, ts, price, fee = int(f["instrument"]), int(f["ts"]), int(f["price"]), int(f["aux"])
@@ -188,23 +198,22 @@ def round_trips(fills: EventArray) -> dict[str, Any]:
             fee = 0
             signed += closing * direction
             if trip["pos"] == 0:
-                entry = trip["in_value"] / trip["in_qty"]
-                exit_ = trip["out_value"] / trip["out_qty"]
-                pnl = (trip["out_value"] - trip["in_value"]) * direction
-                cols["instrument"].append(inst)
-                cols["side"].append("LONG" if direction > 0 else "SHORT")
-                cols["entry_ts"].append(trip["ts"])
-                cols["exit_ts"].append(ts)
-                cols["entry_price"].append(entry / SCALE)
-                cols["exit_price"].append(exit_ / SCALE)
-                cols["qty"].append(trip["in_qty"] / SCALE)
-                cols["pnl"].append(pnl / SCALE / SCALE - trip["fees"] / SCALE)
-                cols["fees"].append(trip["fees"] / SCALE)
+                gross = notional(1, (trip["out_value"] - trip["in_value"]) * direction)
+                rows.append(
+                    (
+                        trip["ts"],
+                        ts,
+                        inst,
+                        int(Side.BUY if direction > 0 else Side.SELL),
+                        trip["in_qty"],
+                        trip["in_value"] // trip["in_qty"],
+                        trip["out_value"] // trip["out_qty"],
+                        trip["fees"],
+                        gross - trip["fees"],
+                    )
+                )
                 del trips[inst]
-    out: dict[str, Any] = dict(cols)
-    for key in ("entry_ts", "exit_ts"):
-        out[key] = pa.array(np.asarray(cols[key], dtype=np.int64), pa.timestamp("ns", tz="UTC"))
-    return out
+    return np.array(rows, dtype=TRADE_DTYPE)
 
 
 MARK_KINDS = (Kind.BAR, Kind.TRADE, Kind.QUOTE)
@@ -285,10 +294,12 @@ def run_kernel(
     instruments: Sequence[int],
     sink: Callable[[EventArray, list[Payload | None] | None], None] | None,
     stages: dict[str, OrderStage] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[Kernel, Portfolio]:
     """Wires and runs one kernel; the building block of backtests and replays."""
     config = strategy_cls.make_config(params)
     kernel = Kernel(sources, seed=settings.seed, on_error=settings.on_error, sink=sink)
+    kernel.progress = progress
     portfolio = Portfolio(round(settings.initial_cash * SCALE))
     venue = BarVenue(
         kernel,
@@ -321,6 +332,34 @@ def run_kernel(
     return kernel, portfolio
 
 
+class _ProgressBar:
+    """A rich progress bar fed with the number of inputs left."""
+
+    def __init__(self, total: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        self.total = total
+        self.progress = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            transient=True,
+        )
+        self.task = self.progress.add_task("events", total=total)
+        self.progress.start()
+
+    def __call__(self, remaining: int) -> None:
+        self.progress.update(self.task, completed=self.total - remaining)
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def _progress_bar(total: int) -> _ProgressBar:
+    return _ProgressBar(total)
+
+
 class _LastClose(dict[int, int]):
     """The risk engine's view of last prices: the venue's last bar closes."""
 
@@ -340,8 +379,10 @@ def backtest(
     settings: BacktestSettings | None = None,
     log_dir: str | os.PathLike[str] | None = None,
     run_id: str | None = None,
+    progress: bool = False,
 ) -> BacktestResult:
-    """Runs ``strategy`` over the data files; see the module docstring."""
+    """Runs ``strategy`` over the data files; see the module docstring. ``progress`` shows a
+    progress bar on the terminal."""
     params = dict(params or {})
     settings = settings or BacktestSettings()
     if not data:
@@ -362,6 +403,7 @@ def backtest(
 
         log = EventLog.create(log_dir, run_id, config=config, seed=settings.seed)
     collector = _Collector(log)
+    bar = _progress_bar(sum(len(s.events) for s in sources)) if progress else None
     try:
         kernel, portfolio = run_kernel(
             strategy_cls,
@@ -370,8 +412,11 @@ def backtest(
             [s.events for s in sources],
             [s.instrument for s in sources],
             collector,
+            progress=bar,
         )
     finally:
+        if bar is not None:
+            bar.close()
         if log is not None:
             for future in collector.futures:
                 future.result()
@@ -392,21 +437,33 @@ def backtest(
     return result
 
 
-def summarize(result: BacktestResult) -> dict[str, Any]:
-    """The headline figures of a run."""
-    from admf.metrics import summary
+def run_statistics(events: EventArray, initial_cash: int) -> Summary:
+    """The metrics of a run from its events (see ``admf.metrics``)."""
+    curve = equity_curve(events, initial_cash)
+    if len(curve["ts"]) < 2:
+        raise AdmfError("the run has fewer than 2 market data points: no statistics")
+    equity = np.round(curve["equity"] * SCALE).astype(np.int64)
+    trades = round_trips(events[events["kind"] == Kind.FILL])
+    return summarize_metrics((curve["ts"], equity), trades, positions_of(events))
 
-    curve = equity_curve(result.events, result.portfolio.initial_cash)
-    trades = round_trips(result.of_kind(Kind.FILL))
-    out: dict[str, Any] = summary(
-        curve["ts"],
-        curve["equity"],
-        trade_pnl=np.asarray(trades["pnl"], dtype=np.float64),
-        exposure=curve["exposure"],
-        traded=from_fixed(result.portfolio.traded),
-    )
-    out["final_equity"] = float(curve["equity"][-1]) if len(curve["equity"]) else from_fixed(result.portfolio.equity())
-    out["events"] = len(result.events)
-    out["errors"] = result.kernel.errors
-    out["output_hash"] = result.output_hash
+
+def positions_of(events: EventArray) -> tuple[np.ndarray, np.ndarray]:
+    """The step function of the total signed position, from the fills."""
+    fills = events[events["kind"] == Kind.FILL]
+    signed = np.where(fills["side"] == Side.BUY, 1, -1) * fills["qty"]
+    return fills["ts"].astype(np.int64), np.cumsum(signed).astype(np.int64)
+
+
+def summarize(result: BacktestResult) -> dict[str, Any]:
+    """The headline figures of a run, formatted, with its hash and counts."""
+    out: dict[str, Any] = {}
+    try:
+        result.statistics = run_statistics(result.events, result.portfolio.initial_cash)
+        out.update(result.statistics.formatted())
+    except AdmfError as exc:
+        out["statistics"] = str(exc)
+    out["events"] = f"{len(result.events):,}"
+    out["fills"] = f"{result.portfolio.fills:,}"
+    out["errors"] = f"{result.kernel.errors:,}"
+    out["output hash"] = result.output_hash
     return out

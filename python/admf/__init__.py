@@ -21,6 +21,7 @@ from admf.events import (
     to_fixed,
     to_record_batch,
 )
+from admf.log import EventLog
 from admf.queue import EventQueue
 
 try:
@@ -35,6 +36,7 @@ __all__ = [
     "SCALE",
     "EndOfStream",
     "Event",
+    "EventLog",
     "EventQueue",
     "Flag",
     "Kind",

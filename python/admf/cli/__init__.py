@@ -16,7 +16,7 @@ from types import ModuleType
 
 from admf.errors import AdmfError
 
-COMMANDS: tuple[str, ...] = ("demo",)
+COMMANDS: tuple[str, ...] = ("demo", "query")
 
 
 def _load(name: str) -> ModuleType:

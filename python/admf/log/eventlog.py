@@ -79,6 +79,11 @@ class LogLockedError(AdmfError):
     """Another process (or another `EventLog` in this one) is writing to the log."""
 
 
+class _ListingChanged(LogCorruptionError):
+    """Files that do not fit together: damage, or (for a reader) a writer that sealed a
+    segment between two directory listings; a reader looks again before it gives up."""
+
+
 @dataclass(frozen=True, slots=True)
 class SeqRange:
     """The seqs of an append, ``first`` to ``last`` inclusive (empty when last < first)."""
@@ -326,7 +331,7 @@ class EventLog:
             try:
                 self._load_once(verify=verify)
                 return
-            except (FileNotFoundError, LogCorruptionError):
+            except (FileNotFoundError, _ListingChanged):
                 if attempt == attempts - 1:
                     raise
                 time.sleep(0.01)
@@ -393,7 +398,7 @@ class EventLog:
                 expected = segment.first_seq + segment.count
         leftover = sorted([s.path for s in sealed.values()] + list(segments.values()))
         if leftover:
-            raise LogCorruptionError(
+            raise _ListingChanged(
                 leftover[0], 0, f"does not continue the log, which ends before seq {expected}"
             )
         for segment in tail[:-1]:
@@ -670,7 +675,7 @@ class EventLog:
             active.count += batch.num_rows
             self._version += 1
 
-    def _close_active(self) -> None:
+    def _close_active(self, *, start_sealer: bool = True) -> None:
         active = self._active
         if active is None:
             return
@@ -681,7 +686,7 @@ class EventLog:
             active.writer.close()
             active.writer = None
         active.closed = True
-        if self.auto_seal:
+        if self.auto_seal and start_sealer:
             self._start_sealer()
 
     # ---- sealing -------------------------------------------------------------------------
@@ -690,9 +695,11 @@ class EventLog:
         """Seals the whole live tail (the active segment too) into Parquet; returns the new
         sealed files. Later appends start a new segment."""
         self.flush()
+        before = set(self.sealed_files)
         with self._io_lock:
-            self._close_active()
-        return self._seal_closed()
+            self._close_active(start_sealer=False)
+        self._seal_closed()
+        return [p for p in self.sealed_files if p not in before]
 
     def _start_sealer(self) -> None:
         self._seal_wanted.set()

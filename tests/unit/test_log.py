@@ -71,7 +71,7 @@ def test_append_accepts_event_objects_and_arrow(tmp_path: Path) -> None:
 
 def test_bad_input_names_what_was_expected(tmp_path: Path) -> None:
     with EventLog.create(tmp_path, "r1") as log:
-        with pytest.raises(TypeError, match="expected admf.Event objects, item 0 is a int"):
+        with pytest.raises(TypeError, match=r"expected admf\.Event objects, item 0 is a int"):
             log.append([1, 2, 3])  # type: ignore[list-item]
         with pytest.raises(TypeError, match="EVENT_DTYPE"):
             log.append(np.zeros(3))
@@ -297,8 +297,10 @@ def test_schema_can_grow_and_old_segments_stay_readable(tmp_path: Path) -> None:
     with EventLog.open(run_dir) as log:
         log.seal()
         assert log.read().column("venue").to_pylist()[10:12] == ["XNAS", "XNYS"]
-        result = log.sql("SELECT kind_name, count(*) AS n, count(venue) AS v FROM events "
-                         "GROUP BY ALL ORDER BY kind_name").to_pylist()
+        result = log.sql(
+            "SELECT kind_name, count(*) AS n, count(venue) AS v FROM events "
+            "GROUP BY ALL ORDER BY kind_name"
+        ).to_pylist()
         assert result == [
             {"kind_name": "CUSTOM", "n": 3, "v": 2},
             {"kind_name": "KIND_99", "n": 2, "v": 0},

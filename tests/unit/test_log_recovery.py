@@ -180,9 +180,7 @@ def test_damage_inside_the_tail_names_file_and_offset_and_quarantines(tmp_path: 
 
 
 def test_damage_in_a_closed_segment_is_an_error_even_at_its_end(tmp_path: Path) -> None:
-    with EventLog.create(
-        tmp_path, "r", group_events=2, segment_events=4, auto_seal=False
-    ) as log:
+    with EventLog.create(tmp_path, "r", group_events=2, segment_events=4, auto_seal=False) as log:
         for f in range(4):
             log.append(make_events(2, start=2 * f))
         run_dir = log.path

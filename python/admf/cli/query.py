@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from admf.errors import AdmfError
@@ -114,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _text(column: pa.ChunkedArray) -> list[str | None]:
     values: list[str | None]
+    if pa.types.is_timestamp(column.type):
+        return _iso(column)
     if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
         values = _hex(column).to_pylist()
         return values
@@ -124,6 +127,15 @@ def _text(column: pa.ChunkedArray) -> list[str | None]:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         values = [None if v is None else str(v) for v in column.to_pylist()]
     return values
+
+
+def _iso(column: pa.ChunkedArray) -> list[str | None]:
+    """ISO 8601 UTC strings with all the digits of the unit (nanoseconds stay)."""
+    unit = column.type.unit
+    raw = column.cast(pa.int64()).to_numpy(zero_copy_only=False)
+    valid = column.is_valid().to_numpy(zero_copy_only=False)
+    text = np.datetime_as_string(raw.astype(f"datetime64[{unit}]"), unit=unit)
+    return [f"{t}Z" if ok else None for t, ok in zip(text.tolist(), valid.tolist(), strict=True)]
 
 
 def _hex(column: pa.ChunkedArray) -> pa.Array:
@@ -137,9 +149,7 @@ def _rows(table: pa.Table) -> list[dict[str, Any]]:
     for field in table.schema:
         column = table.column(field.name)
         if pa.types.is_timestamp(field.type):
-            columns[field.name] = [
-                None if v is None else str(v) for v in column.cast(pa.string()).to_pylist()
-            ]
+            columns[field.name] = _iso(column)
         else:
             columns[field.name] = column.to_pylist()
     return [{name: values[i] for name, values in columns.items()} for i in range(table.num_rows)]

@@ -79,7 +79,7 @@ class LogLockedError(AdmfError):
     """Another process (or another `EventLog` in this one) is writing to the log."""
 
 
-class _ListingChanged(LogCorruptionError):
+class _ListingChangedError(LogCorruptionError):
     """Files that do not fit together: damage, or (for a reader) a writer that sealed a
     segment between two directory listings; a reader looks again before it gives up."""
 
@@ -331,7 +331,7 @@ class EventLog:
             try:
                 self._load_once(verify=verify)
                 return
-            except (FileNotFoundError, _ListingChanged):
+            except (FileNotFoundError, _ListingChangedError):
                 if attempt == attempts - 1:
                     raise
                 time.sleep(0.01)
@@ -398,7 +398,7 @@ class EventLog:
                 expected = segment.first_seq + segment.count
         leftover = sorted([s.path for s in sealed.values()] + list(segments.values()))
         if leftover:
-            raise _ListingChanged(
+            raise _ListingChangedError(
                 leftover[0], 0, f"does not continue the log, which ends before seq {expected}"
             )
         for segment in tail[:-1]:

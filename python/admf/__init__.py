@@ -21,6 +21,7 @@ from admf.events import (
     to_fixed,
     to_record_batch,
 )
+from admf.log import EventLog
 from admf.queue import EventQueue
 from admf.strategy import Component, Strategy, StrategyConfig
 
@@ -36,6 +37,7 @@ __all__ = [
     "SCALE",
     "EndOfStream",
     "Event",
+    "EventLog",
     "EventQueue",
     "Flag",
     "Kind",

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import heapq
-import json
 import random
 import traceback
 from collections import deque
@@ -32,6 +31,7 @@ import numpy as np
 from admf._core import Event, KernelCore
 from admf.errors import AdmfError
 from admf.events import EVENT_DTYPE, EventArray, Flag, Kind, Side
+from admf.log.payload import encode_payload
 from admf.portfolio import Portfolio
 from admf.strategy import Component
 
@@ -70,16 +70,6 @@ class _Handler:
     instrument: int | None
 
 
-def encode_payload(payload: Payload) -> bytes:
-    """The bytes a payload is hashed as: bytes as they are, text as UTF-8, any other value
-    as canonical JSON (sorted keys, no spaces)."""
-    if isinstance(payload, bytes | bytearray | memoryview):
-        return bytes(payload)
-    if isinstance(payload, str):
-        return payload.encode()
-    return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
-
-
 def hash_outputs(
     events: EventArray,
     payloads: Sequence[Payload | None] | None,
@@ -98,7 +88,7 @@ def hash_outputs(
         payload = payloads[i]
         if payload is not None:
             payload_hash.update(int(seqs[i]).to_bytes(8, "little"))
-            payload_hash.update(encode_payload(payload))
+            payload_hash.update(encode_payload(payload) or b"")
 
 
 def combine_hashes(event_hash: Any, payload_hash: Any) -> str:
@@ -247,6 +237,8 @@ class Kernel:
     def emit(self, event: Event, payload: Payload | None = None) -> Event:
         """Sequences an event a component made (ts 0 means now); it is dispatched after the
         current handler returns."""
+        if payload is not None:
+            event = event.replace(flags=event.flags | Flag.HAS_PAYLOAD)
         sequenced = self.core.emit(event)
         if payload is not None:
             self._payloads[sequenced.seq] = payload

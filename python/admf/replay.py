@@ -33,6 +33,7 @@ from admf.backtest import (
 from admf.errors import AdmfError
 from admf.events import EVENT_DTYPE, EventArray, Flag, Kind
 from admf.kernel import Payload, combine_hashes, hash_outputs
+from admf.log.payload import encode_payload
 
 MARKET_KINDS = (
     Kind.BAR,
@@ -135,8 +136,6 @@ def replay(path: str | os.PathLike[str]) -> ReplayReport:
     replayed_payloads: list[Payload | None] = [None] * len(replayed)
     for seq, payload in collector.payloads.items():
         replayed_payloads[seq - 1] = payload
-    from admf.kernel import encode_payload
-
     encoded = [None if p is None else encode_payload(p) for p in replayed_payloads]
     recorded_hash = _output_hash(rec.events, rec.payloads)
     replayed_hash = _output_hash(replayed, encoded)

@@ -258,7 +258,8 @@ class Kernel:
     # -- running ------------------------------------------------------------------------
 
     def run(self) -> None:
-        """Initializes and starts the components, applies every input, stops them."""
+        """Initializes and starts the components, applies every input, stops them. With
+        ``on_error="stop"`` a raising handler ends the run early (see `stopped`)."""
         for component in self.components:
             component.initialize()
         for component in self.components:
@@ -287,8 +288,11 @@ class Kernel:
             component.stop()
         self._drain_pending()
         self._flush()
-        if self._stop is not None:
-            raise self._stop
+
+    @property
+    def stopped(self) -> str | None:
+        """Why the run stopped early (``on_error="stop"``), or None."""
+        return None if self._stop is None else str(self._stop)
 
     def _dispatch(self, handler: _Handler, event: Event) -> None:
         if handler.instrument is not None and event.instrument != handler.instrument:

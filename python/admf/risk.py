@@ -67,16 +67,28 @@ class RiskEngine:
         self._recent: deque[int] = deque()
         self._day = -1
         self._day_start_equity = 0
+        self._last_equity = 0
         self.last_price: dict[int, int] = {}
+
+    def marked_equity(self) -> int:
+        """Cash plus every position at the last known price."""
+        equity = self.portfolio.cash
+        for inst, pos in self.portfolio.positions.items():
+            equity += notional(self.last_price.get(inst, pos.last_price) or pos.last_price, pos.qty)
+        return equity
 
     def check(self, order: Event, now: int) -> tuple[Reason, str]:
         """The decision on one order submit, with the reason in words."""
         if self.killed:
             return Reason.KILL_SWITCH, "kill switch is on: no new orders"
         day = now // NS_PER_DAY
-        equity = self.portfolio.equity()
+        equity = self.marked_equity()
         if day != self._day:
-            self._day, self._day_start_equity = day, equity
+            # The day starts from the last equity seen before it (the previous close of
+            # the book, for daily bars), or from now on the first day.
+            start = self._last_equity if self._day >= 0 else equity
+            self._day, self._day_start_equity = day, start
+        self._last_equity = equity
         if self._max_loss is not None and self._day_start_equity - equity > self._max_loss:
             self.killed = True
             loss = (self._day_start_equity - equity) / SCALE

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from admf.cli._common import add_settings_arguments, parse_params, print_result, settings_from
 
@@ -43,4 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
         path = write_result_report(result, args.report)
         print(f"report: {path}")
-    return 1 if result.kernel.errors and args.on_error == "stop" else 0
+    if result.kernel.stopped:
+        print(f"admf backtest: stopped: {result.kernel.stopped}", file=sys.stderr)
+        return 1
+    return 0

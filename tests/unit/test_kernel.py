@@ -1,0 +1,152 @@
+"""The kernel: sequencing, dispatch order, timers, errors, statistics."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import admf
+from admf import Event, Kind
+from admf.errors import AdmfError
+from admf.kernel import Kernel
+
+
+def stream(kinds: list[Kind], start: int = 1_000) -> np.ndarray:
+    events = admf.empty_events(len(kinds))
+    events["kind"] = [int(k) for k in kinds]
+    events["ts"] = start + np.arange(len(kinds)) * 10
+    return events
+
+
+def collect() -> tuple[list[np.ndarray], object]:
+    chunks: list[np.ndarray] = []
+
+    def sink(events: np.ndarray, payloads: object) -> None:
+        chunks.append(events.copy())
+
+    return chunks, sink
+
+
+def test_only_subscribed_inputs_reach_python_and_every_event_is_sequenced() -> None:
+    chunks, sink = collect()
+    k = Kernel([stream([Kind.BOOK_ADD, Kind.BAR, Kind.BOOK_ADD, Kind.BAR])], sink=sink)  # type: ignore[arg-type]
+    seen: list[int] = []
+    k.subscribe(Kind.BAR, lambda e: seen.append(e.seq), "bars")
+    k.run()
+    assert seen == [2, 4]
+    out = np.concatenate(chunks)
+    assert list(out["seq"]) == [1, 2, 3, 4]
+    assert all(out["flags"] & admf.Flag.INPUT)
+    assert k.kind_counts() == {"BAR": 2, "BOOK_ADD": 2}
+
+
+def test_what_a_handler_causes_is_applied_before_the_next_handler() -> None:
+    chunks, sink = collect()
+    k = Kernel([stream([Kind.BAR, Kind.BAR])], sink=sink)  # type: ignore[arg-type]
+    order: list[str] = []
+
+    def first(e: Event) -> None:
+        order.append(f"first {e.seq}")
+        k.emit(Event(Kind.SIGNAL, 0, price=e.seq))
+
+    k.subscribe(Kind.BAR, first, "first")
+    k.subscribe(Kind.SIGNAL, lambda e: order.append(f"signal {e.seq}"), "signals")
+    k.subscribe(Kind.BAR, lambda e: order.append(f"second {e.seq}"), "second")
+    k.run()
+    assert order == ["first 1", "signal 2", "second 1", "first 3", "signal 4", "second 3"]
+    out = np.concatenate(chunks)
+    assert list(out["kind"]) == [Kind.BAR, Kind.SIGNAL, Kind.BAR, Kind.SIGNAL]
+    # Commands take the kernel's time and are not inputs.
+    assert out["ts"][1] == out["ts"][0]
+    assert not out["flags"][1] & admf.Flag.INPUT
+
+
+def test_timers_fire_between_inputs_at_their_time() -> None:
+    chunks, sink = collect()
+    k = Kernel([stream([Kind.BAR] * 5)], sink=sink)  # type: ignore[arg-type]
+    fired: list[tuple[int, int]] = []
+
+    def on_bar(e: Event) -> None:
+        if e.seq == 1:
+            k.set_timer(e.ts + 25)
+
+    k.subscribe(Kind.BAR, on_bar, "bars")
+    k.subscribe(Kind.TIMER, lambda e: fired.append((e.ts, e.order_id)), "timers")
+    k.run()
+    assert fired == [(1_025, 1)]
+    out = np.concatenate(chunks)
+    assert list(out["kind"]) == [Kind.BAR] * 3 + [Kind.TIMER] + [Kind.BAR] * 2
+    assert list(out["ts"]) == sorted(out["ts"])
+    with pytest.raises(AdmfError, match="past"):
+        k.set_timer(0)
+
+
+def test_a_raising_handler_is_logged_and_the_run_goes_on() -> None:
+    payloads: dict[int, object] = {}
+
+    def sink(events: np.ndarray, chunk_payloads: list[object] | None) -> None:
+        for row, p in zip(events, chunk_payloads or [None] * len(events), strict=True):
+            if p is not None:
+                payloads[int(row["seq"])] = p
+
+    k = Kernel([stream([Kind.BAR] * 3)], sink=sink)
+    calls = []
+
+    def flaky(e: Event) -> None:
+        calls.append(e.seq)
+        if e.seq == 2:
+            raise ZeroDivisionError("boom")
+
+    stats = k.subscribe(Kind.BAR, flaky, "Flaky.on_bar")
+    k.run()
+    assert calls == [1, 2, 4]
+    assert k.errors == 1 and stats.errors == 1 and stats.calls == 3
+    error = payloads[3]
+    assert isinstance(error, dict)
+    assert error["handler"] == "Flaky.on_bar"
+    assert error["event_seq"] == 2
+    assert "ZeroDivisionError: boom" in error["traceback"]
+
+
+def test_on_error_stop_ends_the_run_after_logging() -> None:
+    chunks, sink = collect()
+    k = Kernel([stream([Kind.BAR] * 5)], on_error="stop", sink=sink)  # type: ignore[arg-type]
+
+    def bad(e: Event) -> None:
+        if e.seq == 2:
+            raise ValueError("bad bar")
+
+    k.subscribe(Kind.BAR, bad, "bad")
+    k.run()
+    assert k.stopped == "bad raised ValueError: bad bar on event seq 2"
+    out = np.concatenate(chunks)
+    assert list(out["seq"]) == [1, 2, 3]
+    assert Kind.ERROR in out["kind"]
+
+
+def test_sources_merge_by_time_then_source() -> None:
+    chunks, sink = collect()
+    a = stream([Kind.BAR] * 3, start=0)
+    b = stream([Kind.TRADE] * 3, start=5)
+    b["ts"][0] = 0
+    k = Kernel([a, b], sink=sink)  # type: ignore[arg-type]
+    k.run()
+    out = np.concatenate(chunks)
+    assert list(out["kind"]) == [Kind.BAR, Kind.TRADE, Kind.BAR, Kind.TRADE, Kind.BAR, Kind.TRADE]
+
+
+def test_unsorted_source_is_a_clear_error() -> None:
+    bad = stream([Kind.BAR] * 3)
+    bad["ts"] = [3, 2, 1]
+    with pytest.raises(AdmfError, match="source 0 is not in time order: row 1"):
+        Kernel([bad])
+
+
+def test_handler_statistics_count_calls_and_time() -> None:
+    k = Kernel([stream([Kind.BAR] * 10)])
+    stats = k.subscribe(Kind.BAR, lambda e: None, "noop")
+    k.run()
+    assert dataclasses.astuple(stats)[:3] == ("noop", "BAR", 10)
+    assert stats.ns > 0

@@ -9,18 +9,18 @@ from typing_extensions import disjoint_base
 __all__ = [
     "ATR",
     "EMA",
-    "RSI",
-    "SMA",
-    "Bollinger",
     "EVENT_SIZE",
     "FIELDS",
     "FLAGS",
     "KINDS",
-    "KernelCore",
+    "RSI",
     "SCALE",
+    "SMA",
+    "Bollinger",
     "EndOfStream",
     "Event",
     "EventQueue",
+    "KernelCore",
     "QueueClosed",
     "QueueFull",
     "merge",
@@ -182,6 +182,8 @@ class KernelCore:
     @property
     def alarm_due(self) -> bool: ...
     def advance_clock(self, ts: int) -> None: ...
+    def last_price(self, instrument: int) -> int | None: ...
+    def count(self, kind: int) -> int: ...
     @property
     def done(self) -> bool: ...
     @property
@@ -192,6 +194,7 @@ class KernelCore:
     def remaining(self) -> int: ...
     @property
     def peek_ts(self) -> int | None: ...
+
 __all__ += ["ATR", "EMA", "RSI", "SMA", "Bollinger"]
 
 @final

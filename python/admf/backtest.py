@@ -11,7 +11,6 @@ records what is needed to replay the run exactly.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,12 +19,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from admf._core import Event
 from admf.errors import AdmfError
-from admf.events import SCALE, EventArray, Flag, Kind, Side, from_fixed
+from admf.events import SCALE, EventArray, Kind, Side
 from admf.kernel import Audit, Context, Kernel, OrderStage, Payload, Validation
+from admf.metrics import TRADE_DTYPE, Summary, TradeArray
+from admf.metrics import summarize as summarize_metrics
 from admf.pipeline import OrderPipeline
-from admf.metrics import TRADE_DTYPE, Summary, TradeArray, summarize as summarize_metrics
 from admf.portfolio import Portfolio, notional
 from admf.risk import RiskEngine, RiskLimits
 from admf.strategy import HANDLER_KINDS, Strategy, overridden_handlers
@@ -307,8 +306,7 @@ def run_kernel(
         SlippageModel(settings.slippage_bps),
         fill_at=settings.fill_at,
     )
-    risk = RiskEngine(settings.risk, portfolio)
-    risk.last_price = _LastClose(venue)  # type: ignore[assignment]
+    risk = RiskEngine(settings.risk, portfolio, kernel.core.last_price)
     chosen = {
         "validation": Validation(instruments),
         "risk": risk,
@@ -316,16 +314,18 @@ def run_kernel(
         "audit": Audit(),
     }
     chosen.update(stages or {})
-    # Order matters: the venue fills pending orders on a bar before the portfolio and the
-    # strategy see it; the portfolio folds a fill before the strategy hears of it.
-    kernel.subscribe(Kind.BAR, venue.on_bar, "venue.on_bar")
+    # Order matters: the venue (subscribed first, when it was made) fills pending orders on a
+    # bar before the strategy sees it; the portfolio folds a fill before the strategy hears
+    # of it.
     kernel.subscribe(Kind.FILL, portfolio.apply, "portfolio")
     pipeline = OrderPipeline(kernel, [chosen[name] for name in chosen])
     ctx = Context(kernel, portfolio, instruments[0] if instruments else 0)
     strategy = strategy_cls(config, ctx)
     for handler in overridden_handlers(strategy):
         for kind_name in HANDLER_KINDS[handler]:
-            kernel.subscribe(Kind[kind_name], getattr(strategy, handler), f"{strategy_cls.__name__}.{handler}")
+            kernel.subscribe(
+                Kind[kind_name], getattr(strategy, handler), f"{strategy_cls.__name__}.{handler}"
+            )
     kernel.add_component(pipeline)
     kernel.add_component(strategy)
     kernel.run()
@@ -360,18 +360,6 @@ def _progress_bar(total: int) -> _ProgressBar:
     return _ProgressBar(total)
 
 
-class _LastClose(dict[int, int]):
-    """The risk engine's view of last prices: the venue's last bar closes."""
-
-    def __init__(self, venue: BarVenue) -> None:
-        super().__init__()
-        self.venue = venue
-
-    def get(self, key: int, default: int | None = None) -> int:  # type: ignore[override]
-        bar = self.venue.last_bar.get(key)
-        return bar.close if bar is not None else (default or 0)
-
-
 def backtest(
     strategy: StrategySpec,
     data: Sequence[str | os.PathLike[str]],
@@ -389,11 +377,15 @@ def backtest(
         raise AdmfError("a backtest needs at least one data file")
     strategy_cls = resolve_strategy(strategy)
     sources = [load_source(path, i + 1) for i, path in enumerate(data)]
-    spec = strategy if isinstance(strategy, str) else f"{strategy.__module__}:{strategy.__qualname__}"
+    spec = (
+        strategy if isinstance(strategy, str) else f"{strategy.__module__}:{strategy.__qualname__}"
+    )
     config = {
         "command": "backtest",
         "strategy": spec,
-        "params": {k: v if isinstance(v, int | float | bool) else str(v) for k, v in params.items()},
+        "params": {
+            k: v if isinstance(v, int | float | bool) else str(v) for k, v in params.items()
+        },
         "settings": settings.to_dict(),
         "data": [{"path": s.path, "instrument": s.instrument, "name": s.name} for s in sources],
     }

@@ -30,7 +30,25 @@ import numpy as np
 
 from admf._core import Event, KernelCore
 from admf.errors import AdmfError
-from admf.events import EVENT_DTYPE, EventArray, Flag, Kind, Side
+from admf.events import (
+    BUY,
+    EVENT_DTYPE,
+    F_FOK,
+    F_HAS_PAYLOAD,
+    F_IOC,
+    F_MARKET,
+    F_POST_ONLY,
+    K_CUSTOM,
+    K_ORDER_CANCEL,
+    K_ORDER_MODIFY,
+    K_ORDER_REJECTED,
+    K_ORDER_SUBMIT,
+    K_SIGNAL,
+    SELL,
+    EventArray,
+    Flag,
+    Kind,
+)
 from admf.log.payload import encode_payload
 from admf.portfolio import Portfolio
 from admf.strategy import Component
@@ -54,20 +72,65 @@ class RunStopped(AdmfError):
 
 @dataclasses.dataclass
 class HandlerStats:
-    """Calls, time spent and errors of one handler."""
+    """Calls, time spent and errors of one handler. ``calls`` is exact; ``ns`` is estimated
+    from a sample of the calls (one event in ``SAMPLE_EVERY``), which keeps the clock out of
+    the hot loop."""
 
     name: str
     kind: str
     calls: int = 0
     ns: int = 0
     errors: int = 0
+    sampled_calls: int = 0
+    sampled_ns: int = 0
 
 
-@dataclasses.dataclass
-class _Handler:
-    fn: Callable[[Event], None]
-    stats: HandlerStats
-    instrument: int | None
+SAMPLE_EVERY = 16
+"""One event in this many is timed per handler for `HandlerStats.ns`."""
+
+
+class Subscription:
+    """A handler subscribed to one kind; ``active = False`` takes it out of dispatch until
+    it is set again (the bar venue listens to bars only while it holds orders)."""
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        kind: int,
+        fn: Callable[[Event], None],
+        stats: HandlerStats,
+        priority: int,
+    ) -> None:
+        self.kernel = kernel
+        self.kind = kind
+        self.fn = fn
+        self.stats = stats
+        self.priority = priority
+        self._active = False
+        self._since = 0
+        self._calls = 0
+
+    @property
+    def active(self) -> bool:
+        return self._active
+
+    @active.setter
+    def active(self, on: bool) -> None:
+        if on == self._active:
+            return
+        count = self.kernel.core.count(self.kind)
+        if on:
+            self._since = count
+        else:
+            self._calls += count - self._since
+        self._active = on
+        self.kernel._rebuild(self.kind)
+
+    def calls(self) -> int:
+        total = self._calls
+        if self._active:
+            total += self.kernel.core.count(self.kind) - self._since
+        return total
 
 
 def hash_outputs(
@@ -114,15 +177,16 @@ class Validation:
         self.instruments = set(instruments)
 
     def problem(self, order: Event) -> str | None:
-        if order.kind != Kind.ORDER_SUBMIT:
+        if order.kind != K_ORDER_SUBMIT:
             return None
-        if order.side not in (Side.BUY, Side.SELL):
+        if order.side != BUY and order.side != SELL:
             return "side must be BUY or SELL"
         if order.instrument not in self.instruments:
             return f"unknown instrument {order.instrument}"
-        if order.qty < 0 or (order.qty == 0 and order.aux <= 0):
+        qty = order.qty
+        if qty < 0 or (qty == 0 and order.aux <= 0):
             return "qty must be positive (or qty 0 with a positive value to size at fill)"
-        if not order.flags & Flag.MARKET and order.price <= 0:
+        if not order.flags & F_MARKET and order.price <= 0:
             return "a limit order needs a positive price"
         return None
 
@@ -130,7 +194,7 @@ class Validation:
         problem = self.problem(order)
         if problem is None:
             return True
-        kernel.emit(order_report(Kind.ORDER_REJECTED, order), payload=problem)
+        kernel.emit(order_report(K_ORDER_REJECTED, order), payload=problem)
         return False
 
 
@@ -140,20 +204,21 @@ class Audit:
     name = "audit"
 
     def __init__(self) -> None:
-        self.state: dict[int, Kind] = {}
-        self.counts: dict[str, int] = {}
+        self.state: dict[int, int] = {}
+        """Order id -> the kind code of its last event."""
+        self.counts = [0] * 256
 
     def observe(self, event: Event) -> None:
-        kind = Kind(event.kind)
+        kind = event.kind
         self.state[event.order_id] = kind
-        self.counts[kind.name] = self.counts.get(kind.name, 0) + 1
+        self.counts[kind] += 1
 
     def process(self, order: Event, kernel: Kernel) -> bool:
         self.observe(order)
         return True
 
 
-def order_report(kind: Kind, order: Event) -> Event:
+def order_report(kind: int, order: Event) -> Event:
     return Event(
         kind,
         0,
@@ -192,10 +257,13 @@ class Kernel:
         self.on_error = on_error
         self.sink = sink
         self.components: list[Component] = []
-        self.stats: list[HandlerStats] = []
         self.errors = 0
-        self._handlers: list[list[_Handler]] = [[] for _ in range(256)]
+        self._subs: list[list[Subscription]] = [[] for _ in range(256)]
+        self._handlers: list[tuple[tuple[Callable[[Event], None], HandlerStats], ...]] = [
+            () for _ in range(256)
+        ]
         self._pending: deque[Event] = deque()
+        self._n_emitted = 0
         self._payloads: dict[int, Payload] = {}
         self._timers: list[tuple[int, int]] = []
         self._next_order_id = 1
@@ -215,14 +283,45 @@ class Kernel:
         return self.core.now
 
     def subscribe(
-        self, kind: int, handler: Callable[[Event], None], name: str, instrument: int | None = None
-    ) -> HandlerStats:
-        """Calls ``handler`` with every event of ``kind`` (of ``instrument`` if given)."""
+        self,
+        kind: int,
+        handler: Callable[[Event], None],
+        name: str,
+        instrument: int | None = None,
+        active: bool = True,
+    ) -> Subscription:
+        """Calls ``handler`` with every event of ``kind`` (of ``instrument`` if given), after
+        the handlers subscribed before it."""
         stats = HandlerStats(name, Kind(kind).name)
-        self._handlers[kind].append(_Handler(handler, stats, instrument))
-        self.stats.append(stats)
+        fn = handler
+        if instrument is not None:
+
+            def fn(event: Event, handler: Callable[[Event], None] = handler) -> None:
+                if event.instrument == instrument:
+                    handler(event)
+
+        sub = Subscription(self, kind, fn, stats, len(self._subs[kind]))
+        self._subs[kind].append(sub)
         self.core.subscribe(kind)
-        return stats
+        sub.active = active
+        return sub
+
+    def _rebuild(self, kind: int) -> None:
+        # A new tuple, never a mutation: a dispatch loop running over the old one finishes it.
+        self._handlers[kind] = tuple((sub.fn, sub.stats) for sub in self._subs[kind] if sub.active)
+
+    @property
+    def stats(self) -> list[HandlerStats]:
+        """Statistics of every handler, in subscription order."""
+        out = []
+        for subs in self._subs:
+            for sub in subs:
+                stats = sub.stats
+                stats.calls = sub.calls()
+                if stats.sampled_calls:
+                    stats.ns = stats.sampled_ns * stats.calls // stats.sampled_calls
+                out.append(stats)
+        return out
 
     def add_component(self, component: Component) -> None:
         self.components.append(component)
@@ -238,7 +337,7 @@ class Kernel:
         """Sequences an event a component made (ts 0 means now); it is dispatched after the
         current handler returns."""
         if payload is not None:
-            event = event.replace(flags=event.flags | Flag.HAS_PAYLOAD)
+            event = event.replace(flags=event.flags | F_HAS_PAYLOAD)
         sequenced = self.core.emit(event)
         if payload is not None:
             self._payloads[sequenced.seq] = payload
@@ -267,15 +366,27 @@ class Kernel:
         self._drain_pending()
         core = self.core
         handlers = self._handlers
-        dispatch = self._dispatch
         pending = self._pending
+        error = self._handler_error
+        drain = self._drain_pending
+        timed = self._dispatch_timed
+        n = 0
         try:
             while True:
                 for event in core:
-                    for handler in handlers[event.kind]:
-                        dispatch(handler, event)
-                        if pending:
-                            self._drain_pending()
+                    n += 1
+                    if n % SAMPLE_EVERY:
+                        for fn, stats in handlers[event.kind]:
+                            try:
+                                fn(event)
+                            except RunStopped:
+                                raise
+                            except Exception as exc:
+                                error(stats, event, exc)
+                            if pending:
+                                drain()
+                    else:
+                        timed(event)
                 if core.alarm_due:
                     self._fire_timers()
                     continue
@@ -294,22 +405,24 @@ class Kernel:
         """Why the run stopped early (``on_error="stop"``), or None."""
         return None if self._stop is None else str(self._stop)
 
-    def _dispatch(self, handler: _Handler, event: Event) -> None:
-        if handler.instrument is not None and event.instrument != handler.instrument:
-            return
-        stats = handler.stats
-        start = perf_counter_ns()
-        try:
-            handler.fn(event)
-        except RunStopped:
-            raise
-        except Exception as exc:
-            stats.errors += 1
-            self._handler_error(stats.name, event, exc)
-        stats.ns += perf_counter_ns() - start
-        stats.calls += 1
+    def _dispatch_timed(self, event: Event) -> None:
+        """Dispatches one event, timing each handler (the sampled path)."""
+        for fn, stats in self._handlers[event.kind]:
+            start = perf_counter_ns()
+            try:
+                fn(event)
+            except RunStopped:
+                raise
+            except Exception as exc:
+                self._handler_error(stats, event, exc)
+            stats.sampled_ns += perf_counter_ns() - start
+            stats.sampled_calls += 1
+            if self._pending:
+                self._drain_pending()
 
-    def _handler_error(self, name: str, event: Event, exc: Exception) -> None:
+    def _handler_error(self, stats: HandlerStats, event: Event, exc: Exception) -> None:
+        name = stats.name
+        stats.errors += 1
         self.errors += 1
         detail = {
             "handler": name,
@@ -330,12 +443,24 @@ class Kernel:
         # What one handler caused is applied, in seq order, before the next handler sees the
         # event (the venue's fill on a bar reaches the portfolio before the strategy's
         # on_bar); events emitted meanwhile queue behind.
-        handlers = self._handlers
         pending = self._pending
+        handlers = self._handlers
+        error = self._handler_error
         while pending:
             event = pending.popleft()
-            for handler in handlers[event.kind]:
-                self._dispatch(handler, event)
+            self._n_emitted += 1
+            if not self._n_emitted % SAMPLE_EVERY:
+                self._dispatch_timed(event)
+                continue
+            for fn, stats in handlers[event.kind]:
+                try:
+                    fn(event)
+                except RunStopped:
+                    raise
+                except Exception as exc:
+                    error(stats, event, exc)
+                if pending:
+                    self._drain_pending()
 
     def _fire_timers(self) -> None:
         due = self.core.peek_ts
@@ -419,19 +544,17 @@ class Context:
         """Submits an order and returns its id. ``price=None`` is a market order. ``qty``
         (fixed point) or, with ``qty=0``, ``value`` (fixed-point money) sized in whole units
         at the fill price."""
-        flags = Flag(0)
-        if price is None:
-            flags |= Flag.MARKET
+        flags = F_MARKET if price is None else 0
         if ioc:
-            flags |= Flag.IOC
+            flags |= F_IOC
         if fok:
-            flags |= Flag.FOK
+            flags |= F_FOK
         if post_only:
-            flags |= Flag.POST_ONLY
+            flags |= F_POST_ONLY
         order_id = self._kernel.next_order_id()
         self._kernel.emit(
             Event(
-                Kind.ORDER_SUBMIT,
+                K_ORDER_SUBMIT,
                 0,
                 instrument=self.instrument if instrument is None else instrument,
                 order_id=order_id,
@@ -439,33 +562,32 @@ class Context:
                 price=price or 0,
                 qty=qty,
                 aux=value,
-                flags=int(flags),
+                flags=flags,
             )
         )
         return order_id
 
     def buy(self, qty: int = 0, **kwargs: Any) -> int:
-        return self.submit(Side.BUY, qty, **kwargs)
+        return self.submit(BUY, qty, **kwargs)
 
     def sell(self, qty: int = 0, **kwargs: Any) -> int:
-        return self.submit(Side.SELL, qty, **kwargs)
+        return self.submit(SELL, qty, **kwargs)
 
     def cancel(self, order_id: int, instrument: int | None = None) -> None:
         inst = self.instrument if instrument is None else instrument
-        self._kernel.emit(Event(Kind.ORDER_CANCEL, 0, instrument=inst, order_id=order_id))
+        self._kernel.emit(Event(K_ORDER_CANCEL, 0, instrument=inst, order_id=order_id))
 
     def modify(self, order_id: int, price: int, qty: int, instrument: int | None = None) -> None:
         inst = self.instrument if instrument is None else instrument
         self._kernel.emit(
-            Event(Kind.ORDER_MODIFY, 0, instrument=inst, order_id=order_id, price=price, qty=qty)
+            Event(K_ORDER_MODIFY, 0, instrument=inst, order_id=order_id, price=price, qty=qty)
         )
 
     def emit(self, value: int = 0, payload: Payload | None = None, *, custom: bool = False) -> int:
         """Logs a signal (or a custom event) with a fixed-point ``value`` and an optional
         payload; returns its seq."""
-        kind = Kind.CUSTOM if custom else Kind.SIGNAL
-        flags = Flag.HAS_PAYLOAD if payload is not None else Flag(0)
-        event = Event(kind, 0, instrument=self.instrument, price=value, flags=int(flags))
+        kind = K_CUSTOM if custom else K_SIGNAL
+        event = Event(kind, 0, instrument=self.instrument, price=value)
         return self._kernel.emit(event, payload).seq
 
     def set_timer(self, *, at: int | None = None, after: int | None = None) -> int:

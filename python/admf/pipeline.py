@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from admf._core import Event
-from admf.events import Kind
+from admf.events import K_ORDER_REJECTED, K_ORDER_SUBMIT, Kind
 from admf.kernel import ORDER_COMMANDS, ORDER_REPORTS, Audit, Kernel, OrderStage
 from admf.strategy import Component
 
@@ -35,14 +35,15 @@ class OrderPipeline(Component):
                 kernel.subscribe(kind, audit.observe, "audit")
 
     def on_command(self, order: Event) -> None:
+        submit = order.kind == K_ORDER_SUBMIT
         for stage in self.stages:
-            if stage.name == "risk" and order.kind != Kind.ORDER_SUBMIT:
-                continue
+            if not submit and stage is self.stages[1]:
+                continue  # cancels and modifies skip risk
             if not stage.process(order, self.kernel):
-                if stage.name == "risk":
+                if stage is self.stages[1]:
                     self.kernel.emit(
                         Event(
-                            Kind.ORDER_REJECTED,
+                            K_ORDER_REJECTED,
                             0,
                             instrument=order.instrument,
                             order_id=order.order_id,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 from admf._core import Event
-from admf.events import SCALE, Side
+from admf.events import BUY, SCALE
 
 
 def notional(price: int, qty: int) -> int:
@@ -62,7 +62,7 @@ class Portfolio:
     def apply(self, fill: Event) -> None:
         """Folds one fill (price, qty > 0, side, fee in ``aux``) into the portfolio."""
         pos = self.position(fill.instrument)
-        signed = fill.qty if fill.side == Side.BUY else -fill.qty
+        signed = fill.qty if fill.side == BUY else -fill.qty
         value = notional(fill.price, fill.qty)
         self.cash -= value if signed > 0 else -value
         self.cash -= fill.aux
@@ -74,7 +74,9 @@ class Portfolio:
         if before == 0 or (before > 0) == (signed > 0):
             # Opening or adding: the average price moves (exactly, to the nearest unit).
             total = abs(before) + abs(signed)
-            pos.avg_price = (pos.avg_price * abs(before) + fill.price * abs(signed) + total // 2) // total
+            pos.avg_price = (
+                pos.avg_price * abs(before) + fill.price * abs(signed) + total // 2
+            ) // total
         else:
             closed = min(abs(before), abs(signed))
             direction = 1 if before > 0 else -1

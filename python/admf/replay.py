@@ -171,7 +171,9 @@ def replay_as_backtest(
     cfg = rec.config
     settings = BacktestSettings.from_dict(cfg["settings"])
     spec: StrategySpec = strategy if strategy is not None else cfg["strategy"]
-    chosen_params = dict(cfg["params"]) if strategy is None and params is None else dict(params or {})
+    chosen_params = (
+        dict(cfg["params"]) if strategy is None and params is None else dict(params or {})
+    )
     market = rec.inputs[np.isin(rec.inputs["kind"], [int(k) for k in MARKET_KINDS])]
     sources = [
         Source(d["path"], int(d["instrument"]), d["name"], Kind.NONE, market[:0])
@@ -193,7 +195,9 @@ def replay_as_backtest(
         }
         log = EventLog.create(log_dir, None, config=config, seed=settings.seed)
     try:
-        collector, kernel, portfolio = _rerun(spec, chosen_params, settings, market, instruments, log)
+        collector, kernel, portfolio = _rerun(
+            spec, chosen_params, settings, market, instruments, log
+        )
     finally:
         if log is not None:
             log.flush()

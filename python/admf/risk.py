@@ -11,10 +11,11 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from admf._core import Event
-from admf.events import SCALE, Kind, Side
+from admf.events import BUY, K_RISK, SCALE
 from admf.portfolio import Portfolio, notional
 
 if TYPE_CHECKING:
@@ -56,9 +57,17 @@ class RiskEngine:
 
     name = "risk"
 
-    def __init__(self, limits: RiskLimits, portfolio: Portfolio) -> None:
+    def __init__(
+        self,
+        limits: RiskLimits,
+        portfolio: Portfolio,
+        last_price: Callable[[int], int | None] | None = None,
+    ) -> None:
         self.limits = limits
         self.portfolio = portfolio
+        self.last_price = last_price or (lambda instrument: None)
+        """The market's last price of an instrument (the kernel's), for value-sized orders
+        and marking positions."""
         self.killed = limits.kill_switch
         self._max_qty = _fixed(limits.max_order_qty)
         self._max_notional = _fixed(limits.max_notional)
@@ -68,13 +77,12 @@ class RiskEngine:
         self._day = -1
         self._day_start_equity = 0
         self._last_equity = 0
-        self.last_price: dict[int, int] = {}
 
     def marked_equity(self) -> int:
         """Cash plus every position at the last known price."""
         equity = self.portfolio.cash
         for inst, pos in self.portfolio.positions.items():
-            equity += notional(self.last_price.get(inst, pos.last_price) or pos.last_price, pos.qty)
+            equity += notional(self.last_price(inst) or pos.last_price, pos.qty)
         return equity
 
     def check(self, order: Event, now: int) -> tuple[Reason, str]:
@@ -93,18 +101,21 @@ class RiskEngine:
             self.killed = True
             loss = (self._day_start_equity - equity) / SCALE
             return Reason.DAILY_LOSS, f"daily loss {loss:.2f} exceeds the limit; kill switch on"
-        price = order.price or self.last_price.get(order.instrument, 0)
+        price = order.price or self.last_price(order.instrument) or 0
         qty = order.qty
         if qty == 0 and order.aux > 0 and price > 0:
             qty = order.aux * SCALE // price  # sized by value: estimate at the last price
         if self._max_qty is not None and qty > self._max_qty:
-            return Reason.MAX_ORDER_QTY, f"order qty {qty / SCALE:g} > max {self._max_qty / SCALE:g}"
+            return (
+                Reason.MAX_ORDER_QTY,
+                f"order qty {qty / SCALE:g} > max {self._max_qty / SCALE:g}",
+            )
         if self._max_notional is not None and notional(price, qty) > self._max_notional:
             value = notional(price, qty) / SCALE
             return Reason.MAX_NOTIONAL, f"notional {value:.2f} > max {self._max_notional / SCALE:g}"
         if self._max_position is not None:
             held = self.portfolio.position(order.instrument).qty
-            after = held + (qty if order.side == Side.BUY else -qty)
+            after = held + (qty if order.side == BUY else -qty)
             if abs(after) > self._max_position:
                 return (
                     Reason.MAX_POSITION,
@@ -118,14 +129,15 @@ class RiskEngine:
                     f"more than {self.limits.max_orders_per_second} orders in one second"
                 )
             self._recent.append(now)
-        return Reason.ALLOWED, "allowed"
+        return Reason.ALLOWED, ""
 
     def process(self, order: Event, kernel: Kernel) -> bool:
         """Decides, logs the decision, and tells whether the order goes on."""
         reason, words = self.check(order, kernel.now)
+        allowed = reason == Reason.ALLOWED
         kernel.emit(
             Event(
-                Kind.RISK,
+                K_RISK,
                 0,
                 instrument=order.instrument,
                 order_id=order.order_id,
@@ -134,6 +146,7 @@ class RiskEngine:
                 qty=order.qty,
                 aux=int(reason),
             ),
-            payload=words,
+            # An allowed order's code says it all; a denial carries its reason in words.
+            payload=None if allowed else words,
         )
-        return reason == Reason.ALLOWED
+        return allowed

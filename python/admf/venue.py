@@ -24,7 +24,23 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from admf._core import Event
-from admf.events import SCALE, Flag, Kind, Side
+from admf.events import (
+    BUY,
+    F_AGGRESSOR,
+    F_IOC_FOK,
+    F_MARKET,
+    F_OWN,
+    K_FILL,
+    K_ORDER_ACCEPTED,
+    K_ORDER_CANCEL,
+    K_ORDER_CANCELED,
+    K_ORDER_EXPIRED,
+    K_ORDER_MODIFIED,
+    K_ORDER_MODIFY,
+    K_ORDER_REJECTED,
+    SCALE,
+    Kind,
+)
 from admf.portfolio import notional
 
 if TYPE_CHECKING:
@@ -56,7 +72,7 @@ class SlippageModel:
         if not self.bps:
             return price
         move = round(price * self.bps / 10_000)
-        return price + move if side == Side.BUY else price - move
+        return price + move if side == BUY else price - move
 
 
 class BarVenue:
@@ -79,56 +95,60 @@ class BarVenue:
         self.fill_at = fill_at
         # Insertion-ordered: orders fill in the order they arrived.
         self.pending: dict[int, Event] = {}
-        self.last_bar: dict[int, Event] = {}
+        # Bars reach the venue only while it holds orders (see `Kernel.subscribe`).
+        self.bars = kernel.subscribe(Kind.BAR, self.on_bar, "venue.on_bar", active=False)
 
     # -- the pipeline's execution stage -------------------------------------------------
 
     def process(self, order: Event, kernel: Kernel) -> bool:
-        if order.kind == Kind.ORDER_CANCEL:
+        if order.kind == K_ORDER_CANCEL:
             target = self.pending.pop(order.order_id, None)
-            kind = Kind.ORDER_CANCELED if target is not None else Kind.ORDER_REJECTED
+            if not self.pending:
+                self.bars.active = False
+            kind = K_ORDER_CANCELED if target is not None else K_ORDER_REJECTED
             self._report(kind, target or order, "cancel of an order that is not open")
             return True
-        if order.kind == Kind.ORDER_MODIFY:
+        if order.kind == K_ORDER_MODIFY:
             target = self.pending.get(order.order_id)
             if target is None:
-                self._report(Kind.ORDER_REJECTED, order, "modify of an order that is not open")
+                self._report(K_ORDER_REJECTED, order, "modify of an order that is not open")
                 return True
             self.pending[order.order_id] = target.replace(price=order.price, qty=order.qty)
-            self._report(Kind.ORDER_MODIFIED, self.pending[order.order_id])
+            self._report(K_ORDER_MODIFIED, self.pending[order.order_id])
             return True
-        self._report(Kind.ORDER_ACCEPTED, order)
+        self._report(K_ORDER_ACCEPTED, order)
         if self.fill_at == "close":
-            bar = self.last_bar.get(order.instrument)
-            if bar is None:
-                self._report(Kind.ORDER_REJECTED, order, "no bar yet to fill at its close")
+            close = self.kernel.core.last_price(order.instrument)
+            if close is None:
+                self._report(K_ORDER_REJECTED, order, "no bar yet to fill at its close")
                 return True
-            self._try_fill(order, bar.close, bar.close, bar.close, at_open=False)
+            self._try_fill(order, close, close, close, at_open=False)
             return True
         self.pending[order.order_id] = order
+        self.bars.active = True
         return True
 
     # -- market data ----------------------------------------------------------------------
 
     def on_bar(self, bar: Event) -> None:
         """Fills what is pending on this bar's instrument (before strategies see the bar)."""
-        self.last_bar[bar.instrument] = bar
-        if not self.pending:
-            return
         for order in [o for o in self.pending.values() if o.instrument == bar.instrument]:
             del self.pending[order.order_id]
             self._try_fill(order, bar.open, bar.high, bar.low, at_open=True)
+        if not self.pending:
+            self.bars.active = False
 
     def _try_fill(self, order: Event, open_: int, high: int, low: int, *, at_open: bool) -> None:
-        buy = order.side == Side.BUY
-        if order.flags & Flag.MARKET:
+        buy = order.side == BUY
+        flags = order.flags
+        if flags & F_MARKET:
             price = self.slippage.adjust(open_, order.side)
         elif buy and low <= order.price:
             price = min(open_, order.price)
         elif not buy and high >= order.price:
             price = max(open_, order.price)
-        elif order.flags & (Flag.IOC | Flag.FOK):
-            self._report(Kind.ORDER_EXPIRED, order, "limit not reached on the next bar")
+        elif flags & F_IOC_FOK:
+            self._report(K_ORDER_EXPIRED, order, "limit not reached on the next bar")
             return
         else:
             self.pending[order.order_id] = order  # rests until a bar reaches the limit
@@ -137,12 +157,11 @@ class BarVenue:
         if qty == 0:
             qty = (order.aux * SCALE // price) // SCALE * SCALE if price > 0 else 0
             if qty == 0:
-                self._report(Kind.ORDER_REJECTED, order, "value buys no whole unit")
+                self._report(K_ORDER_REJECTED, order, "value buys no whole unit")
                 return
-        flags = Flag.OWN | (Flag.AGGRESSOR if order.flags & Flag.MARKET else 0)
         self.kernel.emit(
             Event(
-                Kind.FILL,
+                K_FILL,
                 0,
                 instrument=order.instrument,
                 order_id=order.order_id,
@@ -150,11 +169,11 @@ class BarVenue:
                 price=price,
                 qty=qty,
                 aux=self.fees.fee(price, qty),
-                flags=int(flags),
+                flags=F_OWN | (F_AGGRESSOR if flags & F_MARKET else 0),
             )
         )
 
-    def _report(self, kind: Kind, order: Event, reason: str | None = None) -> None:
+    def _report(self, kind: int, order: Event, reason: str | None = None) -> None:
         self.kernel.emit(
             Event(
                 kind,

@@ -7,7 +7,7 @@
 //! [`KernelCore::emit`], so they take the next sequence numbers. The output buffer is the
 //! run's event log, in `seq` order, flushed by the caller in batches.
 
-use crate::event::{flags, Event};
+use crate::event::{flags, Event, Kind};
 
 /// Counters per event kind.
 #[derive(Clone, Debug)]
@@ -30,6 +30,7 @@ pub struct KernelCore {
     flush_at: usize,
     alarm: Option<i64>,
     counts: KindCounts,
+    last_price: Vec<Option<i64>>,
 }
 
 impl KernelCore {
@@ -50,6 +51,7 @@ impl KernelCore {
             flush_at: flush_at.max(1),
             alarm: None,
             counts: KindCounts::default(),
+            last_price: Vec::new(),
         }
     }
 
@@ -67,8 +69,35 @@ impl KernelCore {
         }
         self.now = e.ts;
         self.counts.0[e.kind as usize] += 1;
+        self.mark(&e);
         self.output.push(e);
         e
+    }
+
+    /// Remembers the instrument's last price: a bar's close, a trade's price, a quote's mid.
+    fn mark(&mut self, e: &Event) {
+        let price = match Kind::from_code(e.kind) {
+            Some(Kind::Bar | Kind::Trade) => e.price,
+            Some(Kind::Quote) if e.price > 0 && e.aux > 0 => {
+                e.price / 2 + e.aux / 2 + (e.price % 2 + e.aux % 2) / 2
+            }
+            _ => return,
+        };
+        let i = e.instrument as usize;
+        if i >= self.last_price.len() {
+            self.last_price.resize(i + 1, None);
+        }
+        self.last_price[i] = Some(price);
+    }
+
+    /// The last price of an instrument (bar close, trade price, quote mid), if any.
+    pub fn last_price(&self, instrument: u32) -> Option<i64> {
+        self.last_price.get(instrument as usize).copied().flatten()
+    }
+
+    /// Events of `kind` sequenced so far.
+    pub fn count(&self, kind: u8) -> u64 {
+        self.counts.0[kind as usize]
     }
 
     /// Stops [`KernelCore::advance`] before the first input at or after `ts` (a timer's
@@ -183,6 +212,27 @@ mod tests {
         assert_eq!(seqs, [1, 2, 3, 4]);
         assert!(out[3].flags & flags::INPUT != 0);
         assert_eq!(k.counts().0[Kind::BookAdd as usize], 2);
+        assert_eq!(k.count(Kind::OrderSubmit as u8), 1);
+    }
+
+    #[test]
+    fn remembers_last_prices_per_instrument() {
+        let bar = Event {
+            price: 7,
+            instrument: 2,
+            ..Event::new(Kind::Bar, 1)
+        };
+        let quote = Event {
+            price: 10,
+            aux: 13,
+            instrument: 3,
+            ..Event::new(Kind::Quote, 2)
+        };
+        let mut k = KernelCore::new(vec![bar, quote], 1, 10);
+        assert!(k.advance().is_none());
+        assert_eq!(k.last_price(2), Some(7));
+        assert_eq!(k.last_price(3), Some(11));
+        assert_eq!(k.last_price(9), None);
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //! feature, their pyo3 bindings compiled into `admf._core`.
 
 pub mod event;
+pub mod indicators;
 pub mod kernel;
 pub mod merge;
-pub mod indicators;
 pub mod queue;
 
 #[cfg(feature = "python")]

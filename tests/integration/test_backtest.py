@@ -39,7 +39,9 @@ def admf_fills(path: str) -> list[tuple[str, str, int, float]]:
     return out
 
 
-def same_fills(ours: list[tuple[str, str, int, float]], theirs: list[tuple[str, str, int, float]]) -> None:
+def same_fills(
+    ours: list[tuple[str, str, int, float]], theirs: list[tuple[str, str, int, float]]
+) -> None:
     assert len(ours) == len(theirs)
     for a, b in zip(ours, theirs, strict=True):
         assert a[:3] == b[:3]
@@ -241,7 +243,9 @@ def test_results_as_arrow_tables() -> None:
     )
 
 
-def test_cli_backtest_report_query_replay(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_backtest_report_query_replay(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     report = tmp_path / "r.html"
     args = ["backtest", "--strategy", "sma-cross", "--data", ORCL, "--param", "fast=5"]
     args += ["--log", str(tmp_path), "--run-id", "cli", "--report", str(report), "--no-progress"]

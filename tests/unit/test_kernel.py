@@ -99,9 +99,11 @@ def test_a_raising_handler_is_logged_and_the_run_goes_on() -> None:
         if e.seq == 2:
             raise ZeroDivisionError("boom")
 
-    stats = k.subscribe(Kind.BAR, flaky, "Flaky.on_bar")
+    sub = k.subscribe(Kind.BAR, flaky, "Flaky.on_bar")
     k.run()
     assert calls == [1, 2, 4]
+    (stats,) = k.stats
+    assert stats is sub.stats
     assert k.errors == 1 and stats.errors == 1 and stats.calls == 3
     error = payloads[3]
     assert isinstance(error, dict)
@@ -145,8 +147,25 @@ def test_unsorted_source_is_a_clear_error() -> None:
 
 
 def test_handler_statistics_count_calls_and_time() -> None:
-    k = Kernel([stream([Kind.BAR] * 10)])
-    stats = k.subscribe(Kind.BAR, lambda e: None, "noop")
+    k = Kernel([stream([Kind.BAR] * 100)])
+    k.subscribe(Kind.BAR, lambda e: None, "noop")
     k.run()
-    assert dataclasses.astuple(stats)[:3] == ("noop", "BAR", 10)
+    (stats,) = k.stats
+    assert dataclasses.astuple(stats)[:3] == ("noop", "BAR", 100)
+    assert stats.sampled_calls == 100 // 16
     assert stats.ns > 0
+
+
+def test_inactive_subscriptions_are_skipped_and_counted_apart() -> None:
+    k = Kernel([stream([Kind.BAR] * 10)])
+    seen: list[int] = []
+    sub = k.subscribe(Kind.BAR, lambda e: seen.append(e.seq), "sometimes", active=False)
+
+    def toggle(e: Event) -> None:
+        sub.active = e.seq in (3, 4, 5)
+
+    k.subscribe(Kind.BAR, toggle, "toggle")
+    k.run()
+    # Activated while bar 3 was being dispatched: from bar 4 on, until bar 6 switched it off.
+    assert seen == [4, 5, 6]
+    assert k.stats[0].calls == 3

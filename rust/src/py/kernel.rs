@@ -123,6 +123,16 @@ impl PyKernelCore {
         self.core.advance_clock(ts);
     }
 
+    /// The instrument's last price (bar close, trade price, quote mid), or None.
+    fn last_price(&self, instrument: u32) -> Option<i64> {
+        self.core.last_price(instrument)
+    }
+
+    /// Events of `kind` sequenced so far.
+    fn count(&self, kind: u8) -> u64 {
+        self.core.count(kind)
+    }
+
     /// Whether every input has been sequenced.
     #[getter]
     fn done(&self) -> bool {

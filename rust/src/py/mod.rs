@@ -1,6 +1,6 @@
 //! pyo3 wrappers around the pure Rust modules. Each Python class wraps one Rust object.
 
 pub mod event;
-pub mod kernel;
 pub mod indicators;
+pub mod kernel;
 pub mod queue;

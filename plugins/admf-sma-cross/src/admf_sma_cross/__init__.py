@@ -36,8 +36,9 @@ class SmaCross(Strategy):
         self.last_diff = 0.0
 
     def on_bar(self, bar: Event) -> None:
-        fast = self.fast.update_fixed(bar.close)
-        slow = self.slow.update_fixed(bar.close)
+        close = bar.close
+        fast = self.fast.update_fixed(close)
+        slow = self.slow.update_fixed(close)
         if fast is None or slow is None:
             return
         before = self.last_diff

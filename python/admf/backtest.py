@@ -307,7 +307,7 @@ def run_kernel(
         fill_at=settings.fill_at,
     )
     risk = RiskEngine(settings.risk, portfolio, kernel.core.last_price)
-    chosen = {
+    chosen: dict[str, OrderStage] = {
         "validation": Validation(instruments),
         "risk": risk,
         "execution": venue,

@@ -147,7 +147,7 @@ def hash_outputs(
     if payloads is None:
         return
     seqs = events["seq"]
-    for i in np.flatnonzero(outputs):
+    for i in np.flatnonzero(outputs).tolist():
         payload = payloads[i]
         if payload is not None:
             payload_hash.update(int(seqs[i]).to_bytes(8, "little"))

@@ -59,7 +59,8 @@ class Recording:
 
     @property
     def inputs(self) -> EventArray:
-        return self.events[(self.events["flags"] & Flag.INPUT) != 0]
+        inputs: EventArray = self.events[(self.events["flags"] & Flag.INPUT) != 0]
+        return inputs
 
 
 def read_recording(path: str | os.PathLike[str]) -> Recording:

@@ -18,7 +18,7 @@ def _write(events: EventArray, initial_cash: int, title: str, path: str | os.Pat
     equity = (curve["ts"], np.round(curve["equity"] * SCALE).astype(np.int64))
     trades = round_trips(events[events["kind"] == Kind.FILL])
     summary = run_statistics(events, initial_cash)
-    return write_report(path, equity, trades, positions_of(events), title, summary)
+    return write_report(Path(path), equity, trades, positions_of(events), title, summary)
 
 
 def write_result_report(result: BacktestResult, path: str | os.PathLike[str]) -> Path:

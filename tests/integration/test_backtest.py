@@ -124,7 +124,8 @@ def test_replay_as_backtest_with_another_strategy(tmp_path: Path) -> None:
         tmp_path / "run=orig", SMA, {"fast": 5, "slow": 20}, log_dir=tmp_path / "new"
     )
     assert other.output_hash != again.output_hash
-    assert other.run_dir is not None and (other.run_dir / "manifest.json").exists()
+    assert other.run_dir is not None
+    assert (other.run_dir / "manifest.json").exists()
 
 
 def test_signals_payloads_and_the_seeded_rng_are_logged(tmp_path: Path) -> None:
@@ -138,7 +139,8 @@ def test_signals_payloads_and_the_seeded_rng_are_logged(tmp_path: Path) -> None:
     signals = result.of_kind(Kind.SIGNAL)
     assert len(signals) == 2_517 // 5
     first = result.payloads[int(signals["seq"][0])]
-    assert isinstance(first, dict) and first["bar"] == 5
+    assert isinstance(first, dict)
+    assert first["bar"] == 5
     import random
 
     assert first["draw"] == random.Random(7).random()
@@ -146,7 +148,8 @@ def test_signals_payloads_and_the_seeded_rng_are_logged(tmp_path: Path) -> None:
 
     with EventLog.open(tmp_path / "run=s", read_only=True) as log:
         stored = log.payload(int(signals["seq"][0]))
-        assert stored is not None and json.loads(stored) == first
+        assert stored is not None
+        assert json.loads(stored) == first
         assert log.manifest.seed == 7
 
 
@@ -179,7 +182,8 @@ def test_daily_loss_limit_trips_the_kill_switch() -> None:
     reasons = list(result.of_kind(Kind.RISK)["aux"])
     assert Reason.DAILY_LOSS in reasons
     after = reasons[reasons.index(Reason.DAILY_LOSS) + 1 :]
-    assert after and set(after) == {Reason.KILL_SWITCH}
+    assert after
+    assert set(after) == {Reason.KILL_SWITCH}
 
 
 def test_handler_errors_are_events_and_stop_when_asked() -> None:
@@ -193,7 +197,8 @@ def test_handler_errors_are_events_and_stop_when_asked() -> None:
         "tests.integration.strategies:Flaky", [ORCL], settings=BacktestSettings(on_error="stop")
     )
     assert stopped.kernel.errors == 1
-    assert stopped.kernel.stopped is not None and "flaky strategy failed" in stopped.kernel.stopped
+    assert stopped.kernel.stopped is not None
+    assert "flaky strategy failed" in stopped.kernel.stopped
     assert len(stopped.of_kind(Kind.BAR)) == 3
     assert stopped.events["kind"][-1] == Kind.ERROR
 
@@ -235,7 +240,8 @@ def test_results_as_arrow_tables() -> None:
     assert equity.num_rows == 2_517
     assert equity.column("equity")[0].as_py() == pytest.approx(100_000.0)
     assert result.table().num_rows == len(result.events)
-    assert result.statistics is not None and result.statistics.trades == trades.num_rows
+    assert result.statistics is not None
+    assert result.statistics.trades == trades.num_rows
     np.testing.assert_allclose(
         float(np.sum(trades.column("pnl").to_numpy())),
         result.portfolio.realized() / 1e9,
@@ -251,8 +257,10 @@ def test_cli_backtest_report_query_replay(
     args += ["--log", str(tmp_path), "--run-id", "cli", "--report", str(report), "--no-progress"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "Sharpe" in out and "output hash" in out
-    assert report.exists() and "plotly" in report.read_text()
+    assert "Sharpe" in out
+    assert "output hash" in out
+    assert report.exists()
+    assert "plotly" in report.read_text()
     assert main(["replay", str(tmp_path / "run=cli")]) == 0
     assert "identical" in capsys.readouterr().out
     assert main(["query", str(tmp_path), "select count(*) as n from fills"]) == 0
@@ -281,5 +289,5 @@ def test_cli_errors_are_one_line(
 
 
 def test_bad_strategy_type_is_rejected() -> None:
-    with pytest.raises(AdmfError, match="not a subclass of admf.Strategy"):
+    with pytest.raises(AdmfError, match=r"not a subclass of admf\.Strategy"):
         backtest("json:dumps", [ORCL])

@@ -18,6 +18,7 @@ from admf.metrics import (
     infer_periods_per_year,
     monthly_returns,
     summarize,
+    summary,
     trade_array,
 )
 
@@ -154,3 +155,24 @@ def test_bad_inputs() -> None:
         summarize((TS, VALUES), {"entry_ts": TS})
     with pytest.raises(AdmfError, match="periods per year must be positive"):
         summarize((TS, VALUES), periods_per_year=0)
+
+
+def test_summary_from_plain_float_arrays() -> None:
+    t = trades()
+    positions = (np.array([TS[1], TS[3]]), np.array([2 * SCALE, 0]))
+    want = summarize((TS, VALUES), t, positions).as_dict()
+    notional = float(np.sum((t["entry_price"] + t["exit_price"]) / SCALE))
+    gross = np.array([0.0, 220.0, 198.0, 0.0, 0.0])  # in the market on the 5th and 6th
+    got = summary(
+        TS,
+        VALUES / SCALE,
+        trade_pnl=t["pnl"] / SCALE,
+        exposure=gross,
+        traded=notional,
+    )
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        assert got[key] == pytest.approx(value, nan_ok=True), key
+    assert summary(TS, VALUES)["total_return"] == pytest.approx(0.3068)  # ints: fixed point
+    with pytest.raises(AdmfError, match="exposure has"):
+        summary(TS, VALUES / SCALE, exposure=gross[:2])

@@ -16,7 +16,7 @@ Conventions (stated in ``Summary`` and the report):
   a zero risk-free rate. Sortino = mean / downside deviation * sqrt(periods per year), the
   downside deviation being ``sqrt(mean(min(r, 0)²))`` over all periods (as empyrical).
 - Periods per year are inferred from the bar spacing unless given: a market that trades on
-  weekends (more than 10% of points on a Saturday or Sunday, UTC) has 365 days a year, else
+  weekends (more than 10% of the bars on a Saturday or Sunday, UTC) has 365 days a year, else
   252. Intraday points: days per year * the median number of points per calendar day (UTC).
   Daily and slower: the median spacing picks 1 day (days per year), a week (52), a month
   (12), a quarter (4) or a year (1).
@@ -230,7 +230,9 @@ def infer_periods_per_year(ts: I64) -> float:
     """Periods per year of a series of timestamps (see the module documentation)."""
     if len(ts) < 2:
         return math.nan
-    days = ts // DAY_NS
+    # The day each point belongs to: bars are stamped at their close, so a daily bar of a
+    # Friday has ts = Saturday 00:00; one nanosecond earlier is inside the bar.
+    days = (ts - 1) // DAY_NS
     weekday = (days + 3) % 7  # 1970-01-01 was a Thursday: 0 = Monday
     days_per_year = 365.0 if np.mean(weekday >= 5) > 0.10 else 252.0
     spacing = float(np.median(np.diff(ts)))

@@ -16,7 +16,7 @@ Conventions (stated in ``Summary`` and the report):
   a zero risk-free rate. Sortino = mean / downside deviation * sqrt(periods per year), the
   downside deviation being ``sqrt(mean(min(r, 0)²))`` over all periods (as empyrical).
 - Periods per year are inferred from the bar spacing unless given: a market that trades on
-  weekends (more than 10% of points on a Saturday or Sunday, UTC) has 365 days a year, else
+  weekends (more than 10% of the bars on a Saturday or Sunday, UTC) has 365 days a year, else
   252. Intraday points: days per year * the median number of points per calendar day (UTC).
   Daily and slower: the median spacing picks 1 day (days per year), a week (52), a month
   (12), a quarter (4) or a year (1).
@@ -230,7 +230,9 @@ def infer_periods_per_year(ts: I64) -> float:
     """Periods per year of a series of timestamps (see the module documentation)."""
     if len(ts) < 2:
         return math.nan
-    days = ts // DAY_NS
+    # The day each point belongs to: bars are stamped at their close, so a daily bar of a
+    # Friday has ts = Saturday 00:00; one nanosecond earlier is inside the bar.
+    days = (ts - 1) // DAY_NS
     weekday = (days + 3) % 7  # 1970-01-01 was a Thursday: 0 = Monday
     days_per_year = 365.0 if np.mean(weekday >= 5) > 0.10 else 252.0
     spacing = float(np.median(np.diff(ts)))
@@ -245,7 +247,7 @@ def infer_periods_per_year(ts: I64) -> float:
     return 1.0
 
 
-def returns(equity: I64) -> F64:
+def returns(equity: npt.NDArray[Any]) -> F64:
     """Simple returns between consecutive points; NaN where the previous equity is not
     positive."""
     prev = equity[:-1].astype(np.float64)
@@ -255,7 +257,7 @@ def returns(equity: I64) -> F64:
     return out
 
 
-def drawdown(equity: I64) -> F64:
+def drawdown(equity: npt.NDArray[Any]) -> F64:
     """The fall from the running peak at every point, as a fraction (0 or negative)."""
     values = equity.astype(np.float64)
     peak = np.maximum.accumulate(values) if len(values) else values
@@ -265,7 +267,7 @@ def drawdown(equity: I64) -> F64:
     return out
 
 
-def _max_drawdown(ts: I64, equity: I64) -> tuple[float, int, int, int]:
+def _max_drawdown(ts: I64, equity: npt.NDArray[Any]) -> tuple[float, int, int, int]:
     """(max drawdown, longest underwater duration, peak ts, trough ts)."""
     if len(equity) == 0:
         return math.nan, 0, 0, 0
@@ -319,14 +321,74 @@ def summarize(
     if len(ts) < 2:
         raise AdmfError(f"an equity curve needs at least 2 points, got {len(ts)}")
     trade_rows = trade_array(trades)
-    pos = position_series(positions)
+    held = in_market(ts, position_series(positions), trade_rows)
+    qty = trade_rows["qty"].astype(np.float64) / SCALE
+    notional = float(
+        np.sum(np.abs(qty) * (trade_rows["entry_price"] + trade_rows["exit_price"]) / SCALE)
+    )
+    return _statistics(
+        ts,
+        values.astype(np.float64) / SCALE,
+        trade_rows["pnl"].astype(np.float64) / SCALE,
+        held,
+        notional,
+        periods_per_year,
+    )
+
+
+def summary(
+    ts: npt.ArrayLike,
+    equity: npt.ArrayLike,
+    *,
+    trade_pnl: npt.ArrayLike | None = None,
+    exposure: npt.ArrayLike | None = None,
+    traded: float = 0.0,
+    periods_per_year: float | None = None,
+) -> dict[str, Any]:
+    """``summarize`` for callers holding plain arrays: ``equity`` in whole units (floats; an
+    integer array is read as fixed point), ``trade_pnl`` one net P&L per trade (whole units),
+    ``exposure`` the gross exposure (or any value, non-zero when in the market) at each
+    equity point, ``traded`` the total traded notional. Returns ``Summary.as_dict()``."""
+    stamps = _int64(np.asarray(ts), "equity ts")
+    values = np.asarray(equity)
+    curve = values.astype(np.float64) / SCALE if values.dtype.kind in "iu" else values
+    curve = np.asarray(curve, dtype=np.float64)
+    if stamps.ndim != 1 or stamps.shape != curve.shape:
+        raise AdmfError(
+            f"equity ts and values must be 1-D of the same length, got {stamps.shape}, "
+            f"{curve.shape}"
+        )
+    if len(stamps) < 2:
+        raise AdmfError(f"an equity curve needs at least 2 points, got {len(stamps)}")
+    if np.any(np.diff(stamps) < 0):
+        raise AdmfError("equity timestamps must be in time order")
+    pnl = np.asarray([] if trade_pnl is None else trade_pnl, dtype=np.float64)
+    held = None
+    if exposure is not None:
+        gross = np.asarray(exposure, dtype=np.float64)
+        if gross.shape != curve.shape:
+            raise AdmfError(f"exposure has {gross.shape} points, the equity curve {curve.shape}")
+        held = (gross[:-1] != 0).astype(np.float64)
+    return _statistics(stamps, curve, pnl, held, float(traded), periods_per_year).as_dict()
+
+
+def _statistics(
+    ts: I64,
+    equity: F64,
+    pnl: F64,
+    held: F64 | None,
+    notional: float,
+    periods_per_year: float | None,
+) -> Summary:
+    """The statistics from the curve in whole units, the trades' P&L, the in-market flags of
+    the periods and the traded notional."""
     ppy = infer_periods_per_year(ts) if periods_per_year is None else float(periods_per_year)
     if not ppy > 0:
         raise AdmfError(f"periods per year must be positive, got {ppy}")
 
-    r = returns(values)
+    r = returns(equity)
     r = r[~np.isnan(r)]
-    start, end = float(values[0]) / SCALE, float(values[-1]) / SCALE
+    start, end = float(equity[0]), float(equity[-1])
     total = end / start - 1.0 if start > 0 else math.nan
     years = (int(ts[-1]) - int(ts[0])) / YEAR_NS
     cagr = (
@@ -346,23 +408,16 @@ def summarize(
             sortino = mean / downside * math.sqrt(ppy)
         elif mean > 0:
             sortino = math.inf
-    mdd, mdd_duration, mdd_peak, mdd_trough = _max_drawdown(ts, values)
+    mdd, mdd_duration, mdd_peak, mdd_trough = _max_drawdown(ts, equity)
 
-    pnl = trade_rows["pnl"]
     wins, losses = pnl[pnl > 0], pnl[pnl < 0]
     win_rate = len(wins) / len(pnl) if len(pnl) else math.nan
     gross_loss = -float(losses.sum())
     profit_factor = (
         float(wins.sum()) / gross_loss if gross_loss > 0 else (math.inf if len(wins) else math.nan)
     )
-
-    held = in_market(ts, pos, trade_rows)
     exposure = float(held.mean()) if held is not None and len(held) else math.nan
-    qty = trade_rows["qty"].astype(np.float64) / SCALE
-    notional = float(
-        np.sum(np.abs(qty) * (trade_rows["entry_price"] + trade_rows["exit_price"]) / SCALE)
-    )
-    mean_equity = float(np.mean(values)) / SCALE
+    mean_equity = float(np.mean(equity))
     turnover = notional / mean_equity if mean_equity > 0 else math.nan
     annual_turnover = turnover / years if years > 0 else math.nan
 
@@ -380,7 +435,7 @@ def summarize(
         max_drawdown_duration_ns=mdd_duration,
         max_drawdown_peak_ns=mdd_peak,
         max_drawdown_trough_ns=mdd_trough,
-        trades=len(trade_rows),
+        trades=len(pnl),
         win_rate=win_rate,
         profit_factor=profit_factor,
         exposure=exposure,

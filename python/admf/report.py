@@ -109,9 +109,9 @@ def _thin(values: npt.NDArray[Any], target: int = PLOT_POINTS) -> npt.NDArray[np
 
 
 def _div(fig: go.Figure, div_id: str, first: bool) -> str:
-    fig.update_layout(
-        template="plotly_white", margin={"l": 60, "r": 20, "t": 40, "b": 40}, height=380
-    )
+    fig.update_layout(template="plotly_white", margin={"l": 60, "r": 20, "t": 40, "b": 40})
+    if fig.layout.height is None:
+        fig.update_layout(height=380)
     text: str = fig.to_html(
         full_html=False,
         include_plotlyjs=first,

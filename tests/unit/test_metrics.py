@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
 from admf import SCALE, Side
+from admf.data import read_bars
 from admf.errors import AdmfError
 from admf.metrics import (
     DAY_NS,
@@ -18,7 +20,15 @@ from admf.metrics import (
     infer_periods_per_year,
     monthly_returns,
     summarize,
+    summary,
     trade_array,
+)
+
+ORCL = (
+    Path(__file__).resolve().parents[1]
+    / "data"
+    / "market"
+    / "backtrader__orcl-1995-2014_head300.txt"
 )
 
 
@@ -26,8 +36,9 @@ def day(y: int, m: int, d: int, hh: int = 0, mm: int = 0) -> int:
     return int(dt.datetime(y, m, d, hh, mm, tzinfo=dt.UTC).timestamp()) * 1_000_000_000
 
 
-# Monday 2021-01-04 to Friday 2021-01-08; returns +10%, -10%, +10%, +20%.
-TS = np.array([day(2021, 1, d) for d in range(4, 9)], dtype=np.int64)
+# Daily bars of Monday 2021-01-04 to Friday 2021-01-08, stamped at their close (midnight
+# after: Tuesday to Saturday); returns +10%, -10%, +10%, +20%.
+TS = np.array([day(2021, 1, d) for d in range(5, 10)], dtype=np.int64)
 EQUITY = np.array([100, 110, 99, 108.9, 130.68], dtype=np.float64)
 EQUITY_FX = np.array([100, 110, 99, 108_900_000_000 / SCALE, 130_680_000_000 / SCALE])
 VALUES = np.array(
@@ -58,7 +69,7 @@ def test_returns_ratios_and_drawdown() -> None:
     assert s.cagr == pytest.approx(1.3068 ** (YEAR_NS / (4 * DAY_NS)) - 1)
     assert s.max_drawdown == pytest.approx(-0.1)
     assert (s.max_drawdown_peak_ns, s.max_drawdown_trough_ns) == (TS[1], TS[2])
-    # under water from the peak on the 5th until the new high on the 8th
+    # under water from the peak (bar 1) until the new high (bar 4)
     assert s.max_drawdown_duration_ns == 3 * DAY_NS
     assert (s.start_equity, s.end_equity) == (100.0, 130.68)
     assert s.trades == 0
@@ -107,7 +118,7 @@ def test_arrow_and_mapping_inputs() -> None:
     assert s == summarize((TS, VALUES), t, (TS[1:2], np.array([SCALE])))
     assert np.array_equal(trade_array(trade_table), t)
     assert s.formatted()["total return"] == "30.68%"
-    assert s.formatted()["period"] == "2021-01-04 00:00:00 to 2021-01-08 00:00:00"
+    assert s.formatted()["period"] == "2021-01-05 00:00:00 to 2021-01-09 00:00:00"
 
 
 def test_periods_per_year() -> None:
@@ -124,6 +135,8 @@ def test_periods_per_year() -> None:
     assert infer_periods_per_year(weekly) == 52
     monthly = np.array([day(2021, m, 1) for m in range(1, 13)])
     assert infer_periods_per_year(monthly) == 12
+    # real daily bars, stamped at their close (Friday's bar at Saturday 00:00)
+    assert infer_periods_per_year(read_bars(ORCL)["ts"]) == 252
     assert summarize((TS, VALUES), periods_per_year=12).periods_per_year == 12
 
 
@@ -154,3 +167,24 @@ def test_bad_inputs() -> None:
         summarize((TS, VALUES), {"entry_ts": TS})
     with pytest.raises(AdmfError, match="periods per year must be positive"):
         summarize((TS, VALUES), periods_per_year=0)
+
+
+def test_summary_from_plain_float_arrays() -> None:
+    t = trades()
+    positions = (np.array([TS[1], TS[3]]), np.array([2 * SCALE, 0]))
+    want = summarize((TS, VALUES), t, positions).as_dict()
+    notional = float(np.sum((t["entry_price"] + t["exit_price"]) / SCALE))
+    gross = np.array([0.0, 220.0, 198.0, 0.0, 0.0])  # in the market on the 5th and 6th
+    got = summary(
+        TS,
+        VALUES / SCALE,
+        trade_pnl=t["pnl"] / SCALE,
+        exposure=gross,
+        traded=notional,
+    )
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        assert got[key] == pytest.approx(value, nan_ok=True), key
+    assert summary(TS, VALUES)["total_return"] == pytest.approx(0.3068)  # ints: fixed point
+    with pytest.raises(AdmfError, match="exposure has"):
+        summary(TS, VALUES / SCALE, exposure=gross[:2])

@@ -24,6 +24,8 @@ SEALED_PATTERN: Final[re.Pattern[str]] = re.compile(
     r"events-(\d{20})-(\d{20})-([0-9a-f]{8})\.parquet"
 )
 ROW_GROUP_SIZE: Final[int] = 262_144
+_DICTIONARY_COLUMNS: Final[tuple[str, ...]] = ("instrument", "kind", "side", "flags")
+_DELTA_COLUMNS: Final[tuple[str, ...]] = ("seq", "ts", "order_id")
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ def seal_table(table: pa.Table, run_dir: Path, first_seq: int) -> SealedFile:
     """Writes ``table`` (whose seqs run ``first_seq..``) as a sealed file in ``run_dir``."""
     last_seq = first_seq + table.num_rows - 1
     sink = pa.BufferOutputStream()
+    names = set(table.schema.names)
     pq.write_table(
         table,
         sink,
@@ -73,6 +76,9 @@ def seal_table(table: pa.Table, run_dir: Path, first_seq: int) -> SealedFile:
         write_page_checksum=True,
         row_group_size=ROW_GROUP_SIZE,
         sorting_columns=[pq.SortingColumn(0)],
+        # dictionaries only where values repeat; deltas for the columns that climb
+        use_dictionary=[c for c in _DICTIONARY_COLUMNS if c in names],
+        column_encoding={c: "DELTA_BINARY_PACKED" for c in _DELTA_COLUMNS if c in names},
     )
     data = sink.getvalue()
     crc = crc32(data)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Final
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from admf.errors import AdmfError
 from admf.events import Kind
@@ -195,6 +196,7 @@ class LogQuery:
             self._con.execute(macro)
         self._files: tuple[str, ...] | None = None
         self._versions: tuple[int, ...] | None = None
+        self._signatures: dict[str, tuple[tuple[str, str], ...]] = {}
 
     def _refresh(self) -> None:
         from admf.log.eventlog import unify
@@ -217,11 +219,16 @@ class LogQuery:
         self._con.register("_admf_tail", tail_table)
         self._con.register("_admf_runs", _runs_table(self._logs))
         parts = []
-        if files:
-            listing = ", ".join(_literal(f) for f in files)
+        # Files with the same columns are read together (DuckDB's fastest path); only
+        # groups of different schemas (the schema grew) are combined by column name.
+        groups: dict[tuple[tuple[str, str], ...], list[str]] = {}
+        for f in files:
+            groups.setdefault(self._signature(f), []).append(f)
+        for group in groups.values():
+            listing = ", ".join(_literal(f) for f in group)
             parts.append(
                 f"SELECT * FROM read_parquet([{listing}], hive_partitioning = true, "
-                "union_by_name = true, hive_types = {'run': VARCHAR})"
+                "hive_types = {'run': VARCHAR})"
             )
         if tails or not files:
             parts.append("SELECT * FROM _admf_tail")
@@ -232,6 +239,15 @@ class LogQuery:
             self._con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {body}")
         self._files = tuple(files)
         self._versions = tuple(versions)
+
+    def _signature(self, path: str) -> tuple[tuple[str, str], ...]:
+        """The columns of a sealed file (files are immutable: read once)."""
+        known = self._signatures.get(path)
+        if known is None:
+            schema = pq.read_schema(path)
+            known = tuple((f.name, str(f.type)) for f in schema)
+            self._signatures[path] = known
+        return known
 
     def sql(self, query: str) -> pa.Table:
         """Runs ``query``; returns the result as an Arrow table (empty for a statement that

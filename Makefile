@@ -50,8 +50,8 @@ bench: venv ## run the benchmarks (criterion + pytest-benchmark); print a table,
 		--benchmark-json=bench/pytest-benchmark.json -p no:randomly
 	$(PY) scripts/bench_report.py bench/results.json
 
-demo: venv ## run the main job on bundled data (for now: the queue demo and benchmark)
-	$(PY) -m admf demo
+demo: venv ## backtest the SMA plugin on bundled real data: log, HTML report, replay, SQL
+	$(PY) -m admf demo --out demo-output
 
 clean: ## remove build products and the venv
 	rm -rf target $(VENV) bench/*.json

@@ -199,37 +199,26 @@ class Validation:
 
 
 class Audit:
-    """Keeps the last state of every order (the ``orders`` projection) and counts."""
+    """The last stage: keeps every command that went through the pipeline, in order (the
+    order states themselves are a projection of the log: ``admf query LOG "... FROM orders"``).
+    Replace it to forward commands to an external audit trail."""
 
     name = "audit"
 
     def __init__(self) -> None:
-        self.state: dict[int, int] = {}
-        """Order id -> the kind code of its last event."""
-        self.counts = [0] * 256
-
-    def observe(self, event: Event) -> None:
-        kind = event.kind
-        self.state[event.order_id] = kind
-        self.counts[kind] += 1
+        self.commands = 0
+        self.last: dict[int, int] = {}
+        """Order id -> the kind code of its last command."""
 
     def process(self, order: Event, kernel: Kernel) -> bool:
-        self.observe(order)
+        self.commands += 1
+        self.last[order.order_id] = order.kind
         return True
 
 
 def order_report(kind: int, order: Event) -> Event:
-    return Event(
-        kind,
-        0,
-        instrument=order.instrument,
-        order_id=order.order_id,
-        side=order.side,
-        price=order.price,
-        qty=order.qty,
-        aux=order.aux,
-        flags=order.flags,
-    )
+    """The venue's (or a stage's) report on an order: the order's fields under ``kind``."""
+    return order.as_kind(kind)
 
 
 class Kernel:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from admf._core import Event
-from admf.events import K_ORDER_REJECTED, K_ORDER_SUBMIT, Kind
-from admf.kernel import ORDER_COMMANDS, ORDER_REPORTS, Audit, Kernel, OrderStage
+from admf.events import K_ORDER_REJECTED, K_ORDER_SUBMIT
+from admf.kernel import ORDER_COMMANDS, Kernel, OrderStage
 from admf.strategy import Component
 
 STAGE_NAMES = ("validation", "risk", "execution", "audit")
@@ -29,10 +29,6 @@ class OrderPipeline(Component):
         self.stages = list(stages)
         for kind in ORDER_COMMANDS:
             kernel.subscribe(kind, self.on_command, "pipeline")
-        audit = self.stages[-1]
-        if isinstance(audit, Audit):
-            for kind in (*ORDER_REPORTS, Kind.FILL):
-                kernel.subscribe(kind, audit.observe, "audit")
 
     def on_command(self, order: Event) -> None:
         submit = order.kind == K_ORDER_SUBMIT

@@ -74,6 +74,12 @@ class RiskEngine:
         self._max_position = _fixed(limits.max_position)
         self._max_loss = _fixed(limits.daily_loss_limit)
         self._recent: deque[int] = deque()
+        self._no_order_limits = (
+            self._max_qty is None
+            and self._max_notional is None
+            and self._max_position is None
+            and limits.max_orders_per_second is None
+        )
         self._day = -1
         self._day_start_equity = 0
         self._last_equity = 0
@@ -89,18 +95,21 @@ class RiskEngine:
         """The decision on one order submit, with the reason in words."""
         if self.killed:
             return Reason.KILL_SWITCH, "kill switch is on: no new orders"
-        day = now // NS_PER_DAY
-        equity = self.marked_equity()
-        if day != self._day:
-            # The day starts from the last equity seen before it (the previous close of
-            # the book, for daily bars), or from now on the first day.
-            start = self._last_equity if self._day >= 0 else equity
-            self._day, self._day_start_equity = day, start
-        self._last_equity = equity
-        if self._max_loss is not None and self._day_start_equity - equity > self._max_loss:
-            self.killed = True
-            loss = (self._day_start_equity - equity) / SCALE
-            return Reason.DAILY_LOSS, f"daily loss {loss:.2f} exceeds the limit; kill switch on"
+        if self._max_loss is not None:
+            day = now // NS_PER_DAY
+            equity = self.marked_equity()
+            if day != self._day:
+                # The day starts from the last equity seen before it (the previous close of
+                # the book, for daily bars), or from now on the first day.
+                start = self._last_equity if self._day >= 0 else equity
+                self._day, self._day_start_equity = day, start
+            self._last_equity = equity
+            if self._day_start_equity - equity > self._max_loss:
+                self.killed = True
+                loss = (self._day_start_equity - equity) / SCALE
+                return Reason.DAILY_LOSS, f"daily loss {loss:.2f} exceeds the limit; kill switch on"
+        if self._no_order_limits:
+            return Reason.ALLOWED, ""
         price = order.price or self.last_price(order.instrument) or 0
         qty = order.qty
         if qty == 0 and order.aux > 0 and price > 0:

@@ -97,14 +97,13 @@ class BarVenue:
         self.pending: dict[int, Event] = {}
         # Bars reach the venue only while it holds orders (see `Kernel.subscribe`).
         self.bars = kernel.subscribe(Kind.BAR, self.on_bar, "venue.on_bar", active=False)
+        self._idle = 0
 
     # -- the pipeline's execution stage -------------------------------------------------
 
     def process(self, order: Event, kernel: Kernel) -> bool:
         if order.kind == K_ORDER_CANCEL:
             target = self.pending.pop(order.order_id, None)
-            if not self.pending:
-                self.bars.active = False
             kind = K_ORDER_CANCELED if target is not None else K_ORDER_REJECTED
             self._report(kind, target or order, "cancel of an order that is not open")
             return True
@@ -125,6 +124,7 @@ class BarVenue:
             self._try_fill(order, close, close, close, at_open=False)
             return True
         self.pending[order.order_id] = order
+        self._idle = 0
         self.bars.active = True
         return True
 
@@ -132,11 +132,17 @@ class BarVenue:
 
     def on_bar(self, bar: Event) -> None:
         """Fills what is pending on this bar's instrument (before strategies see the bar)."""
-        for order in [o for o in self.pending.values() if o.instrument == bar.instrument]:
-            del self.pending[order.order_id]
-            self._try_fill(order, bar.open, bar.high, bar.low, at_open=True)
-        if not self.pending:
-            self.bars.active = False
+        if self.pending:
+            self._idle = 0
+            for order in [o for o in self.pending.values() if o.instrument == bar.instrument]:
+                del self.pending[order.order_id]
+                self._try_fill(order, bar.open, bar.high, bar.low, at_open=True)
+        else:
+            # Stop listening after a quiet spell, not at once: a strategy that trades often
+            # would otherwise switch the subscription twice per order.
+            self._idle += 1
+            if self._idle >= 64:
+                self.bars.active = False
 
     def _try_fill(self, order: Event, open_: int, high: int, low: int, *, at_open: bool) -> None:
         buy = order.side == BUY
@@ -174,17 +180,4 @@ class BarVenue:
         )
 
     def _report(self, kind: int, order: Event, reason: str | None = None) -> None:
-        self.kernel.emit(
-            Event(
-                kind,
-                0,
-                instrument=order.instrument,
-                order_id=order.order_id,
-                side=order.side,
-                price=order.price,
-                qty=order.qty,
-                aux=order.aux,
-                flags=order.flags,
-            ),
-            payload=reason,
-        )
+        self.kernel.emit(order.as_kind(kind), payload=reason)

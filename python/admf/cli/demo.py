@@ -1,6 +1,5 @@
-"""``admf demo``: the main job on bundled data. Until the backtest exists, it runs the event
-queue demo: producers on threads and on asyncio push real trades through the queue, and a
-short benchmark against ``queue.Queue`` and ``collections.deque``."""
+"""``admf demo``: the main job on bundled real data: a backtest of the SMA-crossover plugin
+with its log, report, replay check and SQL. ``--queue`` runs the event queue demo instead."""
 
 from __future__ import annotations
 
@@ -11,11 +10,16 @@ HELP = "run the demo on bundled real data"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true", help="a shorter benchmark")
+    parser.add_argument("--out", default="demo-output", help="where to write logs and report")
+    parser.add_argument("--queue", action="store_true", help="run the event queue demo")
+    parser.add_argument("--quick", action="store_true", help="with --queue: a shorter benchmark")
 
 
 def run(args: argparse.Namespace) -> int:
-    from admf.demo import queue_demo
+    from admf.demo import backtest_demo, queue_demo
 
-    queue_demo(quick=args.quick)
+    if args.queue:
+        queue_demo(quick=args.quick)
+    else:
+        backtest_demo(args.out)
     return 0

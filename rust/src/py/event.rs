@@ -99,6 +99,20 @@ impl PyEvent {
         Ok(PyEvent { inner: out })
     }
 
+    /// A copy of this event as another kind, not yet sequenced (seq 0, ts 0 = "now"): how a
+    /// venue turns an order into its report without re-reading every field.
+    fn as_kind(&self, kind: u8) -> PyResult<Self> {
+        check(kind, self.inner.side)?;
+        Ok(PyEvent {
+            inner: Event {
+                kind,
+                seq: 0,
+                ts: 0,
+                ..self.inner
+            },
+        })
+    }
+
     #[getter]
     fn seq(&self) -> u64 {
         self.inner.seq

@@ -69,28 +69,49 @@ fn to_f64(x: i64) -> f64 {
     x as f64 / SCALE_F
 }
 
-/// A rolling window of the last `period` fixed-point values with exact sums.
+/// `v` as `f64` without the generic `i128` conversion, a slow library call that dominated
+/// the per-value cost: exact rounding while `|v| < 2^64` (always, for window sums of prices),
+/// within an ulp beyond.
+#[inline]
+fn wide_to_f64(v: i128) -> f64 {
+    let m = v.unsigned_abs();
+    let f = ((m >> 64) as u64 as f64) * 18_446_744_073_709_551_616.0 + (m as u64 as f64);
+    if v < 0 {
+        -f
+    } else {
+        f
+    }
+}
+
+/// A rolling window of the last `period` fixed-point values with exact sums (and sums of
+/// squares, for the bands).
 #[derive(Clone, Debug)]
 struct Window {
     period: usize,
     values: VecDeque<i64>,
     sum: i128,
-    /// `None` once a sum of squares overflowed `i128` (values near `i64::MAX`); the variance
-    /// is then computed from the window in `f64`.
+    /// `None` when squares are not kept, or once their sum overflowed `i128` (values near
+    /// `i64::MAX`); the variance is then computed from the window in `f64`.
     sum_sq: Option<i128>,
+    /// Largest sum of squares for which `period * sum_sq` fits `i128`.
+    sum_sq_limit: i128,
+    squares: bool,
 }
 
 impl Window {
-    fn new(period: usize) -> Self {
+    fn new(period: usize, squares: bool) -> Self {
         Window {
             period,
             values: VecDeque::with_capacity(period),
             sum: 0,
-            sum_sq: Some(0),
+            sum_sq: squares.then_some(0),
+            sum_sq_limit: i128::MAX / period.max(1) as i128,
+            squares,
         }
     }
 
     /// Pushes `x`; true once the window is full.
+    #[inline]
     fn push(&mut self, x: i64) -> bool {
         if self.values.len() == self.period {
             if let Some(old) = self.values.pop_front() {
@@ -106,8 +127,9 @@ impl Window {
         self.values.len() == self.period
     }
 
+    #[inline]
     fn mean(&self) -> f64 {
-        self.sum as f64 / (self.period as f64 * SCALE_F)
+        wide_to_f64(self.sum) / (self.period as f64 * SCALE_F)
     }
 
     /// Population variance in whole units squared: `(n * sum_sq - sum^2) / n^2`, exact in
@@ -115,13 +137,18 @@ impl Window {
     /// the window in `f64`.
     fn variance(&self) -> f64 {
         let n = self.period as i128;
-        let exact = self.sum_sq.and_then(|sq| {
-            let a = n.checked_mul(sq)?;
-            let b = self.sum.checked_mul(self.sum)?;
-            a.checked_sub(b)
-        });
+        // Bounds checked up front: i128's checked_mul is a slow library call.
+        let exact = match self.sum_sq {
+            Some(sq) if sq <= self.sum_sq_limit && self.sum.unsigned_abs() < 1u128 << 63 => {
+                Some(n * sq - self.sum * self.sum)
+            }
+            _ => None,
+        };
         match exact {
-            Some(v) => v.max(0) as f64 / ((n * n) as f64 * SCALE_F * SCALE_F),
+            Some(v) => {
+                let n2 = (self.period * self.period) as f64;
+                wide_to_f64(v.max(0)) / (n2 * SCALE_F * SCALE_F)
+            }
             None => {
                 let mean = self.mean();
                 let ss: f64 = self
@@ -137,7 +164,7 @@ impl Window {
     fn clear(&mut self) {
         self.values.clear();
         self.sum = 0;
-        self.sum_sq = Some(0);
+        self.sum_sq = self.squares.then_some(0);
     }
 }
 
@@ -152,7 +179,7 @@ impl Sma {
     /// A new SMA; an error if `period` is zero.
     pub fn new(period: usize) -> Result<Self, IndicatorError> {
         Ok(Sma {
-            window: Window::new(check_period(period)?),
+            window: Window::new(check_period(period)?, false),
             value: None,
         })
     }
@@ -216,7 +243,7 @@ impl Ema {
                 self.seed_sum += i128::from(x);
                 self.count += 1;
                 if self.count == self.period {
-                    self.value = Some(self.seed_sum as f64 / (self.period as f64 * SCALE_F));
+                    self.value = Some(wide_to_f64(self.seed_sum) / (self.period as f64 * SCALE_F));
                 }
             }
         }
@@ -308,7 +335,7 @@ impl Rsi {
     pub fn update(&mut self, x: i64) -> Option<f64> {
         if let Some(prev) = self.prev {
             // The change is exact in i128, then converted once.
-            let change = (i128::from(x) - i128::from(prev)) as f64 / SCALE_F;
+            let change = wide_to_f64(i128::from(x) - i128::from(prev)) / SCALE_F;
             let gain = self.gain.update(change.max(0.0));
             let loss = self.loss.update((-change).max(0.0));
             if let (Some(g), Some(l)) = (gain, loss) {
@@ -369,7 +396,7 @@ impl Atr {
         if let Some(pc) = self.prev_close {
             let (h, l, pc) = (i128::from(high), i128::from(low), i128::from(pc));
             let tr = (h - l).abs().max((h - pc).abs()).max((l - pc).abs());
-            self.value = self.avg.update(tr as f64 / SCALE_F);
+            self.value = self.avg.update(wide_to_f64(tr) / SCALE_F);
         }
         self.prev_close = Some(close);
         self.value
@@ -419,7 +446,7 @@ impl Bollinger {
             return Err(IndicatorError::BadWidth(k));
         }
         Ok(Bollinger {
-            window: Window::new(check_period(period)?),
+            window: Window::new(check_period(period)?, true),
             k,
             value: None,
         })
@@ -541,6 +568,33 @@ mod tests {
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() <= 1e-9 * b.abs().max(1.0)
+    }
+
+    #[test]
+    fn wide_conversion() {
+        for v in [
+            0i128,
+            1,
+            -1,
+            -5,
+            i128::from(i64::MAX),
+            i128::from(i64::MIN),
+            1 << 64,
+            -(1 << 64) - 12345,
+            i128::MAX,
+            i128::MIN + 1,
+            123_456_789_012_345_678_901_234_567,
+        ] {
+            let want = v as f64;
+            let got = wide_to_f64(v);
+            assert!(
+                (got - want).abs() <= want.abs() * f64::EPSILON,
+                "{v}: {got} vs {want}"
+            );
+            if v.unsigned_abs() < 1 << 64 {
+                assert_eq!(got, want);
+            }
+        }
     }
 
     #[test]
@@ -672,5 +726,13 @@ mod tests {
         let bands = b.update(big).unwrap();
         assert!(bands.mid.is_finite());
         assert!(bands.upper >= bands.mid && bands.lower <= bands.mid);
+        // after a reset the sums are exact again
+        b.reset();
+        for x in [2, 4, 4] {
+            b.update(x * SCALE);
+        }
+        let exact = b.value().unwrap();
+        assert!(close(exact.mid, 10.0 / 3.0));
+        assert!(close(exact.upper - exact.mid, 2.0 * (8f64 / 9.0).sqrt()));
     }
 }

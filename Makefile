@@ -45,7 +45,7 @@ lint: venv ## ruff, mypy --strict, stubtest, cargo fmt --check, clippy -D warnin
 	cargo clippy --all-targets --features python --quiet -- -D warnings
 
 bench: venv ## run the benchmarks (criterion + pytest-benchmark); print a table, write bench/results.json
-	cargo bench --quiet --bench queue -- --warm-up-time 1 --measurement-time 3
+	cargo bench --quiet -- --warm-up-time 1 --measurement-time 3
 	$(PY) -m pytest -q tests/bench --benchmark-enable --benchmark-only \
 		--benchmark-json=bench/pytest-benchmark.json -p no:randomly
 	$(PY) scripts/bench_report.py bench/results.json

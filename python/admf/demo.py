@@ -4,8 +4,9 @@
 writes the event log and the HTML tear sheet, prints the summary, replays the run to check it
 is identical, and answers SQL queries over the log.
 
-``queue_demo`` (``admf demo --queue``): real trades through the lock-free queue. Four producers (two threads pushing one event at a time, a thread pushing numpy batches, an
-asyncio task pushing Arrow batches) share the bundled Binance BTCUSDT trades; one consumer
+``queue_demo`` (``admf demo --queue``): real trades through the lock-free queue. Four
+producers (two threads pushing one event at a time, a thread pushing numpy batches, an asyncio
+task pushing Arrow batches) share the bundled Binance BTCUSDT trades; one consumer
 pops batches, checks that every producer's events arrived once and in order, and computes the
 VWAP per side. Then a short benchmark against ``queue.Queue`` and ``collections.deque``.
 """

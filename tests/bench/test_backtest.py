@@ -53,7 +53,7 @@ class _Fills:
 
 def test_backtest_sma_1m(benchmark: Any, bars: np.ndarray) -> None:
     benchmark.extra_info["elements"] = len(bars)
-    kernel, portfolio = benchmark.pedantic(
+    _kernel, portfolio = benchmark.pedantic(
         _admf, args=("sma-cross", bars), rounds=3, warmup_rounds=0
     )
     assert portfolio.fills > 0

@@ -23,7 +23,10 @@ class EventBarsFeed(bt.feed.DataBase):  # type: ignore[misc]
         base = datetime.datetime(1970, 1, 1)
         self._rows = list(
             zip(
-                [bt.date2num(base + datetime.timedelta(microseconds=int(t) // 1000)) for t in open_ns],
+                [
+                    bt.date2num(base + datetime.timedelta(microseconds=int(t) // 1000))
+                    for t in open_ns
+                ],
                 (events["aux"] / SCALE).tolist(),
                 (events["order_id"] / SCALE).tolist(),
                 (events["payload"] / SCALE).tolist(),

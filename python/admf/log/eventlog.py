@@ -155,6 +155,18 @@ def unify(tables: Sequence[pa.Table | pa.RecordBatch]) -> pa.Table:
     return table.select(order)
 
 
+def _check_options(
+    fsync: str, group_events: int, group_ms: float, segment_events: int, segment_bytes: int
+) -> None:
+    if fsync not in get_args(FsyncPolicy):
+        raise AdmfError(f"fsync must be one of {get_args(FsyncPolicy)}, got {fsync!r}")
+    if group_events < 1 or segment_events < 1 or segment_bytes < 1 or group_ms < 0:
+        raise AdmfError(
+            "group_events, segment_events and segment_bytes must be >= 1 and group_ms >= 0; "
+            f"got {group_events}, {segment_events}, {segment_bytes} and {group_ms}"
+        )
+
+
 class EventLog:
     """The event log of one run: append, read back in seq order, seal, query with SQL.
 
@@ -174,12 +186,7 @@ class EventLog:
         auto_seal: bool,
         verify: bool,
     ) -> None:
-        if fsync not in get_args(FsyncPolicy):
-            raise AdmfError(f"fsync must be one of {get_args(FsyncPolicy)}, got {fsync!r}")
-        if group_events < 1 or segment_events < 1 or segment_bytes < 1 or group_ms < 0:
-            raise AdmfError(
-                "group_events, segment_events and segment_bytes must be >= 1, group_ms >= 0"
-            )
+        _check_options(fsync, group_events, group_ms, segment_events, segment_bytes)
         self.path = run_dir
         self.read_only = read_only
         self.group_events = group_events
@@ -240,6 +247,7 @@ class EventLog:
     ) -> EventLog:
         """Creates the log of a new run at ``<root>/run=<run_id>`` (a fresh id if None) and
         opens it for writing. ``config`` and ``seed`` go into the manifest."""
+        _check_options(fsync, group_events, group_ms, segment_events, segment_bytes)
         run_id = check_run_id(run_id) if run_id is not None else new_run_id()
         manifest = Manifest.new(run_id, config, seed)
         root_path = Path(root)
@@ -432,9 +440,10 @@ class EventLog:
         if torn is not None and not self.read_only:
             if torn.offset < FILE_HEADER.size:
                 path.unlink()
-                fsync_dir(path.parent)
+                if self.fsync != "never":
+                    fsync_dir(path.parent)
                 return None, torn
-            truncate_file(path, torn.offset)
+            truncate_file(path, torn.offset, sync=self.fsync != "never")
         return _Segment(path, expected, result.batches, result.count), torn
 
     def _quarantine(self, path: Path, offset: int) -> None:

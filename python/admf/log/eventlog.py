@@ -498,7 +498,8 @@ class EventLog:
     ) -> SeqRange:
         """Appends ``events`` (a numpy ``EVENT_DTYPE`` array, an Arrow batch/table of
         ``EVENT_SCHEMA``, an ``admf.Event`` or a list of them) with optional ``payloads`` (one
-        per event), and returns their seq range once they are durable under the fsync policy.
+        per event, None for none; for a single ``Event``, its payload), and returns their seq
+        range once they are durable under the fsync policy.
         Events with seq 0 get seqs from the log; sequenced events must continue the log (and
         those already in it are not stored again)."""
         item = self._submit(events, payloads)

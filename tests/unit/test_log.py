@@ -364,3 +364,16 @@ def test_readers_see_a_consistent_prefix_while_the_writer_seals(tmp_path: Path) 
             stop.set()
             writer.join()
         assert seen > 10
+
+
+def test_segments_roll_over_by_size_too(tmp_path: Path) -> None:
+    ev = make_events(4000)
+    with EventLog.create(
+        tmp_path, "r1", group_events=500, segment_bytes=100_000, auto_seal=False
+    ) as log:
+        for i in range(0, 4000, 500):
+            log.append(ev[i : i + 500])
+        segments = sorted((log.path / "tail").iterdir())
+        assert len(segments) == 4  # a frame of 500 events is ~35 kB: two fit in 100 kB
+        assert all(p.stat().st_size <= 100_000 for p in segments)
+        assert np.array_equal(strip_seq(log.read_events()), ev)

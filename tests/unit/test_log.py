@@ -293,6 +293,9 @@ def test_schema_can_grow_and_old_segments_stay_readable(tmp_path: Path) -> None:
         unknown = make_events(2)
         unknown["kind"] = 99
         log.append(unknown)
+        clash = to_record_batch(make_events(1)).append_column("venue", pa.array([1]))
+        with pytest.raises(AdmfError, match="column 'venue' is string in this log"):
+            log.append(clash)
         table = log.read()
         assert table.column("venue").to_pylist() == [None] * 10 + ["XNAS", "XNYS", None, None, None]
         assert log.read_events()["kind"].tolist()[-2:] == [99, 99]

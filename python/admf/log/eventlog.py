@@ -70,6 +70,7 @@ from admf.log.segment import (
 
 FsyncPolicy = Literal["always", "group", "never"]
 _LOG: Final[logging.Logger] = logging.getLogger("admf.log")
+_LOG_COLUMNS: Final[frozenset[str]] = frozenset(LOG_SCHEMA.names)
 TAIL_DIR: Final[str] = "tail"
 QUARANTINE_DIR: Final[str] = "quarantine"
 LOCK_NAME: Final[str] = "LOCK"
@@ -218,6 +219,7 @@ class EventLog:
         self._version = 0
         self._lock_fd = -1
         self._query: Any = None
+        self._columns: dict[str, pa.DataType] | None = None
         if not read_only:
             self._take_lock()
         try:
@@ -455,6 +457,7 @@ class EventLog:
 
     def _resume(self) -> None:
         """Reopens the last segment for appending; seals closed ones left unsealed."""
+        (self.path / TAIL_DIR).mkdir(exist_ok=True)
         if self._tail:
             last = self._tail[-1]
             size = last.path.stat().st_size
@@ -609,6 +612,7 @@ class EventLog:
         """The rows of ``item`` to write (seqs assigned, duplicates dropped) and its range."""
         batch = item.batch
         n = batch.num_rows
+        self._check_extra_columns(batch.schema)
         if item.given_first is None:
             if n == 0:
                 return None, SeqRange(self._next_seq, self._next_seq - 1)
@@ -636,6 +640,32 @@ class EventLog:
             return None, seqs
         self._next_seq = first + n
         return batch.slice(overlap), seqs
+
+    def _check_extra_columns(self, schema: pa.Schema) -> None:
+        """An extra column keeps the type it first had in this log, so every row stays
+        readable as one table."""
+        extras = [f for f in schema if f.name not in _LOG_COLUMNS]
+        if not extras:
+            return
+        if self._columns is None:
+            known: dict[str, pa.DataType] = {}
+            sealed, tail, _ = self._snapshot()
+            schemas = [s.schema() for s in sealed] + [b.schema for b in tail]
+            for old in schemas:
+                for f in old:
+                    known.setdefault(f.name, f.type)
+            self._columns = known
+        for f in extras:
+            have = self._columns.get(f.name)
+            if have is None:
+                continue
+            if have != f.type:
+                raise AdmfError(
+                    f"column {f.name!r} is {have} in this log, the append has {f.type}: "
+                    "an extra column keeps its type"
+                )
+        for f in extras:
+            self._columns.setdefault(f.name, f.type)
 
     def _write_buffer(self, buffer: list[pa.RecordBatch]) -> None:
         """Writes the buffered rows as frames of at most ``group_events`` rows, each durable
@@ -725,7 +755,7 @@ class EventLog:
             self._seal_wanted.clear()
             try:
                 self._seal_closed()
-            except OSError as exc:  # the segments stay; the next open seals them
+            except Exception as exc:  # the segments stay; seal() or the next open retries
                 _LOG.error("event log %s: sealing failed: %s", self.path, exc)
             if self._closing:
                 return

@@ -190,8 +190,11 @@ def test_fsync_policies_round_trip(tmp_path: Path, policy: str) -> None:
 def test_invalid_options_are_refused(tmp_path: Path) -> None:
     with pytest.raises(AdmfError, match="fsync must be one of"):
         EventLog.create(tmp_path, "r1", fsync="sometimes")  # type: ignore[arg-type]
+    with pytest.raises(AdmfError, match="group_ms >= 0"):
+        EventLog.create(tmp_path, "r1", group_events=0)
     with pytest.raises(AdmfError, match="invalid run id"):
         EventLog.create(tmp_path, "../escape")
+    assert not list(tmp_path.iterdir())  # nothing was created
 
 
 def test_rollover_seals_full_segments_into_parquet(tmp_path: Path) -> None:
@@ -290,6 +293,9 @@ def test_schema_can_grow_and_old_segments_stay_readable(tmp_path: Path) -> None:
         unknown = make_events(2)
         unknown["kind"] = 99
         log.append(unknown)
+        clash = to_record_batch(make_events(1)).append_column("venue", pa.array([1]))
+        with pytest.raises(AdmfError, match="column 'venue' is string in this log"):
+            log.append(clash)
         table = log.read()
         assert table.column("venue").to_pylist() == [None] * 10 + ["XNAS", "XNYS", None, None, None]
         assert log.read_events()["kind"].tolist()[-2:] == [99, 99]
@@ -319,3 +325,58 @@ def test_append_after_close_is_refused(tmp_path: Path) -> None:
 def test_event_log_is_exported() -> None:
     assert admf.EventLog is EventLog
     assert EVENT_SCHEMA.names[0] == "seq"
+
+
+def test_sealed_files_carry_parquet_page_checksums(tmp_path: Path) -> None:
+    with EventLog.create(tmp_path, "r1") as log:
+        log.append(make_events(5000))
+        (sealed,) = log.seal()
+    meta = pq.ParquetFile(sealed).metadata.row_group(0).column(3)  # price: plain, zstd
+    data = bytearray(sealed.read_bytes())
+    data[meta.data_page_offset + meta.total_compressed_size - 5] ^= 0x10
+    damaged = tmp_path / "damaged.parquet"
+    damaged.write_bytes(bytes(data))
+    pq.read_table(damaged, page_checksum_verification=False)  # no check: no error
+    with pytest.raises(OSError, match="CRC"):
+        pq.read_table(damaged, page_checksum_verification=True)
+
+
+def test_readers_see_a_consistent_prefix_while_the_writer_seals(tmp_path: Path) -> None:
+    stop = threading.Event()
+    with EventLog.create(tmp_path, "r1", group_events=50, segment_events=200) as log:
+        log.append(make_events(10))
+
+        def write() -> None:
+            start = 10
+            while not stop.is_set() and start < 20_000:
+                log.append(make_events(50, start=start))
+                start += 50
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        try:
+            seen = 0
+            for _ in range(30):
+                with EventLog.open(log.path, read_only=True) as reader:
+                    n = len(reader)
+                    assert n >= seen
+                    seqs = reader.read().column("seq").to_numpy()
+                    assert np.array_equal(seqs, np.arange(1, n + 1, dtype=np.uint64))
+                    seen = n
+        finally:
+            stop.set()
+            writer.join()
+        assert seen > 10
+
+
+def test_segments_roll_over_by_size_too(tmp_path: Path) -> None:
+    ev = make_events(4000)
+    with EventLog.create(
+        tmp_path, "r1", group_events=500, segment_bytes=100_000, auto_seal=False
+    ) as log:
+        for i in range(0, 4000, 500):
+            log.append(ev[i : i + 500])
+        segments = sorted((log.path / "tail").iterdir())
+        assert len(segments) == 4  # a frame of 500 events is ~35 kB: two fit in 100 kB
+        assert all(p.stat().st_size <= 100_000 for p in segments)
+        assert np.array_equal(strip_seq(log.read_events()), ev)

@@ -81,12 +81,13 @@ def test_power_loss_at_every_byte_offset_gives_a_prefix(tmp_path: Path) -> None:
     path = segment_of(run_dir)
     for cut in range(len(data) + 1):
         path.write_bytes(data[:cut])
-        with EventLog.open(run_dir) as log:  # a writer: recovery cuts the torn tail
+        # a writer: recovery cuts the torn tail (without fsync, to keep the test quick)
+        with EventLog.open(run_dir, fsync="never") as log:
             whole = sum(1 for e in ends if e <= cut)
             assert len(log) == 2 * whole, cut
             assert np.array_equal(strip_seq(log.read_events()), expected[: 2 * whole])
             assert (log.recovery != []) == (cut not in [FILE_HEADER.size, *ends])
-            if cut % 16 == 0 or cut in ends:  # appends resume after the cut
+            if cut % 64 == 0 or cut in ends:  # appends resume after the cut
                 assert log.append(expected[2 * whole : 2 * whole + 1]).first == 2 * whole + 1
 
 
@@ -119,11 +120,11 @@ def _detected_or_prefix(run_dir: Path, expected: np.ndarray) -> str:
 
 
 def test_every_single_byte_flip_in_the_tail_is_detected(tmp_path: Path) -> None:
-    run_dir = small_log(tmp_path, frames=3)
+    run_dir = small_log(tmp_path, frames=2)
     segment = segment_of(run_dir)
     data = segment.read_bytes()
     ends = frame_ends(data)
-    expected = make_events(6)
+    expected = make_events(4)
     outcomes = {}
     for at in range(len(data)):
         flipped = bytearray(data)

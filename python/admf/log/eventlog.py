@@ -70,6 +70,7 @@ from admf.log.segment import (
 
 FsyncPolicy = Literal["always", "group", "never"]
 _LOG: Final[logging.Logger] = logging.getLogger("admf.log")
+_LOG_COLUMNS: Final[frozenset[str]] = frozenset(LOG_SCHEMA.names)
 TAIL_DIR: Final[str] = "tail"
 QUARANTINE_DIR: Final[str] = "quarantine"
 LOCK_NAME: Final[str] = "LOCK"
@@ -155,6 +156,18 @@ def unify(tables: Sequence[pa.Table | pa.RecordBatch]) -> pa.Table:
     return table.select(order)
 
 
+def _check_options(
+    fsync: str, group_events: int, group_ms: float, segment_events: int, segment_bytes: int
+) -> None:
+    if fsync not in get_args(FsyncPolicy):
+        raise AdmfError(f"fsync must be one of {get_args(FsyncPolicy)}, got {fsync!r}")
+    if group_events < 1 or segment_events < 1 or segment_bytes < 1 or group_ms < 0:
+        raise AdmfError(
+            "group_events, segment_events and segment_bytes must be >= 1 and group_ms >= 0; "
+            f"got {group_events}, {segment_events}, {segment_bytes} and {group_ms}"
+        )
+
+
 class EventLog:
     """The event log of one run: append, read back in seq order, seal, query with SQL.
 
@@ -174,12 +187,7 @@ class EventLog:
         auto_seal: bool,
         verify: bool,
     ) -> None:
-        if fsync not in get_args(FsyncPolicy):
-            raise AdmfError(f"fsync must be one of {get_args(FsyncPolicy)}, got {fsync!r}")
-        if group_events < 1 or segment_events < 1 or segment_bytes < 1 or group_ms < 0:
-            raise AdmfError(
-                "group_events, segment_events and segment_bytes must be >= 1, group_ms >= 0"
-            )
+        _check_options(fsync, group_events, group_ms, segment_events, segment_bytes)
         self.path = run_dir
         self.read_only = read_only
         self.group_events = group_events
@@ -211,6 +219,7 @@ class EventLog:
         self._version = 0
         self._lock_fd = -1
         self._query: Any = None
+        self._columns: dict[str, pa.DataType] | None = None
         if not read_only:
             self._take_lock()
         try:
@@ -240,6 +249,7 @@ class EventLog:
     ) -> EventLog:
         """Creates the log of a new run at ``<root>/run=<run_id>`` (a fresh id if None) and
         opens it for writing. ``config`` and ``seed`` go into the manifest."""
+        _check_options(fsync, group_events, group_ms, segment_events, segment_bytes)
         run_id = check_run_id(run_id) if run_id is not None else new_run_id()
         manifest = Manifest.new(run_id, config, seed)
         root_path = Path(root)
@@ -432,9 +442,10 @@ class EventLog:
         if torn is not None and not self.read_only:
             if torn.offset < FILE_HEADER.size:
                 path.unlink()
-                fsync_dir(path.parent)
+                if self.fsync != "never":
+                    fsync_dir(path.parent)
                 return None, torn
-            truncate_file(path, torn.offset)
+            truncate_file(path, torn.offset, sync=self.fsync != "never")
         return _Segment(path, expected, result.batches, result.count), torn
 
     def _quarantine(self, path: Path, offset: int) -> None:
@@ -446,6 +457,7 @@ class EventLog:
 
     def _resume(self) -> None:
         """Reopens the last segment for appending; seals closed ones left unsealed."""
+        (self.path / TAIL_DIR).mkdir(exist_ok=True)
         if self._tail:
             last = self._tail[-1]
             size = last.path.stat().st_size
@@ -489,7 +501,8 @@ class EventLog:
     ) -> SeqRange:
         """Appends ``events`` (a numpy ``EVENT_DTYPE`` array, an Arrow batch/table of
         ``EVENT_SCHEMA``, an ``admf.Event`` or a list of them) with optional ``payloads`` (one
-        per event), and returns their seq range once they are durable under the fsync policy.
+        per event, None for none; for a single ``Event``, its payload), and returns their seq
+        range once they are durable under the fsync policy.
         Events with seq 0 get seqs from the log; sequenced events must continue the log (and
         those already in it are not stored again)."""
         item = self._submit(events, payloads)
@@ -599,6 +612,7 @@ class EventLog:
         """The rows of ``item`` to write (seqs assigned, duplicates dropped) and its range."""
         batch = item.batch
         n = batch.num_rows
+        self._check_extra_columns(batch.schema)
         if item.given_first is None:
             if n == 0:
                 return None, SeqRange(self._next_seq, self._next_seq - 1)
@@ -626,6 +640,32 @@ class EventLog:
             return None, seqs
         self._next_seq = first + n
         return batch.slice(overlap), seqs
+
+    def _check_extra_columns(self, schema: pa.Schema) -> None:
+        """An extra column keeps the type it first had in this log, so every row stays
+        readable as one table."""
+        extras = [f for f in schema if f.name not in _LOG_COLUMNS]
+        if not extras:
+            return
+        if self._columns is None:
+            known: dict[str, pa.DataType] = {}
+            sealed, tail, _ = self._snapshot()
+            schemas = [s.schema() for s in sealed] + [b.schema for b in tail]
+            for old in schemas:
+                for f in old:
+                    known.setdefault(f.name, f.type)
+            self._columns = known
+        for f in extras:
+            have = self._columns.get(f.name)
+            if have is None:
+                continue
+            if have != f.type:
+                raise AdmfError(
+                    f"column {f.name!r} is {have} in this log, the append has {f.type}: "
+                    "an extra column keeps its type"
+                )
+        for f in extras:
+            self._columns.setdefault(f.name, f.type)
 
     def _write_buffer(self, buffer: list[pa.RecordBatch]) -> None:
         """Writes the buffered rows as frames of at most ``group_events`` rows, each durable
@@ -715,7 +755,7 @@ class EventLog:
             self._seal_wanted.clear()
             try:
                 self._seal_closed()
-            except OSError as exc:  # the segments stay; the next open seals them
+            except Exception as exc:  # the segments stay; seal() or the next open retries
                 _LOG.error("event log %s: sealing failed: %s", self.path, exc)
             if self._closing:
                 return

@@ -57,6 +57,13 @@ class SealedFile:
                 self.path, 0, "sealed file's CRC-32 does not match the one in its name"
             )
 
+    def schema(self) -> pa.Schema:
+        """The file's columns (from its footer)."""
+        try:
+            return pq.read_schema(self.path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise LogCorruptionError(self.path, 0, f"unreadable Parquet: {exc}") from exc
+
     def read(self, columns: list[str] | None = None) -> pa.Table:
         try:
             return pq.read_table(self.path, columns=columns, page_checksum_verification=True)

@@ -304,11 +304,12 @@ class SegmentWriter:
             self._fd = -1
 
 
-def truncate_file(path: Path, size: int) -> None:
-    """Cuts ``path`` to ``size`` bytes and makes the cut durable."""
+def truncate_file(path: Path, size: int, *, sync: bool = True) -> None:
+    """Cuts ``path`` to ``size`` bytes and (with ``sync``) makes the cut durable."""
     fd = os.open(path, os.O_WRONLY)
     try:
         os.ftruncate(fd, size)
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)

@@ -12,12 +12,12 @@ per run (its manifest). Many runs are queried together: their sealed files are r
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -190,6 +190,10 @@ class LogQuery:
     logs: before each query, newly sealed files and new tail rows are picked up."""
 
     def __init__(self, logs: Sequence[EventLog]) -> None:
+        import duckdb  # imported on first use: writing a log does not need it
+
+        self._duckdb_error: type[Exception] = duckdb.Error
+        self._lock = threading.Lock()  # one DuckDB connection: one query at a time
         self._logs = list(logs)
         self._con = duckdb.connect(":memory:")
         for macro in _MACROS:
@@ -252,18 +256,20 @@ class LogQuery:
     def sql(self, query: str) -> pa.Table:
         """Runs ``query``; returns the result as an Arrow table (empty for a statement that
         returns no rows)."""
-        self._refresh()
-        try:
-            relation = self._con.sql(query)
-            if relation is None:
-                return pa.table({})
-            table: pa.Table = relation.to_arrow_table()
-        except duckdb.Error as exc:
-            raise QueryError(str(exc)) from None
+        with self._lock:
+            self._refresh()
+            try:
+                relation = self._con.sql(query)
+                if relation is None:
+                    return pa.table({})
+                table: pa.Table = relation.to_arrow_table()
+            except self._duckdb_error as exc:
+                raise QueryError(str(exc)) from None
         return table
 
     def close(self) -> None:
-        self._con.close()
+        with self._lock:
+            self._con.close()
 
 
 def open_logs(path: str | Path, *, verify: bool = True) -> list[EventLog]:

@@ -348,10 +348,22 @@ class Kernel:
     def run(self) -> None:
         """Initializes and starts the components, applies every input, stops them. With
         ``on_error="stop"`` a raising handler ends the run early (see `stopped`)."""
-        for component in self.components:
-            component.initialize()
-        for component in self.components:
-            component.start()
+        try:
+            for component in self.components:
+                component.initialize()
+            for component in self.components:
+                component.start()
+        except Exception as exc:
+            # A component that cannot start is logged like a failing handler, and the run
+            # does not begin.
+            stats = HandlerStats(f"{type(component).__name__}.start", "NONE")
+            self.on_error = "stop"
+            try:
+                self._handler_error(stats, Event(Kind.NONE, self.now), exc)
+            except RunStopped:
+                pass
+            self._flush()
+            return
         self._drain_pending()
         core = self.core
         handlers = self._handlers

@@ -82,7 +82,10 @@ class Strategy(Component):
                 raise AdmfError(
                     f"parameter {name}={value!r} of {cls.__name__} is not a valid {kind_name}"
                 ) from None
-        return cls.Config(**values)
+        try:
+            return cls.Config(**values)
+        except (TypeError, ValueError) as exc:
+            raise AdmfError(f"invalid parameters for {cls.__name__}: {exc}") from None
 
     def start(self) -> None:
         self.on_start()

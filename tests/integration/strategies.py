@@ -72,3 +72,13 @@ class Timed(Strategy):
 class NoOp(Strategy):
     def on_bar(self, bar: Event) -> None:
         pass
+
+
+class BrokenStart(Strategy):
+    """Fails in on_start."""
+
+    def on_start(self) -> None:
+        raise KeyError("missing warm-up data")
+
+    def on_bar(self, bar: Event) -> None:
+        raise AssertionError("never reached")

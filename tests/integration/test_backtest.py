@@ -203,6 +203,15 @@ def test_handler_errors_are_events_and_stop_when_asked() -> None:
     assert stopped.events["kind"][-1] == Kind.ERROR
 
 
+def test_a_strategy_that_cannot_start_is_logged_and_stops_the_run() -> None:
+    result = backtest("tests.integration.strategies:BrokenStart", [ORCL])
+    assert result.kernel.stopped is not None
+    assert "BrokenStart.start raised KeyError" in result.kernel.stopped
+    errors = result.of_kind(Kind.ERROR)
+    assert len(errors) == 1
+    assert len(result.of_kind(Kind.BAR)) == 0
+
+
 def test_timers_reach_the_strategy() -> None:
     result = backtest("tests.integration.strategies:Timed", [ORCL])
     timers = result.of_kind(Kind.TIMER)

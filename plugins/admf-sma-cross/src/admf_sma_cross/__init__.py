@@ -23,14 +23,18 @@ class SmaCrossConfig(StrategyConfig):
     slow: int = 30
     fraction: float = 1.0
 
+    def __post_init__(self) -> None:
+        if not 0 < self.fast < self.slow:
+            raise ValueError(f"need 0 < fast < slow, got fast={self.fast}, slow={self.slow}")
+        if not 0 < self.fraction <= 1:
+            raise ValueError(f"fraction must be in (0, 1], got {self.fraction}")
+
 
 class SmaCross(Strategy):
     Config = SmaCrossConfig
     config: SmaCrossConfig
 
     def on_start(self) -> None:
-        if not 0 < self.config.fast < self.config.slow:
-            raise ValueError(f"need 0 < fast < slow, got {self.config.fast}, {self.config.slow}")
         self.fast = SMA(self.config.fast)
         self.slow = SMA(self.config.slow)
         self.last_diff = 0.0

@@ -16,6 +16,7 @@ event and the traceback, and ``on_error="stop"`` ends the run after logging it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import heapq
@@ -85,8 +86,10 @@ class HandlerStats:
     sampled_ns: int = 0
 
 
-SAMPLE_EVERY = 16
-"""One event in this many is timed per handler for `HandlerStats.ns`."""
+SAMPLE_EVERY = 17
+"""One input in this many is timed per handler for `HandlerStats.ns` (a prime, so that
+inputs of alternating kinds do not alias with it); events emitted by components are rarer
+and always timed."""
 
 
 class Subscription:
@@ -252,7 +255,6 @@ class Kernel:
             () for _ in range(256)
         ]
         self._pending: deque[Event] = deque()
-        self._n_emitted = 0
         self._payloads: dict[int, Payload] = {}
         self._timers: list[tuple[int, int]] = []
         self._next_order_id = 1
@@ -358,10 +360,8 @@ class Kernel:
             # does not begin.
             stats = HandlerStats(f"{type(component).__name__}.start", "NONE")
             self.on_error = "stop"
-            try:
+            with contextlib.suppress(RunStopped):
                 self._handler_error(stats, Event(Kind.NONE, self.now), exc)
-            except RunStopped:
-                pass
             self._flush()
             return
         self._drain_pending()
@@ -445,23 +445,8 @@ class Kernel:
         # event (the venue's fill on a bar reaches the portfolio before the strategy's
         # on_bar); events emitted meanwhile queue behind.
         pending = self._pending
-        handlers = self._handlers
-        error = self._handler_error
         while pending:
-            event = pending.popleft()
-            self._n_emitted += 1
-            if not self._n_emitted % SAMPLE_EVERY:
-                self._dispatch_timed(event)
-                continue
-            for fn, stats in handlers[event.kind]:
-                try:
-                    fn(event)
-                except RunStopped:
-                    raise
-                except Exception as exc:
-                    error(stats, event, exc)
-                if pending:
-                    self._drain_pending()
+            self._dispatch_timed(pending.popleft())
 
     def _fire_timers(self) -> None:
         due = self.core.peek_ts

@@ -141,7 +141,7 @@ class BarVenue:
             # Stop listening after a quiet spell, not at once: a strategy that trades often
             # would otherwise switch the subscription twice per order.
             self._idle += 1
-            if self._idle >= 64:
+            if self._idle >= 8:
                 self.bars.active = False
 
     def _try_fill(self, order: Event, open_: int, high: int, low: int, *, at_open: bool) -> None:

@@ -154,7 +154,7 @@ def test_handler_statistics_count_calls_and_time() -> None:
     k.run()
     (stats,) = k.stats
     assert dataclasses.astuple(stats)[:3] == ("noop", "BAR", 100)
-    assert stats.sampled_calls == 100 // 16
+    assert stats.sampled_calls == 100 // 17
     assert stats.ns > 0
 
 

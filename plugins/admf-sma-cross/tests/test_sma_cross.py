@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from importlib import resources
 
 import pytest
@@ -30,7 +31,7 @@ def test_buys_on_golden_cross_and_sells_on_death_cross() -> None:
     # Alternating: buy everything the cash affords, then sell it all.
     sides = list(fills["side"])
     assert sides[0] == Side.BUY
-    assert all(a != b for a, b in zip(sides, sides[1:], strict=False))
+    assert all(a != b for a, b in itertools.pairwise(sides))
     buys, sells = fills[fills["side"] == Side.BUY], fills[fills["side"] == Side.SELL]
     assert (buys["qty"][: len(sells)] == sells["qty"]).all()
     assert result.portfolio.position(1).qty in (0, int(buys["qty"][-1]))

@@ -1,6 +1,7 @@
 //! admf's Rust core: the event record, the lock-free event queue and, with the `python`
 //! feature, their pyo3 bindings compiled into `admf._core`.
 
+pub mod book;
 pub mod event;
 pub mod queue;
 

@@ -7,6 +7,7 @@ for what it touches; nothing acknowledged is lost (see DESIGN.md).
 from importlib.metadata import PackageNotFoundError, version
 
 from admf._core import EndOfStream, Event, QueueClosed, QueueFull
+from admf.book import BookError, OrderBook, SimVenue, SubmitResult
 from admf.events import (
     EVENT_DTYPE,
     EVENT_SCHEMA,
@@ -32,15 +33,19 @@ __all__ = [
     "EVENT_DTYPE",
     "EVENT_SCHEMA",
     "EVENT_SIZE",
+    "BookError",
     "SCALE",
     "EndOfStream",
     "Event",
     "EventQueue",
     "Flag",
     "Kind",
+    "OrderBook",
     "QueueClosed",
     "QueueFull",
     "Side",
+    "SimVenue",
+    "SubmitResult",
     "__version__",
     "empty_events",
     "from_arrow",

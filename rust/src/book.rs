@@ -34,6 +34,7 @@
 //! through a hash map with a multiplicative hash.
 
 mod matching;
+pub mod synthetic;
 mod venue;
 
 use std::collections::HashMap;
@@ -382,9 +383,12 @@ impl OrderBook {
         }
         self.check_price(id, price)?;
         self.check_cross(id, side, price)?;
-        if self.index.contains_key(&id) {
-            return Err(BookError::DuplicateOrder { id });
-        }
+        let slot = match self.index.entry(id) {
+            std::collections::hash_map::Entry::Occupied(_) => {
+                return Err(BookError::DuplicateOrder { id })
+            }
+            std::collections::hash_map::Entry::Vacant(v) => v,
+        };
         let seq = self.next_seq;
         self.next_seq += 1;
         let node = Node {
@@ -408,11 +412,12 @@ impl OrderBook {
                 (self.nodes.len() - 1) as u32
             }
         };
-        self.index.insert(id, idx);
+        slot.insert(idx);
         self.link_back(idx);
         Ok(())
     }
 
+    #[inline]
     /// Links node `idx` at the tail of the level at its price, creating the level.
     fn link_back(&mut self, idx: u32) {
         let Node {
@@ -452,6 +457,7 @@ impl OrderBook {
         self.nodes[idx as usize].prev = tail;
     }
 
+    #[inline]
     /// Unlinks node `idx` from its level (removing an emptied level); the node keeps its id.
     fn unlink(&mut self, idx: u32) {
         let Node {
@@ -702,7 +708,9 @@ impl OrderBook {
                     Some(&idx) => {
                         let size = self.nodes[idx as usize].qty;
                         if ev.qty == 0 || ev.qty >= size {
-                            self.remove_node(id, idx);
+                            self.index.remove(&id);
+                            self.unlink(idx);
+                            self.free.push(idx);
                         } else {
                             self.shrink(idx, ev.qty);
                         }

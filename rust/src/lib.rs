@@ -17,5 +17,6 @@ use pyo3::prelude::*;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     py::event::register(m)?;
     py::queue::register(m)?;
+    py::book::register(m)?;
     Ok(())
 }

@@ -24,11 +24,14 @@ _spec.loader.exec_module(ref_module)
 ReferenceBook, RefError = ref_module.ReferenceBook, ref_module.RefError
 
 TICK = 5
-ids = st.integers(1, 25)
+ids = st.integers(1, 12)
 sides = st.sampled_from([1, 2])
 # Mostly on the tick, sometimes off it; a narrow band so that orders meet.
 prices = st.one_of(st.integers(18, 26).map(lambda t: t * TICK), st.just(101))
-sizes = st.integers(-1, 12)
+sizes = st.one_of(st.integers(1, 12), st.integers(-1, 0))
+# Resting prices: bids low and asks high, overlapping a little so that some adds cross.
+bid_prices = st.integers(17, 22).map(lambda t: t * TICK)
+ask_prices = st.integers(21, 26).map(lambda t: t * TICK)
 
 
 class BookMachine(RuleBasedStateMachine):
@@ -59,6 +62,14 @@ class BookMachine(RuleBasedStateMachine):
             lambda: self.book.add(oid, side, price, qty), lambda: self.ref.add(oid, side, price, qty)
         )
 
+    @rule(oid=ids, price=bid_prices, qty=st.integers(1, 9))
+    def add_bid(self, oid: int, price: int, qty: int) -> None:
+        self.add(oid, 1, price, qty)
+
+    @rule(oid=ids, price=ask_prices, qty=st.integers(1, 9))
+    def add_ask(self, oid: int, price: int, qty: int) -> None:
+        self.add(oid, 2, price, qty)
+
     @rule(oid=ids)
     def cancel(self, oid: int) -> None:
         self.both(lambda: self.book.cancel(oid), lambda: self.ref.cancel(oid))
@@ -77,12 +88,14 @@ class BookMachine(RuleBasedStateMachine):
             lambda: self.book.modify(oid, price, qty), lambda: self.ref.modify(oid, price, qty)
         )
 
-    @rule(oid=ids, change=st.integers(-3, 3))
-    def resize(self, oid: int, change: int) -> None:
-        """A modify at the same price: smaller keeps priority, larger loses it."""
-        order = self.book.order(oid)
-        if order is not None:
-            _, price, qty, _ = order
+    @rule(data=st.data(), change=st.sampled_from([-2, -1, 1, 2]))
+    def resize(self, data: st.DataObject, change: int) -> None:
+        """A modify of a resting order at the same price: smaller keeps priority, larger
+        loses it."""
+        resting = sorted(self.ref.orders)
+        if resting:
+            oid = data.draw(st.sampled_from(resting))
+            _, price, qty, _ = self.book.order(oid)  # type: ignore[misc]
             self.modify(oid, price, qty + change)
 
     @rule(side=sides, price=prices, qty=sizes)

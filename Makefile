@@ -46,6 +46,7 @@ lint: venv ## ruff, mypy --strict, stubtest, cargo fmt --check, clippy -D warnin
 
 bench: venv ## run the benchmarks (criterion + pytest-benchmark); print a table, write bench/results.json
 	cargo bench --quiet --bench queue -- --warm-up-time 1 --measurement-time 3
+	cargo bench --quiet --bench book -- --warm-up-time 1 --measurement-time 3
 	$(PY) -m pytest -q tests/bench --benchmark-enable --benchmark-only \
 		--benchmark-json=bench/pytest-benchmark.json -p no:randomly
 	$(PY) scripts/bench_report.py bench/results.json

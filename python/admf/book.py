@@ -30,7 +30,7 @@ from admf.events import (
     check_event_array,
 )
 
-__all__ = ["BookError", "OrderBook", "SimVenue", "SubmitResult"]
+__all__ = ["BookError", "OrderBook", "SimVenue", "SubmitResult", "lobster_like"]
 
 _TIF_FLAGS = {"GTC": 0, "IOC": int(Flag.IOC), "FOK": int(Flag.FOK)}
 
@@ -61,6 +61,16 @@ def _order_event(
     if own:
         flags |= Flag.OWN
     return Event(kind, ts, order_id=order_id, side=side, price=price, qty=qty, flags=int(flags))
+
+
+def lobster_like(n: int, seed: int = 42) -> EventArray:
+    """``n`` book deltas of a deterministic LOBSTER-like day (47% adds near the touch, 37%
+    cancels, 16% executions of the oldest order at the best price; a few thousand orders
+    resting; one-cent tick ``SCALE // 100``): the stream the benchmarks replay, natively and
+    through Python."""
+    if n < 0:
+        raise ValueError(f"n must be non-negative, got {n}")
+    return _events(_core._lobster_like(n, seed))
 
 
 class SubmitResult(NamedTuple):
@@ -103,13 +113,13 @@ class OrderBook(_core.OrderBook):
         if isinstance(batch, pa.RecordBatch):
             c = dict(zip(batch.schema.names, arrow_columns(batch), strict=True))
             return self._apply_columns(
-                c["ts"],  # type: ignore[arg-type]
-                c["order_id"],  # type: ignore[arg-type]
-                c["price"],  # type: ignore[arg-type]
-                c["qty"],  # type: ignore[arg-type]
-                c["kind"],  # type: ignore[arg-type]
-                c["side"],  # type: ignore[arg-type]
-                c["flags"],  # type: ignore[arg-type]
+                c["ts"],
+                c["order_id"],
+                c["price"],
+                c["qty"],
+                c["kind"],
+                c["side"],
+                c["flags"],
             )
         return self._apply_bytes(check_event_array(batch).view(np.uint8))
 

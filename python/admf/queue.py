@@ -170,9 +170,7 @@ class EventQueue(_core.EventQueue):
         events = from_arrow(item) if isinstance(item, pa.RecordBatch) else check_event_array(item)
         done = self.push_batch(events)
         while done < len(events):
-            done += await loop.run_in_executor(
-                None, self.push_batch, events[done:], _ASYNC_SLICE
-            )
+            done += await loop.run_in_executor(None, self.push_batch, events[done:], _ASYNC_SLICE)
 
     def __del__(self) -> None:
         pool = self._consumer_pool
@@ -182,4 +180,3 @@ class EventQueue(_core.EventQueue):
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
         return f"<EventQueue {len(self)}/{self.capacity} events, {state}>"
-

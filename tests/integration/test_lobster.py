@@ -44,11 +44,7 @@ def _window_edge(levels: list[tuple[int, int]], depth: int, side: Side) -> int:
 
 
 def _known(book: OrderBook, side: Side, frontier: int) -> list[tuple[int, int]]:
-    return [
-        (p, q)
-        for p, q, _ in book.depth(side, 10_000)
-        if _better_or_equal(side, p, frontier)
-    ]
+    return [(p, q) for p, q, _ in book.depth(side, 10_000) if _better_or_equal(side, p, frontier)]
 
 
 def _set_level(book: OrderBook, side: Side, price: int, size: int) -> None:
@@ -101,7 +97,9 @@ def test_replay_matches_every_orderbook_row(day: lobster.LobsterDay) -> None:
             edge = _window_edge(row, depth, side)
             want = [(p, q) for p, q in row if _better_or_equal(side, p, frontier[side])]
             got = [
-                (p, q) for p, q in _known(book, side, frontier[side]) if _better_or_equal(side, p, edge)
+                (p, q)
+                for p, q in _known(book, side, frontier[side])
+                if _better_or_equal(side, p, edge)
             ]
             assert got == want, f"row {k + 1}, {side.name}"
             checked_levels += len(want)

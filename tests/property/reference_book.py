@@ -25,9 +25,7 @@ class RefOrder:
 class ReferenceBook:
     tick: int = 1
     orders: dict[int, RefOrder] = field(default_factory=dict)
-    queues: dict[int, dict[int, deque[int]]] = field(
-        default_factory=lambda: {BUY: {}, SELL: {}}
-    )
+    queues: dict[int, dict[int, deque[int]]] = field(default_factory=lambda: {BUY: {}, SELL: {}})
     anon: dict[int, dict[int, int]] = field(default_factory=lambda: {BUY: {}, SELL: {}})
 
     # -- views -----------------------------------------------------------------------------
@@ -43,8 +41,7 @@ class ReferenceBook:
 
     def depth(self, side: int) -> list[tuple[int, int, int]]:
         return [
-            (p, self.size_at(side, p), len(self.queues[side].get(p, ())))
-            for p in self.prices(side)
+            (p, self.size_at(side, p), len(self.queues[side].get(p, ()))) for p in self.prices(side)
         ]
 
     def queue(self, side: int, price: int) -> list[tuple[int, int]]:

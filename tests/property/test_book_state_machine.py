@@ -17,7 +17,8 @@ from admf import BookError, Flag, Kind, OrderBook
 _spec = importlib.util.spec_from_file_location(
     "admf_tests_reference_book", Path(__file__).with_name("reference_book.py")
 )
-assert _spec is not None and _spec.loader is not None
+assert _spec is not None
+assert _spec.loader is not None
 ref_module = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = ref_module
 _spec.loader.exec_module(ref_module)
@@ -59,7 +60,8 @@ class BookMachine(RuleBasedStateMachine):
     @rule(oid=ids, side=sides, price=prices, qty=sizes)
     def add(self, oid: int, side: int, price: int, qty: int) -> None:
         self.both(
-            lambda: self.book.add(oid, side, price, qty), lambda: self.ref.add(oid, side, price, qty)
+            lambda: self.book.add(oid, side, price, qty),
+            lambda: self.ref.add(oid, side, price, qty),
         )
 
     @rule(oid=ids, price=bid_prices, qty=st.integers(1, 9))
@@ -105,7 +107,12 @@ class BookMachine(RuleBasedStateMachine):
             lambda: self.ref.add_anonymous(side, price, qty),
         )
 
-    @rule(side=sides, price=prices, qty=sizes, kind=st.sampled_from([Kind.BOOK_CANCEL, Kind.BOOK_EXECUTE]))
+    @rule(
+        side=sides,
+        price=prices,
+        qty=sizes,
+        kind=st.sampled_from([Kind.BOOK_CANCEL, Kind.BOOK_EXECUTE]),
+    )
     def unknown_order_delta(self, side: int, price: int, qty: int, kind: Kind) -> None:
         self.both(
             lambda: self.book.apply_delta(kind, 999, side, price, qty),

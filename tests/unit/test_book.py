@@ -16,9 +16,9 @@ from admf import (
     OrderBook,
     Side,
     SimVenue,
+    _core,
     to_record_batch,
 )
-from admf import _core
 
 BUY, SELL = Side.BUY, Side.SELL
 

@@ -38,7 +38,7 @@ def read_mbo(
     """Reads a DBN MBO file (zstd-compressed if its name ends in ``.zst``) into events.
     ``instrument`` overrides the file's instrument id."""
     path = Path(path)
-    compression = dbn.Compression.ZSTD if path.suffix == ".zst" else dbn.Compression.NONE
+    compression = dbn.Compression("zstd" if path.suffix == ".zst" else "none")
     decoder = dbn.DBNDecoder(compression=compression)
     try:
         decoder.write(path.read_bytes())

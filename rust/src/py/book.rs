@@ -11,7 +11,7 @@ use numpy::PyReadonlyArray1;
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyTuple};
 
 use super::event::PyEvent;
 use crate::book::{BookError as RustBookError, Fees, Latency, Order, OrderBook, SimVenue, Status};
@@ -77,10 +77,16 @@ fn status_name(s: Status) -> &'static str {
     }
 }
 
+/// Best bid and ask prices.
+type Bbo = (Option<i64>, Option<i64>);
+
 /// An L3 limit order book with price-time priority (see `admf.OrderBook`).
 #[pyclass(module = "admf._core", name = "OrderBook", subclass)]
 pub struct PyOrderBook {
     pub(crate) inner: OrderBook,
+    /// The last `bbo()` answer: reading the same prices again returns the same tuple, so a
+    /// polling loop allocates nothing while the top of the book stays put.
+    bbo_cache: Option<(Bbo, Py<PyTuple>)>,
 }
 
 #[pymethods]
@@ -95,7 +101,10 @@ impl PyOrderBook {
                 maker: maker_fee,
                 taker: taker_fee,
             });
-        Ok(PyOrderBook { inner })
+        Ok(PyOrderBook {
+            inner,
+            bbo_cache: None,
+        })
     }
 
     /// Price increment (fixed point); every price must be a multiple of it.
@@ -270,8 +279,16 @@ impl PyOrderBook {
     }
 
     /// Best bid and best ask prices, (None when a side is empty).
-    fn bbo(&self) -> (Option<i64>, Option<i64>) {
-        self.inner.bbo()
+    fn bbo(&mut self, py: Python<'_>) -> PyResult<Py<PyTuple>> {
+        let now = self.inner.bbo();
+        if let Some((prices, tuple)) = &self.bbo_cache {
+            if *prices == now {
+                return Ok(tuple.clone_ref(py));
+            }
+        }
+        let tuple: Py<PyTuple> = now.into_pyobject(py)?.unbind();
+        self.bbo_cache = Some((now, tuple.clone_ref(py)));
+        Ok(tuple)
     }
 
     /// Best bid (price, size), or None.
@@ -501,8 +518,15 @@ impl PySimVenue {
     }
 }
 
+/// `n` deltas of a deterministic LOBSTER-like day (the benchmarks' stream), as bytes.
+#[pyfunction]
+fn _lobster_like(py: Python<'_>, n: usize, seed: u64) -> Bound<'_, PyBytes> {
+    to_bytes(py, &crate::book::synthetic::lobster_like(n, seed))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    m.add_function(wrap_pyfunction!(_lobster_like, m)?)?;
     m.add_class::<PyOrderBook>()?;
     m.add_class::<PySimVenue>()?;
     m.add("BookError", py.get_type::<BookError>())?;

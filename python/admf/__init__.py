@@ -7,6 +7,7 @@ for what it touches; nothing acknowledged is lost (see DESIGN.md).
 from importlib.metadata import PackageNotFoundError, version
 
 from admf._core import EndOfStream, Event, QueueClosed, QueueFull
+from admf.book import BookError, OrderBook, SimVenue, SubmitResult
 from admf.events import (
     EVENT_DTYPE,
     EVENT_SCHEMA,
@@ -35,6 +36,7 @@ __all__ = [
     "EVENT_SCHEMA",
     "EVENT_SIZE",
     "SCALE",
+    "BookError",
     "Component",
     "EndOfStream",
     "Event",
@@ -42,11 +44,14 @@ __all__ = [
     "EventQueue",
     "Flag",
     "Kind",
+    "OrderBook",
     "QueueClosed",
     "QueueFull",
     "Side",
+    "SimVenue",
     "Strategy",
     "StrategyConfig",
+    "SubmitResult",
     "__version__",
     "empty_events",
     "from_arrow",

@@ -1,6 +1,7 @@
 //! admf's Rust core: the event record, the lock-free event queue and, with the `python`
 //! feature, their pyo3 bindings compiled into `admf._core`.
 
+pub mod book;
 pub mod event;
 pub mod indicators;
 pub mod kernel;
@@ -21,5 +22,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     py::kernel::register(m)?;
     py::indicators::register(m)?;
     py::queue::register(m)?;
+    py::book::register(m)?;
     Ok(())
 }

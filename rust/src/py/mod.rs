@@ -1,5 +1,6 @@
 //! pyo3 wrappers around the pure Rust modules. Each Python class wraps one Rust object.
 
+pub mod book;
 pub mod event;
 pub mod indicators;
 pub mod kernel;

@@ -1,0 +1,242 @@
+"""LOBSTER (lobsterdata.com) NASDAQ order-book files as admf book deltas.
+
+A LOBSTER day is a pair of CSV files without header, named
+``TICKER_YYYY-MM-DD_START_END_{message,orderbook}_LEVELS.csv``:
+
+- message file, six columns: time (seconds after midnight, New York time, up to ns), type
+  (1 new limit order, 2 partial cancel, 3 full delete, 4 visible execution, 5 hidden
+  execution, 6 cross trade, 7 trading halt), order id, size (shares), price (USD x 10,000),
+  direction (1 buy, -1 sell; for executions the side of the resting order);
+- orderbook file: row k is the book after message k, ``AskPrice1, AskSize1, BidPrice1,
+  BidSize1, AskPrice2, ...``; empty levels hold 9999999999 / -9999999999 with size 0.
+
+Prices become fixed point exactly (USD x 10,000 times 100,000 = USD x 1e9), sizes are whole
+shares in fixed point, times become nanoseconds since the Unix epoch (UTC) from the date in
+the file name and the New York time zone. Types 1-4 are book deltas (``BOOK_ADD``,
+``BOOK_CANCEL`` with the size canceled, ``BOOK_EXECUTE``); hidden executions and cross
+trades (5, 6) are ``TRADE`` records (side = the aggressor's); halts (7) are ``NONE``
+records, kept so that event k still matches orderbook row k. Orders resting before the file
+starts are never announced: start a book from the first row with ``seed_book``, whose size
+belongs to no known order (``OrderBook.add_anonymous``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+
+from admf.book import OrderBook
+from admf.errors import AdmfError
+from admf.events import SCALE, EventArray, Kind, Side, empty_events
+
+__all__ = [
+    "PRICE_FACTOR",
+    "TICK",
+    "LobsterDay",
+    "OrderbookRows",
+    "book_deltas",
+    "read_day",
+    "read_messages",
+    "read_orderbook",
+    "seed_book",
+]
+
+PRICE_FACTOR = SCALE // 10_000
+"""Fixed-point units per LOBSTER price unit (1/10,000 USD)."""
+
+TICK = SCALE // 100
+"""One cent, the tick of the NASDAQ stocks in the LOBSTER samples."""
+
+_EMPTY_ASK = 9_999_999_999
+_NAME = re.compile(r"(?P<ticker>[^_/\\]+)_(?P<date>\d{4}-\d{2}-\d{2})_\d+_\d+_(message|orderbook)_")
+_NEW_YORK = ZoneInfo("America/New_York")
+
+# LOBSTER message type -> event kind (index 0 unused).
+_KIND_OF_TYPE = (
+    Kind.NONE,
+    Kind.BOOK_ADD,
+    Kind.BOOK_CANCEL,
+    Kind.BOOK_CANCEL,
+    Kind.BOOK_EXECUTE,
+    Kind.TRADE,
+    Kind.TRADE,
+    Kind.NONE,
+)
+
+_BOOK_KINDS = np.array(
+    [Kind.BOOK_ADD, Kind.BOOK_CANCEL, Kind.BOOK_MODIFY, Kind.BOOK_EXECUTE, Kind.BOOK_CLEAR],
+    dtype=np.uint8,
+)
+
+
+def _midnight_ns(path: Path) -> int:
+    match = _NAME.search(path.name)
+    if match is None:
+        raise AdmfError(
+            f"{path}: cannot find the date in the file name; expected LOBSTER's "
+            "TICKER_YYYY-MM-DD_START_END_message_LEVELS.csv"
+        )
+    day = dt.date.fromisoformat(match["date"])
+    midnight = dt.datetime(day.year, day.month, day.day, tzinfo=_NEW_YORK)
+    return int(midnight.timestamp()) * 1_000_000_000
+
+
+def _seconds_to_ns(text: str, path: Path, line: int) -> int:
+    whole, _, frac = text.strip().partition(".")
+    if not whole.isdigit() or (frac and not frac.isdigit()) or len(frac) > 9:
+        raise AdmfError(
+            f"{path}:{line}: time {text!r} is not seconds after midnight with at most 9 decimals"
+        )
+    return int(whole) * 1_000_000_000 + int(frac.ljust(9, "0") or 0)
+
+
+def read_messages(path: str | Path, *, instrument: int = 0) -> EventArray:
+    """One event per message line (see the module docstring for the mapping)."""
+    path = Path(path)
+    base = _midnight_ns(path)
+    lines = path.read_text().splitlines()
+    times: list[int] = []
+    numbers: list[list[int]] = []
+    for i, line in enumerate(lines):
+        cols = line.split(",")
+        if len(cols) != 6:
+            raise AdmfError(
+                f"{path}:{i + 1}: expected 6 columns (time, type, order id, size, price, "
+                f"direction), got {len(cols)}"
+            )
+        times.append(_seconds_to_ns(cols[0], path, i + 1))
+        try:
+            numbers.append([int(c) for c in cols[1:]])
+        except ValueError:
+            raise AdmfError(f"{path}:{i + 1}: expected integers after the time: {line!r}") from None
+    table = np.array(numbers, dtype=np.int64).reshape(-1, 5)
+    code, order_id, size, price, direction = table.T
+    for name, bad in (("type", ~np.isin(code, range(1, 8))), ("direction", np.abs(direction) != 1)):
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise AdmfError(
+                f"{path}:{i + 1}: {name} {int(table[i, 0 if name == 'type' else 4])} is not "
+                + ("1 to 7" if name == "type" else "1 or -1")
+            )
+    side = np.where(direction == 1, Side.BUY, Side.SELL).astype(np.uint8)
+    kind = np.array(_KIND_OF_TYPE, dtype=np.uint8)[code]
+    trade = kind == Kind.TRADE
+    side[trade] = np.where(side[trade] == Side.BUY, Side.SELL, Side.BUY)
+    out = empty_events(len(lines))
+    out["ts"] = base + np.array(times, dtype=np.int64)
+    out["instrument"] = instrument
+    out["order_id"] = order_id
+    out["price"] = price * PRICE_FACTOR
+    out["qty"] = size * SCALE
+    out["side"] = side
+    out["kind"] = kind
+    return out
+
+
+@dataclass(frozen=True)
+class OrderbookRows:
+    """The orderbook file: ``(rows, levels)`` int64 arrays in fixed point. An empty level has
+    price 0 and size 0."""
+
+    ask_price: npt.NDArray[np.int64]
+    ask_size: npt.NDArray[np.int64]
+    bid_price: npt.NDArray[np.int64]
+    bid_size: npt.NDArray[np.int64]
+
+    @property
+    def levels(self) -> int:
+        return int(self.ask_price.shape[1])
+
+    def __len__(self) -> int:
+        return int(self.ask_price.shape[0])
+
+    def side(self, k: int, side: Side) -> list[tuple[int, int]]:
+        """Row ``k``'s non-empty levels of one side, best first, as (price, size)."""
+        price, size = (
+            (self.bid_price, self.bid_size) if side == Side.BUY else (self.ask_price, self.ask_size)
+        )
+        return [(int(p), int(s)) for p, s in zip(price[k], size[k], strict=True) if s > 0]
+
+
+def read_orderbook(path: str | Path) -> OrderbookRows:
+    """Reads an orderbook file."""
+    path = Path(path)
+    raw = np.loadtxt(path, delimiter=",", dtype=np.int64, ndmin=2)
+    if raw.shape[1] % 4:
+        raise AdmfError(
+            f"{path}: expected 4 columns per level (ask price, ask size, bid price, bid size), "
+            f"got {raw.shape[1]}"
+        )
+    ask_p, ask_s, bid_p, bid_s = (raw[:, i::4].copy() for i in range(4))
+    ask_empty = (ask_p >= _EMPTY_ASK) | (ask_s == 0)
+    bid_empty = (bid_p <= -_EMPTY_ASK) | (bid_s == 0)
+    ask_p = np.where(ask_empty, 0, ask_p * PRICE_FACTOR)
+    bid_p = np.where(bid_empty, 0, bid_p * PRICE_FACTOR)
+    ask_s = np.where(ask_empty, 0, ask_s * SCALE)
+    bid_s = np.where(bid_empty, 0, bid_s * SCALE)
+    return OrderbookRows(ask_p, ask_s, bid_p, bid_s)
+
+
+def book_deltas(events: EventArray) -> EventArray:
+    """The book deltas among ``events`` (drops trades and halts)."""
+    return events[np.isin(events["kind"], _BOOK_KINDS)]
+
+
+def seed_book(
+    book: OrderBook, levels: list[tuple[int, int]], side: Side, *, skip_known: bool = True
+) -> None:
+    """Adds a side's levels (price, size) as anonymous size; with ``skip_known`` only the size
+    the book does not already hold at each price."""
+    for price, size in levels:
+        extra = size - (book.size_at(side, price) if skip_known else 0)
+        if extra > 0:
+            book.add_anonymous(side, price, extra)
+
+
+@dataclass(frozen=True)
+class LobsterDay:
+    """A message file with its orderbook file: ``events[k]`` and row ``k`` of ``rows`` belong
+    together."""
+
+    events: EventArray
+    rows: OrderbookRows
+
+    def initial_levels(self, side: Side) -> list[tuple[int, int]]:
+        """The book of one side before the first message: the first row with that message
+        undone."""
+        levels = dict(self.rows.side(0, side))
+        first = self.events[0]
+        if int(first["side"]) == side and int(first["kind"]) != Kind.TRADE:
+            price, qty = int(first["price"]), int(first["qty"])
+            delta = -qty if int(first["kind"]) == Kind.BOOK_ADD else qty
+            if int(first["kind"]) != Kind.NONE:
+                levels[price] = levels.get(price, 0) + delta
+        ordered = sorted(levels.items(), reverse=side == Side.BUY)
+        return [(p, s) for p, s in ordered if s > 0]
+
+    def seeded_book(self, *, tick: int = TICK, instrument: int = 0) -> OrderBook:
+        """A book holding what rested before the first message, as anonymous size."""
+        book = OrderBook(tick, instrument)
+        for side in (Side.BUY, Side.SELL):
+            seed_book(book, self.initial_levels(side), side)
+        return book
+
+
+def read_day(
+    message_path: str | Path, orderbook_path: str | Path, *, instrument: int = 0
+) -> LobsterDay:
+    """Reads a message file and its orderbook file; checks they have the same length."""
+    events = read_messages(message_path, instrument=instrument)
+    rows = read_orderbook(orderbook_path)
+    if len(rows) != len(events):
+        raise AdmfError(
+            f"{orderbook_path} has {len(rows)} rows but {message_path} has {len(events)} "
+            "messages; expected one row per message"
+        )
+    return LobsterDay(events, rows)

@@ -1,0 +1,1102 @@
+//! The order book: an L3 (order-by-order) limit order book with price-time priority, its L2
+//! view, and the matching engine of the simulated venue.
+//!
+//! Three layers, each usable on its own:
+//!
+//! - [`OrderBook`] keeps a book from market data. Deltas ([`OrderBook::add`], `reduce`,
+//!   `cancel`, `modify`, `execute`, `clear`, or whole [`Event`] records of kinds `BOOK_ADD` ..
+//!   `BOOK_CLEAR` through [`OrderBook::apply`] / [`OrderBook::apply_all`]) change it; every
+//!   operation either succeeds or returns a [`BookError`] and leaves the book unchanged.
+//!   A level can also carry *anonymous* size that belongs to no known order (a book seeded
+//!   from a snapshot in the middle of the day); it is older than every known order at its
+//!   price, and cancels or executions of unknown order ids reduce it.
+//! - [`OrderBook::submit`] (module `matching`) makes the same book an exchange: an incoming
+//!   market, limit, IOC, FOK or post-only [`Order`] matches against resting orders in
+//!   price-time order, consuming them, and produces `FILL` records for both sides.
+//! - [`SimVenue`] (module `venue`) is the simulated venue of a backtest: a book driven by
+//!   market data plus our own orders, which never change the market's book. Own orders keep a
+//!   queue position (the market volume ahead of them must trade or cancel first), take
+//!   liquidity when they cross, pay maker/taker fees ([`Fees`]) and see a [`Latency`] from
+//!   the strategy to the venue and back. The kernel drives it with
+//!   [`SimVenue::submit`] (an `ORDER_SUBMIT` / `ORDER_CANCEL` / `ORDER_MODIFY` record) and
+//!   [`SimVenue::on_market`] (a book delta); both append the venue's answers
+//!   (`ORDER_ACCEPTED`, `ORDER_REJECTED`, `ORDER_CANCELED`, `ORDER_EXPIRED`,
+//!   `ORDER_MODIFIED`, `FILL`) to an output vector, stamped with the time the strategy sees
+//!   them.
+//!
+//! Prices and sizes are fixed-point `i64` ([`crate::event::SCALE`] per whole). Nothing here
+//! iterates a hash map to produce output: levels are kept sorted and orders in FIFO lists, so
+//! every view and every batch of fills is deterministic.
+//!
+//! Layout: each side is a `Vec` of levels sorted so that the best level is last (inserting
+//! or removing near the top moves few entries, and most activity is near the top); orders
+//! live in one arena (`Vec`) linked into a doubly linked FIFO list per level, found by id
+//! through a hash map with a multiplicative hash.
+
+mod matching;
+pub mod synthetic;
+mod venue;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use crate::event::{flags, Event, Kind, Side};
+
+pub use matching::{Order, OrderType, Outcome, Status, TimeInForce};
+pub use venue::{Fees, Latency, OwnOrder, RejectReason, SimVenue};
+
+const NIL: u32 = u32::MAX;
+
+/// Why a book operation was refused. The book is unchanged after any of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BookError {
+    /// No resting order has this id (and, for a delta that names a price, the level holds
+    /// too little anonymous size to absorb it).
+    UnknownOrder { id: i64 },
+    /// An order with this id is already resting.
+    DuplicateOrder { id: i64 },
+    /// The order would rest at or through the best price of the other side.
+    Crossing {
+        id: i64,
+        side: Side,
+        price: i64,
+        best: i64,
+    },
+    /// Sizes must be positive.
+    BadQuantity { id: i64, qty: i64 },
+    /// The price is not a multiple of the book's tick.
+    OffTick { id: i64, price: i64, tick: i64 },
+    /// An execution larger than the order's remaining size.
+    Overfill { id: i64, qty: i64, remaining: i64 },
+    /// The side must be buy or sell here.
+    BadSide { id: i64, side: u8 },
+    /// Not a book delta or order command this operation understands.
+    BadKind { kind: u8 },
+    /// A tick size must be positive.
+    BadTick { tick: i64 },
+}
+
+fn side_name(side: Side) -> &'static str {
+    match side {
+        Side::Buy => "buy",
+        Side::Sell => "sell",
+        Side::None => "none",
+    }
+}
+
+impl fmt::Display for BookError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            BookError::UnknownOrder { id } => write!(f, "order {id}: unknown order id"),
+            BookError::DuplicateOrder { id } => {
+                write!(
+                    f,
+                    "order {id}: duplicate order id (an order with this id is resting)"
+                )
+            }
+            BookError::Crossing {
+                id,
+                side,
+                price,
+                best,
+            } => write!(
+                f,
+                "order {id}: a {} at {price} crosses the best {} {best}; it should have matched",
+                side_name(side),
+                if side == Side::Buy { "ask" } else { "bid" }
+            ),
+            BookError::BadQuantity { id, qty } => {
+                write!(f, "order {id}: size {qty} is not positive")
+            }
+            BookError::OffTick { id, price, tick } => {
+                write!(
+                    f,
+                    "order {id}: price {price} is not a multiple of the tick {tick}"
+                )
+            }
+            BookError::Overfill { id, qty, remaining } => write!(
+                f,
+                "order {id}: execution of {qty} exceeds the remaining size {remaining}"
+            ),
+            BookError::BadSide { id, side } => {
+                write!(f, "order {id}: side {side} is not 1 (buy) or 2 (sell)")
+            }
+            BookError::BadKind { kind } => write!(
+                f,
+                "event kind {kind} is not a book delta (BOOK_ADD .. BOOK_CLEAR) or order command"
+            ),
+            BookError::BadTick { tick } => write!(f, "tick size {tick} is not positive"),
+        }
+    }
+}
+
+impl std::error::Error for BookError {}
+
+/// A multiplicative (Fibonacci) hash for order ids: ids are already well spread integers, and
+/// SipHash would cost more than the rest of an add.
+#[derive(Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_i64(&mut self, n: i64) {
+        let h = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = h ^ (h >> 29);
+    }
+}
+
+type IdMap = HashMap<i64, u32, BuildHasherDefault<IdHasher>>;
+
+#[derive(Clone, Copy, Debug)]
+struct Node {
+    id: i64,
+    price: i64,
+    qty: i64,
+    ts: i64,
+    seq: u64,
+    prev: u32,
+    next: u32,
+    side: Side,
+    own: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Level {
+    /// Sort key: the price for bids, its negation for asks; the best level has the largest.
+    key: i64,
+    price: i64,
+    /// Total size: anonymous plus every order's.
+    qty: i64,
+    anon: i64,
+    count: u32,
+    head: u32,
+    tail: u32,
+}
+
+/// One price level as the L2 view shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LevelView {
+    pub price: i64,
+    /// Total size at the price, anonymous size included.
+    pub qty: i64,
+    /// Number of known orders.
+    pub count: u32,
+    /// Size that belongs to no known order.
+    pub anonymous: i64,
+}
+
+/// A resting order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderView {
+    pub id: i64,
+    pub side: Side,
+    pub price: i64,
+    pub qty: i64,
+    pub ts: i64,
+    /// Arrival number in the book: lower arrived earlier (a priority loss renumbers).
+    pub seq: u64,
+    pub own: bool,
+}
+
+/// An L3 limit order book with price-time priority. See the module documentation.
+#[derive(Clone, Debug)]
+pub struct OrderBook {
+    tick: i64,
+    instrument: u32,
+    bids: Vec<Level>,
+    asks: Vec<Level>,
+    nodes: Vec<Node>,
+    free: Vec<u32>,
+    index: IdMap,
+    next_seq: u64,
+    pub(crate) fees: Fees,
+}
+
+impl Default for OrderBook {
+    fn default() -> Self {
+        OrderBook {
+            tick: 1,
+            instrument: 0,
+            bids: Vec::new(),
+            asks: Vec::new(),
+            nodes: Vec::new(),
+            free: Vec::new(),
+            index: IdMap::default(),
+            next_seq: 1,
+            fees: Fees::default(),
+        }
+    }
+}
+
+#[inline]
+fn key_of(side: Side, price: i64) -> i64 {
+    if side == Side::Buy {
+        price
+    } else {
+        // Prices are far from i64::MIN in practice; wrapping keeps this total.
+        price.wrapping_neg()
+    }
+}
+
+#[inline]
+fn check_side(id: i64, side: Side) -> Result<(), BookError> {
+    if side == Side::None {
+        Err(BookError::BadSide { id, side: 0 })
+    } else {
+        Ok(())
+    }
+}
+
+impl OrderBook {
+    /// An empty book whose prices must be multiples of `tick` (fixed point; 1 accepts any).
+    pub fn new(tick: i64) -> Result<OrderBook, BookError> {
+        if tick <= 0 {
+            return Err(BookError::BadTick { tick });
+        }
+        Ok(OrderBook {
+            tick,
+            ..OrderBook::default()
+        })
+    }
+
+    /// Sets the instrument id stamped on the records this book produces.
+    pub fn with_instrument(mut self, instrument: u32) -> OrderBook {
+        self.instrument = instrument;
+        self
+    }
+
+    /// Sets the fee model used by [`OrderBook::submit`].
+    pub fn with_fees(mut self, fees: Fees) -> OrderBook {
+        self.fees = fees;
+        self
+    }
+
+    pub fn tick(&self) -> i64 {
+        self.tick
+    }
+
+    pub fn instrument(&self) -> u32 {
+        self.instrument
+    }
+
+    /// Number of resting (known) orders.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// True when neither side has any size.
+    pub fn is_empty(&self) -> bool {
+        self.bids.is_empty() && self.asks.is_empty()
+    }
+
+    #[inline]
+    fn levels(&self, side: Side) -> &Vec<Level> {
+        if side == Side::Buy {
+            &self.bids
+        } else {
+            &self.asks
+        }
+    }
+
+    #[inline]
+    fn levels_mut(&mut self, side: Side) -> &mut Vec<Level> {
+        if side == Side::Buy {
+            &mut self.bids
+        } else {
+            &mut self.asks
+        }
+    }
+
+    /// Position of the level at `price`, or where it would be inserted. Activity clusters at
+    /// the top, so look at the best level first.
+    #[inline]
+    fn find(levels: &[Level], key: i64) -> Result<usize, usize> {
+        match levels.last() {
+            Some(top) if top.key == key => Ok(levels.len() - 1),
+            Some(top) if top.key < key => Err(levels.len()),
+            _ => levels.binary_search_by_key(&key, |l| l.key),
+        }
+    }
+
+    #[inline]
+    fn check_price(&self, id: i64, price: i64) -> Result<(), BookError> {
+        if price % self.tick != 0 {
+            return Err(BookError::OffTick {
+                id,
+                price,
+                tick: self.tick,
+            });
+        }
+        Ok(())
+    }
+
+    /// The error a resting order at `price` on `side` would cause by crossing, if any.
+    #[inline]
+    fn check_cross(&self, id: i64, side: Side, price: i64) -> Result<(), BookError> {
+        let crosses = match side {
+            Side::Buy => self.asks.last().filter(|a| price >= a.price),
+            _ => self.bids.last().filter(|b| price <= b.price),
+        };
+        match crosses {
+            Some(best) => Err(BookError::Crossing {
+                id,
+                side,
+                price,
+                best: best.price,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Adds a resting order at the back of its level's queue.
+    pub fn add(
+        &mut self,
+        id: i64,
+        side: Side,
+        price: i64,
+        qty: i64,
+        ts: i64,
+    ) -> Result<(), BookError> {
+        self.add_order(id, side, price, qty, ts, false)
+    }
+
+    pub(crate) fn add_order(
+        &mut self,
+        id: i64,
+        side: Side,
+        price: i64,
+        qty: i64,
+        ts: i64,
+        own: bool,
+    ) -> Result<(), BookError> {
+        check_side(id, side)?;
+        if qty <= 0 {
+            return Err(BookError::BadQuantity { id, qty });
+        }
+        self.check_price(id, price)?;
+        self.check_cross(id, side, price)?;
+        let slot = match self.index.entry(id) {
+            std::collections::hash_map::Entry::Occupied(_) => {
+                return Err(BookError::DuplicateOrder { id })
+            }
+            std::collections::hash_map::Entry::Vacant(v) => v,
+        };
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let node = Node {
+            id,
+            price,
+            qty,
+            ts,
+            seq,
+            prev: NIL,
+            next: NIL,
+            side,
+            own,
+        };
+        let idx = match self.free.pop() {
+            Some(i) => {
+                self.nodes[i as usize] = node;
+                i
+            }
+            None => {
+                self.nodes.push(node);
+                (self.nodes.len() - 1) as u32
+            }
+        };
+        slot.insert(idx);
+        self.link_back(idx);
+        Ok(())
+    }
+
+    #[inline]
+    /// Links node `idx` at the tail of the level at its price, creating the level.
+    fn link_back(&mut self, idx: u32) {
+        let Node {
+            side, price, qty, ..
+        } = self.nodes[idx as usize];
+        let key = key_of(side, price);
+        let levels = self.levels_mut(side);
+        let pos = match Self::find(levels, key) {
+            Ok(p) => p,
+            Err(p) => {
+                levels.insert(
+                    p,
+                    Level {
+                        key,
+                        price,
+                        qty: 0,
+                        anon: 0,
+                        count: 0,
+                        head: NIL,
+                        tail: NIL,
+                    },
+                );
+                p
+            }
+        };
+        let level = &mut levels[pos];
+        let tail = level.tail;
+        level.tail = idx;
+        if tail == NIL {
+            level.head = idx;
+        }
+        level.qty += qty;
+        level.count += 1;
+        if tail != NIL {
+            self.nodes[tail as usize].next = idx;
+        }
+        self.nodes[idx as usize].prev = tail;
+    }
+
+    #[inline]
+    /// Unlinks node `idx` from its level (removing an emptied level); the node keeps its id.
+    fn unlink(&mut self, idx: u32) {
+        let Node {
+            side,
+            price,
+            qty,
+            prev,
+            next,
+            ..
+        } = self.nodes[idx as usize];
+        if prev != NIL {
+            self.nodes[prev as usize].next = next;
+        }
+        if next != NIL {
+            self.nodes[next as usize].prev = prev;
+        }
+        let levels = self.levels_mut(side);
+        if let Ok(pos) = Self::find(levels, key_of(side, price)) {
+            let level = &mut levels[pos];
+            if level.head == idx {
+                level.head = next;
+            }
+            if level.tail == idx {
+                level.tail = prev;
+            }
+            level.qty -= qty;
+            level.count -= 1;
+            if level.qty == 0 && level.count == 0 {
+                levels.remove(pos);
+            }
+        }
+    }
+
+    fn remove_node(&mut self, id: i64, idx: u32) {
+        self.unlink(idx);
+        self.index.remove(&id);
+        self.free.push(idx);
+    }
+
+    #[inline]
+    fn lookup(&self, id: i64) -> Result<u32, BookError> {
+        self.index
+            .get(&id)
+            .copied()
+            .ok_or(BookError::UnknownOrder { id })
+    }
+
+    /// Takes `qty` off a resting order, keeping its priority; removes it when `qty` reaches
+    /// its size. Returns the size taken off.
+    pub fn reduce(&mut self, id: i64, qty: i64) -> Result<i64, BookError> {
+        if qty <= 0 {
+            return Err(BookError::BadQuantity { id, qty });
+        }
+        let idx = self.lookup(id)?;
+        let node = self.nodes[idx as usize];
+        if qty >= node.qty {
+            self.remove_node(id, idx);
+            return Ok(node.qty);
+        }
+        self.shrink(idx, qty);
+        Ok(qty)
+    }
+
+    fn shrink(&mut self, idx: u32, qty: i64) {
+        let node = &mut self.nodes[idx as usize];
+        node.qty -= qty;
+        let (side, key) = (node.side, key_of(node.side, node.price));
+        let levels = self.levels_mut(side);
+        if let Ok(pos) = Self::find(levels, key) {
+            levels[pos].qty -= qty;
+        }
+    }
+
+    /// Removes a resting order; returns the size it had.
+    pub fn cancel(&mut self, id: i64) -> Result<i64, BookError> {
+        let idx = self.lookup(id)?;
+        let qty = self.nodes[idx as usize].qty;
+        self.remove_node(id, idx);
+        Ok(qty)
+    }
+
+    /// Executes `qty` of a resting order (a trade against it); removes it when filled.
+    /// Returns the size left.
+    pub fn execute(&mut self, id: i64, qty: i64) -> Result<i64, BookError> {
+        if qty <= 0 {
+            return Err(BookError::BadQuantity { id, qty });
+        }
+        let idx = self.lookup(id)?;
+        let remaining = self.nodes[idx as usize].qty;
+        if qty > remaining {
+            return Err(BookError::Overfill { id, qty, remaining });
+        }
+        if qty == remaining {
+            self.remove_node(id, idx);
+        } else {
+            self.shrink(idx, qty);
+        }
+        Ok(remaining - qty)
+    }
+
+    /// Replaces a resting order's price and size. A smaller size at the same price keeps the
+    /// order's place in the queue; a new price or a larger size sends it to the back.
+    pub fn modify(&mut self, id: i64, price: i64, qty: i64, ts: i64) -> Result<(), BookError> {
+        if qty <= 0 {
+            return Err(BookError::BadQuantity { id, qty });
+        }
+        self.check_price(id, price)?;
+        let idx = self.lookup(id)?;
+        let node = self.nodes[idx as usize];
+        if price == node.price {
+            if qty <= node.qty {
+                if qty < node.qty {
+                    self.shrink(idx, node.qty - qty);
+                }
+                return Ok(());
+            }
+        } else {
+            self.check_cross(id, node.side, price)?;
+        }
+        self.unlink(idx);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let n = &mut self.nodes[idx as usize];
+        n.price = price;
+        n.qty = qty;
+        n.ts = ts;
+        n.seq = seq;
+        n.prev = NIL;
+        n.next = NIL;
+        self.link_back(idx);
+        Ok(())
+    }
+
+    /// Adds size that belongs to no known order at a price (seeding from a snapshot). It
+    /// stands ahead of every known order at that price.
+    pub fn add_anonymous(&mut self, side: Side, price: i64, qty: i64) -> Result<(), BookError> {
+        check_side(0, side)?;
+        if qty <= 0 {
+            return Err(BookError::BadQuantity { id: 0, qty });
+        }
+        self.check_price(0, price)?;
+        self.check_cross(0, side, price)?;
+        let key = key_of(side, price);
+        let levels = self.levels_mut(side);
+        let pos = match Self::find(levels, key) {
+            Ok(p) => p,
+            Err(p) => {
+                levels.insert(
+                    p,
+                    Level {
+                        key,
+                        price,
+                        qty: 0,
+                        anon: 0,
+                        count: 0,
+                        head: NIL,
+                        tail: NIL,
+                    },
+                );
+                p
+            }
+        };
+        levels[pos].anon += qty;
+        levels[pos].qty += qty;
+        Ok(())
+    }
+
+    /// Takes `qty` of anonymous size off the level at `price` (a cancel or an execution of an
+    /// order the book never saw). `id` only names the order in the error.
+    pub fn reduce_anonymous(
+        &mut self,
+        id: i64,
+        side: Side,
+        price: i64,
+        qty: i64,
+    ) -> Result<(), BookError> {
+        check_side(id, side)?;
+        if qty <= 0 {
+            return Err(BookError::BadQuantity { id, qty });
+        }
+        let levels = self.levels_mut(side);
+        let pos = match Self::find(levels, key_of(side, price)) {
+            Ok(p) if levels[p].anon >= qty => p,
+            _ => return Err(BookError::UnknownOrder { id }),
+        };
+        let level = &mut levels[pos];
+        level.anon -= qty;
+        level.qty -= qty;
+        if level.qty == 0 && level.count == 0 {
+            levels.remove(pos);
+        }
+        Ok(())
+    }
+
+    /// Empties one side (`Side::None`: both).
+    pub fn clear(&mut self, side: Side) {
+        if side == Side::None {
+            self.bids.clear();
+            self.asks.clear();
+            self.nodes.clear();
+            self.free.clear();
+            self.index.clear();
+            return;
+        }
+        let mut doomed = Vec::new();
+        for level in self.levels(side) {
+            let mut i = level.head;
+            while i != NIL {
+                doomed.push(i);
+                i = self.nodes[i as usize].next;
+            }
+        }
+        for idx in doomed {
+            self.index.remove(&self.nodes[idx as usize].id);
+            self.free.push(idx);
+        }
+        self.levels_mut(side).clear();
+    }
+
+    /// Applies one book delta record. `BOOK_CANCEL` takes `qty` off (all of it when `qty` is
+    /// at least the order's size, or zero); `BOOK_CANCEL` and `BOOK_EXECUTE` of an order id
+    /// the book does not know reduce the anonymous size at the record's side and price.
+    /// `BOOK_ADD` with order id 0 adds anonymous size.
+    pub fn apply(&mut self, ev: &Event) -> Result<(), BookError> {
+        let id = ev.order_id;
+        match Kind::from_code(ev.kind) {
+            Some(Kind::BookAdd) => {
+                let side =
+                    Side::from_code(ev.side).ok_or(BookError::BadSide { id, side: ev.side })?;
+                if id == 0 {
+                    self.add_anonymous(side, ev.price, ev.qty)
+                } else {
+                    self.add_order(
+                        id,
+                        side,
+                        ev.price,
+                        ev.qty,
+                        ev.ts,
+                        ev.flags & flags::OWN != 0,
+                    )
+                }
+            }
+            Some(Kind::BookCancel) => {
+                if ev.qty < 0 {
+                    return Err(BookError::BadQuantity { id, qty: ev.qty });
+                }
+                match self.index.get(&id) {
+                    Some(&idx) => {
+                        let size = self.nodes[idx as usize].qty;
+                        if ev.qty == 0 || ev.qty >= size {
+                            self.index.remove(&id);
+                            self.unlink(idx);
+                            self.free.push(idx);
+                        } else {
+                            self.shrink(idx, ev.qty);
+                        }
+                        Ok(())
+                    }
+                    None => self.reduce_anonymous(id, self.side_of(ev)?, ev.price, ev.qty),
+                }
+            }
+            Some(Kind::BookExecute) => {
+                if self.index.contains_key(&id) {
+                    self.execute(id, ev.qty).map(|_| ())
+                } else {
+                    self.reduce_anonymous(id, self.side_of(ev)?, ev.price, ev.qty)
+                }
+            }
+            Some(Kind::BookModify) => self.modify(id, ev.price, ev.qty, ev.ts),
+            Some(Kind::BookClear) => {
+                let side =
+                    Side::from_code(ev.side).ok_or(BookError::BadSide { id, side: ev.side })?;
+                self.clear(side);
+                Ok(())
+            }
+            _ => Err(BookError::BadKind { kind: ev.kind }),
+        }
+    }
+
+    fn side_of(&self, ev: &Event) -> Result<Side, BookError> {
+        match Side::from_code(ev.side) {
+            Some(s @ (Side::Buy | Side::Sell)) => Ok(s),
+            _ => Err(BookError::UnknownOrder { id: ev.order_id }),
+        }
+    }
+
+    /// Applies records in order; stops at the first one refused and returns its index with
+    /// the error (the records before it stay applied, that one does not).
+    pub fn apply_all(&mut self, events: &[Event]) -> Result<usize, (usize, BookError)> {
+        for (i, ev) in events.iter().enumerate() {
+            self.apply(ev).map_err(|e| (i, e))?;
+        }
+        Ok(events.len())
+    }
+
+    // -- views ------------------------------------------------------------------------------
+
+    #[inline]
+    fn view(level: &Level) -> LevelView {
+        LevelView {
+            price: level.price,
+            qty: level.qty,
+            count: level.count,
+            anonymous: level.anon,
+        }
+    }
+
+    /// Best bid (price, size).
+    #[inline]
+    pub fn best_bid(&self) -> Option<(i64, i64)> {
+        self.bids.last().map(|l| (l.price, l.qty))
+    }
+
+    /// Best ask (price, size).
+    #[inline]
+    pub fn best_ask(&self) -> Option<(i64, i64)> {
+        self.asks.last().map(|l| (l.price, l.qty))
+    }
+
+    /// Best bid and best ask prices.
+    #[inline]
+    pub fn bbo(&self) -> (Option<i64>, Option<i64>) {
+        (
+            self.bids.last().map(|l| l.price),
+            self.asks.last().map(|l| l.price),
+        )
+    }
+
+    /// True when the best bid is at or above the best ask (never, for this book).
+    pub fn is_crossed(&self) -> bool {
+        matches!(self.bbo(), (Some(b), Some(a)) if b >= a)
+    }
+
+    /// The best `n` levels of one side, best first.
+    pub fn depth(&self, side: Side, n: usize) -> impl Iterator<Item = LevelView> + '_ {
+        let levels: &[Level] = if side == Side::None {
+            &[]
+        } else {
+            self.levels(side)
+        };
+        levels.iter().rev().take(n).map(Self::view)
+    }
+
+    /// Number of price levels on one side.
+    pub fn level_count(&self, side: Side) -> usize {
+        if side == Side::None {
+            0
+        } else {
+            self.levels(side).len()
+        }
+    }
+
+    /// The level at a price, if it has size.
+    pub fn level(&self, side: Side, price: i64) -> Option<LevelView> {
+        if side == Side::None {
+            return None;
+        }
+        let levels = self.levels(side);
+        Self::find(levels, key_of(side, price))
+            .ok()
+            .map(|p| Self::view(&levels[p]))
+    }
+
+    /// Total size at a price (0 when there is none).
+    pub fn size_at(&self, side: Side, price: i64) -> i64 {
+        self.level(side, price).map_or(0, |l| l.qty)
+    }
+
+    /// The known orders at a price in time order, as (id, size); anonymous size is ahead of
+    /// them (see [`LevelView::anonymous`]).
+    pub fn queue(&self, side: Side, price: i64) -> Vec<(i64, i64)> {
+        let mut out = Vec::new();
+        if side == Side::None {
+            return out;
+        }
+        let levels = self.levels(side);
+        if let Ok(p) = Self::find(levels, key_of(side, price)) {
+            let mut i = levels[p].head;
+            while i != NIL {
+                let n = &self.nodes[i as usize];
+                out.push((n.id, n.qty));
+                i = n.next;
+            }
+        }
+        out
+    }
+
+    /// A resting order.
+    pub fn order(&self, id: i64) -> Option<OrderView> {
+        self.index.get(&id).map(|&i| {
+            let n = &self.nodes[i as usize];
+            OrderView {
+                id: n.id,
+                side: n.side,
+                price: n.price,
+                qty: n.qty,
+                ts: n.ts,
+                seq: n.seq,
+                own: n.own,
+            }
+        })
+    }
+
+    /// The arrival number the next order will get (every resting order has a smaller one).
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The whole book as `BOOK_ADD` records flagged `SNAPSHOT`: bids best first, then asks,
+    /// each level's anonymous size first (order id 0) and then its orders in time order.
+    /// Applying them to an empty book (see [`OrderBook::restore`]) rebuilds this book.
+    pub fn snapshot(&self) -> Vec<Event> {
+        let mut out = Vec::with_capacity(self.len() + self.bids.len() + self.asks.len());
+        for side in [Side::Buy, Side::Sell] {
+            for level in self.levels(side).iter().rev() {
+                let base = Event {
+                    kind: Kind::BookAdd as u8,
+                    side: side as u8,
+                    price: level.price,
+                    instrument: self.instrument,
+                    flags: flags::SNAPSHOT,
+                    ..Event::default()
+                };
+                if level.anon > 0 {
+                    out.push(Event {
+                        qty: level.anon,
+                        ..base
+                    });
+                }
+                let mut i = level.head;
+                while i != NIL {
+                    let n = &self.nodes[i as usize];
+                    out.push(Event {
+                        order_id: n.id,
+                        qty: n.qty,
+                        ts: n.ts,
+                        flags: base.flags | if n.own { flags::OWN } else { 0 },
+                        ..base
+                    });
+                    i = n.next;
+                }
+            }
+        }
+        out
+    }
+
+    /// Replaces the content with a snapshot's. On error the book is left as it was.
+    pub fn restore(&mut self, snapshot: &[Event]) -> Result<(), (usize, BookError)> {
+        let mut fresh = OrderBook {
+            tick: self.tick,
+            instrument: self.instrument,
+            fees: self.fees,
+            ..OrderBook::default()
+        };
+        fresh.apply_all(snapshot)?;
+        *self = fresh;
+        Ok(())
+    }
+
+    /// Checks the internal invariants (level size is the sum of its orders plus anonymous
+    /// size, links agree, levels sorted, book not crossed, index matches). For tests.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut seen = 0usize;
+        for side in [Side::Buy, Side::Sell] {
+            let levels = self.levels(side);
+            for w in levels.windows(2) {
+                if w[0].key >= w[1].key {
+                    return Err(format!("{side:?} levels out of order"));
+                }
+            }
+            for level in levels {
+                let (mut sum, mut count, mut prev, mut last_seq) = (level.anon, 0u32, NIL, 0u64);
+                if level.anon < 0 {
+                    return Err(format!("negative anonymous size at {}", level.price));
+                }
+                let mut i = level.head;
+                while i != NIL {
+                    let n = &self.nodes[i as usize];
+                    if n.prev != prev || n.price != level.price || n.side != side || n.qty <= 0 {
+                        return Err(format!("bad node {} at {}", n.id, level.price));
+                    }
+                    if n.seq <= last_seq {
+                        return Err(format!("FIFO broken at {} by order {}", level.price, n.id));
+                    }
+                    if self.index.get(&n.id) != Some(&i) {
+                        return Err(format!("index does not point at order {}", n.id));
+                    }
+                    last_seq = n.seq;
+                    sum += n.qty;
+                    count += 1;
+                    prev = i;
+                    i = n.next;
+                }
+                if level.tail != prev || sum != level.qty || count != level.count {
+                    return Err(format!("level {} size/count/tail disagree", level.price));
+                }
+                if level.qty <= 0 {
+                    return Err(format!("empty level {} kept", level.price));
+                }
+                seen += count as usize;
+            }
+        }
+        if seen != self.index.len() {
+            return Err("index holds orders that are in no level".into());
+        }
+        if self.is_crossed() {
+            return Err("book crossed".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn book() -> OrderBook {
+        OrderBook::new(1).unwrap()
+    }
+
+    #[test]
+    fn add_and_views() {
+        let mut b = book();
+        b.add(1, Side::Buy, 100, 5, 0).unwrap();
+        b.add(2, Side::Buy, 100, 7, 0).unwrap();
+        b.add(3, Side::Buy, 99, 1, 0).unwrap();
+        b.add(4, Side::Sell, 102, 2, 0).unwrap();
+        assert_eq!(b.best_bid(), Some((100, 12)));
+        assert_eq!(b.best_ask(), Some((102, 2)));
+        assert_eq!(b.bbo(), (Some(100), Some(102)));
+        assert_eq!(b.queue(Side::Buy, 100), vec![(1, 5), (2, 7)]);
+        let d: Vec<_> = b
+            .depth(Side::Buy, 5)
+            .map(|l| (l.price, l.qty, l.count))
+            .collect();
+        assert_eq!(d, vec![(100, 12, 2), (99, 1, 1)]);
+        assert_eq!(b.len(), 4);
+        b.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn errors_leave_the_book_unchanged() {
+        let mut b = OrderBook::new(10).unwrap();
+        b.add(1, Side::Buy, 100, 5, 0).unwrap();
+        b.add(2, Side::Sell, 110, 5, 0).unwrap();
+        let before = b.snapshot();
+        assert_eq!(
+            b.add(1, Side::Buy, 90, 1, 0),
+            Err(BookError::DuplicateOrder { id: 1 })
+        );
+        assert!(matches!(
+            b.add(3, Side::Buy, 110, 1, 0),
+            Err(BookError::Crossing { best: 110, .. })
+        ));
+        assert!(matches!(
+            b.add(3, Side::Buy, 95, 1, 0),
+            Err(BookError::OffTick { .. })
+        ));
+        assert!(matches!(
+            b.add(3, Side::Buy, 90, 0, 0),
+            Err(BookError::BadQuantity { .. })
+        ));
+        assert!(matches!(
+            b.add(3, Side::None, 90, 1, 0),
+            Err(BookError::BadSide { .. })
+        ));
+        assert_eq!(b.cancel(9), Err(BookError::UnknownOrder { id: 9 }));
+        assert!(matches!(b.execute(1, 6), Err(BookError::Overfill { .. })));
+        assert!(matches!(
+            b.modify(1, 120, 5, 0),
+            Err(BookError::Crossing { .. })
+        ));
+        assert_eq!(b.snapshot(), before);
+        assert!(OrderBook::new(0).is_err());
+        let msg = BookError::Overfill {
+            id: 1,
+            qty: 6,
+            remaining: 5,
+        }
+        .to_string();
+        assert!(msg.contains("order 1") && msg.contains("exceeds"));
+    }
+
+    #[test]
+    fn reduce_keeps_priority_and_modify_loses_it() {
+        let mut b = book();
+        b.add(1, Side::Sell, 100, 5, 0).unwrap();
+        b.add(2, Side::Sell, 100, 5, 0).unwrap();
+        b.reduce(1, 2).unwrap();
+        assert_eq!(b.queue(Side::Sell, 100), vec![(1, 3), (2, 5)]);
+        b.modify(1, 100, 2, 0).unwrap();
+        assert_eq!(b.queue(Side::Sell, 100), vec![(1, 2), (2, 5)]);
+        b.modify(1, 100, 4, 0).unwrap();
+        assert_eq!(b.queue(Side::Sell, 100), vec![(2, 5), (1, 4)]);
+        b.modify(2, 101, 5, 0).unwrap();
+        assert_eq!(b.queue(Side::Sell, 100), vec![(1, 4)]);
+        assert_eq!(b.size_at(Side::Sell, 101), 5);
+        assert_eq!(b.reduce(1, 10).unwrap(), 4);
+        assert_eq!(b.level(Side::Sell, 100), None);
+        b.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn execute_and_anonymous_size() {
+        let mut b = book();
+        b.add_anonymous(Side::Buy, 100, 10).unwrap();
+        b.add(1, Side::Buy, 100, 5, 0).unwrap();
+        assert_eq!(b.size_at(Side::Buy, 100), 15);
+        assert_eq!(b.execute(1, 2).unwrap(), 3);
+        let ev = Event {
+            kind: Kind::BookExecute as u8,
+            order_id: 77,
+            side: Side::Buy as u8,
+            price: 100,
+            qty: 4,
+            ..Event::default()
+        };
+        b.apply(&ev).unwrap();
+        assert_eq!(b.level(Side::Buy, 100).unwrap().anonymous, 6);
+        let too_much = Event { qty: 7, ..ev };
+        assert_eq!(b.apply(&too_much), Err(BookError::UnknownOrder { id: 77 }));
+        b.check_invariants().unwrap();
+        let snap = b.snapshot();
+        let mut c = book();
+        c.restore(&snap).unwrap();
+        assert_eq!(c.snapshot(), snap);
+        b.clear(Side::Buy);
+        assert!(b.is_empty());
+        assert_eq!(b.len(), 0);
+    }
+
+    #[test]
+    fn clear_one_side_frees_its_orders() {
+        let mut b = book();
+        b.add(1, Side::Buy, 99, 1, 0).unwrap();
+        b.add(2, Side::Sell, 101, 1, 0).unwrap();
+        b.clear(Side::Sell);
+        assert_eq!(b.len(), 1);
+        b.add(2, Side::Sell, 102, 1, 0).unwrap();
+        b.check_invariants().unwrap();
+    }
+}

@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from admf.book import SimVenue
 from admf.errors import AdmfError
-from admf.events import SCALE, EventArray, Kind, Side
+from admf.events import SCALE, EventArray, Flag, Kind, Side, empty_events
 from admf.kernel import Audit, Context, Kernel, OrderStage, Payload, Validation
 from admf.metrics import TRADE_DTYPE, Summary, TradeArray
 from admf.metrics import summarize as summarize_metrics
@@ -28,7 +29,7 @@ from admf.pipeline import OrderPipeline
 from admf.portfolio import Portfolio, notional
 from admf.risk import RiskEngine, RiskLimits
 from admf.strategy import HANDLER_KINDS, Strategy, overridden_handlers
-from admf.venue import BarVenue, FeeModel, SlippageModel
+from admf.venue import BarVenue, BookVenue, ExecutionRouter, FeeModel, SlippageModel
 
 StrategySpec = str | type[Strategy]
 
@@ -46,6 +47,14 @@ class BacktestSettings:
     risk: RiskLimits = dataclasses.field(default_factory=RiskLimits)
     seed: int = 0
     on_error: str = "continue"
+    maker_fee: float = 0.0
+    """Book venue: fee rate of passive fills (negative: a rebate)."""
+    taker_fee: float = 0.0
+    """Book venue: fee rate of aggressive fills."""
+    latency_to_venue_ns: int = 0
+    """Book venue: from a command to the venue acting on it."""
+    latency_to_strategy_ns: int = 0
+    """Book venue: from the venue's answer to the strategy seeing it."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -59,22 +68,70 @@ class BacktestSettings:
 
 @dataclasses.dataclass
 class Source:
-    """One input file, read into events of one instrument."""
+    """One input file, read into events of one instrument. ``tick`` is set for book data
+    (the instrument trades on the order book's simulated venue)."""
 
     path: str
     instrument: int
     name: str
     kind: Kind
     events: EventArray
+    tick: int | None = None
+
+
+BOOK_KINDS = (
+    Kind.BOOK_ADD,
+    Kind.BOOK_CANCEL,
+    Kind.BOOK_MODIFY,
+    Kind.BOOK_EXECUTE,
+    Kind.BOOK_CLEAR,
+)
+
+
+def _lobster_source(p: Path, instrument: int) -> Source:
+    """A LOBSTER message file, with the book before its first message (from the orderbook
+    file beside it) as anonymous size: ``BOOK_ADD`` records with order id 0."""
+    from admf.data import lobster
+
+    book_path = p.with_name(p.name.replace("_message_", "_orderbook_"))
+    if not book_path.is_file():
+        raise AdmfError(f"{p}: its LOBSTER orderbook file {book_path.name} is not beside it")
+    day = lobster.read_day(p, book_path, instrument=instrument)
+    events = day.events[day.events["kind"] != Kind.NONE]
+    seed = []
+    for side in (Side.BUY, Side.SELL):
+        for price, size in day.initial_levels(side):
+            seed.append((int(side), price, size))
+    head = empty_events(len(seed))
+    if seed:
+        head["ts"] = events["ts"][0]
+        head["kind"] = Kind.BOOK_ADD
+        head["instrument"] = instrument
+        head["flags"] = Flag.SNAPSHOT
+        head["side"] = [s for s, _, _ in seed]
+        head["price"] = [price for _, price, _ in seed]
+        head["qty"] = [size for _, _, size in seed]
+    name = p.name.split("_")[0]
+    return Source(str(p), instrument, name, Kind.BOOK_ADD, np.concatenate([head, events]),
+                  lobster.TICK)
 
 
 def load_source(path: str | os.PathLike[str], instrument: int) -> Source:
-    """Reads one data file into events: bars, quotes or trades (CSV/Parquet)."""
+    """Reads one data file into events: bars, quotes or trades (CSV/Parquet), a LOBSTER
+    message file (with its orderbook file beside it) or a Databento MBO file (``.dbn``,
+    ``.dbn.zst``)."""
     from admf.data.bars import read_market_data
 
     p = Path(path)
     if not p.is_file():
         raise AdmfError(f"no data file at {p}")
+    if "_message_" in p.name and p.suffix == ".csv":
+        return _lobster_source(p, instrument)
+    if p.name.endswith((".dbn", ".dbn.zst")):
+        from admf.data.databento import read_mbo
+
+        events = read_mbo(p, instrument=instrument)
+        return Source(str(p), instrument, p.name.split(".")[0], Kind.BOOK_ADD, events, 1)
     kind, events = read_market_data(p, instrument=instrument)
     name = p.name.split(".")[0]
     return Source(str(p), instrument, name, Kind(kind), events)
@@ -294,8 +351,10 @@ def run_kernel(
     sink: Callable[[EventArray, list[Payload | None] | None], None] | None,
     stages: dict[str, OrderStage] | None = None,
     progress: Callable[[int], None] | None = None,
+    books: dict[int, int] | None = None,
 ) -> tuple[Kernel, Portfolio]:
-    """Wires and runs one kernel; the building block of backtests and replays."""
+    """Wires and runs one kernel; the building block of backtests and replays. ``books``
+    maps the instruments traded on the book venue to their tick size."""
     config = strategy_cls.make_config(params)
     kernel = Kernel(sources, seed=settings.seed, on_error=settings.on_error, sink=sink)
     kernel.progress = progress
@@ -307,10 +366,24 @@ def run_kernel(
         fill_at=settings.fill_at,
     )
     risk = RiskEngine(settings.risk, portfolio, kernel.core.last_price)
+    execution: OrderStage = venue
+    book_venues: dict[int, SimVenue] = {}
+    if books:
+        for instrument, tick in sorted(books.items()):
+            book_venues[instrument] = SimVenue(
+                tick,
+                instrument,
+                maker_fee=round(settings.maker_fee * SCALE),
+                taker_fee=round(settings.taker_fee * SCALE),
+                latency_to_venue=settings.latency_to_venue_ns,
+                latency_to_strategy=settings.latency_to_strategy_ns,
+            )
+        book_venue = BookVenue(kernel, book_venues)
+        execution = ExecutionRouter(dict.fromkeys(book_venues, book_venue), venue)
     chosen: dict[str, OrderStage] = {
         "validation": Validation(instruments),
         "risk": risk,
-        "execution": venue,
+        "execution": execution,
         "audit": Audit(),
     }
     chosen.update(stages or {})
@@ -319,7 +392,7 @@ def run_kernel(
     # of it.
     kernel.subscribe(Kind.FILL, portfolio.apply, "portfolio")
     pipeline = OrderPipeline(kernel, [chosen[name] for name in chosen])
-    ctx = Context(kernel, portfolio, instruments[0] if instruments else 0)
+    ctx = Context(kernel, portfolio, instruments[0] if instruments else 0, book_venues)
     strategy = strategy_cls(config, ctx)
     for handler in overridden_handlers(strategy):
         for kind_name in HANDLER_KINDS[handler]:
@@ -387,7 +460,10 @@ def backtest(
             k: v if isinstance(v, int | float | bool) else str(v) for k, v in params.items()
         },
         "settings": settings.to_dict(),
-        "data": [{"path": s.path, "instrument": s.instrument, "name": s.name} for s in sources],
+        "data": [
+            {"path": s.path, "instrument": s.instrument, "name": s.name, "tick": s.tick}
+            for s in sources
+        ],
     }
     log = None
     if log_dir is not None:
@@ -405,6 +481,7 @@ def backtest(
             [s.instrument for s in sources],
             collector,
             progress=bar,
+            books={s.instrument: s.tick for s in sources if s.tick is not None},
         )
     finally:
         if bar is not None:

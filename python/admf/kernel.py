@@ -335,6 +335,11 @@ class Kernel:
         self._pending.append(sequenced)
         return sequenced
 
+    def attach_payload(self, seq: int, payload: Payload) -> None:
+        """Gives an event sequenced in Rust (flagged ``HAS_PAYLOAD`` there) its payload; it
+        must not have been flushed yet."""
+        self._payloads[seq] = payload
+
     def set_timer(self, at: int) -> int:
         """Fires a ``TIMER`` event at ``at`` ns (its ``order_id`` is the returned id)."""
         if at < self.now:
@@ -450,7 +455,13 @@ class Kernel:
 
     def _fire_timers(self) -> None:
         due = self.core.peek_ts
-        while self._timers and (due is None or self._timers[0][0] <= due):
+        if due is None:
+            # The data has ended: the run ends with it, and timers set past the last event
+            # do not fire (a strategy that re-arms its timer would otherwise never stop).
+            self._timers.clear()
+            self.core.set_alarm(None)
+            return
+        while self._timers and self._timers[0][0] <= due:
             at, timer_id = heapq.heappop(self._timers)
             self.core.advance_clock(at)
             self.emit(Event(Kind.TIMER, at, order_id=timer_id))
@@ -494,11 +505,24 @@ class Context:
     """What a strategy reads and commands: time, randomness, portfolio, orders, signals,
     timers. Every command is an event in the log."""
 
-    def __init__(self, kernel: Kernel, portfolio: Portfolio, instrument: int) -> None:
+    def __init__(
+        self,
+        kernel: Kernel,
+        portfolio: Portfolio,
+        instrument: int,
+        books: dict[int, Any] | None = None,
+    ) -> None:
         self._kernel = kernel
         self.portfolio = portfolio
         self.instrument = instrument
         """The default instrument (the first data source's)."""
+        self._books = books or {}
+
+    def book(self, instrument: int | None = None) -> Any:
+        """The simulated venue of an instrument with book data (``bbo()``, ``depth(side, n)``,
+        ``order(id)``, ``open_orders()``: the market's book and own orders' queue positions),
+        or None for bar data."""
+        return self._books.get(self.instrument if instrument is None else instrument)
 
     @property
     def now(self) -> int:

@@ -44,6 +44,7 @@ from admf.events import (
 from admf.portfolio import notional
 
 if TYPE_CHECKING:
+    from admf.book import SimVenue
     from admf.kernel import Kernel
 
 
@@ -181,3 +182,51 @@ class BarVenue:
 
     def _report(self, kind: int, order: Event, reason: str | None = None) -> None:
         self.kernel.emit(order.as_kind(kind), payload=reason)
+
+
+class BookVenue:
+    """The execution stage for instruments with an order book (LOBSTER, Databento MBO): the
+    order book's simulated venue (``admf.SimVenue``), attached to the kernel so that market
+    deltas reach it in Rust, one call per delta with no Python in between. Own orders keep
+    their queue position; latency and maker/taker fees are the venue's (see ``admf.book``).
+    The venue's answers reach the strategy when the kernel clock reaches their time."""
+
+    name = "execution"
+
+    def __init__(self, kernel: Kernel, venues: dict[int, SimVenue]) -> None:
+        self.kernel = kernel
+        self.venues = venues
+        for instrument, venue in sorted(venues.items()):
+            kernel.core.attach_venue(instrument, venue)
+        kernel.subscribe(Kind.ERROR, self._on_error, "venue.errors")
+
+    def process(self, order: Event, kernel: Kernel) -> bool:
+        try:
+            kernel.core.venue_submit(order)
+        except ValueError as exc:
+            kernel.emit(order.as_kind(K_ORDER_REJECTED), payload=str(exc))
+        return True
+
+    def _on_error(self, event: Event) -> None:
+        # A market delta the venue could not apply: its message becomes the ERROR event's
+        # payload (the record was flagged HAS_PAYLOAD in Rust).
+        for seq, message in self.kernel.core.take_venue_errors():
+            if seq == event.order_id:
+                self.kernel.attach_payload(event.seq, {"venue": message, "event_seq": seq})
+
+
+class ExecutionRouter:
+    """The execution stage of a run with several venues: each order goes to the venue of its
+    instrument (the book venue for book data, the bar venue otherwise)."""
+
+    name = "execution"
+
+    def __init__(self, by_instrument: dict[int, BookVenue], default: BarVenue) -> None:
+        self.by_instrument = by_instrument
+        self.default = default
+
+    def process(self, order: Event, kernel: Kernel) -> bool:
+        venue = self.by_instrument.get(order.instrument)
+        if venue is not None:
+            return venue.process(order, kernel)
+        return self.default.process(order, kernel)

@@ -6,6 +6,13 @@
 //! hands it to the caller, which dispatches it and emits the commands it causes through
 //! [`KernelCore::emit`], so they take the next sequence numbers. The output buffer is the
 //! run's event log, in `seq` order, flushed by the caller in batches.
+//!
+//! Components in Rust (the simulated venue) see every input through a hook of
+//! [`KernelCore::advance_with`] and answer with events stamped at or after the input's time;
+//! those wait in a time-ordered queue ([`KernelCore::schedule`]) and are delivered, sequenced,
+//! when the clock reaches them: before any input of a later or equal time.
+
+use std::collections::BTreeMap;
 
 use crate::event::{flags, Event, Kind};
 
@@ -31,6 +38,8 @@ pub struct KernelCore {
     alarm: Option<i64>,
     counts: KindCounts,
     last_price: Vec<Option<i64>>,
+    delayed: BTreeMap<(i64, u64), Event>,
+    delayed_count: u64,
 }
 
 impl KernelCore {
@@ -52,6 +61,8 @@ impl KernelCore {
             alarm: None,
             counts: KindCounts::default(),
             last_price: Vec::new(),
+            delayed: BTreeMap::new(),
+            delayed_count: 0,
         }
     }
 
@@ -106,7 +117,7 @@ impl KernelCore {
         self.alarm = ts;
     }
 
-    /// Whether the alarm's time has come: the next input is at or after it, or there is none.
+    /// Whether the alarm's time has come: the next event is at or after it, or there is none.
     pub fn alarm_due(&self) -> bool {
         match self.alarm {
             None => false,
@@ -114,25 +125,58 @@ impl KernelCore {
         }
     }
 
+    /// Holds an event (a venue's answer) until the clock reaches its `ts`; it is then
+    /// sequenced and handed to the caller like a subscribed input. Ties keep the order of
+    /// scheduling.
+    pub fn schedule(&mut self, mut e: Event) {
+        e.ts = e.ts.max(self.now);
+        e.flags &= !flags::INPUT;
+        self.delayed.insert((e.ts, self.delayed_count), e);
+        self.delayed_count += 1;
+    }
+
     /// Sequences inputs until one is subscribed (returned), or the output buffer is full, or
     /// the alarm is due, or the inputs are exhausted (`None` for the last three; see
     /// [`KernelCore::done`] and [`KernelCore::alarm_due`]).
     pub fn advance(&mut self) -> Option<Event> {
-        while self.pos < self.inputs.len() {
+        self.advance_with(|_, _| {})
+    }
+
+    /// Like [`KernelCore::advance`], calling `hook` with every input once it is sequenced;
+    /// what the hook pushes is scheduled (see [`KernelCore::schedule`]). Scheduled events are
+    /// delivered before inputs of a later or the same time.
+    pub fn advance_with(&mut self, mut hook: impl FnMut(&Event, &mut Vec<Event>)) -> Option<Event> {
+        let mut produced = Vec::new();
+        loop {
             if self.output.len() >= self.flush_at {
                 return None;
             }
-            if self.alarm.is_some_and(|a| self.inputs[self.pos].ts >= a) {
+            let next_input = self.inputs.get(self.pos).map(|e| e.ts);
+            if let Some(entry) = self.delayed.first_entry() {
+                let ts = entry.key().0;
+                if next_input.is_none_or(|t| ts <= t) {
+                    if self.alarm.is_some_and(|a| ts >= a) {
+                        return None;
+                    }
+                    let e = entry.remove();
+                    return Some(self.sequence(e));
+                }
+            }
+            let ts = next_input?;
+            if self.alarm.is_some_and(|a| ts >= a) {
                 return None;
             }
             let e = self.inputs[self.pos];
             self.pos += 1;
             let e = self.sequence(e);
+            hook(&e, &mut produced);
+            for p in produced.drain(..) {
+                self.schedule(p);
+            }
             if self.subscribed[e.kind as usize] {
                 return Some(e);
             }
         }
-        None
     }
 
     /// Sequences an event made by a component (a command, a venue report, a signal). A zero
@@ -145,9 +189,9 @@ impl KernelCore {
         self.sequence(e)
     }
 
-    /// Whether every input has been sequenced.
+    /// Whether every input has been sequenced and every scheduled event delivered.
     pub fn done(&self) -> bool {
-        self.pos >= self.inputs.len()
+        self.pos >= self.inputs.len() && self.delayed.is_empty()
     }
 
     /// The kernel's clock: the timestamp of the last sequenced event, in ns.
@@ -165,9 +209,14 @@ impl KernelCore {
         self.inputs.len() - self.pos
     }
 
-    /// The timestamp of the next input, if any.
+    /// The timestamp of the next event to deliver (an input or a scheduled event), if any.
     pub fn peek_ts(&self) -> Option<i64> {
-        self.inputs.get(self.pos).map(|e| e.ts)
+        let input = self.inputs.get(self.pos).map(|e| e.ts);
+        let delayed = self.delayed.keys().next().map(|k| k.0);
+        match (input, delayed) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Advances the clock to `ts` (a timer firing between inputs); never backwards.
@@ -233,6 +282,38 @@ mod tests {
         assert_eq!(k.last_price(2), Some(7));
         assert_eq!(k.last_price(3), Some(11));
         assert_eq!(k.last_price(9), None);
+    }
+
+    #[test]
+    fn scheduled_events_come_back_in_time_order_before_later_inputs() {
+        let inputs = vec![
+            Event::new(Kind::BookAdd, 10),
+            Event::new(Kind::BookAdd, 20),
+            Event::new(Kind::BookAdd, 30),
+        ];
+        let mut k = KernelCore::new(inputs, 1, 100);
+        // The hook answers the first delta with a fill at 25 and an ack at 10.
+        let mut first = true;
+        let mut hook = |e: &Event, out: &mut Vec<Event>| {
+            if first {
+                first = false;
+                out.push(Event::new(Kind::Fill, e.ts + 15));
+                out.push(Event::new(Kind::OrderAccepted, e.ts));
+            }
+        };
+        let ack = k.advance_with(&mut hook).unwrap();
+        assert_eq!((ack.seq, ack.kind, ack.ts), (2, Kind::OrderAccepted as u8, 10));
+        let fill = k.advance_with(&mut hook).unwrap();
+        assert_eq!((fill.seq, fill.ts), (4, 25));
+        assert!(fill.flags & flags::INPUT == 0);
+        assert!(!k.done());
+        assert!(k.advance_with(&mut hook).is_none());
+        assert!(k.done());
+        let kinds: Vec<u8> = k.drain().iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [10, Kind::OrderAccepted as u8, 10, Kind::Fill as u8, 10]
+        );
     }
 
     #[test]

@@ -397,7 +397,7 @@ impl PyOrderBook {
 /// latency and fees (see `admf.SimVenue`).
 #[pyclass(module = "admf._core", name = "SimVenue", subclass)]
 pub struct PySimVenue {
-    inner: SimVenue,
+    pub(crate) inner: SimVenue,
 }
 
 #[pymethods]

@@ -1,13 +1,20 @@
 //! `admf._core.KernelCore` and `merge`: the kernel's hot loop seen from Python.
 
+use std::collections::BTreeMap;
+
 use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
+use super::book::PySimVenue;
 use super::event::PyEvent;
-use crate::event::{Event, EVENT_SIZE};
+use crate::event::{flags, Event, Kind, EVENT_SIZE};
 use crate::kernel::KernelCore;
 use crate::merge;
+
+fn is_book_delta(kind: u8) -> bool {
+    (Kind::BookAdd as u8..=Kind::BookClear as u8).contains(&kind)
+}
 
 fn events_of(bytes: &[u8]) -> PyResult<Vec<Event>> {
     if bytes.len() % EVENT_SIZE != 0 {
@@ -50,6 +57,10 @@ fn merge_sources<'py>(
 #[pyclass(module = "admf._core", name = "KernelCore")]
 pub struct PyKernelCore {
     core: KernelCore,
+    /// Simulated venues by instrument: book deltas of that instrument go to its venue in Rust.
+    venues: BTreeMap<u32, Py<PySimVenue>>,
+    /// Market data the venue refused: (seq of the delta, why).
+    venue_errors: Vec<(u64, String)>,
 }
 
 #[pymethods]
@@ -63,6 +74,8 @@ impl PyKernelCore {
     ) -> PyResult<Self> {
         Ok(PyKernelCore {
             core: KernelCore::new(merged(sources)?, first_seq, flush_at),
+            venues: BTreeMap::new(),
+            venue_errors: Vec::new(),
         })
     }
 
@@ -76,10 +89,67 @@ impl PyKernelCore {
         slf
     }
 
-    /// The next subscribed input, sequenced; stops when the output buffer needs draining or
-    /// the inputs are exhausted (see `done`).
-    fn __next__(&mut self) -> Option<PyEvent> {
-        self.core.advance().map(|inner| PyEvent { inner })
+    /// The next subscribed input or venue answer, sequenced; stops when the output buffer
+    /// needs draining, the alarm is due, or everything is done (see `done`, `alarm_due`).
+    fn __next__(&mut self, py: Python<'_>) -> Option<PyEvent> {
+        let PyKernelCore {
+            core,
+            venues,
+            venue_errors,
+        } = self;
+        let next = if venues.is_empty() {
+            core.advance()
+        } else {
+            core.advance_with(|e, out| {
+                if !is_book_delta(e.kind) {
+                    return;
+                }
+                if let Some(venue) = venues.get(&e.instrument) {
+                    if let Err(err) = venue.borrow_mut(py).inner.on_market(e, out) {
+                        // The delta is logged already; the error becomes an ERROR event
+                        // right after it, its message kept for the Python side.
+                        venue_errors.push((e.seq, err.to_string()));
+                        out.push(Event {
+                            order_id: e.seq as i64,
+                            instrument: e.instrument,
+                            flags: flags::HAS_PAYLOAD,
+                            ..Event::new(Kind::Error, e.ts)
+                        });
+                    }
+                }
+            })
+        };
+        next.map(|inner| PyEvent { inner })
+    }
+
+    /// Routes the book deltas of `instrument` to `venue` inside the kernel (no Python per
+    /// delta); the venue's answers come back from iteration at their time.
+    fn attach_venue(&mut self, instrument: u32, venue: Py<PySimVenue>) {
+        self.venues.insert(instrument, venue);
+    }
+
+    /// Sends an order command to the venue of its instrument; its answers come back from
+    /// iteration at their time.
+    fn venue_submit(&mut self, py: Python<'_>, event: &Bound<'_, PyEvent>) -> PyResult<()> {
+        let cmd = event.get().inner;
+        let venue = self.venues.get(&cmd.instrument).ok_or_else(|| {
+            PyValueError::new_err(format!("no simulated venue for instrument {}", cmd.instrument))
+        })?;
+        let mut out = Vec::new();
+        venue
+            .borrow_mut(py)
+            .inner
+            .submit(&cmd, &mut out)
+            .map_err(|e| PyValueError::new_err(format!("order {}: {e}", cmd.order_id)))?;
+        for e in out {
+            self.core.schedule(e);
+        }
+        Ok(())
+    }
+
+    /// The venue's errors on market data so far, as (seq of the delta, message); clears them.
+    fn take_venue_errors(&mut self) -> Vec<(u64, String)> {
+        std::mem::take(&mut self.venue_errors)
     }
 
     /// Sequences an event made by a component; a zero ts means now. Returns it sequenced.

@@ -28,10 +28,33 @@
 //! iterates a hash map to produce output: levels are kept sorted and orders in FIFO lists, so
 //! every view and every batch of fills is deterministic.
 //!
-//! Layout: each side is a `Vec` of levels sorted so that the best level is last (inserting
-//! or removing near the top moves few entries, and most activity is near the top); orders
-//! live in one arena (`Vec`) linked into a doubly linked FIFO list per level, found by id
-//! through a hash map with a multiplicative hash.
+//! Layout: levels live in an arena; each side keeps a ladder, a `Vec` of (price key, level)
+//! sorted so that the best level is last (inserting or removing near the top moves few
+//! entries, and most activity is near the top). Orders live in a second arena, linked into a
+//! doubly linked FIFO list per level and pointing at their level, so a cancel or an execution
+//! needs one hash lookup and no search; the id map uses a hash that keeps sequentially
+//! numbered orders in neighbouring buckets.
+//!
+//! Kernel use (the simulated venue):
+//!
+//! ```
+//! use _core::book::{Fees, Latency, OrderBook, SimVenue};
+//! use _core::event::{flags, Event, Kind, Side, SCALE};
+//!
+//! let book = OrderBook::new(SCALE / 100).unwrap(); // one-cent tick
+//! let mut venue = SimVenue::new(book, Fees { maker: -20_000, taker: 30_000 },
+//!                               Latency { to_venue: 50_000, to_strategy: 50_000 });
+//! let mut out = Vec::new();
+//! let ask = Event { kind: Kind::BookAdd as u8, ts: 1_000, order_id: 7, side: Side::Sell as u8,
+//!                   price: 100 * SCALE, qty: 5 * SCALE, ..Event::default() };
+//! venue.on_market(&ask, &mut out).unwrap();           // market data in
+//! let buy = Event { kind: Kind::OrderSubmit as u8, ts: 2_000, order_id: 1,
+//!                   side: Side::Buy as u8, price: 100 * SCALE, qty: 2 * SCALE,
+//!                   flags: flags::OWN | flags::IOC, ..Event::default() };
+//! venue.submit(&buy, &mut out).unwrap();              // our order, 50 us on its way
+//! venue.advance(60_000, &mut out);                    // the clock passes its arrival
+//! assert!(out.iter().any(|e| e.kind == Kind::Fill as u8 && e.order_id == 1));
+//! ```
 
 mod matching;
 pub mod synthetic;

@@ -11,12 +11,13 @@ never announced) and moves the frontier out.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from admf import BookError, Kind, OrderBook, Side
+from admf import SCALE, BookError, Flag, Kind, OrderBook, Side, SimVenue
 from admf.data import lobster
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "lobster"
@@ -160,3 +161,35 @@ def test_unknown_order_in_data_is_a_book_error(day: lobster.LobsterDay) -> None:
     with pytest.raises(BookError, match=f"order {int(cancels[0]['order_id'])}: unknown"):
         book.apply_batch(cancels[:1])
     assert len(book) == 0
+
+
+def test_sim_venue_on_real_data_keeps_queue_position(day: lobster.LobsterDay) -> None:
+    """An own bid joins the best bid at the start of the AAPL excerpt: it waits behind the
+    size resting there, which only shrinks as the data trades or cancels it, and it never
+    fills more than it asked for."""
+    venue = SimVenue(lobster.TICK, latency_to_venue=1_000, latency_to_strategy=1_000)
+    venue.on_market(day.seeded_book().snapshot())
+    # The first 400 deltas: later ones touch levels the seed row did not show (see above).
+    deltas = lobster.book_deltas(day.events)[:400]
+    bid = venue.bbo()[0]
+    assert bid is not None
+    start = int(deltas[0]["ts"])
+    qty = 100 * SCALE
+    answers = [venue.submit_order(1, Side.BUY, qty, bid, ts=start)]
+    ahead = []
+    for k in range(len(deltas)):
+        answers.append(venue.on_market(deltas[k : k + 1]))
+        state = venue.order(1)
+        if state is not None:
+            ahead.append(state[4])
+        elif ahead:
+            break  # filled
+    out = np.concatenate(answers)
+    assert int(out[0]["kind"]) == Kind.ORDER_ACCEPTED
+    assert ahead[0] > 0
+    assert all(a >= b for a, b in pairwise(ahead))
+    assert ahead[-1] < ahead[0]
+    fills = out[out["kind"] == Kind.FILL]
+    assert int(fills["qty"].sum()) <= qty
+    assert np.all(fills["price"] == bid)
+    assert np.all(fills["flags"] & Flag.OWN)

@@ -88,6 +88,8 @@ pub enum BookError {
     },
     /// Sizes must be positive.
     BadQuantity { id: i64, qty: i64 },
+    /// The size would take a level's total past what an `i64` holds.
+    SizeOverflow { id: i64, qty: i64 },
     /// The price is not a multiple of the book's tick.
     OffTick { id: i64, price: i64, tick: i64 },
     /// An execution larger than the order's remaining size.
@@ -132,6 +134,10 @@ impl fmt::Display for BookError {
             BookError::BadQuantity { id, qty } => {
                 write!(f, "order {id}: size {qty} is not positive")
             }
+            BookError::SizeOverflow { id, qty } => write!(
+                f,
+                "order {id}: size {qty} would overflow the total size of its price level"
+            ),
             BookError::OffTick { id, price, tick } => {
                 write!(
                     f,
@@ -484,6 +490,15 @@ impl OrderBook {
         Ok(())
     }
 
+    /// Whether level `li` can take `qty` more without overflowing its total.
+    #[inline]
+    fn check_room(&self, id: i64, li: u32, qty: i64) -> Result<(), BookError> {
+        match self.levels[li as usize].qty.checked_add(qty) {
+            Some(_) => Ok(()),
+            None => Err(BookError::SizeOverflow { id, qty }),
+        }
+    }
+
     /// The error a resting order at `price` on `side` would cause by crossing, if any.
     #[inline]
     fn check_cross(&self, id: i64, side: Side, price: i64) -> Result<(), BookError> {
@@ -530,9 +545,10 @@ impl OrderBook {
         self.check_cross(id, side, price)?;
         let key = key_of(side, price);
         let found = Self::find(self.ladder(side), key);
-        if found.is_err() {
-            // An existing level's price passed this check already.
-            self.check_price(id, price)?;
+        match found {
+            // An existing level's price passed the tick check already.
+            Ok(p) => self.check_room(id, self.ladder(side)[p].1, qty)?,
+            Err(_) => self.check_price(id, price)?,
         }
         // Every check is done before the first change: the book stays as it was on error.
         let slot = match self.index.entry(id) {
@@ -704,6 +720,10 @@ impl OrderBook {
         } else {
             self.check_cross(id, node.side, price)?;
         }
+        if let Some(li) = self.level_index(node.side, price) {
+            let already = if li == node.level { node.qty } else { 0 };
+            self.check_room(id, li, qty - already)?;
+        }
         self.unlink(idx);
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -727,6 +747,9 @@ impl OrderBook {
         }
         self.check_price(0, price)?;
         self.check_cross(0, side, price)?;
+        if let Some(li) = self.level_index(side, price) {
+            self.check_room(0, li, qty)?;
+        }
         let li = self.level_or_insert(side, price);
         let level = &mut self.levels[li as usize];
         level.anon += qty;
@@ -1137,6 +1160,17 @@ mod tests {
         ));
         assert_eq!(b.snapshot(), before);
         assert!(OrderBook::new(0).is_err());
+        b.add(7, Side::Buy, 50, i64::MAX - 10, 0).unwrap();
+        let before = b.snapshot();
+        assert_eq!(
+            b.add(8, Side::Buy, 50, 11, 0),
+            Err(BookError::SizeOverflow { id: 8, qty: 11 })
+        );
+        assert!(b.add_anonymous(Side::Buy, 50, 11).is_err());
+        b.add(9, Side::Buy, 60, 11, 0).unwrap();
+        assert!(b.modify(9, 50, 11, 0).is_err());
+        b.cancel(9).unwrap();
+        assert_eq!(b.snapshot(), before);
         let msg = BookError::Overfill {
             id: 1,
             qty: 6,

@@ -193,3 +193,36 @@ def test_sim_venue_on_real_data_keeps_queue_position(day: lobster.LobsterDay) ->
     assert int(fills["qty"].sum()) <= qty
     assert np.all(fills["price"] == bid)
     assert np.all(fills["flags"] & Flag.OWN)
+
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lobster"
+
+
+def _check_consistent(day: lobster.LobsterDay) -> int:
+    """Applies ``consistent_deltas`` message by message; the book must equal every row
+    within the file's depth. Returns the number of corrections."""
+    events, ends = lobster.consistent_deltas(day)
+    book = day.seeded_book()
+    start = 0
+    for k, end in enumerate(ends):
+        book.apply_batch(events[start:end])
+        start = int(end)
+        for side in (Side.BUY, Side.SELL):
+            got = [(p, q) for p, q, _ in book.depth(side, day.rows.levels)]
+            assert got == day.rows.side(k, side), f"row {k + 1}, {side.name}"
+    book.check_invariants()
+    return int(np.count_nonzero(events["flags"] & Flag.SNAPSHOT))
+
+
+def test_consistent_deltas_match_every_row(day: lobster.LobsterDay) -> None:
+    # A handful of corrections: levels revealed from beyond the 10 the file shows.
+    assert 0 < _check_consistent(day) < 30
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason=f"shared data {SHARED} not present")
+def test_consistent_deltas_on_a_full_level_1_day() -> None:
+    stem = "AMZN_2012-06-21_34200000_57600000"
+    day = lobster.read_day(SHARED / f"{stem}_message_1.csv", SHARED / f"{stem}_orderbook_1.csv")
+    assert len(day.events) == 57_515
+    # A level-1 file reveals a new best level whenever the best one empties.
+    assert _check_consistent(day) > 1_000

@@ -301,7 +301,13 @@ def _lobster_like(n: int, seed: int) -> bytes: ...
 @disjoint_base
 class OrderBook:
     def __new__(
-        cls, tick: int = 1, instrument: int = 0, *, maker_fee: int = 0, taker_fee: int = 0
+        cls,
+        tick: int = 1,
+        instrument: int = 0,
+        *,
+        maker_fee: int = 0,
+        taker_fee: int = 0,
+        capacity: int = 0,
     ) -> OrderBook: ...
     @property
     def tick(self) -> int: ...

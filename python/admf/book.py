@@ -87,8 +87,10 @@ class SubmitResult(NamedTuple):
 class OrderBook(_core.OrderBook):
     """An L3 limit order book with price-time priority and an L2 view.
 
-    ``OrderBook(tick=1, instrument=0, *, maker_fee=0, taker_fee=0)``: prices must be
-    multiples of ``tick`` (fixed point); fees are fixed-point rates used by ``submit``.
+    ``OrderBook(tick=1, instrument=0, *, maker_fee=0, taker_fee=0, capacity=0)``: prices
+    must be multiples of ``tick`` (fixed point); fees are fixed-point rates used by
+    ``submit``; ``capacity`` reserves room for that many resting orders (a replay then never
+    grows its tables).
 
     Market data: ``add``, ``cancel``, ``reduce`` (keeps priority), ``modify`` (a new price or
     a larger size loses priority), ``execute``, ``clear``, ``apply(event)``,

@@ -16,7 +16,11 @@ fn replay(c: &mut Criterion) {
     g.throughput(Throughput::Elements(N as u64));
     g.bench_function("replay_lobster_like", |b| {
         b.iter_batched_ref(
-            || OrderBook::new(CENT).unwrap(),
+            || {
+                let mut book = OrderBook::new(CENT).unwrap();
+                book.reserve(8_192);
+                book
+            },
             |book| book.apply_all(black_box(&stream)).unwrap(),
             BatchSize::LargeInput,
         )

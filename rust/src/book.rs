@@ -28,10 +28,33 @@
 //! iterates a hash map to produce output: levels are kept sorted and orders in FIFO lists, so
 //! every view and every batch of fills is deterministic.
 //!
-//! Layout: each side is a `Vec` of levels sorted so that the best level is last (inserting
-//! or removing near the top moves few entries, and most activity is near the top); orders
-//! live in one arena (`Vec`) linked into a doubly linked FIFO list per level, found by id
-//! through a hash map with a multiplicative hash.
+//! Layout: levels live in an arena; each side keeps a ladder, a `Vec` of (price key, level)
+//! sorted so that the best level is last (inserting or removing near the top moves few
+//! entries, and most activity is near the top). Orders live in a second arena, linked into a
+//! doubly linked FIFO list per level and pointing at their level, so a cancel or an execution
+//! needs one hash lookup and no search; the id map uses a hash that keeps sequentially
+//! numbered orders in neighbouring buckets.
+//!
+//! Kernel use (the simulated venue):
+//!
+//! ```
+//! use _core::book::{Fees, Latency, OrderBook, SimVenue};
+//! use _core::event::{flags, Event, Kind, Side, SCALE};
+//!
+//! let book = OrderBook::new(SCALE / 100).unwrap(); // one-cent tick
+//! let mut venue = SimVenue::new(book, Fees { maker: -20_000, taker: 30_000 },
+//!                               Latency { to_venue: 50_000, to_strategy: 50_000 });
+//! let mut out = Vec::new();
+//! let ask = Event { kind: Kind::BookAdd as u8, ts: 1_000, order_id: 7, side: Side::Sell as u8,
+//!                   price: 100 * SCALE, qty: 5 * SCALE, ..Event::default() };
+//! venue.on_market(&ask, &mut out).unwrap();           // market data in
+//! let buy = Event { kind: Kind::OrderSubmit as u8, ts: 2_000, order_id: 1,
+//!                   side: Side::Buy as u8, price: 100 * SCALE, qty: 2 * SCALE,
+//!                   flags: flags::OWN | flags::IOC, ..Event::default() };
+//! venue.submit(&buy, &mut out).unwrap();              // our order, 50 us on its way
+//! venue.advance(60_000, &mut out);                    // the clock passes its arrival
+//! assert!(out.iter().any(|e| e.kind == Kind::Fill as u8 && e.order_id == 1));
+//! ```
 
 mod matching;
 pub mod synthetic;
@@ -65,6 +88,8 @@ pub enum BookError {
     },
     /// Sizes must be positive.
     BadQuantity { id: i64, qty: i64 },
+    /// The size would take a level's total past what an `i64` holds.
+    SizeOverflow { id: i64, qty: i64 },
     /// The price is not a multiple of the book's tick.
     OffTick { id: i64, price: i64, tick: i64 },
     /// An execution larger than the order's remaining size.
@@ -109,6 +134,10 @@ impl fmt::Display for BookError {
             BookError::BadQuantity { id, qty } => {
                 write!(f, "order {id}: size {qty} is not positive")
             }
+            BookError::SizeOverflow { id, qty } => write!(
+                f,
+                "order {id}: size {qty} would overflow the total size of its price level"
+            ),
             BookError::OffTick { id, price, tick } => {
                 write!(
                     f,
@@ -133,7 +162,7 @@ impl fmt::Display for BookError {
 
 impl std::error::Error for BookError {}
 
-/// A multiplicative (Fibonacci) hash for order ids: ids are already well spread integers, and
+/// A hash for order ids that keeps sequential ids in neighbouring buckets (see `write_i64`);
 /// SipHash would cost more than the rest of an add.
 #[derive(Default, Clone, Copy)]
 pub struct IdHasher(u64);
@@ -148,8 +177,15 @@ impl Hasher for IdHasher {
         }
     }
     fn write_i64(&mut self, n: i64) {
-        let h = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        self.0 = h ^ (h >> 29);
+        // The table picks a bucket from the low bits and a tag from the top 7. Venues number
+        // orders sequentially, so keeping the id's low bits as they are puts orders added
+        // close together in neighbouring buckets (a cancel of a recent order finds a warm
+        // cache line); the folded high bits keep ids with equal low bits apart, and the tag
+        // comes from a multiplicative mix so that it tells neighbours apart.
+        let x = n as u64;
+        let low = x ^ (x >> 32) ^ (x >> 48);
+        let tag = x.wrapping_mul(0x9E37_79B9_7F4A_7C15) & 0xFE00_0000_0000_0000;
+        self.0 = (low & 0x01FF_FFFF_FFFF_FFFF) | tag;
     }
 }
 
@@ -164,14 +200,16 @@ struct Node {
     seq: u64,
     prev: u32,
     next: u32,
+    /// Index of its level in the level arena.
+    level: u32,
     side: Side,
     own: bool,
 }
 
+/// A price level, kept in an arena so that orders can point at it and a cancel needs no
+/// search; each side's ladder lists its levels in price order.
 #[derive(Clone, Copy, Debug)]
 struct Level {
-    /// Sort key: the price for bids, its negation for asks; the best level has the largest.
-    key: i64,
     price: i64,
     /// Total size: anonymous plus every order's.
     qty: i64,
@@ -211,8 +249,12 @@ pub struct OrderView {
 pub struct OrderBook {
     tick: i64,
     instrument: u32,
-    bids: Vec<Level>,
-    asks: Vec<Level>,
+    /// (sort key, level index), ascending by key: the key is the price for bids and its
+    /// negation for asks, so the best level is last on both sides.
+    bids: Vec<(i64, u32)>,
+    asks: Vec<(i64, u32)>,
+    levels: Vec<Level>,
+    free_levels: Vec<u32>,
     nodes: Vec<Node>,
     free: Vec<u32>,
     index: IdMap,
@@ -227,6 +269,8 @@ impl Default for OrderBook {
             instrument: 0,
             bids: Vec::new(),
             asks: Vec::new(),
+            levels: Vec::new(),
+            free_levels: Vec::new(),
             nodes: Vec::new(),
             free: Vec::new(),
             index: IdMap::default(),
@@ -244,6 +288,48 @@ fn key_of(side: Side, price: i64) -> i64 {
         // Prices are far from i64::MIN in practice; wrapping keeps this total.
         price.wrapping_neg()
     }
+}
+
+/// A new empty level in the arena (reusing a freed slot); returns its index.
+#[inline]
+fn new_level(levels: &mut Vec<Level>, free: &mut Vec<u32>, price: i64) -> u32 {
+    let level = Level {
+        price,
+        qty: 0,
+        anon: 0,
+        count: 0,
+        head: NIL,
+        tail: NIL,
+    };
+    match free.pop() {
+        Some(i) => {
+            levels[i as usize] = level;
+            i
+        }
+        None => {
+            levels.push(level);
+            (levels.len() - 1) as u32
+        }
+    }
+}
+
+/// Links node `idx` at the tail of `level` (arena index `li`).
+#[inline]
+fn link_at(nodes: &mut [Node], level: &mut Level, idx: u32, li: u32) {
+    let qty = nodes[idx as usize].qty;
+    let tail = level.tail;
+    level.tail = idx;
+    if tail == NIL {
+        level.head = idx;
+    }
+    level.qty += qty;
+    level.count += 1;
+    if tail != NIL {
+        nodes[tail as usize].next = idx;
+    }
+    let node = &mut nodes[idx as usize];
+    node.prev = tail;
+    node.level = li;
 }
 
 #[inline]
@@ -273,6 +359,13 @@ impl OrderBook {
         self
     }
 
+    /// Reserves room for `orders` resting orders, so that a replay does not grow the tables
+    /// while it runs.
+    pub fn reserve(&mut self, orders: usize) {
+        self.index.reserve(orders.saturating_sub(self.index.len()));
+        self.nodes.reserve(orders.saturating_sub(self.nodes.len()));
+    }
+
     /// Sets the fee model used by [`OrderBook::submit`].
     pub fn with_fees(mut self, fees: Fees) -> OrderBook {
         self.fees = fees;
@@ -298,7 +391,7 @@ impl OrderBook {
     }
 
     #[inline]
-    fn levels(&self, side: Side) -> &Vec<Level> {
+    fn ladder(&self, side: Side) -> &Vec<(i64, u32)> {
         if side == Side::Buy {
             &self.bids
         } else {
@@ -307,7 +400,7 @@ impl OrderBook {
     }
 
     #[inline]
-    fn levels_mut(&mut self, side: Side) -> &mut Vec<Level> {
+    fn ladder_mut(&mut self, side: Side) -> &mut Vec<(i64, u32)> {
         if side == Side::Buy {
             &mut self.bids
         } else {
@@ -315,15 +408,74 @@ impl OrderBook {
         }
     }
 
-    /// Position of the level at `price`, or where it would be inserted. Activity clusters at
-    /// the top, so look at the best level first.
+    /// The levels of a side, best first.
     #[inline]
-    fn find(levels: &[Level], key: i64) -> Result<usize, usize> {
-        match levels.last() {
-            Some(top) if top.key == key => Ok(levels.len() - 1),
-            Some(top) if top.key < key => Err(levels.len()),
-            _ => levels.binary_search_by_key(&key, |l| l.key),
+    fn side_levels(&self, side: Side) -> impl Iterator<Item = &Level> + '_ {
+        let ladder: &[(i64, u32)] = if side == Side::None {
+            &[]
+        } else {
+            self.ladder(side)
+        };
+        ladder.iter().rev().map(|&(_, i)| &self.levels[i as usize])
+    }
+
+    /// The best level of a side.
+    #[inline]
+    fn top(&self, side: Side) -> Option<&Level> {
+        self.ladder(side)
+            .last()
+            .map(|&(_, i)| &self.levels[i as usize])
+    }
+
+    /// Position of the level at `key` in a ladder, or where it would be inserted. Activity
+    /// clusters at the top, so look at the best level first.
+    #[inline]
+    fn find(ladder: &[(i64, u32)], key: i64) -> Result<usize, usize> {
+        match ladder.last() {
+            Some(top) if top.0 == key => Ok(ladder.len() - 1),
+            Some(top) if top.0 < key => Err(ladder.len()),
+            _ => ladder.binary_search_by_key(&key, |l| l.0),
         }
+    }
+
+    /// The arena index of the level at a price, if it exists.
+    #[inline]
+    fn level_index(&self, side: Side, price: i64) -> Option<u32> {
+        if side == Side::None {
+            return None;
+        }
+        let ladder = self.ladder(side);
+        Self::find(ladder, key_of(side, price))
+            .ok()
+            .map(|p| ladder[p].1)
+    }
+
+    /// The arena index of the level at a price, created empty if needed.
+    #[inline]
+    fn level_or_insert(&mut self, side: Side, price: i64) -> u32 {
+        let key = key_of(side, price);
+        let pos = match Self::find(self.ladder(side), key) {
+            Ok(p) => return self.ladder(side)[p].1,
+            Err(p) => p,
+        };
+        let li = new_level(&mut self.levels, &mut self.free_levels, price);
+        self.ladder_mut(side).insert(pos, (key, li));
+        li
+    }
+
+    /// Removes a level that holds nothing any more.
+    #[inline]
+    fn drop_if_empty(&mut self, side: Side, li: u32) {
+        let level = &self.levels[li as usize];
+        if level.qty != 0 || level.count != 0 {
+            return;
+        }
+        let key = key_of(side, level.price);
+        let ladder = self.ladder_mut(side);
+        if let Ok(pos) = Self::find(ladder, key) {
+            ladder.remove(pos);
+        }
+        self.free_levels.push(li);
     }
 
     #[inline]
@@ -338,12 +490,21 @@ impl OrderBook {
         Ok(())
     }
 
+    /// Whether level `li` can take `qty` more without overflowing its total.
+    #[inline]
+    fn check_room(&self, id: i64, li: u32, qty: i64) -> Result<(), BookError> {
+        match self.levels[li as usize].qty.checked_add(qty) {
+            Some(_) => Ok(()),
+            None => Err(BookError::SizeOverflow { id, qty }),
+        }
+    }
+
     /// The error a resting order at `price` on `side` would cause by crossing, if any.
     #[inline]
     fn check_cross(&self, id: i64, side: Side, price: i64) -> Result<(), BookError> {
         let crosses = match side {
-            Side::Buy => self.asks.last().filter(|a| price >= a.price),
-            _ => self.bids.last().filter(|b| price <= b.price),
+            Side::Buy => self.top(Side::Sell).filter(|a| price >= a.price),
+            _ => self.top(Side::Buy).filter(|b| price <= b.price),
         };
         match crosses {
             Some(best) => Err(BookError::Crossing {
@@ -381,13 +542,33 @@ impl OrderBook {
         if qty <= 0 {
             return Err(BookError::BadQuantity { id, qty });
         }
-        self.check_price(id, price)?;
         self.check_cross(id, side, price)?;
+        let key = key_of(side, price);
+        let found = Self::find(self.ladder(side), key);
+        match found {
+            // An existing level's price passed the tick check already.
+            Ok(p) => self.check_room(id, self.ladder(side)[p].1, qty)?,
+            Err(_) => self.check_price(id, price)?,
+        }
+        // Every check is done before the first change: the book stays as it was on error.
         let slot = match self.index.entry(id) {
             std::collections::hash_map::Entry::Occupied(_) => {
                 return Err(BookError::DuplicateOrder { id })
             }
             std::collections::hash_map::Entry::Vacant(v) => v,
+        };
+        let ladder = if side == Side::Buy {
+            &mut self.bids
+        } else {
+            &mut self.asks
+        };
+        let li = match found {
+            Ok(p) => ladder[p].1,
+            Err(p) => {
+                let li = new_level(&mut self.levels, &mut self.free_levels, price);
+                ladder.insert(p, (key, li));
+                li
+            }
         };
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -399,6 +580,7 @@ impl OrderBook {
             seq,
             prev: NIL,
             next: NIL,
+            level: li,
             side,
             own,
         };
@@ -413,59 +595,27 @@ impl OrderBook {
             }
         };
         slot.insert(idx);
-        self.link_back(idx);
+        link_at(&mut self.nodes, &mut self.levels[li as usize], idx, li);
         Ok(())
     }
 
-    #[inline]
     /// Links node `idx` at the tail of the level at its price, creating the level.
+    #[inline]
     fn link_back(&mut self, idx: u32) {
-        let Node {
-            side, price, qty, ..
-        } = self.nodes[idx as usize];
-        let key = key_of(side, price);
-        let levels = self.levels_mut(side);
-        let pos = match Self::find(levels, key) {
-            Ok(p) => p,
-            Err(p) => {
-                levels.insert(
-                    p,
-                    Level {
-                        key,
-                        price,
-                        qty: 0,
-                        anon: 0,
-                        count: 0,
-                        head: NIL,
-                        tail: NIL,
-                    },
-                );
-                p
-            }
-        };
-        let level = &mut levels[pos];
-        let tail = level.tail;
-        level.tail = idx;
-        if tail == NIL {
-            level.head = idx;
-        }
-        level.qty += qty;
-        level.count += 1;
-        if tail != NIL {
-            self.nodes[tail as usize].next = idx;
-        }
-        self.nodes[idx as usize].prev = tail;
+        let Node { side, price, .. } = self.nodes[idx as usize];
+        let li = self.level_or_insert(side, price);
+        link_at(&mut self.nodes, &mut self.levels[li as usize], idx, li);
     }
 
-    #[inline]
     /// Unlinks node `idx` from its level (removing an emptied level); the node keeps its id.
+    #[inline]
     fn unlink(&mut self, idx: u32) {
         let Node {
             side,
-            price,
             qty,
             prev,
             next,
+            level: li,
             ..
         } = self.nodes[idx as usize];
         if prev != NIL {
@@ -474,21 +624,16 @@ impl OrderBook {
         if next != NIL {
             self.nodes[next as usize].prev = prev;
         }
-        let levels = self.levels_mut(side);
-        if let Ok(pos) = Self::find(levels, key_of(side, price)) {
-            let level = &mut levels[pos];
-            if level.head == idx {
-                level.head = next;
-            }
-            if level.tail == idx {
-                level.tail = prev;
-            }
-            level.qty -= qty;
-            level.count -= 1;
-            if level.qty == 0 && level.count == 0 {
-                levels.remove(pos);
-            }
+        let level = &mut self.levels[li as usize];
+        if level.head == idx {
+            level.head = next;
         }
+        if level.tail == idx {
+            level.tail = prev;
+        }
+        level.qty -= qty;
+        level.count -= 1;
+        self.drop_if_empty(side, li);
     }
 
     fn remove_node(&mut self, id: i64, idx: u32) {
@@ -521,14 +666,12 @@ impl OrderBook {
         Ok(qty)
     }
 
+    #[inline]
     fn shrink(&mut self, idx: u32, qty: i64) {
         let node = &mut self.nodes[idx as usize];
         node.qty -= qty;
-        let (side, key) = (node.side, key_of(node.side, node.price));
-        let levels = self.levels_mut(side);
-        if let Ok(pos) = Self::find(levels, key) {
-            levels[pos].qty -= qty;
-        }
+        let li = node.level;
+        self.levels[li as usize].qty -= qty;
     }
 
     /// Removes a resting order; returns the size it had.
@@ -577,6 +720,10 @@ impl OrderBook {
         } else {
             self.check_cross(id, node.side, price)?;
         }
+        if let Some(li) = self.level_index(node.side, price) {
+            let already = if li == node.level { node.qty } else { 0 };
+            self.check_room(id, li, qty - already)?;
+        }
         self.unlink(idx);
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -600,28 +747,13 @@ impl OrderBook {
         }
         self.check_price(0, price)?;
         self.check_cross(0, side, price)?;
-        let key = key_of(side, price);
-        let levels = self.levels_mut(side);
-        let pos = match Self::find(levels, key) {
-            Ok(p) => p,
-            Err(p) => {
-                levels.insert(
-                    p,
-                    Level {
-                        key,
-                        price,
-                        qty: 0,
-                        anon: 0,
-                        count: 0,
-                        head: NIL,
-                        tail: NIL,
-                    },
-                );
-                p
-            }
-        };
-        levels[pos].anon += qty;
-        levels[pos].qty += qty;
+        if let Some(li) = self.level_index(side, price) {
+            self.check_room(0, li, qty)?;
+        }
+        let li = self.level_or_insert(side, price);
+        let level = &mut self.levels[li as usize];
+        level.anon += qty;
+        level.qty += qty;
         Ok(())
     }
 
@@ -638,17 +770,14 @@ impl OrderBook {
         if qty <= 0 {
             return Err(BookError::BadQuantity { id, qty });
         }
-        let levels = self.levels_mut(side);
-        let pos = match Self::find(levels, key_of(side, price)) {
-            Ok(p) if levels[p].anon >= qty => p,
+        let li = match self.level_index(side, price) {
+            Some(li) if self.levels[li as usize].anon >= qty => li,
             _ => return Err(BookError::UnknownOrder { id }),
         };
-        let level = &mut levels[pos];
+        let level = &mut self.levels[li as usize];
         level.anon -= qty;
         level.qty -= qty;
-        if level.qty == 0 && level.count == 0 {
-            levels.remove(pos);
-        }
+        self.drop_if_empty(side, li);
         Ok(())
     }
 
@@ -657,24 +786,24 @@ impl OrderBook {
         if side == Side::None {
             self.bids.clear();
             self.asks.clear();
+            self.levels.clear();
+            self.free_levels.clear();
             self.nodes.clear();
             self.free.clear();
             self.index.clear();
             return;
         }
-        let mut doomed = Vec::new();
-        for level in self.levels(side) {
-            let mut i = level.head;
+        let ladder = std::mem::take(self.ladder_mut(side));
+        for (_, li) in ladder {
+            let mut i = self.levels[li as usize].head;
             while i != NIL {
-                doomed.push(i);
-                i = self.nodes[i as usize].next;
+                let node = self.nodes[i as usize];
+                self.index.remove(&node.id);
+                self.free.push(i);
+                i = node.next;
             }
+            self.free_levels.push(li);
         }
-        for idx in doomed {
-            self.index.remove(&self.nodes[idx as usize].id);
-            self.free.push(idx);
-        }
-        self.levels_mut(side).clear();
     }
 
     /// Applies one book delta record. `BOOK_CANCEL` takes `qty` off (all of it when `qty` is
@@ -768,21 +897,21 @@ impl OrderBook {
     /// Best bid (price, size).
     #[inline]
     pub fn best_bid(&self) -> Option<(i64, i64)> {
-        self.bids.last().map(|l| (l.price, l.qty))
+        self.top(Side::Buy).map(|l| (l.price, l.qty))
     }
 
     /// Best ask (price, size).
     #[inline]
     pub fn best_ask(&self) -> Option<(i64, i64)> {
-        self.asks.last().map(|l| (l.price, l.qty))
+        self.top(Side::Sell).map(|l| (l.price, l.qty))
     }
 
     /// Best bid and best ask prices.
     #[inline]
     pub fn bbo(&self) -> (Option<i64>, Option<i64>) {
         (
-            self.bids.last().map(|l| l.price),
-            self.asks.last().map(|l| l.price),
+            self.top(Side::Buy).map(|l| l.price),
+            self.top(Side::Sell).map(|l| l.price),
         )
     }
 
@@ -793,12 +922,7 @@ impl OrderBook {
 
     /// The best `n` levels of one side, best first.
     pub fn depth(&self, side: Side, n: usize) -> impl Iterator<Item = LevelView> + '_ {
-        let levels: &[Level] = if side == Side::None {
-            &[]
-        } else {
-            self.levels(side)
-        };
-        levels.iter().rev().take(n).map(Self::view)
+        self.side_levels(side).take(n).map(Self::view)
     }
 
     /// Number of price levels on one side.
@@ -806,19 +930,14 @@ impl OrderBook {
         if side == Side::None {
             0
         } else {
-            self.levels(side).len()
+            self.ladder(side).len()
         }
     }
 
     /// The level at a price, if it has size.
     pub fn level(&self, side: Side, price: i64) -> Option<LevelView> {
-        if side == Side::None {
-            return None;
-        }
-        let levels = self.levels(side);
-        Self::find(levels, key_of(side, price))
-            .ok()
-            .map(|p| Self::view(&levels[p]))
+        self.level_index(side, price)
+            .map(|li| Self::view(&self.levels[li as usize]))
     }
 
     /// Total size at a price (0 when there is none).
@@ -830,12 +949,8 @@ impl OrderBook {
     /// them (see [`LevelView::anonymous`]).
     pub fn queue(&self, side: Side, price: i64) -> Vec<(i64, i64)> {
         let mut out = Vec::new();
-        if side == Side::None {
-            return out;
-        }
-        let levels = self.levels(side);
-        if let Ok(p) = Self::find(levels, key_of(side, price)) {
-            let mut i = levels[p].head;
+        if let Some(li) = self.level_index(side, price) {
+            let mut i = self.levels[li as usize].head;
             while i != NIL {
                 let n = &self.nodes[i as usize];
                 out.push((n.id, n.qty));
@@ -872,7 +987,7 @@ impl OrderBook {
     pub fn snapshot(&self) -> Vec<Event> {
         let mut out = Vec::with_capacity(self.len() + self.bids.len() + self.asks.len());
         for side in [Side::Buy, Side::Sell] {
-            for level in self.levels(side).iter().rev() {
+            for level in self.side_levels(side) {
                 let base = Event {
                     kind: Kind::BookAdd as u8,
                     side: side as u8,
@@ -918,17 +1033,22 @@ impl OrderBook {
     }
 
     /// Checks the internal invariants (level size is the sum of its orders plus anonymous
-    /// size, links agree, levels sorted, book not crossed, index matches). For tests.
+    /// size, links agree, levels sorted, book not crossed, index and arenas match). For
+    /// tests.
     pub fn check_invariants(&self) -> Result<(), String> {
         let mut seen = 0usize;
         for side in [Side::Buy, Side::Sell] {
-            let levels = self.levels(side);
-            for w in levels.windows(2) {
-                if w[0].key >= w[1].key {
+            let ladder = self.ladder(side);
+            for w in ladder.windows(2) {
+                if w[0].0 >= w[1].0 {
                     return Err(format!("{side:?} levels out of order"));
                 }
             }
-            for level in levels {
+            for &(key, li) in ladder {
+                let level = &self.levels[li as usize];
+                if key != key_of(side, level.price) {
+                    return Err(format!("ladder key of {} is wrong", level.price));
+                }
                 let (mut sum, mut count, mut prev, mut last_seq) = (level.anon, 0u32, NIL, 0u64);
                 if level.anon < 0 {
                     return Err(format!("negative anonymous size at {}", level.price));
@@ -936,7 +1056,12 @@ impl OrderBook {
                 let mut i = level.head;
                 while i != NIL {
                     let n = &self.nodes[i as usize];
-                    if n.prev != prev || n.price != level.price || n.side != side || n.qty <= 0 {
+                    if n.prev != prev
+                        || n.price != level.price
+                        || n.side != side
+                        || n.qty <= 0
+                        || n.level != li
+                    {
                         return Err(format!("bad node {} at {}", n.id, level.price));
                     }
                     if n.seq <= last_seq {
@@ -962,6 +1087,9 @@ impl OrderBook {
         }
         if seen != self.index.len() {
             return Err("index holds orders that are in no level".into());
+        }
+        if self.bids.len() + self.asks.len() + self.free_levels.len() != self.levels.len() {
+            return Err("level arena leaks".into());
         }
         if self.is_crossed() {
             return Err("book crossed".into());
@@ -1032,6 +1160,17 @@ mod tests {
         ));
         assert_eq!(b.snapshot(), before);
         assert!(OrderBook::new(0).is_err());
+        b.add(7, Side::Buy, 50, i64::MAX - 10, 0).unwrap();
+        let before = b.snapshot();
+        assert_eq!(
+            b.add(8, Side::Buy, 50, 11, 0),
+            Err(BookError::SizeOverflow { id: 8, qty: 11 })
+        );
+        assert!(b.add_anonymous(Side::Buy, 50, 11).is_err());
+        b.add(9, Side::Buy, 60, 11, 0).unwrap();
+        assert!(b.modify(9, 50, 11, 0).is_err());
+        b.cancel(9).unwrap();
+        assert_eq!(b.snapshot(), before);
         let msg = BookError::Overfill {
             id: 1,
             qty: 6,

@@ -11,12 +11,13 @@ never announced) and moves the frontier out.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from admf import BookError, Kind, OrderBook, Side
+from admf import SCALE, BookError, Flag, Kind, OrderBook, Side, SimVenue
 from admf.data import lobster
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "lobster"
@@ -160,3 +161,68 @@ def test_unknown_order_in_data_is_a_book_error(day: lobster.LobsterDay) -> None:
     with pytest.raises(BookError, match=f"order {int(cancels[0]['order_id'])}: unknown"):
         book.apply_batch(cancels[:1])
     assert len(book) == 0
+
+
+def test_sim_venue_on_real_data_keeps_queue_position(day: lobster.LobsterDay) -> None:
+    """An own bid joins the best bid at the start of the AAPL excerpt: it waits behind the
+    size resting there, which only shrinks as the data trades or cancels it, and it never
+    fills more than it asked for."""
+    venue = SimVenue(lobster.TICK, latency_to_venue=1_000, latency_to_strategy=1_000)
+    venue.on_market(day.seeded_book().snapshot())
+    # The first 400 deltas: later ones touch levels the seed row did not show (see above).
+    deltas = lobster.book_deltas(day.events)[:400]
+    bid = venue.bbo()[0]
+    assert bid is not None
+    start = int(deltas[0]["ts"])
+    qty = 100 * SCALE
+    answers = [venue.submit_order(1, Side.BUY, qty, bid, ts=start)]
+    ahead = []
+    for k in range(len(deltas)):
+        answers.append(venue.on_market(deltas[k : k + 1]))
+        state = venue.order(1)
+        if state is not None:
+            ahead.append(state[4])
+        elif ahead:
+            break  # filled
+    out = np.concatenate(answers)
+    assert int(out[0]["kind"]) == Kind.ORDER_ACCEPTED
+    assert ahead[0] > 0
+    assert all(a >= b for a, b in pairwise(ahead))
+    assert ahead[-1] < ahead[0]
+    fills = out[out["kind"] == Kind.FILL]
+    assert int(fills["qty"].sum()) <= qty
+    assert np.all(fills["price"] == bid)
+    assert np.all(fills["flags"] & Flag.OWN)
+
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lobster"
+
+
+def _check_consistent(day: lobster.LobsterDay) -> int:
+    """Applies ``consistent_deltas`` message by message; the book must equal every row
+    within the file's depth. Returns the number of corrections."""
+    events, ends = lobster.consistent_deltas(day)
+    book = day.seeded_book()
+    start = 0
+    for k, end in enumerate(ends):
+        book.apply_batch(events[start:end])
+        start = int(end)
+        for side in (Side.BUY, Side.SELL):
+            got = [(p, q) for p, q, _ in book.depth(side, day.rows.levels)]
+            assert got == day.rows.side(k, side), f"row {k + 1}, {side.name}"
+    book.check_invariants()
+    return int(np.count_nonzero(events["flags"] & Flag.SNAPSHOT))
+
+
+def test_consistent_deltas_match_every_row(day: lobster.LobsterDay) -> None:
+    # A handful of corrections: levels revealed from beyond the 10 the file shows.
+    assert 0 < _check_consistent(day) < 30
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason=f"shared data {SHARED} not present")
+def test_consistent_deltas_on_a_full_level_1_day() -> None:
+    stem = "AMZN_2012-06-21_34200000_57600000"
+    day = lobster.read_day(SHARED / f"{stem}_message_1.csv", SHARED / f"{stem}_orderbook_1.csv")
+    assert len(day.events) == 57_515
+    # A level-1 file reveals a new best level whenever the best one empties.
+    assert _check_consistent(day) > 1_000

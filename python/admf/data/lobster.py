@@ -17,7 +17,9 @@ the file name and the New York time zone. Types 1-4 are book deltas (``BOOK_ADD`
 trades (5, 6) are ``TRADE`` records (side = the aggressor's); halts (7) are ``NONE``
 records, kept so that event k still matches orderbook row k. Orders resting before the file
 starts are never announced: start a book from the first row with ``seed_book``, whose size
-belongs to no known order (``OrderBook.add_anonymous``).
+belongs to no known order (``OrderBook.add_anonymous``). ``consistent_deltas`` adds the
+corrections that keep such a book equal to every row (levels revealed from beyond the file's
+depth, orders canceled while out of view).
 """
 
 from __future__ import annotations
@@ -31,9 +33,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
-from admf.book import OrderBook
+from admf.book import BookError, OrderBook
 from admf.errors import AdmfError
-from admf.events import SCALE, EventArray, Kind, Side, empty_events
+from admf.events import SCALE, EventArray, Flag, Kind, Side, empty_events
 
 __all__ = [
     "PRICE_FACTOR",
@@ -41,6 +43,7 @@ __all__ = [
     "LobsterDay",
     "OrderbookRows",
     "book_deltas",
+    "consistent_deltas",
     "read_day",
     "read_messages",
     "read_orderbook",
@@ -240,3 +243,88 @@ def read_day(
             "messages; expected one row per message"
         )
     return LobsterDay(events, rows)
+
+
+def _window(levels: list[tuple[int, int]], depth: int, side: Side) -> int | None:
+    """The worst price a row shows for a side, or None when it shows fewer levels than the
+    file's depth (then it shows the whole side)."""
+    if len(levels) < depth:
+        return None
+    return levels[-1][0]
+
+
+def _within(side: Side, price: int, edge: int | None) -> bool:
+    return edge is None or (price >= edge if side == Side.BUY else price <= edge)
+
+
+def _correction(kind: Kind, ts: int, order_id: int, side: Side, price: int, qty: int) -> np.void:
+    rec: np.void = empty_events(1)[0]
+    rec["kind"], rec["ts"], rec["order_id"] = kind, ts, order_id
+    rec["side"], rec["price"], rec["qty"] = side, price, qty
+    rec["flags"] = Flag.SNAPSHOT
+    return rec
+
+
+def consistent_deltas(
+    day: LobsterDay, *, tick: int = TICK
+) -> tuple[EventArray, npt.NDArray[np.int64]]:
+    """The day's book deltas with corrections spliced in, so that a book started with
+    ``day.seeded_book()`` equals every orderbook row within the file's depth after each
+    message, and no delta is refused.
+
+    A level-N file reports only what happens within the best N levels: a level that vanishes
+    reveals one whose orders were never announced, and orders canceled while out of view
+    come back as stale. After each message the rows are taken as the truth within their
+    depth: missing size is added as anonymous size (``BOOK_ADD`` with order id 0), excess
+    size is canceled (anonymous first, then the newest orders), all flagged
+    ``Flag.SNAPSHOT``; a message that refers to an order the book cannot know is dropped.
+    Returns the events and, per message, the index just past its events."""
+    book = day.seeded_book(tick=tick)
+    depth = day.rows.levels
+    out: list[np.void] = []
+    ends = np.empty(len(day.events), dtype=np.int64)
+    book_kinds = set(int(k) for k in _BOOK_KINDS)
+    for k, ev in enumerate(day.events):
+        ts = int(ev["ts"])
+        if int(ev["kind"]) in book_kinds:
+            try:
+                book.apply_batch(day.events[k : k + 1])
+                out.append(ev)
+            except BookError:
+                pass  # an order the file never showed; the row below repairs its level
+        rows = {side: day.rows.side(k, side) for side in (Side.BUY, Side.SELL)}
+        missing: list[tuple[Side, int, int]] = []
+        for side, row in rows.items():
+            edge = _window(row, depth, side)
+            want = dict(row)
+            n = 2 * depth + 2
+            levels = book.depth(side, n)
+            while len(levels) == n and _within(side, levels[-1][0], edge):
+                n *= 4
+                levels = book.depth(side, n)
+            have = {p: q for p, q, _ in levels if _within(side, p, edge)}
+            for price in sorted(set(want) | set(have)):
+                extra = have.get(price, 0) - want.get(price, 0)
+                if extra < 0:
+                    missing.append((side, price, -extra))
+                    continue
+                anon = min(extra, book.anonymous_at(side, price))
+                if anon:
+                    book.reduce_anonymous(side, price, anon)
+                    out.append(_correction(Kind.BOOK_CANCEL, ts, 0, side, price, anon))
+                    extra -= anon
+                for order_id, qty in reversed(book.queue(side, price)):
+                    if extra <= 0:
+                        break
+                    take = min(qty, extra)
+                    book.reduce(order_id, take)
+                    out.append(_correction(Kind.BOOK_CANCEL, ts, order_id, side, price, take))
+                    extra -= take
+        for side, price, qty in missing:
+            book.add_anonymous(side, price, qty)
+            out.append(_correction(Kind.BOOK_ADD, ts, 0, side, price, qty))
+        ends[k] = len(out)
+    events = empty_events(len(out))
+    for i, rec in enumerate(out):
+        events[i] = rec
+    return events, ends

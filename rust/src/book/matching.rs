@@ -186,13 +186,8 @@ pub(crate) fn fill_event(
 impl OrderBook {
     /// Size on the other side within `order`'s limit, up to `want`.
     fn available(&self, order: &Order, want: i64) -> i64 {
-        let levels = if order.side == Side::Buy {
-            &self.asks
-        } else {
-            &self.bids
-        };
         let mut total = 0;
-        for level in levels.iter().rev() {
+        for level in self.side_levels(opposite(order.side)) {
             if !order.crosses(level.price) || total >= want {
                 break;
             }
@@ -222,12 +217,9 @@ impl OrderBook {
         if self.index.contains_key(&id) {
             return Err(BookError::DuplicateOrder { id });
         }
-        let opposite = if order.side == Side::Buy {
-            &self.asks
-        } else {
-            &self.bids
-        };
-        let crosses = opposite.last().is_some_and(|l| order.crosses(l.price));
+        let crosses = self
+            .top(opposite(order.side))
+            .is_some_and(|l| order.crosses(l.price));
         if order.post_only && crosses {
             return Ok(Outcome {
                 filled: 0,
@@ -264,33 +256,24 @@ impl OrderBook {
 
     /// Takes liquidity for `order` level by level; returns the size left.
     fn take(&mut self, order: &Order, fills: &mut Vec<Event>) -> i64 {
-        let maker_side = if order.side == Side::Buy {
-            Side::Sell
-        } else {
-            Side::Buy
-        };
+        let maker_side = opposite(order.side);
         let (fees, instrument, ts) = (self.fees, self.instrument, order.ts);
         let taker_flags = flags::AGGRESSOR | if order.own { flags::OWN } else { 0 };
         let mut remaining = order.qty;
         while remaining > 0 {
-            let levels = if order.side == Side::Buy {
-                &mut self.asks
-            } else {
-                &mut self.bids
-            };
-            let Some(level) = levels.last_mut() else {
+            let Some(&(_, li)) = self.ladder(maker_side).last() else {
                 break;
             };
-            if !order.crosses(level.price) {
+            let level = &mut self.levels[li as usize];
+            let price = level.price;
+            if !order.crosses(price) {
                 break;
             }
-            let price = level.price;
             if level.anon > 0 {
                 let q = level.anon.min(remaining);
                 level.anon -= q;
                 level.qty -= q;
                 remaining -= q;
-                let fee = Fees::fee(price, q, fees.taker);
                 fills.push(fill_event(
                     instrument,
                     ts,
@@ -298,12 +281,17 @@ impl OrderBook {
                     order.side,
                     price,
                     q,
-                    fee,
+                    Fees::fee(price, q, fees.taker),
                     0,
                     taker_flags,
                 ));
             }
             let mut i = level.head;
+            // A level emptied by its last order is dropped by remove_node; one that held
+            // only anonymous size is dropped here.
+            if i == NIL {
+                self.drop_if_empty(maker_side, li);
+            }
             while remaining > 0 && i != NIL {
                 let node = self.nodes[i as usize];
                 let q = node.qty.min(remaining);
@@ -338,20 +326,16 @@ impl OrderBook {
                 }
                 i = next;
             }
-            // An emptied level was removed by remove_node; a level holding only anonymous
-            // size that reached zero is removed here.
-            let levels = if order.side == Side::Buy {
-                &mut self.asks
-            } else {
-                &mut self.bids
-            };
-            if let Some(l) = levels.last() {
-                if l.price == price && l.qty == 0 && l.count == 0 {
-                    levels.pop();
-                }
-            }
         }
         remaining
+    }
+}
+
+fn opposite(side: Side) -> Side {
+    if side == Side::Buy {
+        Side::Sell
+    } else {
+        Side::Buy
     }
 }
 

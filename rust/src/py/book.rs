@@ -92,15 +92,22 @@ pub struct PyOrderBook {
 #[pymethods]
 impl PyOrderBook {
     #[new]
-    #[pyo3(signature = (tick = 1, instrument = 0, *, maker_fee = 0, taker_fee = 0))]
-    fn new(tick: i64, instrument: u32, maker_fee: i64, taker_fee: i64) -> PyResult<Self> {
-        let inner = OrderBook::new(tick)
+    #[pyo3(signature = (tick = 1, instrument = 0, *, maker_fee = 0, taker_fee = 0, capacity = 0))]
+    fn new(
+        tick: i64,
+        instrument: u32,
+        maker_fee: i64,
+        taker_fee: i64,
+        capacity: usize,
+    ) -> PyResult<Self> {
+        let mut inner = OrderBook::new(tick)
             .map_err(book_err)?
             .with_instrument(instrument)
             .with_fees(Fees {
                 maker: maker_fee,
                 taker: taker_fee,
             });
+        inner.reserve(capacity);
         Ok(PyOrderBook {
             inner,
             bbo_cache: None,

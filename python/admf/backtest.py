@@ -97,7 +97,14 @@ def _lobster_source(p: Path, instrument: int) -> Source:
     if not book_path.is_file():
         raise AdmfError(f"{p}: its LOBSTER orderbook file {book_path.name} is not beside it")
     day = lobster.read_day(p, book_path, instrument=instrument)
-    events = day.events[day.events["kind"] != Kind.NONE]
+    # The deltas with the corrections that keep the book equal to every orderbook row (a
+    # level-N file never shows what happens beyond its N levels), then the trades (hidden
+    # and cross executions) in time order; halts are left out.
+    deltas, _ = lobster.consistent_deltas(day)
+    trades = day.events[day.events["kind"] == Kind.TRADE]
+    events = np.concatenate([deltas, trades])
+    events = events[np.argsort(events["ts"], kind="stable")]
+    events["instrument"] = instrument  # the corrections are made without one
     seed = []
     for side in (Side.BUY, Side.SELL):
         for price, size in day.initial_levels(side):
@@ -112,8 +119,9 @@ def _lobster_source(p: Path, instrument: int) -> Source:
         head["price"] = [price for _, price, _ in seed]
         head["qty"] = [size for _, _, size in seed]
     name = p.name.split("_")[0]
-    return Source(str(p), instrument, name, Kind.BOOK_ADD, np.concatenate([head, events]),
-                  lobster.TICK)
+    return Source(
+        str(p), instrument, name, Kind.BOOK_ADD, np.concatenate([head, events]), lobster.TICK
+    )
 
 
 def load_source(path: str | os.PathLike[str], instrument: int) -> Source:
@@ -272,7 +280,7 @@ def round_trips(fills: EventArray) -> TradeArray:
     return np.array(rows, dtype=TRADE_DTYPE)
 
 
-MARK_KINDS = (Kind.BAR, Kind.TRADE, Kind.QUOTE)
+MARK_KINDS = (Kind.BAR, Kind.TRADE, Kind.QUOTE, Kind.BOOK_EXECUTE)
 
 
 def equity_curve(events: EventArray, initial_cash: int) -> dict[str, np.ndarray]:

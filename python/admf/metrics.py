@@ -391,11 +391,7 @@ def _statistics(
     start, end = float(equity[0]), float(equity[-1])
     total = end / start - 1.0 if start > 0 else math.nan
     years = (int(ts[-1]) - int(ts[0])) / YEAR_NS
-    cagr = (
-        (end / start) ** (1.0 / years) - 1.0
-        if years > 0 and start > 0 and end > 0
-        else (-1.0 if years > 0 and start > 0 else math.nan)
-    )
+    cagr = _cagr(start, end, years)
     sharpe = sortino = volatility = math.nan
     if len(r) >= 2:
         std = float(np.std(r, ddof=1))
@@ -443,6 +439,19 @@ def _statistics(
         annual_turnover=annual_turnover,
         periods_per_year=ppy,
     )
+
+
+def _cagr(start: float, end: float, years: float) -> float:
+    """Compound annual growth; NaN where undefined, and infinite where compounding a short
+    run's gain over a year overflows (a minute-long run annualized)."""
+    if not (years > 0 and start > 0):
+        return math.nan
+    if end <= 0:
+        return -1.0
+    try:
+        return float((end / start) ** (1.0 / years) - 1.0)
+    except OverflowError:
+        return math.inf
 
 
 def monthly_returns(ts: I64, equity: I64) -> tuple[list[int], F64]:

@@ -114,14 +114,22 @@ def _rerun(
     params: dict[str, Any],
     settings: BacktestSettings,
     inputs: EventArray,
-    instruments: list[int],
+    data: list[dict[str, Any]],
     log: Any | None = None,
 ) -> tuple[_Collector, Any, Any]:
     collector = _Collector(log)
     clean = inputs.copy()
     clean["seq"] = 0
+    instruments = [int(d["instrument"]) for d in data]
+    books = {int(d["instrument"]): int(d["tick"]) for d in data if d.get("tick")}
     kernel, portfolio = run_kernel(
-        resolve_strategy(strategy), params, settings, [clean], instruments, collector
+        resolve_strategy(strategy),
+        params,
+        settings,
+        [clean],
+        instruments,
+        collector,
+        books=books,
     )
     return collector, kernel, portfolio
 
@@ -131,8 +139,7 @@ def replay(path: str | os.PathLike[str]) -> ReplayReport:
     rec = read_recording(path)
     cfg = rec.config
     settings = BacktestSettings.from_dict(cfg["settings"])
-    instruments = [int(d["instrument"]) for d in cfg["data"]]
-    collector, _, _ = _rerun(cfg["strategy"], cfg["params"], settings, rec.inputs, instruments)
+    collector, _, _ = _rerun(cfg["strategy"], cfg["params"], settings, rec.inputs, cfg["data"])
     replayed = collector.events()
     replayed_payloads: list[Payload | None] = [None] * len(replayed)
     for seq, payload in collector.payloads.items():
@@ -180,7 +187,6 @@ def replay_as_backtest(
         Source(d["path"], int(d["instrument"]), d["name"], Kind.NONE, market[:0])
         for d in cfg["data"]
     ]
-    instruments = [s.instrument for s in sources]
     spec_text = spec if isinstance(spec, str) else f"{spec.__module__}:{spec.__qualname__}"
     log = None
     if log_dir is not None:
@@ -197,7 +203,7 @@ def replay_as_backtest(
         log = EventLog.create(log_dir, None, config=config, seed=settings.seed)
     try:
         collector, kernel, portfolio = _rerun(
-            spec, chosen_params, settings, market, instruments, log
+            spec, chosen_params, settings, market, cfg["data"], log
         )
     finally:
         if log is not None:

@@ -85,10 +85,11 @@ impl KernelCore {
         e
     }
 
-    /// Remembers the instrument's last price: a bar's close, a trade's price, a quote's mid.
+    /// Remembers the instrument's last price: a bar's close, a trade's or a book
+    /// execution's price, a quote's mid.
     fn mark(&mut self, e: &Event) {
         let price = match Kind::from_code(e.kind) {
-            Some(Kind::Bar | Kind::Trade) => e.price,
+            Some(Kind::Bar | Kind::Trade | Kind::BookExecute) => e.price,
             Some(Kind::Quote) if e.price > 0 && e.aux > 0 => {
                 e.price / 2 + e.aux / 2 + (e.price % 2 + e.aux % 2) / 2
             }
@@ -302,7 +303,10 @@ mod tests {
             }
         };
         let ack = k.advance_with(&mut hook).unwrap();
-        assert_eq!((ack.seq, ack.kind, ack.ts), (2, Kind::OrderAccepted as u8, 10));
+        assert_eq!(
+            (ack.seq, ack.kind, ack.ts),
+            (2, Kind::OrderAccepted as u8, 10)
+        );
         let fill = k.advance_with(&mut hook).unwrap();
         assert_eq!((fill.seq, fill.ts), (4, 25));
         assert!(fill.flags & flags::INPUT == 0);

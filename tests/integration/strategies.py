@@ -82,3 +82,14 @@ class BrokenStart(Strategy):
 
     def on_bar(self, bar: Event) -> None:
         raise AssertionError("never reached")
+
+
+class BookWatcher(Strategy):
+    """Records the best bid and ask it reads on every book delta."""
+
+    def on_start(self) -> None:
+        self.seen: list[tuple[int, int | None, int | None]] = []
+
+    def on_book(self, delta: Event) -> None:
+        bid, ask = self.ctx.book().bbo()
+        self.seen.append((delta.seq, bid, ask))

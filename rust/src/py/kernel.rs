@@ -133,7 +133,10 @@ impl PyKernelCore {
     fn venue_submit(&mut self, py: Python<'_>, event: &Bound<'_, PyEvent>) -> PyResult<()> {
         let cmd = event.get().inner;
         let venue = self.venues.get(&cmd.instrument).ok_or_else(|| {
-            PyValueError::new_err(format!("no simulated venue for instrument {}", cmd.instrument))
+            PyValueError::new_err(format!(
+                "no simulated venue for instrument {}",
+                cmd.instrument
+            ))
         })?;
         let mut out = Vec::new();
         venue

@@ -37,6 +37,10 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--max-notional", type=float, help="risk: max order notional")
     g.add_argument("--max-orders-per-second", type=int, help="risk: max order rate")
     g.add_argument("--daily-loss-limit", type=float, help="risk: loss that trips the kill switch")
+    g.add_argument("--maker-fee", type=float, default=0.0, help="book venue: passive fee rate")
+    g.add_argument("--taker-fee", type=float, default=0.0, help="book venue: aggressive fee rate")
+    g.add_argument("--latency-to-venue-ns", type=int, default=0, help="book venue: command delay")
+    g.add_argument("--latency-to-strategy-ns", type=int, default=0, help="book venue: answer delay")
     g.add_argument("--seed", type=int, default=0, help="the run's random seed (default 0)")
     g.add_argument(
         "--on-error",
@@ -66,6 +70,10 @@ def settings_from(args: argparse.Namespace) -> Any:
         ),
         seed=args.seed,
         on_error=args.on_error,
+        maker_fee=args.maker_fee,
+        taker_fee=args.taker_fee,
+        latency_to_venue_ns=args.latency_to_venue_ns,
+        latency_to_strategy_ns=args.latency_to_strategy_ns,
     )
 
 

@@ -498,8 +498,22 @@ def backtest(
             for future in collector.futures:
                 future.result()
             log.close(seal=True)
+    return make_result(spec, params, settings, sources, collector, kernel, portfolio, log)
+
+
+def make_result(
+    strategy: str,
+    params: dict[str, Any],
+    settings: BacktestSettings,
+    sources: list[Source],
+    collector: _Collector,
+    kernel: Kernel,
+    portfolio: Portfolio,
+    log: Any | None,
+) -> BacktestResult:
+    """The result of a finished run, with its summary."""
     result = BacktestResult(
-        strategy=spec,
+        strategy=strategy,
         params=params,
         settings=settings,
         sources=sources,

@@ -16,6 +16,7 @@ event and the traceback, and ``on_error="stop"`` ends the run after logging it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import hashlib
@@ -23,7 +24,7 @@ import heapq
 import random
 import traceback
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from time import perf_counter_ns
 from typing import Any, Protocol
 
@@ -255,6 +256,7 @@ class Kernel:
             () for _ in range(256)
         ]
         self._pending: deque[Event] = deque()
+        self._batch_handlers: list[tuple[int, Callable[[EventArray], None], HandlerStats]] = []
         self._payloads: dict[int, Payload] = {}
         self._timers: list[tuple[int, int]] = []
         self._next_order_id = 1
@@ -313,6 +315,37 @@ class Kernel:
                     stats.ns = stats.sampled_ns * stats.calls // stats.sampled_calls
                 out.append(stats)
         return out
+
+    def subscribe_batches(
+        self, kind: int, handler: Callable[[EventArray], None], name: str
+    ) -> HandlerStats:
+        """Hands ``handler`` the events of ``kind`` as numpy ``EVENT_DTYPE`` arrays, a batch
+        per flush of the kernel's output (every ``flush_at`` events and at the end), after they
+        happened: for analytics, recording and dashboards, which need no event one at a time.
+        Events of a kind only batch handlers want stay in Rust until the flush."""
+        stats = HandlerStats(name, Kind(kind).name)
+        self._batch_handlers.append((kind, handler, stats))
+        return stats
+
+    def subscribe_async(
+        self,
+        kind: int,
+        handler: Callable[[Event], Awaitable[None]],
+        name: str,
+        loop: asyncio.AbstractEventLoop,
+    ) -> HandlerStats:
+        """Hands every event of ``kind`` to the coroutine function ``handler`` on ``loop``
+        (an asyncio loop in another thread: asyncio stays at the edges). The kernel never
+        awaits it: the event is queued to the loop and the run goes on, so an async handler
+        observes and forwards (to a socket, a dashboard) but cannot change the run; its
+        errors are logged on the loop, not in the run."""
+        stats = HandlerStats(name, Kind(kind).name)
+
+        def forward(event: Event) -> None:
+            loop.call_soon_threadsafe(_spawn, loop, handler, event, stats)
+
+        self.subscribe(kind, forward, f"{name} (async)")
+        return stats
 
     def add_component(self, component: Component) -> None:
         self.components.append(component)
@@ -405,6 +438,11 @@ class Kernel:
             component.stop()
         self._drain_pending()
         self._flush()
+        if self._pending:  # errors of batch handlers in the last flush
+            self._drain_pending()
+            self._flush()
+        for component in self.components:
+            component.teardown()
 
     @property
     def stopped(self) -> str | None:
@@ -453,6 +491,15 @@ class Kernel:
         while pending:
             self._dispatch_timed(pending.popleft())
 
+    def _handler_error_later(self, stats: HandlerStats, seq: int, exc: Exception) -> None:
+        detail = {
+            "handler": stats.name,
+            "event_seq": seq,
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": "".join(traceback.format_exception(exc)),
+        }
+        self.emit(Event(Kind.ERROR, 0, order_id=seq), detail)
+
     def _fire_timers(self) -> None:
         due = self.core.peek_ts
         if due is None:
@@ -484,6 +531,19 @@ class Kernel:
         self._outputs += int(((events["flags"] & Flag.INPUT) == 0).sum())
         if self.sink is not None:
             self.sink(events, payloads)
+        for kind, handler, stats in self._batch_handlers:
+            mine = events[events["kind"] == kind]
+            if len(mine):
+                start = perf_counter_ns()
+                try:
+                    handler(mine)
+                except Exception as exc:
+                    stats.errors += 1
+                    self.errors += 1
+                    # Too late to log it in this chunk: it goes into the next one.
+                    self._handler_error_later(stats, int(mine["seq"][0]), exc)
+                stats.ns += perf_counter_ns() - start
+                stats.calls += 1
         if self.progress is not None:
             self.progress(self.core.remaining)
 
@@ -499,6 +559,30 @@ class Kernel:
     def kind_counts(self) -> dict[str, int]:
         """Events sequenced per kind."""
         return {Kind(k).name: n for k, n in self.core.counts()}
+
+
+def _spawn(
+    loop: asyncio.AbstractEventLoop,
+    handler: Callable[[Event], Awaitable[None]],
+    event: Event,
+    stats: HandlerStats,
+) -> None:
+    """Runs one async handler call on its loop, counting it."""
+    stats.calls += 1
+    loop.create_task(_run_async(handler, event, stats))
+
+
+async def _run_async(
+    handler: Callable[[Event], Awaitable[None]], event: Event, stats: HandlerStats
+) -> None:
+    start = perf_counter_ns()
+    try:
+        await handler(event)
+    except Exception:
+        stats.errors += 1
+        raise
+    finally:
+        stats.ns += perf_counter_ns() - start
 
 
 class Context:

@@ -37,18 +37,5 @@ class OrderPipeline(Component):
                 continue  # cancels and modifies skip risk
             if not stage.process(order, self.kernel):
                 if stage is self.stages[1]:
-                    self.kernel.emit(
-                        Event(
-                            K_ORDER_REJECTED,
-                            0,
-                            instrument=order.instrument,
-                            order_id=order.order_id,
-                            side=order.side,
-                            price=order.price,
-                            qty=order.qty,
-                            aux=order.aux,
-                            flags=order.flags,
-                        ),
-                        payload="denied by risk",
-                    )
+                    self.kernel.emit(order.as_kind(K_ORDER_REJECTED), payload="denied by risk")
                 return

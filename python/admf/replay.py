@@ -26,9 +26,9 @@ from admf.backtest import (
     Source,
     StrategySpec,
     _Collector,
+    make_result,
     resolve_strategy,
     run_kernel,
-    summarize,
 )
 from admf.errors import AdmfError
 from admf.events import EVENT_DTYPE, EventArray, Flag, Kind
@@ -209,17 +209,6 @@ def replay_as_backtest(
         if log is not None:
             log.flush()
             log.close(seal=True)
-    result = BacktestResult(
-        strategy=spec_text,
-        params=chosen_params,
-        settings=settings,
-        sources=sources,
-        events=collector.events(),
-        payloads=collector.payloads,
-        portfolio=portfolio,
-        kernel=kernel,
-        output_hash=kernel.output_hash,
-        run_dir=log.path if log is not None else None,
+    return make_result(
+        spec_text, chosen_params, settings, sources, collector, kernel, portfolio, log
     )
-    result.summary = summarize(result)
-    return result

@@ -171,3 +171,44 @@ def test_inactive_subscriptions_are_skipped_and_counted_apart() -> None:
     # Activated while bar 3 was being dispatched: from bar 4 on, until bar 6 switched it off.
     assert seen == [4, 5, 6]
     assert k.stats[0].calls == 3
+
+
+def test_batch_handlers_get_numpy_arrays_after_each_flush() -> None:
+    k = Kernel([stream([Kind.BAR, Kind.BOOK_ADD] * 50)], flush_at=32)
+    batches: list[np.ndarray] = []
+    k.subscribe_batches(Kind.BOOK_ADD, batches.append, "recorder")
+    k.run()
+    assert len(batches) > 1
+    got = np.concatenate(batches)
+    assert (got["kind"] == Kind.BOOK_ADD).all()
+    assert len(got) == 50
+    assert list(got["seq"]) == sorted(got["seq"])
+    # Only batch handlers want book deltas: none crossed into Python one by one.
+    assert all(s.name != "recorder" for s in k.stats)
+
+
+def test_async_handlers_run_on_their_loop_without_blocking_the_run() -> None:
+    import asyncio
+    import threading
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    seen: list[int] = []
+    done = threading.Event()
+
+    async def forward(event: Event) -> None:
+        await asyncio.sleep(0)
+        seen.append(event.seq)
+        if len(seen) == 20:
+            done.set()
+
+    k = Kernel([stream([Kind.BAR] * 20)])
+    stats = k.subscribe_async(Kind.BAR, forward, "dashboard", loop)
+    k.run()
+    assert done.wait(5)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+    loop.close()
+    assert sorted(seen) == list(range(1, 21))
+    assert stats.calls == 20

@@ -13,7 +13,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 
-use super::event::PyEvent;
+use super::event::{events_from_bytes, PyEvent};
 use crate::book::{BookError as RustBookError, Fees, Latency, Order, OrderBook, SimVenue, Status};
 use crate::event::{Event, Side, EVENT_SIZE};
 
@@ -49,19 +49,6 @@ fn any_side(side: u8) -> PyResult<Side> {
             "side must be 0 (none), 1 (buy) or 2 (sell), got {side}"
         ))
     })
-}
-
-fn events_from_bytes(bytes: &[u8]) -> PyResult<Vec<Event>> {
-    if bytes.len() % EVENT_SIZE != 0 {
-        return Err(PyValueError::new_err(format!(
-            "a batch of events must be a multiple of {EVENT_SIZE} bytes, got {}",
-            bytes.len()
-        )));
-    }
-    Ok(bytes
-        .chunks_exact(EVENT_SIZE)
-        .map(bytemuck::pod_read_unaligned)
-        .collect())
 }
 
 fn to_bytes<'py>(py: Python<'py>, events: &[Event]) -> Bound<'py, PyBytes> {

@@ -14,6 +14,21 @@ pub struct PyEvent {
     pub(crate) inner: Event,
 }
 
+/// Reads whole event records from a byte buffer (a uint8 view of an EVENT_DTYPE array).
+pub(crate) fn events_from_bytes(bytes: &[u8]) -> PyResult<Vec<Event>> {
+    if bytes.len() % event::EVENT_SIZE != 0 {
+        return Err(PyValueError::new_err(format!(
+            "a batch of events must be a multiple of {} bytes, got {}",
+            event::EVENT_SIZE,
+            bytes.len()
+        )));
+    }
+    Ok(bytes
+        .chunks_exact(event::EVENT_SIZE)
+        .map(bytemuck::pod_read_unaligned)
+        .collect())
+}
+
 fn check(kind: u8, side: u8) -> PyResult<()> {
     if Kind::from_code(kind).is_none() {
         return Err(PyValueError::new_err(format!(

@@ -7,7 +7,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use super::book::PySimVenue;
-use super::event::PyEvent;
+use super::event::{events_from_bytes, PyEvent};
 use crate::event::{flags, Event, Kind, EVENT_SIZE};
 use crate::kernel::KernelCore;
 use crate::merge;
@@ -16,23 +16,10 @@ fn is_book_delta(kind: u8) -> bool {
     (Kind::BookAdd as u8..=Kind::BookClear as u8).contains(&kind)
 }
 
-fn events_of(bytes: &[u8]) -> PyResult<Vec<Event>> {
-    if bytes.len() % EVENT_SIZE != 0 {
-        return Err(PyValueError::new_err(format!(
-            "an event buffer holds whole {EVENT_SIZE}-byte records, got {} bytes",
-            bytes.len()
-        )));
-    }
-    Ok(bytes
-        .chunks_exact(EVENT_SIZE)
-        .map(bytemuck::pod_read_unaligned)
-        .collect())
-}
-
 fn merged(sources: Vec<PyReadonlyArray1<'_, u8>>) -> PyResult<Vec<Event>> {
     let owned = sources
         .iter()
-        .map(|s| events_of(s.as_slice()?))
+        .map(|s| events_from_bytes(s.as_slice()?))
         .collect::<PyResult<Vec<_>>>()?;
     let views: Vec<&[Event]> = owned.iter().map(|v| v.as_slice()).collect();
     merge::merge(&views).map_err(|e| PyValueError::new_err(e.to_string()))

@@ -39,6 +39,9 @@ create_exception!(
 
 const SLICE: Duration = Duration::from_millis(50);
 
+/// Events transposed at a time between Arrow's columns and the ring's rows (16 KiB: L1).
+const CHUNK: usize = 256;
+
 fn closed_error() -> PyErr {
     QueueClosed::new_err("push to a closed EventQueue")
 }
@@ -116,6 +119,20 @@ impl Columns<'_> {
             )));
         }
         Ok(n)
+    }
+
+    /// Fills `out` with rows `start..start + out.len()`, one column at a time: a run of
+    /// events small enough to stay in L1, and loops the compiler can vectorize.
+    fn fill(&self, out: &mut [Event], start: usize) {
+        let end = start + out.len();
+        macro_rules! column {
+            ($($field:ident),*) => {$(
+                for (e, v) in out.iter_mut().zip(&self.$field[start..end]) {
+                    e.$field = *v;
+                }
+            )*};
+        }
+        column!(seq, ts, order_id, price, qty, aux, payload, instrument, kind, side, flags);
     }
 
     fn get(&self, i: usize) -> Event {
@@ -350,13 +367,25 @@ impl PyEventQueue {
             flags: flags.as_slice()?,
         };
         let n = cols.len()?;
-        if wait {
-            self.push_all(py, n, timeout, |i| cols.get(i))
-        } else {
-            self.producer
-                .push_with(n, |i| cols.get(i))
-                .map_err(|_| closed_error())
+        // Transpose a chunk at a time into a small row buffer, then copy rows into the ring.
+        let mut chunk = [Event::default(); CHUNK];
+        let mut done = 0;
+        while done < n {
+            let k = CHUNK.min(n - done);
+            cols.fill(&mut chunk[..k], done);
+            let pushed = self
+                .producer
+                .push_slice(&chunk[..k])
+                .map_err(|_| closed_error())?;
+            done += pushed;
+            if pushed < k {
+                break;
+            }
         }
+        if wait && done < n {
+            done += self.push_all(py, n - done, timeout, |i| cols.get(done + i))?;
+        }
+        Ok(done)
     }
 
     /// Pops up to len(out) // 64 records into a uint8 view of an EVENT_DTYPE array; returns
@@ -423,22 +452,33 @@ impl PyEventQueue {
         .into_iter()
         .min()
         .unwrap_or(0);
+        // Pop a chunk of rows, then scatter it one column at a time (see `Columns::fill`).
+        let mut consumer = self.consumer()?;
+        let mut chunk: Vec<Event> = Vec::with_capacity(CHUNK);
         let mut k = 0;
-        let popped = self.consumer()?.pop_with(max, |e| {
-            seq[k] = e.seq;
-            ts[k] = e.ts;
-            order_id[k] = e.order_id;
-            price[k] = e.price;
-            qty[k] = e.qty;
-            aux[k] = e.aux;
-            payload[k] = e.payload;
-            instrument[k] = e.instrument;
-            kind[k] = e.kind;
-            side[k] = e.side;
-            flags[k] = e.flags;
-            k += 1;
-        });
-        popped.map_err(|_| end_error())
+        while k < max {
+            chunk.clear();
+            let want = CHUNK.min(max - k);
+            match consumer.pop_with(want, |e| chunk.push(*e)) {
+                Ok(_) => {}
+                Err(_) if k == 0 => return Err(end_error()),
+                Err(_) => break,
+            }
+            let end = k + chunk.len();
+            macro_rules! column {
+                ($($field:ident),*) => {$(
+                    for (v, e) in $field[k..end].iter_mut().zip(&chunk) {
+                        *v = e.$field;
+                    }
+                )*};
+            }
+            column!(seq, ts, order_id, price, qty, aux, payload, instrument, kind, side, flags);
+            k = end;
+            if chunk.len() < want {
+                break;
+            }
+        }
+        Ok(k)
     }
 }
 

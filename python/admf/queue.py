@@ -27,10 +27,10 @@ from admf._core import EndOfStream, Event, QueueClosed, QueueFull
 from admf.events import (
     EVENT_DTYPE,
     EVENT_SCHEMA,
-    FIELD_DTYPES,
     EventArray,
     arrow_columns,
     check_event_array,
+    empty_columns,
     from_arrow,
 )
 
@@ -102,7 +102,7 @@ class EventQueue(_core.EventQueue):
         if timeout != 0.0:
             self.wait(timeout)
         size = min(limit, max(len(self), 1))
-        columns = [np.empty(size, dtype=dtype) for dtype in FIELD_DTYPES]
+        columns = empty_columns(size)
         pop_columns: Any = self._pop_columns
         n: int = pop_columns(*columns)
         arrays = [

@@ -70,3 +70,15 @@ def test_queue_batch_arrow(benchmark: Any) -> None:
 
     benchmark.extra_info["elements"] = BATCH
     benchmark.pedantic(run, rounds=50, warmup_rounds=2)
+
+
+def test_queue_batch_arrow_in_numpy_out(benchmark: Any) -> None:
+    q = EventQueue(BATCH)
+    batch = admf.to_record_batch(admf.empty_events(BATCH))
+
+    def run() -> None:
+        q.push_batch(batch)
+        q.pop_batch()
+
+    benchmark.extra_info["elements"] = BATCH
+    benchmark.pedantic(run, rounds=50, warmup_rounds=2)

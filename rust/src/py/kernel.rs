@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 
 use super::book::PySimVenue;
 use super::event::{events_from_bytes, PyEvent};
-use crate::event::{flags, Event, Kind, EVENT_SIZE};
+use crate::event::{flags, Event, Kind};
 use crate::kernel::KernelCore;
 use crate::merge;
 

@@ -39,6 +39,9 @@ use crate::event::Event;
 /// Top bit of `tail`: the queue is closed.
 const CLOSED: u64 = 1 << 63;
 
+/// Checks (spinning, then yielding) before a waiting consumer parks.
+const SPIN_ROUNDS: u32 = 64;
+
 /// Largest capacity a queue may have.
 pub const MAX_CAPACITY: usize = 1 << 30;
 
@@ -88,6 +91,13 @@ struct Slot {
 struct Ring {
     tail: CachePadded<AtomicU64>,
     head: CachePadded<AtomicU64>,
+    /// A recent value of `head`, read by producers instead of `head` itself while it shows
+    /// room: `head` is written by the consumer after every run, and reading it on every push
+    /// would bounce its cache line between the cores. A stale value only understates the room.
+    head_cache: CachePadded<AtomicU64>,
+    /// Set once the queue is closed (after the CLOSED bit of `tail`): lets the consumer check
+    /// for the end without reading `tail`, the producers' busiest line.
+    closed_hint: AtomicBool,
     slots: Box<[Slot]>,
     mask: u64,
     capacity: u64,
@@ -123,6 +133,8 @@ impl Ring {
         Ok(Ring {
             tail: CachePadded::new(AtomicU64::new(0)),
             head: CachePadded::new(AtomicU64::new(0)),
+            head_cache: CachePadded::new(AtomicU64::new(0)),
+            closed_hint: AtomicBool::new(false),
             slots,
             mask: capacity as u64 - 1,
             capacity: capacity as u64,
@@ -150,11 +162,20 @@ impl Ring {
             if tail & CLOSED != 0 {
                 return Err(Closed);
             }
-            let head = self.head.load(Ordering::Acquire);
+            let mut head = self.head_cache.load(Ordering::Acquire);
             if head > tail {
                 // `tail` is stale: the consumer has already read past it.
                 tail = self.tail.load(Ordering::Relaxed);
                 continue;
+            }
+            if tail - head + want > self.capacity {
+                // Looks short of room: look at the consumer's real position.
+                head = self.head.load(Ordering::Acquire);
+                self.head_cache.fetch_max(head, Ordering::AcqRel);
+                if head > tail {
+                    tail = self.tail.load(Ordering::Relaxed);
+                    continue;
+                }
             }
             let n = want.min(self.capacity - (tail - head));
             if n == 0 {
@@ -221,6 +242,9 @@ impl Ring {
     }
 
     fn is_end(&self, head: u64) -> bool {
+        if !self.closed_hint.load(Ordering::SeqCst) {
+            return false;
+        }
         let tail = self.tail.load(Ordering::Acquire);
         tail & CLOSED != 0 && tail & !CLOSED == head
     }
@@ -290,7 +314,8 @@ impl Ring {
     }
 
     fn close(&self) -> bool {
-        let before = self.tail.fetch_or(CLOSED, Ordering::AcqRel);
+        let before = self.tail.fetch_or(CLOSED, Ordering::SeqCst);
+        self.closed_hint.store(true, Ordering::SeqCst);
         let _guard = self.guard();
         self.not_empty.notify_all();
         self.not_full.notify_all();
@@ -457,13 +482,26 @@ impl Consumer {
     /// ends. Returns true when an event is readable.
     pub fn wait(&self, timeout: Option<Duration>) -> bool {
         let ring = &*self.ring;
-        if ring.readable(self.head) {
-            return true;
+        // Spin a little before parking: a producer that finds the consumer parked must take
+        // the lock and wake it (a system call), which at high rates costs far more than the
+        // few microseconds a busy queue takes to deliver the next event.
+        let deadline = deadline(timeout);
+        for round in 0..SPIN_ROUNDS {
+            if ring.readable(self.head) {
+                return true;
+            }
+            if ring.is_end(self.head) || deadline.is_some_and(|d| Instant::now() >= d) {
+                return false;
+            }
+            if round < SPIN_ROUNDS / 2 {
+                for _ in 0..32 {
+                    std::hint::spin_loop();
+                }
+            } else {
+                std::thread::yield_now();
+            }
         }
-        if ring.is_end(self.head) {
-            return false;
-        }
-        ring.wait_readable(self.head, deadline(timeout));
+        ring.wait_readable(self.head, deadline);
         ring.readable(self.head)
     }
 

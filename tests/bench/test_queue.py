@@ -48,37 +48,26 @@ def test_deque_pair(pairs_benchmark: Any) -> None:
     pairs_benchmark.pedantic(_pairs, args=(d.append, d.popleft), rounds=15)
 
 
-def test_queue_batch_numpy(benchmark: Any) -> None:
+def _batches(benchmark: Any, batch: Any, pop: str) -> None:
+    """Pushes ``batch`` and pops it back (``pop``: the method), 50 rounds."""
     q = EventQueue(BATCH)
-    events = admf.empty_events(BATCH)
+    pop_method = getattr(q, pop)
 
     def run() -> None:
-        q.push_batch(events)
-        q.pop_batch()
+        q.push_batch(batch)
+        pop_method()
 
     benchmark.extra_info["elements"] = BATCH
     benchmark.pedantic(run, rounds=50, warmup_rounds=2)
+
+
+def test_queue_batch_numpy(benchmark: Any) -> None:
+    _batches(benchmark, admf.empty_events(BATCH), "pop_batch")
 
 
 def test_queue_batch_arrow(benchmark: Any) -> None:
-    q = EventQueue(BATCH)
-    batch = admf.to_record_batch(admf.empty_events(BATCH))
-
-    def run() -> None:
-        q.push_batch(batch)
-        q.pop_record_batch()
-
-    benchmark.extra_info["elements"] = BATCH
-    benchmark.pedantic(run, rounds=50, warmup_rounds=2)
+    _batches(benchmark, admf.to_record_batch(admf.empty_events(BATCH)), "pop_record_batch")
 
 
 def test_queue_batch_arrow_in_numpy_out(benchmark: Any) -> None:
-    q = EventQueue(BATCH)
-    batch = admf.to_record_batch(admf.empty_events(BATCH))
-
-    def run() -> None:
-        q.push_batch(batch)
-        q.pop_batch()
-
-    benchmark.extra_info["elements"] = BATCH
-    benchmark.pedantic(run, rounds=50, warmup_rounds=2)
+    _batches(benchmark, admf.to_record_batch(admf.empty_events(BATCH)), "pop_batch")

@@ -156,6 +156,7 @@ def empty_columns(n: int) -> list[npt.NDArray[np.generic]]:
         offset += width
     return columns
 
+
 EventArray = npt.NDArray[np.void]
 """A 1-D numpy array of ``EVENT_DTYPE`` records."""
 

@@ -79,15 +79,6 @@ class Source:
     tick: int | None = None
 
 
-BOOK_KINDS = (
-    Kind.BOOK_ADD,
-    Kind.BOOK_CANCEL,
-    Kind.BOOK_MODIFY,
-    Kind.BOOK_EXECUTE,
-    Kind.BOOK_CLEAR,
-)
-
-
 def _lobster_source(p: Path, instrument: int) -> Source:
     """A LOBSTER message file, with the book before its first message (from the orderbook
     file beside it) as anonymous size: ``BOOK_ADD`` records with order id 0."""
@@ -325,22 +316,16 @@ def equity_curve(events: EventArray, initial_cash: int) -> dict[str, np.ndarray]
 
 
 class _Collector:
-    """Keeps every flushed chunk (and payloads) in memory, and forwards to a log."""
+    """Keeps every flushed chunk in memory (the kernel hands over arrays of its own), and
+    forwards them to a log."""
 
     def __init__(self, log: Any | None) -> None:
         self.chunks: list[EventArray] = []
-        self.payloads: dict[int, Payload] = {}
         self.log = log
         self.futures: list[Any] = []
 
     def __call__(self, events: EventArray, payloads: list[Payload | None] | None) -> None:
-        events = events.copy()
         self.chunks.append(events)
-        if payloads is not None:
-            first = int(events["seq"][0])
-            for i, p in enumerate(payloads):
-                if p is not None:
-                    self.payloads[first + i] = p
         if self.log is not None:
             self.futures.append(self.log.append_async(events, payloads))
 
@@ -437,10 +422,6 @@ class _ProgressBar:
         self.progress.stop()
 
 
-def _progress_bar(total: int) -> _ProgressBar:
-    return _ProgressBar(total)
-
-
 def backtest(
     strategy: StrategySpec,
     data: Sequence[str | os.PathLike[str]],
@@ -479,7 +460,7 @@ def backtest(
 
         log = EventLog.create(log_dir, run_id, config=config, seed=settings.seed)
     collector = _Collector(log)
-    bar = _progress_bar(sum(len(s.events) for s in sources)) if progress else None
+    bar = _ProgressBar(sum(len(s.events) for s in sources)) if progress else None
     try:
         kernel, portfolio = run_kernel(
             strategy_cls,
@@ -518,7 +499,7 @@ def make_result(
         settings=settings,
         sources=sources,
         events=collector.events(),
-        payloads=collector.payloads,
+        payloads=kernel.payloads,
         portfolio=portfolio,
         kernel=kernel,
         output_hash=kernel.output_hash,
@@ -528,14 +509,22 @@ def make_result(
     return result
 
 
-def run_statistics(events: EventArray, initial_cash: int) -> Summary:
-    """The metrics of a run from its events (see ``admf.metrics``)."""
+def metric_inputs(
+    events: EventArray, initial_cash: int
+) -> tuple[tuple[np.ndarray, np.ndarray], TradeArray, tuple[np.ndarray, np.ndarray]]:
+    """What ``admf.metrics`` and ``admf.report`` take, from a run's events: the equity curve
+    in fixed point, the round trips and the position step function."""
     curve = equity_curve(events, initial_cash)
     if len(curve["ts"]) < 2:
         raise AdmfError("the run has fewer than 2 market data points: no statistics")
     equity = np.round(curve["equity"] * SCALE).astype(np.int64)
     trades = round_trips(events[events["kind"] == Kind.FILL])
-    return summarize_metrics((curve["ts"], equity), trades, positions_of(events))
+    return (curve["ts"], equity), trades, positions_of(events)
+
+
+def run_statistics(events: EventArray, initial_cash: int) -> Summary:
+    """The metrics of a run from its events (see ``admf.metrics``)."""
+    return summarize_metrics(*metric_inputs(events, initial_cash))
 
 
 def positions_of(events: EventArray) -> tuple[np.ndarray, np.ndarray]:

@@ -22,8 +22,6 @@ from collections.abc import Callable
 from importlib import resources
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
@@ -36,21 +34,10 @@ SAMPLE = "btcusdt_trades.parquet"
 
 def sample_trades(instrument: int = 1) -> EventArray:
     """The bundled Binance trades as TRADE records (aggressor side from ``buyer_maker``)."""
+    from admf.data.bars import read_trades
+
     with resources.as_file(resources.files("admf.sample") / SAMPLE) as path:
-        table = pq.read_table(path)
-    n = table.num_rows
-    events = empty_events(n)
-    ts = table.column("timestamp").cast(pa.timestamp("ns", tz="UTC")).cast(pa.int64())
-    events["ts"] = ts.to_numpy()
-    events["kind"] = Kind.TRADE
-    events["instrument"] = instrument
-    events["order_id"] = table.column("trade_id").to_numpy()
-    # Binance prices have 2 decimals and quantities 6: round the doubles to those, exactly.
-    events["price"] = np.round(table.column("price").to_numpy() * 100).astype(np.int64) * 10**7
-    events["qty"] = np.round(table.column("quantity").to_numpy() * 1e6).astype(np.int64) * 10**3
-    buyer_maker = np.asarray(table.column("buyer_maker").to_pylist()) == "True"
-    events["side"] = np.where(buyer_maker, Side.SELL, Side.BUY)
-    return events
+        return read_trades(path, instrument=instrument)
 
 
 def _run_producers(q: EventQueue, parts: list[EventArray]) -> None:

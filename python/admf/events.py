@@ -84,7 +84,6 @@ F_IOC_FOK: Final[int] = int(Flag.IOC | Flag.FOK)
 F_OWN: Final[int] = int(Flag.OWN)
 F_AGGRESSOR: Final[int] = int(Flag.AGGRESSOR)
 F_HAS_PAYLOAD: Final[int] = int(Flag.HAS_PAYLOAD)
-F_INPUT: Final[int] = int(Flag.INPUT)
 F_IOC: Final[int] = int(Flag.IOC)
 F_FOK: Final[int] = int(Flag.FOK)
 F_POST_ONLY: Final[int] = int(Flag.POST_ONLY)
@@ -100,11 +99,6 @@ K_ORDER_EXPIRED: Final[int] = int(Kind.ORDER_EXPIRED)
 K_ORDER_MODIFIED: Final[int] = int(Kind.ORDER_MODIFIED)
 K_SIGNAL: Final[int] = int(Kind.SIGNAL)
 K_CUSTOM: Final[int] = int(Kind.CUSTOM)
-K_TIMER: Final[int] = int(Kind.TIMER)
-K_ERROR: Final[int] = int(Kind.ERROR)
-KIND_NAMES: Final[tuple[str, ...]] = tuple(
-    Kind(code).name if code in Kind._value2member_map_ else str(code) for code in range(256)
-)
 
 _ARROW_TYPES: Final[dict[str, pa.DataType]] = {
     "seq": pa.uint64(),

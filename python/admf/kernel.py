@@ -59,13 +59,6 @@ Payload = Any
 Sink = Callable[[EventArray, list[Payload | None] | None], None]
 
 ORDER_COMMANDS = (Kind.ORDER_SUBMIT, Kind.ORDER_CANCEL, Kind.ORDER_MODIFY)
-ORDER_REPORTS = (
-    Kind.ORDER_ACCEPTED,
-    Kind.ORDER_REJECTED,
-    Kind.ORDER_CANCELED,
-    Kind.ORDER_EXPIRED,
-    Kind.ORDER_MODIFIED,
-)
 
 
 class RunStopped(AdmfError):
@@ -147,7 +140,7 @@ def hash_outputs(
     their payloads, each behind its seq, into ``payload_hash``. Chunking does not change the
     result, so a run and its log hash the same."""
     outputs = (events["flags"] & Flag.INPUT) == 0
-    event_hash.update(np.ascontiguousarray(events[outputs]).tobytes())
+    event_hash.update(events[outputs].view(np.uint8))
     if payloads is None:
         return
     seqs = events["seq"]
@@ -258,12 +251,13 @@ class Kernel:
         self._pending: deque[Event] = deque()
         self._batch_handlers: list[tuple[int, Callable[[EventArray], None], HandlerStats]] = []
         self._payloads: dict[int, Payload] = {}
+        self.payloads: dict[int, Payload] = {}
+        """Every payload of the run so far, by the seq of its event."""
         self._timers: list[tuple[int, int]] = []
         self._next_order_id = 1
         self._next_timer_id = 1
         self._event_hash = hashlib.sha256()
         self._payload_hash = hashlib.sha256()
-        self._outputs = 0
         self.progress: Callable[[int], None] | None = None
         """Called after each flush with the number of inputs not yet sequenced."""
         self._stop: RunStopped | None = None
@@ -524,11 +518,11 @@ class Kernel:
         if self._payloads:
             first = int(events["seq"][0])
             payloads = [None] * len(events)
-            for seq in sorted(self._payloads):
-                payloads[seq - first] = self._payloads[seq]
+            for seq, payload in self._payloads.items():
+                payloads[seq - first] = payload
+            self.payloads.update(self._payloads)
             self._payloads.clear()
         hash_outputs(events, payloads, self._event_hash, self._payload_hash)
-        self._outputs += int(((events["flags"] & Flag.INPUT) == 0).sum())
         if self.sink is not None:
             self.sink(events, payloads)
         for kind, handler, stats in self._batch_handlers:
@@ -551,10 +545,6 @@ class Kernel:
     def output_hash(self) -> str:
         """The hash of every output event and payload so far (see `hash_outputs`)."""
         return combine_hashes(self._event_hash, self._payload_hash)
-
-    @property
-    def output_count(self) -> int:
-        return self._outputs
 
     def kind_counts(self) -> dict[str, int]:
         """Events sequenced per kind."""

@@ -139,10 +139,10 @@ def replay(path: str | os.PathLike[str]) -> ReplayReport:
     rec = read_recording(path)
     cfg = rec.config
     settings = BacktestSettings.from_dict(cfg["settings"])
-    collector, _, _ = _rerun(cfg["strategy"], cfg["params"], settings, rec.inputs, cfg["data"])
+    collector, kernel, _ = _rerun(cfg["strategy"], cfg["params"], settings, rec.inputs, cfg["data"])
     replayed = collector.events()
     replayed_payloads: list[Payload | None] = [None] * len(replayed)
-    for seq, payload in collector.payloads.items():
+    for seq, payload in kernel.payloads.items():
         replayed_payloads[seq - 1] = payload
     encoded = [None if p is None else encode_payload(p) for p in replayed_payloads]
     recorded_hash = _output_hash(rec.events, rec.payloads)
@@ -152,10 +152,11 @@ def replay(path: str | os.PathLike[str]) -> ReplayReport:
     raw_a = rec.events.view(np.uint8).reshape(-1, EVENT_DTYPE.itemsize)[:n]
     raw_b = replayed.view(np.uint8).reshape(-1, EVENT_DTYPE.itemsize)[:n]
     rows = np.flatnonzero((raw_a != raw_b).any(axis=1))
-    payload_rows = [i for i in range(n) if rec.payloads[i] != encoded[i]]
-    first = min([*rows[:1].tolist(), *payload_rows[:1]], default=None)
+    first_event = int(rows[0]) if len(rows) else None
+    first_payload = next((i for i in range(n) if rec.payloads[i] != encoded[i]), None)
+    first = min((i for i in (first_event, first_payload) if i is not None), default=None)
     if first is not None:
-        what = "payload" if first in payload_rows and first not in rows[:1] else "event"
+        what = "event" if first == first_event else "payload"
         difference = (
             f"seq {first + 1}: the {what} differs\n  recorded: {_describe(rec.events[first])}"
             f"\n  replayed: {_describe(replayed[first])}"

@@ -199,6 +199,9 @@ class BookVenue:
         for instrument, venue in sorted(venues.items()):
             kernel.core.attach_venue(instrument, venue)
         kernel.subscribe(Kind.ERROR, self._on_error, "venue.errors")
+        # The venue's messages, by the seq of the delta they are about, until their ERROR
+        # event is dispatched.
+        self._messages: dict[int, str] = {}
 
     def process(self, order: Event, kernel: Kernel) -> bool:
         try:
@@ -210,9 +213,11 @@ class BookVenue:
     def _on_error(self, event: Event) -> None:
         # A market delta the venue could not apply: its message becomes the ERROR event's
         # payload (the record was flagged HAS_PAYLOAD in Rust).
-        for seq, message in self.kernel.core.take_venue_errors():
-            if seq == event.order_id:
-                self.kernel.attach_payload(event.seq, {"venue": message, "event_seq": seq})
+        self._messages.update(self.kernel.core.take_venue_errors())
+        message = self._messages.pop(event.order_id, None)
+        if message is not None:
+            payload = {"venue": message, "event_seq": event.order_id}
+            self.kernel.attach_payload(event.seq, payload)
 
 
 class ExecutionRouter:

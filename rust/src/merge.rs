@@ -87,6 +87,18 @@ pub fn merge(sources: &[&[Event]]) -> Result<Vec<Event>, OutOfOrder> {
     Ok(out)
 }
 
+/// Like [`merge`], taking the sources by value: a single source is checked and returned
+/// as it is, without a copy.
+pub fn merge_owned(mut sources: Vec<Vec<Event>>) -> Result<Vec<Event>, OutOfOrder> {
+    if sources.len() == 1 {
+        let only = sources.remove(0);
+        check_sorted(&[only.as_slice()])?;
+        return Ok(only);
+    }
+    let views: Vec<&[Event]> = sources.iter().map(|v| v.as_slice()).collect();
+    merge(&views)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +125,9 @@ mod tests {
     fn rejects_unsorted_sources() {
         let a = [ev(1, 0), ev(0, 1)];
         assert_eq!(merge(&[&a]), Err(OutOfOrder { source: 0, row: 1 }));
+        assert_eq!(
+            merge_owned(vec![a.to_vec()]),
+            Err(OutOfOrder { source: 0, row: 1 })
+        );
     }
 }

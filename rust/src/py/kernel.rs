@@ -21,8 +21,7 @@ fn merged(sources: Vec<PyReadonlyArray1<'_, u8>>) -> PyResult<Vec<Event>> {
         .iter()
         .map(|s| events_from_bytes(s.as_slice()?))
         .collect::<PyResult<Vec<_>>>()?;
-    let views: Vec<&[Event]> = owned.iter().map(|v| v.as_slice()).collect();
-    merge::merge(&views).map_err(|e| PyValueError::new_err(e.to_string()))
+    merge::merge_owned(owned).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
 fn to_array<'py>(py: Python<'py>, events: &[Event]) -> Bound<'py, PyArray1<u8>> {

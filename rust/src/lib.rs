@@ -2,6 +2,7 @@
 //! feature, their pyo3 bindings compiled into `admf._core`.
 
 pub mod book;
+pub mod columns;
 pub mod event;
 pub mod indicators;
 pub mod kernel;
@@ -15,8 +16,12 @@ mod py;
 use pyo3::prelude::*;
 
 /// The compiled core of admf. Users import `admf`, never this module.
+///
+/// `gil_used = true`: `EventQueue.pop` relies on the GIL to keep a second consumer out without
+/// an atomic read-modify-write (see `py::fastcall`), so on a free-threaded Python this module
+/// keeps the GIL on.
 #[cfg(feature = "python")]
-#[pymodule]
+#[pymodule(gil_used = true)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     py::event::register(m)?;
     py::kernel::register(m)?;

@@ -11,7 +11,11 @@
 //! That is the multi-producer sequencer of the LMAX Disruptor reduced to one consumer.
 //!
 //! # Protocol
-//! Positions grow forever (`u64`); slot `p & mask` holds position `p`.
+//! Positions grow forever (`u64`); slot `p & mask` holds position `p`. A slot is a record in
+//! one array and its stamp in another: records sit 64-byte aligned, one to a cache line, and a
+//! claimed or readable run of slots is at most two contiguous pieces of the record array, so
+//! batches move in and out with plain memory copies (or a transposition straight into place,
+//! for Arrow's columns).
 //! - `tail` is the next position to claim. Producers advance it by CAS, and only while
 //!   `tail + n <= head + capacity`, so a claimed slot's previous occupant (`p - capacity`) has
 //!   already been read. The top bit of `tail` is the closed flag: once set, claims fail and the
@@ -24,8 +28,10 @@
 //! Producers of one thread never reorder: each claim starts where its previous claim ended or
 //! later, and the consumer reads positions in order. Waiting (consumer on empty, producers on
 //! full) parks on a condition variable; the waiter announces itself in an atomic, and the
-//! other side, after a sequentially consistent fence, notifies only when someone waits, so the
-//! fast path never takes the lock.
+//! other side notifies only when someone waits, so the fast path never takes the lock. The
+//! consumer's wake-up is exact (a sequentially consistent handshake that costs nothing extra on
+//! the producers' CAS); a producer waiting for room also looks again every millisecond, which
+//! lets the consumer hand slots back with a plain release store.
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -41,6 +47,12 @@ const CLOSED: u64 = 1 << 63;
 
 /// Checks (spinning, then yielding) before a waiting consumer parks.
 const SPIN_ROUNDS: u32 = 64;
+
+/// How many positions ahead a producer prefetches the record it will write.
+const PREFETCH_AHEAD: u64 = 8;
+
+/// Longest a producer waiting for room sleeps before it looks at the queue again.
+const ROOM_RECHECK: Duration = Duration::from_millis(1);
 
 /// Largest capacity a queue may have.
 pub const MAX_CAPACITY: usize = 1 << 30;
@@ -83,10 +95,11 @@ impl std::fmt::Display for CapacityError {
 
 impl std::error::Error for CapacityError {}
 
-struct Slot {
-    stamp: AtomicU64,
-    event: UnsafeCell<Event>,
-}
+/// One record of the ring, on a cache line of its own.
+#[repr(C, align(64))]
+struct Record(UnsafeCell<Event>);
+
+const _: () = assert!(std::mem::size_of::<Record>() == std::mem::size_of::<Event>());
 
 struct Ring {
     tail: CachePadded<AtomicU64>,
@@ -98,7 +111,9 @@ struct Ring {
     /// Set once the queue is closed (after the CLOSED bit of `tail`): lets the consumer check
     /// for the end without reading `tail`, the producers' busiest line.
     closed_hint: AtomicBool,
-    slots: Box<[Slot]>,
+    records: Box<[Record]>,
+    /// `stamps[i] == p + 1` once position `p` (with `p & mask == i`) is written.
+    stamps: Box<[AtomicU64]>,
     mask: u64,
     capacity: u64,
     consumer_waiting: AtomicBool,
@@ -108,7 +123,7 @@ struct Ring {
     not_full: Condvar,
 }
 
-// SAFETY: the only non-Sync field is the `UnsafeCell` inside each slot. The protocol in the
+// SAFETY: the only non-Sync field is the `UnsafeCell` of each record. The protocol in the
 // module documentation gives every slot one writer at a time (the producer that claimed its
 // position) and lets the single consumer read it only after the writer's release store of the
 // stamp, and lets no producer claim it again before the consumer's release store of `head`.
@@ -124,18 +139,17 @@ impl Ring {
             return Err(CapacityError(capacity));
         }
         let capacity = capacity.next_power_of_two();
-        let slots = (0..capacity)
-            .map(|_| Slot {
-                stamp: AtomicU64::new(0),
-                event: UnsafeCell::new(Event::default()),
-            })
+        let records = (0..capacity)
+            .map(|_| Record(UnsafeCell::new(Event::default())))
             .collect();
+        let stamps = (0..capacity).map(|_| AtomicU64::new(0)).collect();
         Ok(Ring {
             tail: CachePadded::new(AtomicU64::new(0)),
             head: CachePadded::new(AtomicU64::new(0)),
             head_cache: CachePadded::new(AtomicU64::new(0)),
             closed_hint: AtomicBool::new(false),
-            slots,
+            records,
+            stamps,
             mask: capacity as u64 - 1,
             capacity: capacity as u64,
             consumer_waiting: AtomicBool::new(false),
@@ -151,8 +165,57 @@ impl Ring {
         self.lock.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn slot(&self, pos: u64) -> &Slot {
-        &self.slots[(pos & self.mask) as usize]
+    fn stamp(&self, pos: u64) -> &AtomicU64 {
+        &self.stamps[(pos & self.mask) as usize]
+    }
+
+    /// The positions `start..start + n` as at most two runs of slot indices, in order.
+    fn runs(&self, start: u64, n: u64) -> [std::ops::Range<usize>; 2] {
+        let first = (start & self.mask) as usize;
+        let len = n as usize;
+        let cap = self.capacity as usize;
+        if first + len <= cap {
+            [first..first + len, 0..0]
+        } else {
+            [first..cap, 0..first + len - cap]
+        }
+    }
+
+    /// The records of slot indices `run`, to write.
+    ///
+    /// # Safety
+    /// The caller must have claimed every position of `run` and not yet published it (so it
+    /// is the only thread touching those records), and must not keep the slice beyond that.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn records_mut(&self, run: std::ops::Range<usize>) -> &mut [Event] {
+        let records = &self.records[run];
+        // SAFETY: `Record` is `repr(C)` around an `UnsafeCell<Event>` of the same size, so the
+        // records of a run are `run.len()` contiguous events; the pointer comes from
+        // `UnsafeCell::raw_get`, which permits writing through it; exclusivity is the caller's
+        // promise above.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                UnsafeCell::raw_get(records.as_ptr().cast::<UnsafeCell<Event>>()),
+                records.len(),
+            )
+        }
+    }
+
+    /// The records of slot indices `run`, to read.
+    ///
+    /// # Safety
+    /// Every position of `run` must be published (its stamp read with acquire ordering) and
+    /// not yet handed back to producers by a store of `head` past it.
+    unsafe fn records(&self, run: std::ops::Range<usize>) -> &[Event] {
+        let records = &self.records[run];
+        // SAFETY: the layout argument of `records_mut`; no producer writes these records
+        // until the consumer moves `head` past them, which it does only after this borrow.
+        unsafe {
+            std::slice::from_raw_parts(
+                UnsafeCell::raw_get(records.as_ptr().cast::<UnsafeCell<Event>>()),
+                records.len(),
+            )
+        }
     }
 
     /// Claims up to `want` positions; returns the first and how many (0 when full).
@@ -195,25 +258,76 @@ impl Ring {
         }
     }
 
+    /// Claims up to `want` slots and fills them in order: `fill(offset, records)` is called
+    /// once or twice (when the run wraps around the ring) with the records of the run from
+    /// `offset` on, to be written in full. Returns how many were claimed.
+    fn push_fill(
+        &self,
+        want: usize,
+        mut fill: impl FnMut(usize, &mut [Event]),
+    ) -> Result<usize, Closed> {
+        let (start, n) = self.claim(want as u64)?;
+        if n == 0 {
+            return Ok(0);
+        }
+        let mut offset = 0;
+        for run in self.runs(start, n) {
+            let len = run.len();
+            if len > 0 {
+                // SAFETY: this producer claimed positions `start..start + n` above and has
+                // not published them, so it is their records' only user (see `Sync`).
+                fill(offset, unsafe { self.records_mut(run) });
+                offset += len;
+            }
+        }
+        for pos in start..start + n {
+            self.stamp(pos).store(pos + 1, Ordering::Release);
+        }
+        self.wake_consumer();
+        self.prefetch_for_write(start + n + PREFETCH_AHEAD);
+        Ok(n as usize)
+    }
+
+    /// Asks for the record (and stamp) of position `pos` in a writable state ahead of time.
+    /// The consumer read that line last, so the write that claims it back has to wait for
+    /// the other core; without the hint, the next claim's compare-and-swap (a full barrier)
+    /// waits for it, and a producer pushing one event at a time runs at the speed of that
+    /// round trip.
+    #[inline(always)]
+    fn prefetch_for_write(&self, pos: u64) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let index = (pos & self.mask) as usize;
+            let record = self.records[index].0.get().cast_const();
+            let stamp = self.stamps[index].as_ptr().cast_const();
+            // SAFETY: PREFETCHW only hints the cache; it reads and writes nothing, cannot
+            // fault (both addresses are inside live allocations anyway), and is a no-op on
+            // processors that lack it. It touches no registers or flags besides its operand.
+            unsafe {
+                std::arch::asm!(
+                    "prefetchw [{0}]",
+                    "prefetchw [{1}]",
+                    in(reg) record,
+                    in(reg) stamp,
+                    options(nostack, preserves_flags, readonly)
+                );
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = pos;
+    }
+
     /// Claims up to `want` slots and fills slot `i` of the run with `make(i)`.
     fn push_with(
         &self,
         want: usize,
         mut make: impl FnMut(usize) -> Event,
     ) -> Result<usize, Closed> {
-        let (start, n) = self.claim(want as u64)?;
-        for i in 0..n {
-            let pos = start + i;
-            let slot = self.slot(pos);
-            // SAFETY: this producer claimed `pos` above, so it is the cell's only writer, and the
-            // consumer does not read the cell before the stamp store below (see `Sync`).
-            unsafe { *slot.event.get() = make(i as usize) };
-            slot.stamp.store(pos + 1, Ordering::Release);
-        }
-        if n > 0 {
-            self.wake_consumer();
-        }
-        Ok(n as usize)
+        self.push_fill(want, |offset, records| {
+            for (i, record) in records.iter_mut().enumerate() {
+                *record = make(offset + i);
+            }
+        })
     }
 
     fn wake_consumer(&self) {
@@ -229,8 +343,12 @@ impl Ring {
     }
 
     fn wake_producers(&self) {
-        // The same handshake with `wait_room`: the consumer's SeqCst store of `head` against a
-        // producer's SeqCst increment of the waiter count followed by its load of `head`.
+        // Not a strict handshake, on purpose: the consumer stores `head` with release ordering
+        // (a plain store on x86; a sequentially consistent one is a full barrier, and popping
+        // one event at a time paid for it on every pop). So this load may be ordered before
+        // that store, and miss a producer that is just going to sleep while it sees the old
+        // `head`. Such a producer sleeps at most `ROOM_RECHECK` before it looks again (see
+        // `wait_room`): a rare, bounded delay on the back-pressure path only.
         if self.producers_waiting.load(Ordering::SeqCst) > 0 {
             let _guard = self.guard();
             self.not_full.notify_all();
@@ -238,7 +356,7 @@ impl Ring {
     }
 
     fn readable(&self, head: u64) -> bool {
-        self.slot(head).stamp.load(Ordering::Acquire) == head + 1
+        self.stamp(head).load(Ordering::Acquire) == head + 1
     }
 
     fn is_end(&self, head: u64) -> bool {
@@ -291,24 +409,22 @@ impl Ring {
         self.consumer_waiting.store(false, Ordering::Relaxed);
     }
 
-    /// Parks a producer until there is room, the queue closes, or `deadline`.
+    /// Parks a producer until there is room, the queue closes, or `deadline`; it looks again
+    /// at least every `ROOM_RECHECK` (see `wake_producers`).
     fn wait_room(&self, deadline: Option<Instant>) {
         let mut guard = self.guard();
         self.producers_waiting.fetch_add(1, Ordering::SeqCst);
         while !self.has_room() {
-            guard = match deadline {
-                None => self.not_full.wait(guard).unwrap_or_else(|e| e.into_inner()),
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        break;
-                    }
-                    self.not_full
-                        .wait_timeout(guard, deadline - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-            };
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                break;
+            }
+            let nap = deadline.map_or(ROOM_RECHECK, |d| (d - now).min(ROOM_RECHECK));
+            guard = self
+                .not_full
+                .wait_timeout(guard, nap)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
         self.producers_waiting.fetch_sub(1, Ordering::Relaxed);
     }
@@ -367,7 +483,21 @@ impl Producer {
 
     /// Pushes the longest prefix of `events` that fits now; returns how many were pushed.
     pub fn push_slice(&self, events: &[Event]) -> Result<usize, Closed> {
-        self.ring.push_with(events.len(), |i| events[i])
+        self.ring.push_fill(events.len(), |offset, records| {
+            records.copy_from_slice(&events[offset..offset + records.len()]);
+        })
+    }
+
+    /// Pushes up to `n` events, at most as many as fit now, writing them in place:
+    /// `fill(offset, records)` must write every record of `records`, which stand for events
+    /// `offset..offset + records.len()` of the `n` (called once, or twice when the run wraps
+    /// around the ring). Returns how many were pushed.
+    pub fn push_fill(
+        &self,
+        n: usize,
+        fill: impl FnMut(usize, &mut [Event]),
+    ) -> Result<usize, Closed> {
+        self.ring.push_fill(n, fill)
     }
 
     /// Pushes `n` events made by `make(i)` in order, at most as many as fit now; returns how
@@ -432,6 +562,41 @@ pub struct Consumer {
 }
 
 impl Consumer {
+    /// Pops up to `max` events, handing them to `take` in order as contiguous runs (one run,
+    /// or two when they wrap around the ring); returns how many. `Err(EndOfStream)` only when
+    /// nothing was popped and the queue is closed and drained.
+    pub fn pop_runs(
+        &mut self,
+        max: usize,
+        mut take: impl FnMut(&[Event]),
+    ) -> Result<usize, PopError> {
+        let ring = &*self.ring;
+        let mut n = 0u64;
+        while (n as usize) < max && ring.readable(self.head + n) {
+            n += 1;
+        }
+        if n == 0 {
+            return if max > 0 && ring.is_end(self.head) {
+                Err(PopError::EndOfStream)
+            } else {
+                Ok(0)
+            };
+        }
+        for run in ring.runs(self.head, n) {
+            if !run.is_empty() {
+                // SAFETY: every position of the run was read as published above (acquire
+                // loads of its stamp, pairing with the producers' release stores), and no
+                // producer can claim them again before the store of `head` below.
+                take(unsafe { ring.records(run) });
+            }
+        }
+        self.head += n;
+        // Release: hands the slots back (see `wake_producers` for why not SeqCst).
+        ring.head.store(self.head, Ordering::Release);
+        ring.wake_producers();
+        Ok(n as usize)
+    }
+
     /// Pops up to `max` events, handing each to `take` in order; returns how many.
     /// `Err(EndOfStream)` only when nothing was popped and the queue is closed and drained.
     pub fn pop_with(
@@ -439,43 +604,27 @@ impl Consumer {
         max: usize,
         mut take: impl FnMut(&Event),
     ) -> Result<usize, PopError> {
-        if max == 0 {
-            return Ok(0);
-        }
-        let ring = &*self.ring;
-        let mut n = 0u64;
-        while (n as usize) < max {
-            let pos = self.head + n;
-            let slot = ring.slot(pos);
-            if slot.stamp.load(Ordering::Acquire) != pos + 1 {
-                break;
-            }
-            // SAFETY: the stamp says the producer of `pos` finished writing (its release store
-            // pairs with our acquire load), and no producer can claim this slot again before
-            // we store a head beyond `pos` below.
-            take(unsafe { &*slot.event.get() });
-            n += 1;
-        }
-        if n > 0 {
-            self.head += n;
-            // SeqCst: the consumer's half of the handshake in `wake_producers`.
-            ring.head.store(self.head, Ordering::SeqCst);
-            ring.wake_producers();
-            Ok(n as usize)
-        } else if ring.is_end(self.head) {
-            Err(PopError::EndOfStream)
-        } else {
-            Ok(0)
-        }
+        self.pop_runs(max, |run| run.iter().for_each(&mut take))
     }
 
     /// Pops one event if there is one.
     pub fn try_pop(&mut self) -> Result<Event, PopError> {
-        let mut out = Event::default();
-        match self.pop_with(1, |e| out = *e)? {
-            0 => Err(PopError::Empty),
-            _ => Ok(out),
+        let ring = &*self.ring;
+        let head = self.head;
+        if !ring.readable(head) {
+            return Err(if ring.is_end(head) {
+                PopError::EndOfStream
+            } else {
+                PopError::Empty
+            });
         }
+        let index = (head & ring.mask) as usize;
+        // SAFETY: as in `pop_runs`, for the single position `head`, just read as published.
+        let event = unsafe { ring.records(index..index + 1) }[0];
+        self.head = head + 1;
+        ring.head.store(self.head, Ordering::Release);
+        ring.wake_producers();
+        Ok(event)
     }
 
     /// Waits up to `timeout` (forever with `None`) until an event can be read or the stream
@@ -555,6 +704,22 @@ impl SharedConsumer {
             busy: AtomicBool::new(false),
             consumer: UnsafeCell::new(consumer),
         }
+    }
+
+    /// The consumer without taking the lock, or `None` while a guard is out.
+    ///
+    /// # Safety
+    /// Until the returned borrow ends, no other thread may call `try_lock` or this method: the
+    /// caller and every other user of this consumer must hold one common lock (Python's GIL,
+    /// for the bindings) across their call and their use of the result.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn get_unlocked(&self) -> Option<&mut Consumer> {
+        if self.busy.load(Ordering::Acquire) {
+            return None;
+        }
+        // SAFETY: no guard is out (checked above) and, by the caller's promise, none can be
+        // taken until this borrow ends, so it is the only reference to the consumer.
+        Some(unsafe { &mut *self.consumer.get() })
     }
 
     /// The consumer, unless another thread is using it now.

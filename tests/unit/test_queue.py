@@ -277,3 +277,36 @@ def test_repr() -> None:
     q = EventQueue(4)
     q.push(trade(1))
     assert repr(q) == "<EventQueue 1/4 events, open>"
+
+
+def test_batches_cross_the_end_of_the_ring_intact() -> None:
+    # Capacity 8 and runs of 5: every other push and pop wraps around the ring's end, where
+    # a run is copied (or transposed, for Arrow) in two pieces.
+    q = EventQueue(8)
+    events = make_events(200)
+    for start in range(0, 200, 5):
+        chunk = events[start : start + 5]
+        as_arrow = start % 10 == 0
+        assert q.push_batch(admf.to_record_batch(chunk) if as_arrow else chunk) == 5
+        if as_arrow:
+            back = admf.from_arrow(q.pop_record_batch())
+        else:
+            back = q.pop_batch()
+        assert back.tobytes() == chunk.tobytes()
+
+
+def test_popped_events_are_new_objects_each_time() -> None:
+    # Popped events come from a free list of dead Event objects; a live one is never reused.
+    q = EventQueue(8)
+    kept = []
+    for i in range(50):
+        assert q.push(Event(Kind.TRADE, i, price=i, qty=2 * i))
+        popped = q.pop()
+        assert popped is not None
+        kept.append(popped)
+    assert [(e.ts, e.price, e.qty) for e in kept] == [(i, i, 2 * i) for i in range(50)]
+    assert len({id(e) for e in kept}) == 50
+    assert kept[3] == Event(Kind.TRADE, 3, price=3, qty=6)
+    assert hash(kept[3]) == hash(Event(Kind.TRADE, 3, price=3, qty=6))
+    assert kept[3] != kept[4]
+    assert (kept[3] == "not an event") is False

@@ -2,6 +2,7 @@
 
 pub mod book;
 pub mod event;
+mod fastcall;
 pub mod indicators;
 pub mod kernel;
 pub mod queue;

@@ -13,6 +13,7 @@ use pyo3::exceptions::{PyException, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
 use super::event::PyEvent;
+use crate::columns::{Columns, ColumnsMut};
 use crate::event::{Event, EVENT_SIZE};
 use crate::queue::{
     channel, Closed, Consumer, ConsumerGuard, PopError, Producer, PushError, SharedConsumer,
@@ -39,11 +40,22 @@ create_exception!(
 
 const SLICE: Duration = Duration::from_millis(50);
 
-/// Events transposed at a time between Arrow's columns and the ring's rows (16 KiB: L1).
-const CHUNK: usize = 256;
-
 fn closed_error() -> PyErr {
     QueueClosed::new_err("push to a closed EventQueue")
+}
+
+pub(super) fn busy_error() -> PyErr {
+    PyRuntimeError::new_err(
+        "EventQueue has a single consumer, and another thread is popping from it now",
+    )
+}
+
+pub(super) fn pop_result(popped: Result<Event, PopError>) -> PyResult<Option<Event>> {
+    match popped {
+        Ok(event) => Ok(Some(event)),
+        Err(PopError::Empty) => Ok(None),
+        Err(PopError::EndOfStream) => Err(end_error()),
+    }
 }
 
 fn end_error() -> PyErr {
@@ -57,6 +69,16 @@ fn timeout_duration(timeout: Option<f64>) -> PyResult<Option<Duration>> {
         Some(t) => Err(PyValueError::new_err(format!(
             "timeout must be None or a non-negative number of seconds, got {t}"
         ))),
+    }
+}
+
+/// `dst.copy_from_slice(src)` in pieces of 64 KiB. glibc's `memcpy` switches to
+/// non-temporal stores for copies of megabytes, which send the data past the caches to
+/// memory; a batch in the queue is read again soon (by the consumer), so it should stay cached.
+fn copy_cached(dst: &mut [u8], src: &[u8]) {
+    const PIECE: usize = 64 << 10;
+    for (d, s) in dst.chunks_mut(PIECE).zip(src.chunks(PIECE)) {
+        d.copy_from_slice(s);
     }
 }
 
@@ -83,89 +105,30 @@ fn wait_sliced<T: Send>(
     }
 }
 
-/// The eleven columns of a batch of events, as slices.
-struct Columns<'a> {
-    seq: &'a [u64],
-    ts: &'a [i64],
-    order_id: &'a [i64],
-    price: &'a [i64],
-    qty: &'a [i64],
-    aux: &'a [i64],
-    payload: &'a [i64],
-    instrument: &'a [u32],
-    kind: &'a [u8],
-    side: &'a [u8],
-    flags: &'a [u16],
-}
-
-impl Columns<'_> {
-    fn len(&self) -> PyResult<usize> {
-        let n = self.seq.len();
-        let lens = [
-            self.ts.len(),
-            self.order_id.len(),
-            self.price.len(),
-            self.qty.len(),
-            self.aux.len(),
-            self.payload.len(),
-            self.instrument.len(),
-            self.kind.len(),
-            self.side.len(),
-            self.flags.len(),
-        ];
-        if lens.iter().any(|&l| l != n) {
-            return Err(PyValueError::new_err(format!(
-                "event columns must all have the same length; got seq={n} and others={lens:?}"
-            )));
-        }
-        Ok(n)
-    }
-
-    /// Fills `out` with rows `start..start + out.len()`, one column at a time: a run of
-    /// events small enough to stay in L1, and loops the compiler can vectorize.
-    fn fill(&self, out: &mut [Event], start: usize) {
-        let end = start + out.len();
-        macro_rules! column {
-            ($($field:ident),*) => {$(
-                for (e, v) in out.iter_mut().zip(&self.$field[start..end]) {
-                    e.$field = *v;
-                }
-            )*};
-        }
-        column!(seq, ts, order_id, price, qty, aux, payload, instrument, kind, side, flags);
-    }
-
-    fn get(&self, i: usize) -> Event {
-        Event {
-            seq: self.seq[i],
-            ts: self.ts[i],
-            order_id: self.order_id[i],
-            price: self.price[i],
-            qty: self.qty[i],
-            aux: self.aux[i],
-            payload: self.payload[i],
-            instrument: self.instrument[i],
-            kind: self.kind[i],
-            side: self.side[i],
-            flags: self.flags[i],
-        }
-    }
-}
-
 /// A bounded lock-free multi-producer single-consumer queue of events.
 #[pyclass(frozen, subclass, module = "admf._core", name = "EventQueue")]
 pub struct PyEventQueue {
     producer: Producer,
-    consumer: SharedConsumer,
+    pub(super) consumer: SharedConsumer,
 }
 
 impl PyEventQueue {
+    /// The body of `push` (see `fastcall`): pushes one event without waiting; false when full.
+    pub(crate) fn push_one(&self, event: Event) -> PyResult<bool> {
+        match self.producer.try_push(event) {
+            Ok(()) => Ok(true),
+            Err(PushError::Full(_)) => Ok(false),
+            Err(PushError::Closed(_)) => Err(closed_error()),
+        }
+    }
+
+    /// The body of `pop`: pops one event without waiting; None when empty.
+    pub(crate) fn pop_one(&self) -> PyResult<Option<Event>> {
+        pop_result(self.consumer()?.try_pop())
+    }
+
     fn consumer(&self) -> PyResult<ConsumerGuard<'_>> {
-        self.consumer.try_lock().ok_or_else(|| {
-            PyRuntimeError::new_err(
-                "EventQueue has a single consumer, and another thread is popping from it now",
-            )
-        })
+        self.consumer.try_lock().ok_or_else(busy_error)
     }
 
     /// Pushes every event `make(i)` for `i < n`, waiting as needed; returns how many.
@@ -230,15 +193,6 @@ impl PyEventQueue {
         self.producer.len()
     }
 
-    /// Pushes one event without waiting. Returns False when the queue is full.
-    fn push(&self, event: &Bound<'_, PyEvent>) -> PyResult<bool> {
-        match self.producer.try_push(event.get().inner) {
-            Ok(()) => Ok(true),
-            Err(PushError::Full(_)) => Ok(false),
-            Err(PushError::Closed(_)) => Err(closed_error()),
-        }
-    }
-
     /// Pushes one event, waiting up to `timeout` seconds (forever with None) for room.
     /// Raises QueueFull when the timeout passes.
     #[pyo3(signature = (event, timeout = None))]
@@ -260,16 +214,6 @@ impl PyEventQueue {
         }
     }
 
-    /// Pops one event without waiting: None when empty; raises EndOfStream once the queue is
-    /// closed and drained.
-    fn pop(&self) -> PyResult<Option<PyEvent>> {
-        match self.consumer()?.try_pop() {
-            Ok(inner) => Ok(Some(PyEvent { inner })),
-            Err(PopError::Empty) => Ok(None),
-            Err(PopError::EndOfStream) => Err(end_error()),
-        }
-    }
-
     /// Pops one event, waiting up to `timeout` seconds (forever with None), with the GIL
     /// released. Returns None on timeout; raises EndOfStream once closed and drained.
     #[pyo3(signature = (timeout = None))]
@@ -277,7 +221,7 @@ impl PyEventQueue {
         if !self.wait(py, timeout)? && !self.producer.is_closed() {
             return Ok(None);
         }
-        self.pop()
+        Ok(self.pop_one()?.map(|inner| PyEvent { inner }))
     }
 
     /// Waits up to `timeout` seconds (forever with None), with the GIL released, until an
@@ -311,8 +255,9 @@ impl PyEventQueue {
         let bytes = data.as_slice()?;
         let n = bytes.len() / EVENT_SIZE;
         self.producer
-            .push_with(n, |i| {
-                bytemuck::pod_read_unaligned(&bytes[i * EVENT_SIZE..(i + 1) * EVENT_SIZE])
+            .push_fill(n, |offset, records| {
+                let dst: &mut [u8] = bytemuck::cast_slice_mut(records);
+                copy_cached(dst, &bytes[offset * EVENT_SIZE..][..dst.len()]);
             })
             .map_err(|_| closed_error())
     }
@@ -366,22 +311,14 @@ impl PyEventQueue {
             side: side.as_slice()?,
             flags: flags.as_slice()?,
         };
-        let n = cols.len()?;
-        // Transpose a chunk at a time into a small row buffer, then copy rows into the ring.
-        let mut chunk = [Event::default(); CHUNK];
-        let mut done = 0;
-        while done < n {
-            let k = CHUNK.min(n - done);
-            cols.fill(&mut chunk[..k], done);
-            let pushed = self
-                .producer
-                .push_slice(&chunk[..k])
-                .map_err(|_| closed_error())?;
-            done += pushed;
-            if pushed < k {
-                break;
-            }
-        }
+        let n = cols
+            .len()
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        // Rows are written straight into the ring's records.
+        let mut done = self
+            .producer
+            .push_fill(n, |offset, records| cols.to_rows(offset, records))
+            .map_err(|_| closed_error())?;
         if wait && done < n {
             done += self.push_all(py, n - done, timeout, |i| cols.get(done + i))?;
         }
@@ -394,9 +331,10 @@ impl PyEventQueue {
         let out = out.as_slice_mut()?;
         let max = out.len() / EVENT_SIZE;
         let mut k = 0;
-        let popped = self.consumer()?.pop_with(max, |e| {
-            out[k * EVENT_SIZE..(k + 1) * EVENT_SIZE].copy_from_slice(e.as_bytes());
-            k += 1;
+        let popped = self.consumer()?.pop_runs(max, |run| {
+            let src: &[u8] = bytemuck::cast_slice(run);
+            copy_cached(&mut out[k..k + src.len()], src);
+            k += src.len();
         });
         match popped {
             Ok(n) => Ok(n),
@@ -421,63 +359,27 @@ impl PyEventQueue {
         mut side: PyReadwriteArray1<'_, u8>,
         mut flags: PyReadwriteArray1<'_, u16>,
     ) -> PyResult<usize> {
-        let (seq, ts, order_id, price, qty, aux, payload) = (
-            seq.as_slice_mut()?,
-            ts.as_slice_mut()?,
-            order_id.as_slice_mut()?,
-            price.as_slice_mut()?,
-            qty.as_slice_mut()?,
-            aux.as_slice_mut()?,
-            payload.as_slice_mut()?,
-        );
-        let (instrument, kind, side, flags) = (
-            instrument.as_slice_mut()?,
-            kind.as_slice_mut()?,
-            side.as_slice_mut()?,
-            flags.as_slice_mut()?,
-        );
-        let max = [
-            seq.len(),
-            ts.len(),
-            order_id.len(),
-            price.len(),
-            qty.len(),
-            aux.len(),
-            payload.len(),
-            instrument.len(),
-            kind.len(),
-            side.len(),
-            flags.len(),
-        ]
-        .into_iter()
-        .min()
-        .unwrap_or(0);
-        // Pop a chunk of rows, then scatter it one column at a time (see `Columns::fill`).
-        let mut consumer = self.consumer()?;
-        let mut chunk: Vec<Event> = Vec::with_capacity(CHUNK);
+        let mut cols = ColumnsMut {
+            seq: seq.as_slice_mut()?,
+            ts: ts.as_slice_mut()?,
+            order_id: order_id.as_slice_mut()?,
+            price: price.as_slice_mut()?,
+            qty: qty.as_slice_mut()?,
+            aux: aux.as_slice_mut()?,
+            payload: payload.as_slice_mut()?,
+            instrument: instrument.as_slice_mut()?,
+            kind: kind.as_slice_mut()?,
+            side: side.as_slice_mut()?,
+            flags: flags.as_slice_mut()?,
+        };
+        let max = cols.capacity();
+        // The popped records are transposed straight out of the ring.
         let mut k = 0;
-        while k < max {
-            chunk.clear();
-            let want = CHUNK.min(max - k);
-            match consumer.pop_with(want, |e| chunk.push(*e)) {
-                Ok(_) => {}
-                Err(_) if k == 0 => return Err(end_error()),
-                Err(_) => break,
-            }
-            let end = k + chunk.len();
-            macro_rules! column {
-                ($($field:ident),*) => {$(
-                    for (v, e) in $field[k..end].iter_mut().zip(&chunk) {
-                        *v = e.$field;
-                    }
-                )*};
-            }
-            column!(seq, ts, order_id, price, qty, aux, payload, instrument, kind, side, flags);
-            k = end;
-            if chunk.len() < want {
-                break;
-            }
-        }
+        let popped = self.consumer()?.pop_runs(max, |run| {
+            cols.set_rows(k, run);
+            k += run.len();
+        });
+        popped.map_err(|_| end_error())?;
         Ok(k)
     }
 }
@@ -485,6 +387,7 @@ impl PyEventQueue {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<PyEventQueue>()?;
+    super::fastcall::install(py)?;
     m.add("QueueClosed", py.get_type::<QueueClosed>())?;
     m.add("EndOfStream", py.get_type::<EndOfStream>())?;
     m.add("QueueFull", py.get_type::<QueueFull>())?;

@@ -1,6 +1,7 @@
 //! A bounded lock-free multi-producer single-consumer ring of [`Event`] records.
 //!
-//! This is the only module of the core with `unsafe` code; each block says why it is sound.
+//! This is the only module of the pure core with `unsafe` code; each block says why it is sound.
+//! (The bindings have one more: the CPython entry points of `push` and `pop` in `py/fastcall.rs`.)
 //!
 //! # Why our own ring
 //! crossbeam's `ArrayQueue` is the well-kept alternative, but it is multi-consumer and moves one

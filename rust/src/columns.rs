@@ -66,6 +66,25 @@ impl std::fmt::Display for LengthMismatch {
 
 impl std::error::Error for LengthMismatch {}
 
+/// The lengths of the eleven columns, `seq` first.
+macro_rules! lengths {
+    ($c:expr) => {
+        [
+            $c.seq.len(),
+            $c.ts.len(),
+            $c.order_id.len(),
+            $c.price.len(),
+            $c.qty.len(),
+            $c.aux.len(),
+            $c.payload.len(),
+            $c.instrument.len(),
+            $c.kind.len(),
+            $c.side.len(),
+            $c.flags.len(),
+        ]
+    };
+}
+
 /// The `u64` lanes of a row (see the module documentation).
 fn lanes(rows: &[Event]) -> &[[u64; 8]] {
     bytemuck::cast_slice(rows)
@@ -82,19 +101,7 @@ fn pack_tail(instrument: u32, kind: u8, side: u8, flags: u16) -> u64 {
 impl<'a> Columns<'a> {
     /// The common length of the columns.
     pub fn len(&self) -> Result<usize, LengthMismatch> {
-        let n = self.seq.len();
-        let others = [
-            self.ts.len(),
-            self.order_id.len(),
-            self.price.len(),
-            self.qty.len(),
-            self.aux.len(),
-            self.payload.len(),
-            self.instrument.len(),
-            self.kind.len(),
-            self.side.len(),
-            self.flags.len(),
-        ];
+        let [n, others @ ..] = lengths!(self);
         if others.iter().any(|&l| l != n) {
             return Err(LengthMismatch { seq: n, others });
         }
@@ -177,22 +184,7 @@ fn to_rows(cols: &Columns<'_>, start: usize, out: &mut [[u64; 8]]) {
 impl ColumnsMut<'_> {
     /// The number of rows every column has room for (the shortest column).
     pub fn capacity(&self) -> usize {
-        [
-            self.seq.len(),
-            self.ts.len(),
-            self.order_id.len(),
-            self.price.len(),
-            self.qty.len(),
-            self.aux.len(),
-            self.payload.len(),
-            self.instrument.len(),
-            self.kind.len(),
-            self.side.len(),
-            self.flags.len(),
-        ]
-        .into_iter()
-        .min()
-        .unwrap_or(0)
+        lengths!(self).into_iter().min().unwrap_or(0)
     }
 
     /// Writes `rows` into rows `start..start + rows.len()` of the columns. Panics when a

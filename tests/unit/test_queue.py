@@ -288,10 +288,7 @@ def test_batches_cross_the_end_of_the_ring_intact() -> None:
         chunk = events[start : start + 5]
         as_arrow = start % 10 == 0
         assert q.push_batch(admf.to_record_batch(chunk) if as_arrow else chunk) == 5
-        if as_arrow:
-            back = admf.from_arrow(q.pop_record_batch())
-        else:
-            back = q.pop_batch()
+        back = admf.from_arrow(q.pop_record_batch()) if as_arrow else q.pop_batch()
         assert back.tobytes() == chunk.tobytes()
 
 

@@ -591,11 +591,16 @@ impl Consumer {
                 take(unsafe { ring.records(run) });
             }
         }
-        self.head += n;
-        // Release: hands the slots back (see `wake_producers` for why not SeqCst).
-        ring.head.store(self.head, Ordering::Release);
-        ring.wake_producers();
+        self.hand_back(n);
         Ok(n as usize)
+    }
+
+    /// Moves `head` past `n` read positions, handing their slots back to producers.
+    fn hand_back(&mut self, n: u64) {
+        self.head += n;
+        // Release, not SeqCst: see `wake_producers`.
+        self.ring.head.store(self.head, Ordering::Release);
+        self.ring.wake_producers();
     }
 
     /// Pops up to `max` events, handing each to `take` in order; returns how many.
@@ -622,9 +627,7 @@ impl Consumer {
         let index = (head & ring.mask) as usize;
         // SAFETY: as in `pop_runs`, for the single position `head`, just read as published.
         let event = unsafe { ring.records(index..index + 1) }[0];
-        self.head = head + 1;
-        ring.head.store(self.head, Ordering::Release);
-        ring.wake_producers();
+        self.hand_back(1);
         Ok(event)
     }
 

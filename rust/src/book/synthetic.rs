@@ -27,7 +27,8 @@ impl Rng {
     }
 }
 
-fn delta(kind: Kind, ts: i64, id: i64, side: Side, price: i64, qty: i64) -> Event {
+/// A book delta with the fields a delta uses (the rest zero).
+pub(crate) fn delta(kind: Kind, ts: i64, id: i64, side: Side, price: i64, qty: i64) -> Event {
     Event {
         kind: kind as u8,
         ts,

@@ -660,19 +660,8 @@ impl SimVenue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::book::synthetic::delta;
     use crate::event::flags;
-
-    fn delta(kind: Kind, ts: i64, id: i64, side: Side, price: i64, qty: i64) -> Event {
-        Event {
-            kind: kind as u8,
-            ts,
-            order_id: id,
-            side: side as u8,
-            price,
-            qty,
-            ..Event::default()
-        }
-    }
 
     fn submit(ts: i64, id: i64, side: Side, price: i64, qty: i64, f: u16) -> Event {
         Event {

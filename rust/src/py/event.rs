@@ -5,7 +5,7 @@ use std::hash::{Hash, Hasher};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::pyclass::CompareOp;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBool, PyBytes};
 
 use crate::event::{self, flags, Event, Kind, Side};
 
@@ -259,12 +259,12 @@ impl PyEvent {
             return py.NotImplemented();
         };
         let same = self.inner == other.get().inner;
-        match op {
-            CompareOp::Eq => same.into_pyobject(py),
-            CompareOp::Ne => (!same).into_pyobject(py),
+        let answer = match op {
+            CompareOp::Eq => same,
+            CompareOp::Ne => !same,
             _ => return py.NotImplemented(),
-        }
-        .map_or_else(|never| match never {}, |b| b.to_owned().into_any().unbind())
+        };
+        PyBool::new(py, answer).to_owned().into_any().unbind()
     }
 
     fn __hash__(&self) -> u64 {

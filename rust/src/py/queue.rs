@@ -336,10 +336,7 @@ impl PyEventQueue {
             copy_cached(&mut out[k..k + src.len()], src);
             k += src.len();
         });
-        match popped {
-            Ok(n) => Ok(n),
-            Err(_) => Err(end_error()),
-        }
+        popped.map_err(|_| end_error())
     }
 
     /// Pops up to the columns' length into eleven column arrays; returns how many. Raises

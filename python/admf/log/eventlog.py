@@ -346,6 +346,21 @@ class EventLog:
                     raise
                 time.sleep(0.01)
 
+    def _list_sealed(self, *, verify: bool, known: dict[int, SealedFile]) -> dict[int, SealedFile]:
+        """The sealed files by first seq, those not in ``known`` parsed (and verified)."""
+        sealed: dict[int, SealedFile] = {}
+        for path in sorted(self.path.glob("events-*.parquet")):
+            parsed = SealedFile.parse(path)
+            if parsed is None:
+                raise LogCorruptionError(path, 0, "not a sealed file name this log writes")
+            if parsed.first_seq in known:
+                continue
+            if verify:
+                parsed.verify()
+            sealed[parsed.first_seq] = parsed
+        known.update(sealed)
+        return sealed
+
     def _load_once(self, *, verify: bool) -> None:
         quarantine = self.path / QUARANTINE_DIR
         if quarantine.is_dir():
@@ -362,14 +377,9 @@ class EventLog:
         if not self.read_only:
             for tmp in sorted(self.path.glob("*.tmp")):
                 tmp.unlink()
-        sealed: dict[int, SealedFile] = {}
-        for path in sorted(self.path.glob("events-*.parquet")):
-            parsed = SealedFile.parse(path)
-            if parsed is None:
-                raise LogCorruptionError(path, 0, "not a sealed file name this log writes")
-            if verify:
-                parsed.verify()
-            sealed[parsed.first_seq] = parsed
+        # The tail is listed before the sealed files: a writer writes a segment's sealed file
+        # before it removes the segment, so whatever it seals between the two listings shows
+        # up in the second one, and the two always fit together.
         tail_dir = self.path / TAIL_DIR
         segments: dict[int, Path] = {}
         if tail_dir.is_dir():
@@ -381,6 +391,8 @@ class EventLog:
                         continue
                     raise LogCorruptionError(path, 0, "not a segment file name")
                 segments[first] = path
+        sealed = self._list_sealed(verify=verify, known={})
+        sealed_seen = dict(sealed)
         last_segment = max(segments) if segments else 0
         expected = 1
         kept_sealed: list[SealedFile] = []
@@ -400,7 +412,14 @@ class EventLog:
             if expected not in segments:
                 break
             path = segments.pop(expected)
-            segment, torn = self._scan(path, expected, is_last=expected == last_segment)
+            try:
+                segment, torn = self._scan(path, expected, is_last=expected == last_segment)
+            except FileNotFoundError:
+                # A writer sealed the segment after the listings: its sealed file is there now.
+                sealed.update(self._list_sealed(verify=verify, known=sealed_seen))
+                if expected not in sealed:
+                    raise
+                continue
             if torn is not None:
                 recovery.append(torn)
             if segment is not None:

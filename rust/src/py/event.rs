@@ -1,22 +1,19 @@
 //! `admf._core.Event`: one event record as an immutable Python object.
 
-use std::hash::{Hash, Hasher};
+use std::hash::Hash;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::pyclass::CompareOp;
-use pyo3::types::{PyBool, PyBytes};
+use pyo3::types::PyBytes;
 
 use crate::event::{self, flags, Event, Kind, Side};
 
 /// One event record (64 bytes). Prices, quantities and money are fixed-point integers with
 /// `SCALE` units per whole.
 ///
-/// A free list keeps up to 1024 dead `Event` objects for reuse: `EventQueue.pop` creates one
-/// per call, and taking it from the list instead of the allocator is a third of that call's
-/// cost. (`__eq__`/`__hash__` are written out below rather than asked of `#[pyclass(eq, hash)]`
-/// because pyo3 0.30's macro drops a comma between those slots and the free list's.)
-#[pyclass(frozen, freelist = 1024, module = "admf._core", name = "Event")]
+/// Dead `Event` objects are kept in a pool for reuse (see `fastcall`): `EventQueue.pop`
+/// creates one per call.
+#[pyclass(frozen, eq, hash, module = "admf._core", name = "Event")]
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct PyEvent {
     pub(crate) inner: Event,
@@ -251,26 +248,6 @@ impl PyEvent {
         let py = slf.py();
         let from_bytes = slf.get_type().getattr("from_bytes")?;
         Ok((from_bytes, (slf.get().to_bytes(py),)))
-    }
-
-    fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp) -> Py<PyAny> {
-        let py = other.py();
-        let Ok(other) = other.cast::<PyEvent>() else {
-            return py.NotImplemented();
-        };
-        let same = self.inner == other.get().inner;
-        let answer = match op {
-            CompareOp::Eq => same,
-            CompareOp::Ne => !same,
-            _ => return py.NotImplemented(),
-        };
-        PyBool::new(py, answer).to_owned().into_any().unbind()
-    }
-
-    fn __hash__(&self) -> u64 {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        self.inner.hash(&mut hasher);
-        hasher.finish()
     }
 
     fn __repr__(&self) -> String {

@@ -12,9 +12,10 @@
 //! The FFI needs `unsafe`; every block says why it holds. Everything else (the ring, the
 //! errors, the `Event` allocation) goes through the same safe code as the rest of the binding.
 
+use std::cell::{Cell, UnsafeCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::ffi;
@@ -94,41 +95,163 @@ unsafe extern "C" fn pop(slf: *mut ffi::PyObject, _: *mut ffi::PyObject) -> *mut
     })
 }
 
-/// Where an `Event` object keeps its record, when the object is exactly a Python object
-/// header followed by the record (0 until `install` has checked that).
-static EVENT_OFFSET: AtomicUsize = AtomicUsize::new(0);
+/// The `Event` type object, once `install` has checked the layout `new_event` relies on and
+/// put the pool's allocator into the type (null until then, and on a Python without a GIL).
+static EVENT_TYPE: AtomicPtr<ffi::PyTypeObject> = AtomicPtr::new(ptr::null_mut());
 
-/// A new `Event` object holding `inner`. Takes the object from the type's allocator (pyo3's
-/// free list) and writes the record in place, skipping pyo3's generic initializer, which
-/// goes through `object.__new__` with an empty argument tuple.
+/// The offset of the record in an `Event` object: right after the object header.
+const EVENT_OFFSET: usize = std::mem::size_of::<ffi::PyObject>();
+
+/// How many dead `Event` objects the pool keeps for reuse.
+const POOL_SIZE: usize = 1024;
+
+/// Dead `Event` objects kept for reuse: `EventQueue.pop` makes one per call, and taking it
+/// from here instead of the allocator is a third of that call's cost. Written by hand because
+/// pyo3's `#[pyclass(freelist)]` must also be sound without a GIL, so it locks a mutex on
+/// every allocation and every free (four atomic read-modify-writes per popped event), and
+/// reaches its `tp_dealloc` through a trampoline that counts GIL holders in a thread-local.
+struct EventPool {
+    /// The kept objects: their memory, with no live object in it.
+    slots: UnsafeCell<[*mut ffi::PyObject; POOL_SIZE]>,
+    /// How many of `slots` are filled.
+    len: Cell<usize>,
+}
+
+// SAFETY: the pool is only touched by `event_alloc`, `event_dealloc` and `new_event`, which
+// CPython and this module only call with the GIL held, and only installed (see `install`)
+// when the interpreter has a GIL. The GIL serializes every access.
+unsafe impl Sync for EventPool {}
+
+static POOL: EventPool = EventPool {
+    slots: UnsafeCell::new([ptr::null_mut(); POOL_SIZE]),
+    len: Cell::new(0),
+};
+
+impl EventPool {
+    /// A kept object's memory, if any.
+    ///
+    /// # Safety
+    /// The caller holds the GIL (see `Sync` above).
+    unsafe fn take(&self) -> Option<*mut ffi::PyObject> {
+        let len = self.len.get().checked_sub(1)?;
+        self.len.set(len);
+        // SAFETY: the GIL is held, so nothing else has the slots borrowed; `len` is in bounds.
+        Some(unsafe { (*self.slots.get())[len] })
+    }
+
+    /// Keeps `obj`'s memory, or hands it back when the pool is full.
+    ///
+    /// # Safety
+    /// The caller holds the GIL, and `obj` is a dead, untracked `Event` (see `alloc_event`).
+    unsafe fn keep(&self, obj: *mut ffi::PyObject) -> Result<(), *mut ffi::PyObject> {
+        let len = self.len.get();
+        if len == POOL_SIZE {
+            return Err(obj);
+        }
+        // SAFETY: as in `take`; `len < POOL_SIZE`.
+        unsafe { (*self.slots.get())[len] = obj };
+        self.len.set(len + 1);
+        Ok(())
+    }
+}
+
+/// A new `Event` object (one reference, header initialized, record not yet written), from the
+/// pool or the type's allocator; NULL with a Python exception set when out of memory.
+///
+/// # Safety
+/// The GIL is held and `ty` is the `Event` type object, with the layout `install` checked.
+unsafe fn alloc_event(ty: *mut ffi::PyTypeObject) -> *mut ffi::PyObject {
+    // SAFETY: the caller holds the GIL. Memory in the pool is that of a dead `Event`, allocated
+    // by `PyType_GenericAlloc` (with the GC header every pyo3 class has in front); it is not
+    // tracked by the GC, and `PyObject_Init` sets its type (taking a reference to the heap
+    // type, which `event_dealloc` gives back) and its reference count. An object that is never
+    // tracked is valid: the record holds no references, so the GC has nothing to visit in it.
+    unsafe {
+        match POOL.take() {
+            Some(obj) => ffi::PyObject_Init(obj, ty),
+            None => ffi::PyType_GenericAlloc(ty, 0),
+        }
+    }
+}
+
+/// `Event`'s `tp_alloc` (what pyo3's constructors call): an object from the pool, its record
+/// zeroed as `PyType_GenericAlloc` would leave it.
+unsafe extern "C" fn event_alloc(
+    ty: *mut ffi::PyTypeObject,
+    _nitems: ffi::Py_ssize_t,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls `tp_alloc` with the GIL held, with the type it belongs to: `Event`,
+    // which cannot be subclassed. The record is plain data, so all zeros is a valid one.
+    unsafe {
+        let obj = alloc_event(ty);
+        if !obj.is_null() {
+            obj.cast::<u8>()
+                .add(EVENT_OFFSET)
+                .cast::<PyEvent>()
+                .write(PyEvent {
+                    inner: Event::default(),
+                });
+        }
+        obj
+    }
+}
+
+/// `Event`'s `tp_dealloc`: keeps the object's memory in the pool. What pyo3's would do, minus
+/// its trampoline: the record is plain data with nothing to drop, the base is `object`, and
+/// the instance's reference to its heap type is given back.
+unsafe extern "C" fn event_dealloc(obj: *mut ffi::PyObject) {
+    // SAFETY: CPython calls `tp_dealloc` with the GIL held, once, on an `Event` whose
+    // reference count reached zero; nothing uses `obj` afterwards. Untracking is a no-op for
+    // an untracked object. The memory came from `PyType_GenericAlloc` for a GC type, so
+    // `PyObject_GC_Del` is its `tp_free`.
+    unsafe {
+        let ty = ffi::Py_TYPE(obj);
+        ffi::PyObject_GC_UnTrack(obj.cast());
+        if let Err(obj) = POOL.keep(obj) {
+            ffi::PyObject_GC_Del(obj.cast());
+        }
+        ffi::Py_DECREF(ty.cast());
+    }
+}
+
+/// A new `Event` object holding `inner`, written in place, skipping pyo3's generic
+/// initializer (which goes through `object.__new__` with an empty argument tuple).
 fn new_event(py: Python<'_>, inner: Event) -> PyResult<Py<PyAny>> {
-    let offset = EVENT_OFFSET.load(Ordering::Relaxed);
-    if offset == 0 {
+    let ty = EVENT_TYPE.load(Ordering::Relaxed);
+    if ty.is_null() {
         return Ok(Bound::new(py, PyEvent { inner })?.into_any().unbind());
     }
-    let ty = PyEvent::type_object_raw(py);
-    // SAFETY: `ty` is the live `Event` type object; its `tp_alloc` (pyo3's free-list
-    // allocator, always set for a heap type) returns a new reference to an object of that
-    // type, or NULL with an exception set. `install` checked that such an object is the
-    // header and then, at `offset`, the `PyEvent` and nothing else, and pyo3's `tp_dealloc`
-    // only drops that `PyEvent` (plain data) before freeing; so writing the record there
-    // makes a complete object.
+    // SAFETY: `py` proves the GIL is held; `ty` is the `Event` type, checked by `install`: an
+    // object of it is the header and then, at `EVENT_OFFSET`, the `PyEvent` and nothing else,
+    // so writing the record there makes a complete object.
     unsafe {
-        let alloc = (*ty).tp_alloc.unwrap_or(ffi::PyType_GenericAlloc);
-        let obj = alloc(ty, 0);
+        let obj = alloc_event(ty);
         if obj.is_null() {
             return Err(PyErr::fetch(py));
         }
         obj.cast::<u8>()
-            .add(offset)
+            .add(EVENT_OFFSET)
             .cast::<PyEvent>()
             .write(PyEvent { inner });
         Ok(Bound::from_owned_ptr(py, obj).unbind())
     }
 }
 
-/// Checks the layout `new_event` relies on and turns it on when it holds.
-fn check_event_layout(py: Python<'_>) -> PyResult<()> {
+/// Whether this interpreter runs with a GIL (`sys._is_gil_enabled`, Python 3.13+; older
+/// versions always have one). On a free-threaded build this is checked while the module is
+/// being imported, before `gil_used` has turned the GIL on, so it answers no there and the
+/// GIL-serialized fast paths stay off.
+fn has_gil(py: Python<'_>) -> PyResult<bool> {
+    let sys = py.import("sys")?;
+    match sys.getattr("_is_gil_enabled") {
+        Ok(f) => f.call0()?.extract(),
+        Err(_) => Ok(true),
+    }
+}
+
+/// Checks the layout `new_event` relies on; when it holds, gives `Event` the pool's
+/// allocator and turns `new_event`'s fast path on.
+fn install_event_pool(py: Python<'_>) -> PyResult<()> {
     let probe = Bound::new(
         py,
         PyEvent {
@@ -136,13 +259,25 @@ fn check_event_layout(py: Python<'_>) -> PyResult<()> {
         },
     )?;
     let offset = (ptr::from_ref(probe.get()) as usize) - (probe.as_ptr() as usize);
-    // SAFETY: reads a field of the live `Event` type object.
-    let basicsize = unsafe { (*PyEvent::type_object_raw(py)).tp_basicsize } as usize;
-    if offset == std::mem::size_of::<ffi::PyObject>()
-        && basicsize == offset + std::mem::size_of::<PyEvent>()
-    {
-        EVENT_OFFSET.store(offset, Ordering::Relaxed);
+    let ty = PyEvent::type_object_raw(py);
+    // SAFETY: reads fields of the live `Event` type object.
+    let (basicsize, flags) = unsafe { ((*ty).tp_basicsize as usize, (*ty).tp_flags) };
+    let plain = flags & ffi::Py_TPFLAGS_BASETYPE == 0;
+    if offset != EVENT_OFFSET || basicsize != offset + std::mem::size_of::<PyEvent>() || !plain {
+        return Ok(());
     }
+    drop(probe);
+    // SAFETY: the GIL is held. `Event` is a heap type that cannot be subclassed (checked
+    // above), so these two slots are only ever used for its own instances, and no type
+    // inherited them. Instances made before this point came from `PyType_GenericAlloc`, as
+    // `alloc_event`'s do, so `event_dealloc` frees them correctly too; what pyo3's
+    // `tp_dealloc` does besides (untracking, dropping plain data, giving back the type
+    // reference) `event_dealloc` does as well.
+    unsafe {
+        (*ty).tp_alloc = Some(event_alloc);
+        (*ty).tp_dealloc = Some(event_dealloc);
+    }
+    EVENT_TYPE.store(ty, Ordering::Relaxed);
     Ok(())
 }
 
@@ -168,8 +303,12 @@ static POP: MethodDef = MethodDef(ffi::PyMethodDef {
 });
 
 /// Puts `push` and `pop` into the `EventQueue` class.
+/// Only on an interpreter with a GIL: the pool and `pop`'s unlocked consumer rely on it.
 pub fn install(py: Python<'_>) -> PyResult<()> {
-    check_event_layout(py)?;
+    if !has_gil(py)? {
+        return Ok(());
+    }
+    install_event_pool(py)?;
     let ty = PyEventQueue::type_object(py);
     for (name, def) in [("push", &PUSH), ("pop", &POP)] {
         // SAFETY: `def` is a static method definition that outlives the type; CPython copies

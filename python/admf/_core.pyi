@@ -155,20 +155,10 @@ class EventQueue:
         timeout: float | None = None,
     ) -> int: ...
     def _pop_into(self, out: npt.NDArray[np.uint8]) -> int: ...
-    def _pop_columns(
-        self,
-        seq: npt.NDArray[np.uint64],
-        ts: npt.NDArray[np.int64],
-        order_id: npt.NDArray[np.int64],
-        price: npt.NDArray[np.int64],
-        qty: npt.NDArray[np.int64],
-        aux: npt.NDArray[np.int64],
-        payload: npt.NDArray[np.int64],
-        instrument: npt.NDArray[np.uint32],
-        kind: npt.NDArray[np.uint8],
-        side: npt.NDArray[np.uint8],
-        flags: npt.NDArray[np.uint16],
-    ) -> int: ...
+    def _push_arrow(
+        self, schema: object, array: object, wait: bool = False, timeout: float | None = None
+    ) -> int | None: ...
+    def _pop_arrow(self, max_events: int) -> tuple[object, object]: ...
 
 def merge(sources: list[npt.NDArray[np.uint8]]) -> npt.NDArray[np.uint8]: ...
 

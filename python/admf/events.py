@@ -138,19 +138,6 @@ FIELD_DTYPES: Final[tuple[np.dtype[np.generic], ...]] = tuple(
 """numpy dtype of each column, in ``FIELD_NAMES`` order."""
 
 
-def empty_columns(n: int) -> list[npt.NDArray[np.generic]]:
-    """Eleven uninitialized columns of ``n`` events, carved from one allocation (the widest
-    first, so every column is aligned)."""
-    block = np.empty(n * EVENT_SIZE, dtype=np.uint8)
-    columns: list[npt.NDArray[np.generic]] = []
-    offset = 0
-    for dtype in FIELD_DTYPES:
-        width = n * dtype.itemsize
-        columns.append(block[offset : offset + width].view(dtype))
-        offset += width
-    return columns
-
-
 EventArray = npt.NDArray[np.void]
 """A 1-D numpy array of ``EVENT_DTYPE`` records."""
 
@@ -214,8 +201,8 @@ def _check_schema(schema: pa.Schema) -> None:
 
 
 def arrow_columns(batch: pa.RecordBatch) -> list[npt.NDArray[np.generic]]:
-    """Zero-copy numpy views of a record batch's columns, in ``FIELD_NAMES`` order; checks the
-    schema and that no column has nulls."""
+    """Zero-copy numpy views of a record batch's columns (copies of those not aligned for
+    their type), in ``FIELD_NAMES`` order; checks the schema and that no column has nulls."""
     if not batch.schema.equals(EVENT_SCHEMA):  # the fast path skips the checks by field
         _check_schema(batch.schema)
     columns: list[npt.NDArray[np.generic]] = []
@@ -227,9 +214,9 @@ def arrow_columns(batch: pa.RecordBatch) -> list[npt.NDArray[np.generic]]:
         if buffer is None:
             columns.append(np.empty(0, dtype=dtype))
             continue
-        columns.append(
-            np.frombuffer(buffer, dtype=dtype, count=n, offset=column.offset * dtype.itemsize)
-        )
+        values = np.frombuffer(buffer, dtype=dtype, count=n, offset=column.offset * dtype.itemsize)
+        # Arrow asks for aligned buffers but does not enforce it; numbers are read aligned.
+        columns.append(values if values.flags.aligned else values.copy())
     return columns
 
 

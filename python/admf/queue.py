@@ -26,15 +26,26 @@ from admf import _core
 from admf._core import EndOfStream, Event, QueueClosed, QueueFull
 from admf.events import (
     EVENT_DTYPE,
-    EVENT_SCHEMA,
     EventArray,
     arrow_columns,
     check_event_array,
-    empty_columns,
     from_arrow,
 )
 
 __all__ = ["EndOfStream", "EventQueue", "QueueClosed", "QueueFull"]
+
+
+class _ArrowCapsules:
+    """A popped batch in the Arrow PyCapsule protocol, for ``pa.record_batch`` to import."""
+
+    __slots__ = ("_capsules",)
+
+    def __init__(self, capsules: tuple[object, object]) -> None:
+        self._capsules = capsules
+
+    def __arrow_c_array__(self, requested_schema: object = None) -> tuple[object, object]:
+        return self._capsules
+
 
 # How long one async wait blocks its helper thread before it looks at the asyncio side again;
 # bounds how long a cancelled `await` keeps that thread.
@@ -71,10 +82,16 @@ class EventQueue(_core.EventQueue):
                     break
             return pushed
         if isinstance(batch, pa.RecordBatch):
-            # The columns' dtypes were checked against EVENT_SCHEMA by arrow_columns.
+            # Through the Arrow C data interface: the columns are read where pyarrow keeps them.
+            schema, array = batch.__arrow_c_array__()
+            taken = self._push_arrow(schema, array, wait=wait, timeout=timeout)
+            if taken is not None:
+                return taken
+            # Not plain EVENT_SCHEMA columns: arrow_columns checks them and says what is wrong
+            # (or makes numpy views of columns whose buffers are not aligned for their type).
             push_columns: Any = self._push_columns
-            taken: int = push_columns(*arrow_columns(batch), wait=wait, timeout=timeout)
-            return taken
+            checked: int = push_columns(*arrow_columns(batch), wait=wait, timeout=timeout)
+            return checked
         events = check_event_array(batch)
         raw = events.view(np.uint8)
         if wait:
@@ -96,20 +113,13 @@ class EventQueue(_core.EventQueue):
     def pop_record_batch(
         self, max_events: int | None = None, timeout: float | None = 0.0
     ) -> pa.RecordBatch:
-        """Like ``pop_batch``, as an Arrow record batch of ``EVENT_SCHEMA`` (built without
-        copying the popped columns again)."""
+        """Like ``pop_batch``, as an Arrow record batch of ``EVENT_SCHEMA`` (the popped columns
+        are written once, into memory the batch then owns)."""
         limit = self._limit(max_events)
         if timeout != 0.0:
             self.wait(timeout)
         size = min(limit, max(len(self), 1))
-        columns = empty_columns(size)
-        pop_columns: Any = self._pop_columns
-        n: int = pop_columns(*columns)
-        arrays = [
-            pa.Array.from_buffers(field.type, n, [None, pa.py_buffer(column)])
-            for field, column in zip(EVENT_SCHEMA, columns, strict=True)
-        ]
-        return pa.RecordBatch.from_arrays(arrays, schema=EVENT_SCHEMA)
+        return pa.record_batch(_ArrowCapsules(self._pop_arrow(size)))
 
     def _limit(self, max_events: int | None) -> int:
         if max_events is None:

@@ -186,6 +186,49 @@ def test_arrow_batch_round_trip() -> None:
     assert list(rest["seq"]) == [6, 7, 8, 9, 0, 1]
 
 
+def test_popped_arrow_batches_own_their_memory() -> None:
+    """A popped batch (or one column of it) stays intact while later batches reuse the
+    memory of released ones."""
+    q = EventQueue(1024)
+    events = make_events(1000)
+    q.push_batch(events)
+    kept = q.pop_record_batch(max_events=300)
+    column = q.pop_record_batch(max_events=300).column("price")
+    for _ in range(20):  # released batches go back to the spare blocks and come out again
+        q.push_batch(make_events(700, producer=9))
+        q.pop_record_batch()
+    assert np.array_equal(admf.from_arrow(kept), events[:300])
+    assert column.to_pylist() == events["price"][300:600].tolist()
+
+
+def test_arrow_batches_at_an_offset_or_unaligned_are_read_right() -> None:
+    q = EventQueue(64)
+    events = make_events(20)
+    batch = admf.to_record_batch(events)
+    assert q.push_batch(batch.slice(7, 9)) == 9
+    assert np.array_equal(q.pop_batch(), events[7:16])
+    # Columns whose values start at an odd address: pyarrow hands them over as they are,
+    # and the queue reads them another way.
+    arrays = []
+    for field in admf.EVENT_SCHEMA:
+        raw = np.ascontiguousarray(events[field.name]).view(np.uint8)
+        shifted = np.empty(raw.size + 1, dtype=np.uint8)[1:]
+        shifted[:] = raw
+        arrays.append(pa.Array.from_buffers(field.type, len(events), [None, pa.py_buffer(shifted)]))
+    unaligned = pa.RecordBatch.from_arrays(arrays, schema=admf.EVENT_SCHEMA)
+    assert q.push_batch(unaligned) == 20
+    assert np.array_equal(q.pop_batch(), events)
+
+
+def test_arrow_columns_with_nulls_are_refused() -> None:
+    q = EventQueue(8)
+    batch = admf.to_record_batch(make_events(3))
+    with_null = batch.set_column(3, "price", pa.array([1, None, 3], pa.int64()))
+    with pytest.raises(ValueError, match="'price' has 1 nulls"):
+        q.push_batch(with_null)
+    assert len(q) == 0
+
+
 def test_non_contiguous_numpy_batches_are_accepted() -> None:
     q = EventQueue(16)
     events = make_events(10)

@@ -21,7 +21,7 @@ pub struct PyEvent {
 
 /// Reads whole event records from a byte buffer (a uint8 view of an EVENT_DTYPE array).
 pub(crate) fn events_from_bytes(bytes: &[u8]) -> PyResult<Vec<Event>> {
-    if bytes.len() % event::EVENT_SIZE != 0 {
+    if !bytes.len().is_multiple_of(event::EVENT_SIZE) {
         return Err(PyValueError::new_err(format!(
             "a batch of events must be a multiple of {} bytes, got {}",
             event::EVENT_SIZE,

@@ -1,5 +1,6 @@
 //! pyo3 wrappers around the pure Rust modules. Each Python class wraps one Rust object.
 
+mod arrow;
 pub mod book;
 pub mod event;
 mod fastcall;

@@ -12,8 +12,9 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
+use super::arrow;
 use super::event::PyEvent;
-use crate::columns::{Columns, ColumnsMut};
+use crate::columns::Columns;
 use crate::event::{Event, EVENT_SIZE};
 use crate::queue::{
     channel, Closed, Consumer, ConsumerGuard, PopError, Producer, PushError, SharedConsumer,
@@ -129,6 +130,28 @@ impl PyEventQueue {
 
     fn consumer(&self) -> PyResult<ConsumerGuard<'_>> {
         self.consumer.try_lock().ok_or_else(busy_error)
+    }
+
+    /// Pushes a batch of columns, written straight into the ring's records (waiting up to
+    /// `timeout` for room when `wait`); returns how many were pushed.
+    fn push_columns(
+        &self,
+        py: Python<'_>,
+        cols: &Columns<'_>,
+        wait: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<usize> {
+        let n = cols
+            .len()
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let mut done = self
+            .producer
+            .push_fill(n, |offset, records| cols.to_rows(offset, records))
+            .map_err(|_| closed_error())?;
+        if wait && done < n {
+            done += self.push_all(py, n - done, timeout, |i| cols.get(done + i))?;
+        }
+        Ok(done)
     }
 
     /// Pushes every event `make(i)` for `i < n`, waiting as needed; returns how many.
@@ -311,18 +334,26 @@ impl PyEventQueue {
             side: side.as_slice()?,
             flags: flags.as_slice()?,
         };
-        let n = cols
-            .len()
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
-        // Rows are written straight into the ring's records.
-        let mut done = self
-            .producer
-            .push_fill(n, |offset, records| cols.to_rows(offset, records))
-            .map_err(|_| closed_error())?;
-        if wait && done < n {
-            done += self.push_all(py, n - done, timeout, |i| cols.get(done + i))?;
+        self.push_columns(py, &cols, wait, timeout)
+    }
+
+    /// Pushes a batch given as the capsules of the Arrow C data interface
+    /// (`__arrow_c_array__`), reading the columns where the exporter keeps them (waiting up to
+    /// `timeout` when `wait`); returns how many were pushed, or None when the batch is not
+    /// plain `EVENT_SCHEMA` columns without nulls, aligned (the caller checks it then).
+    #[pyo3(signature = (schema, array, wait = false, timeout = None))]
+    fn _push_arrow(
+        &self,
+        py: Python<'_>,
+        schema: &Bound<'_, PyAny>,
+        array: &Bound<'_, PyAny>,
+        wait: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<Option<usize>> {
+        match arrow::import_columns(schema, array)? {
+            Some(cols) => self.push_columns(py, &cols, wait, timeout).map(Some),
+            None => Ok(None),
         }
-        Ok(done)
     }
 
     /// Pops up to len(out) // 64 records into a uint8 view of an EVENT_DTYPE array; returns
@@ -339,45 +370,22 @@ impl PyEventQueue {
         popped.map_err(|_| end_error())
     }
 
-    /// Pops up to the columns' length into eleven column arrays; returns how many. Raises
-    /// EndOfStream when none were left and the queue is closed.
-    #[allow(clippy::too_many_arguments)]
-    fn _pop_columns(
-        &self,
-        mut seq: PyReadwriteArray1<'_, u64>,
-        mut ts: PyReadwriteArray1<'_, i64>,
-        mut order_id: PyReadwriteArray1<'_, i64>,
-        mut price: PyReadwriteArray1<'_, i64>,
-        mut qty: PyReadwriteArray1<'_, i64>,
-        mut aux: PyReadwriteArray1<'_, i64>,
-        mut payload: PyReadwriteArray1<'_, i64>,
-        mut instrument: PyReadwriteArray1<'_, u32>,
-        mut kind: PyReadwriteArray1<'_, u8>,
-        mut side: PyReadwriteArray1<'_, u8>,
-        mut flags: PyReadwriteArray1<'_, u16>,
-    ) -> PyResult<usize> {
-        let mut cols = ColumnsMut {
-            seq: seq.as_slice_mut()?,
-            ts: ts.as_slice_mut()?,
-            order_id: order_id.as_slice_mut()?,
-            price: price.as_slice_mut()?,
-            qty: qty.as_slice_mut()?,
-            aux: aux.as_slice_mut()?,
-            payload: payload.as_slice_mut()?,
-            instrument: instrument.as_slice_mut()?,
-            kind: kind.as_slice_mut()?,
-            side: side.as_slice_mut()?,
-            flags: flags.as_slice_mut()?,
-        };
-        let max = cols.capacity();
-        // The popped records are transposed straight out of the ring.
-        let mut k = 0;
-        let popped = self.consumer()?.pop_runs(max, |run| {
-            cols.set_rows(k, run);
-            k += run.len();
-        });
-        popped.map_err(|_| end_error())?;
-        Ok(k)
+    /// Pops up to `max_events` events as an Arrow batch of `EVENT_SCHEMA`: the capsules
+    /// `(arrow_schema, arrow_array)` of the C data interface, the columns transposed straight
+    /// out of the ring into the batch's memory. Raises EndOfStream when none were left and
+    /// the queue is closed.
+    fn _pop_arrow(&self, py: Python<'_>, max_events: usize) -> PyResult<arrow::Capsules> {
+        let mut consumer = self.consumer()?;
+        arrow::export_batch(py, max_events, |cols| {
+            let mut k = 0;
+            consumer
+                .pop_runs(max_events, |run| {
+                    cols.set_rows(k, run);
+                    k += run.len();
+                })
+                .map_err(|_| end_error())?;
+            Ok(k)
+        })
     }
 }
 

@@ -46,8 +46,13 @@ lint: venv ## ruff, mypy --strict, stubtest, cargo fmt --check, clippy -D warnin
 
 bench: venv ## run the benchmarks (criterion + pytest-benchmark); print a table, write bench/results.json
 	cargo bench --quiet -- --warm-up-time 1 --measurement-time 3
-	$(PY) -m pytest -q tests/bench --benchmark-enable --benchmark-only \
-		--benchmark-json=bench/pytest-benchmark.json -p no:randomly
+	@# One process per file: a figure and its comparisons run side by side, and no area's
+	@# leftovers (DuckDB's threads, a grown heap) weigh on the next one's figures.
+	rm -f bench/pytest-*.json
+	for f in tests/bench/test_*.py; do \
+		$(PY) -m pytest -q $$f --benchmark-enable --benchmark-only -p no:randomly \
+			--benchmark-json=bench/pytest-$$(basename $$f .py).json || exit 1; \
+	done
 	$(PY) scripts/bench_report.py bench/results.json
 
 demo: venv ## backtest the SMA plugin on bundled real data: log, HTML report, replay, SQL

@@ -49,6 +49,10 @@ const CLOSED: u64 = 1 << 63;
 /// Checks (spinning, then yielding) before a waiting consumer parks.
 const SPIN_ROUNDS: u32 = 64;
 
+/// Spin-loop hints before each of a waiting consumer's spinning checks (about 0.8 us on the
+/// AMD EPYC the figures come from, where one takes 26 ns).
+const SPIN_PAUSES: u32 = 32;
+
 /// How many positions ahead a producer prefetches the record it will write.
 const PREFETCH_AHEAD: u64 = 8;
 
@@ -631,27 +635,41 @@ impl Consumer {
         Ok(event)
     }
 
+    /// Whether an event can be read now.
+    pub fn ready(&self) -> bool {
+        self.ring.readable(self.head)
+    }
+
     /// Waits up to `timeout` (forever with `None`) until an event can be read or the stream
-    /// ends. Returns true when an event is readable.
+    /// ends; meant for a consumer that found the queue empty (it pauses before it looks,
+    /// see below). Returns true when an event is readable.
     pub fn wait(&self, timeout: Option<Duration>) -> bool {
         let ring = &*self.ring;
         // Spin a little before parking: a producer that finds the consumer parked must take
         // the lock and wake it (a system call), which at high rates costs far more than the
         // few microseconds a busy queue takes to deliver the next event.
+        //
+        // Each check comes after the pause, the first one too. The consumer waits because it
+        // found the queue empty: checking again at once would find at most the one event the
+        // producer is writing, and each such look takes that cache line from the producer's
+        // core, which then waits to get it back for the next event. Pausing first lets a run
+        // of events gather; one producer pushing single events went from about 30M/s to
+        // 55-65M/s. The cost is latency: up to one pause (under a microsecond) for the first
+        // event after the queue ran empty. A consumer that wants it lower polls `try_pop`.
         let deadline = deadline(timeout);
         for round in 0..SPIN_ROUNDS {
+            if round < SPIN_ROUNDS / 2 {
+                for _ in 0..SPIN_PAUSES {
+                    std::hint::spin_loop();
+                }
+            } else {
+                std::thread::yield_now();
+            }
             if ring.readable(self.head) {
                 return true;
             }
             if ring.is_end(self.head) || deadline.is_some_and(|d| Instant::now() >= d) {
                 return false;
-            }
-            if round < SPIN_ROUNDS / 2 {
-                for _ in 0..32 {
-                    std::hint::spin_loop();
-                }
-            } else {
-                std::thread::yield_now();
             }
         }
         ring.wait_readable(self.head, deadline);

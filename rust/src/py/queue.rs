@@ -254,6 +254,9 @@ impl PyEventQueue {
         let timeout = timeout_duration(timeout)?;
         let consumer = self.consumer()?;
         let consumer: &Consumer = &consumer;
+        if consumer.ready() {
+            return Ok(true);
+        }
         let ready = wait_sliced(py, timeout, |slice| {
             if consumer.wait(Some(slice)) {
                 Some(true)

@@ -391,8 +391,8 @@ class EventLog:
                         continue
                     raise LogCorruptionError(path, 0, "not a segment file name")
                 segments[first] = path
-        sealed = self._list_sealed(verify=verify, known={})
-        sealed_seen = dict(sealed)
+        sealed_seen: dict[int, SealedFile] = {}
+        sealed = self._list_sealed(verify=verify, known=sealed_seen)
         last_segment = max(segments) if segments else 0
         expected = 1
         kept_sealed: list[SealedFile] = []

@@ -19,7 +19,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 
 use crate::columns::{Columns, ColumnsMut};
-use crate::event::FIELDS;
+use crate::event::{EVENT_SIZE, FIELDS};
 
 /// `struct ArrowSchema` of the C data interface.
 #[repr(C)]
@@ -285,26 +285,28 @@ fn new_block(n: usize) -> Vec<u64> {
 
 /// The eleven columns of a block of `n` rows, to be written.
 fn block_columns(block: &mut [u64], n: usize) -> ColumnsMut<'_> {
-    let bytes: &mut [u8] = bytemuck::cast_slice_mut(block);
-    let (wide, rest) = bytes.split_at_mut(56 * n);
-    let (instrument, rest) = rest.split_at_mut(4 * n);
-    let (kind, rest) = rest.split_at_mut(n);
-    let (side, flags) = rest.split_at_mut(n);
-    let (seq, wide) = wide.split_at_mut(8 * n);
-    let mut wide = wide.chunks_exact_mut(8 * n.max(1));
-    let mut next = || bytemuck::cast_slice_mut(wide.next().unwrap_or_default());
+    // The columns in field order, each from its start to the next one's (`column_starts`).
+    let mut ends = column_starts(n).into_iter().skip(1).chain([n * EVENT_SIZE]);
+    let mut rest: &mut [u8] = bytemuck::cast_slice_mut(block);
+    let mut taken = 0;
+    let mut next = || {
+        let end = ends.next().expect("eleven columns");
+        let (column, tail) = std::mem::take(&mut rest).split_at_mut(end - taken);
+        (rest, taken) = (tail, end);
+        column
+    };
     ColumnsMut {
-        seq: bytemuck::cast_slice_mut(seq),
-        ts: next(),
-        order_id: next(),
-        price: next(),
-        qty: next(),
-        aux: next(),
-        payload: next(),
-        instrument: bytemuck::cast_slice_mut(instrument),
-        kind,
-        side,
-        flags: bytemuck::cast_slice_mut(flags),
+        seq: bytemuck::cast_slice_mut(next()),
+        ts: bytemuck::cast_slice_mut(next()),
+        order_id: bytemuck::cast_slice_mut(next()),
+        price: bytemuck::cast_slice_mut(next()),
+        qty: bytemuck::cast_slice_mut(next()),
+        aux: bytemuck::cast_slice_mut(next()),
+        payload: bytemuck::cast_slice_mut(next()),
+        instrument: bytemuck::cast_slice_mut(next()),
+        kind: next(),
+        side: next(),
+        flags: bytemuck::cast_slice_mut(next()),
     }
 }
 
@@ -320,84 +322,83 @@ pub fn export_batch(
 ) -> PyResult<Capsules> {
     let mut block = new_block(capacity);
     let rows = fill(&mut block_columns(&mut block, capacity))?.min(capacity);
-    let schema = capsule(
-        py,
-        Box::into_raw(export_schema()).cast(),
-        SCHEMA_CAPSULE,
-        drop_schema,
-    )?;
-    let array = capsule(
-        py,
-        Box::into_raw(export_array(block, capacity, rows)).cast(),
-        ARRAY_CAPSULE,
-        drop_array,
-    )?;
+    let schema = capsule(py, export_schema())?;
+    let array = capsule(py, export_array(block, capacity, rows))?;
     Ok((schema, array))
 }
 
-/// A capsule named `name` owning `pointer` (freed by `destructor`).
-fn capsule(
-    py: Python<'_>,
-    pointer: *mut c_void,
-    name: &'static CStr,
-    destructor: unsafe extern "C" fn(*mut ffi::PyObject),
-) -> PyResult<Py<PyAny>> {
-    // SAFETY: `name` is a static NUL-terminated string, as the capsule keeps the pointer.
-    // On failure the capsule does not exist, so the destructor must run here: it is given a
-    // capsule, so the struct is released and freed directly instead.
+/// What the two structs of the interface share: a release callback, and the name of the
+/// capsule that carries one.
+trait Released: Sized {
+    const CAPSULE: &'static CStr;
+    fn release_callback(&self) -> Option<unsafe extern "C" fn(*mut Self)>;
+}
+
+impl Released for ArrowSchema {
+    const CAPSULE: &'static CStr = SCHEMA_CAPSULE;
+    fn release_callback(&self) -> Option<unsafe extern "C" fn(*mut Self)> {
+        self.release
+    }
+}
+
+impl Released for ArrowArray {
+    const CAPSULE: &'static CStr = ARRAY_CAPSULE;
+    fn release_callback(&self) -> Option<unsafe extern "C" fn(*mut Self)> {
+        self.release
+    }
+}
+
+/// Calls the release callback of each struct not yet released (a consumer that moved one out
+/// set its callback to NULL).
+///
+/// # Safety
+/// Each pointer is a valid struct of the interface.
+unsafe fn release_each<T: Released>(structs: &[*mut T]) {
+    for &item in structs {
+        // SAFETY: the caller's contract; a set callback is the producer's, for this struct.
+        unsafe {
+            if let Some(release) = (*item).release_callback() {
+                release(item);
+            }
+        }
+    }
+}
+
+/// A capsule named `T::CAPSULE` owning `boxed`, which its destructor releases and frees.
+fn capsule<T: Released>(py: Python<'_>, boxed: Box<T>) -> PyResult<Py<PyAny>> {
+    let pointer = Box::into_raw(boxed);
+    // SAFETY: the name is a static NUL-terminated string, as the capsule keeps the pointer.
+    // On failure the capsule does not exist, so the struct is released and freed here.
     unsafe {
-        let raw = ffi::PyCapsule_New(pointer, name.as_ptr(), Some(destructor));
+        let raw = ffi::PyCapsule_New(pointer.cast(), T::CAPSULE.as_ptr(), Some(drop_capsule::<T>));
         if raw.is_null() {
             let err = PyErr::fetch(py);
-            if name == SCHEMA_CAPSULE {
-                free_schema(pointer.cast());
-            } else {
-                free_array(pointer.cast());
-            }
+            free(pointer);
             return Err(err);
         }
         Ok(Bound::from_owned_ptr(py, raw).unbind())
     }
 }
 
-/// The capsule destructor of an exported schema.
-unsafe extern "C" fn drop_schema(capsule: *mut ffi::PyObject) {
-    // SAFETY: CPython calls this once, when the capsule dies, with the capsule `export_batch`
-    // made: its pointer is the boxed schema, whose release is NULL if a consumer moved it.
-    unsafe { free_schema(ffi::PyCapsule_GetPointer(capsule, SCHEMA_CAPSULE.as_ptr()).cast()) }
+/// The destructor of a capsule of `capsule`.
+unsafe extern "C" fn drop_capsule<T: Released>(capsule: *mut ffi::PyObject) {
+    // SAFETY: CPython calls this once, when the capsule dies, with a capsule `capsule` made:
+    // its pointer is the boxed struct, whose release is NULL if a consumer moved it.
+    unsafe { free(ffi::PyCapsule_GetPointer(capsule, T::CAPSULE.as_ptr()).cast::<T>()) }
 }
 
-/// The capsule destructor of an exported array.
-unsafe extern "C" fn drop_array(capsule: *mut ffi::PyObject) {
-    // SAFETY: as `drop_schema`, for the boxed array.
-    unsafe { free_array(ffi::PyCapsule_GetPointer(capsule, ARRAY_CAPSULE.as_ptr()).cast()) }
-}
-
-/// Releases (unless a consumer moved it out) and frees a boxed schema of `export_batch`.
-unsafe fn free_schema(schema: *mut ArrowSchema) {
-    if schema.is_null() {
+/// Releases (unless a consumer moved it out) and frees a struct boxed by `capsule`.
+///
+/// # Safety
+/// `boxed` came from `Box::into_raw` in `capsule` and is not used afterwards.
+unsafe fn free<T: Released>(boxed: *mut T) {
+    if boxed.is_null() {
         return;
     }
-    // SAFETY: `schema` came from `Box::into_raw` in `export_batch` and is freed only here.
+    // SAFETY: the caller's contract.
     unsafe {
-        if let Some(release) = (*schema).release {
-            release(schema);
-        }
-        drop(Box::from_raw(schema));
-    }
-}
-
-/// Releases (unless a consumer moved it out) and frees a boxed array of `export_batch`.
-unsafe fn free_array(array: *mut ArrowArray) {
-    if array.is_null() {
-        return;
-    }
-    // SAFETY: as `free_schema`.
-    unsafe {
-        if let Some(release) = (*array).release {
-            release(array);
-        }
-        drop(Box::from_raw(array));
+        release_each(&[boxed]);
+        drop(Box::from_raw(boxed));
     }
 }
 
@@ -454,11 +455,7 @@ unsafe extern "C" fn release_schema(schema: *mut ArrowSchema) {
     // release set to NULL and is skipped.
     unsafe {
         let private = Box::from_raw((*schema).private_data.cast::<SchemaPrivate>());
-        for &child in &private.pointers {
-            if let Some(release) = (*child).release {
-                release(child);
-            }
-        }
+        release_each(&private.pointers);
         drop(private);
         (*schema).release = None;
     }
@@ -544,11 +541,7 @@ unsafe extern "C" fn release_batch(array: *mut ArrowArray) {
     // set to NULL and is skipped (its own release frees what it holds).
     unsafe {
         let private = Box::from_raw((*array).private_data.cast::<BatchPrivate>());
-        for &child in &private.pointers {
-            if let Some(release) = (*child).release {
-                release(child);
-            }
-        }
+        release_each(&private.pointers);
         drop(private);
         (*array).release = None;
     }

@@ -15,7 +15,7 @@
 use std::cell::{Cell, UnsafeCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::ffi;
@@ -79,21 +79,29 @@ unsafe extern "C" fn pop(slf: *mut ffi::PyObject, _: *mut ffi::PyObject) -> *mut
     let py = unsafe { Python::assume_attached() };
     // SAFETY: as in `push`: a borrowed `EventQueue` instance, checked by the descriptor.
     let queue = unsafe { Borrowed::from_ptr(py, slf).cast_unchecked::<PyEventQueue>() };
-    // SAFETY: this thread holds the GIL (see above) and keeps it until this function returns
-    // (nothing here releases it). Every other user of the consumer takes it through
-    // `PyEventQueue::consumer`, which only methods holding the GIL call, and the module
-    // declares `gil_used`, so there is a GIL even on a free-threaded Python. So no other
-    // thread takes the consumer while this borrow lives; one that took it earlier and
-    // released the GIL while it waits makes `get_unlocked` return None, an error here.
-    let consumer = unsafe { queue.get().consumer.get_unlocked() };
     entry(py, || {
-        let popped = pop_result(consumer.ok_or_else(busy_error)?.try_pop())?;
+        let popped = if GIL_SERIALIZED.load(Ordering::Relaxed) {
+            // SAFETY: this thread holds the GIL (see above) and keeps it until this function
+            // returns (nothing here releases it). Every other user of the consumer takes it
+            // through `PyEventQueue::consumer`, which only methods holding the GIL call, and
+            // `install` found a GIL. So no other thread takes the consumer while this borrow
+            // lives; one that took it earlier and released the GIL while it waits makes
+            // `get_unlocked` return None, an error here.
+            let consumer = unsafe { queue.get().consumer.get_unlocked() };
+            pop_result(consumer.ok_or_else(busy_error)?.try_pop())?
+        } else {
+            queue.get().pop_one()?
+        };
         match popped {
             Some(inner) => new_event(py, inner),
             None => Ok(py.None()),
         }
     })
 }
+
+/// Whether the interpreter has a GIL (checked by `install`): then `pop` takes the consumer
+/// without its lock, and `Event` objects come from the pool.
+static GIL_SERIALIZED: AtomicBool = AtomicBool::new(false);
 
 /// The `Event` type object, once `install` has checked the layout `new_event` relies on and
 /// put the pool's allocator into the type (null until then, and on a Python without a GIL).
@@ -302,13 +310,13 @@ static POP: MethodDef = MethodDef(ffi::PyMethodDef {
     ml_doc: c"pop($self, /)\n--\n\nPops one event without waiting: None when empty; raises EndOfStream once the queue is\nclosed and drained.".as_ptr(),
 });
 
-/// Puts `push` and `pop` into the `EventQueue` class.
-/// Only on an interpreter with a GIL: the pool and `pop`'s unlocked consumer rely on it.
+/// Puts `push` and `pop` into the `EventQueue` class. On an interpreter with a GIL, also
+/// gives `Event` its pool and lets `pop` skip the consumer's lock, which both rely on the GIL.
 pub fn install(py: Python<'_>) -> PyResult<()> {
-    if !has_gil(py)? {
-        return Ok(());
+    if has_gil(py)? {
+        GIL_SERIALIZED.store(true, Ordering::Relaxed);
+        install_event_pool(py)?;
     }
-    install_event_pool(py)?;
     let ty = PyEventQueue::type_object(py);
     for (name, def) in [("push", &PUSH), ("pop", &POP)] {
         // SAFETY: `def` is a static method definition that outlives the type; CPython copies

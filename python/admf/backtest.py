@@ -29,6 +29,7 @@ from admf.pipeline import OrderPipeline
 from admf.portfolio import Portfolio, notional
 from admf.risk import RiskEngine, RiskLimits
 from admf.strategy import HANDLER_KINDS, Strategy, overridden_handlers
+from admf.summary import RunSummary, summarize_run, unhandled_warning
 from admf.venue import BarVenue, BookVenue, ExecutionRouter, FeeModel, SlippageModel
 
 StrategySpec = str | type[Strategy]
@@ -150,7 +151,8 @@ def resolve_strategy(spec: StrategySpec) -> type[Strategy]:
 
 @dataclasses.dataclass
 class BacktestResult:
-    """What a backtest produced."""
+    """What a backtest produced. ``summary`` holds the numbers (counts from the run's events,
+    the statistics); ``summary.formatted()`` the display strings."""
 
     strategy: str
     params: dict[str, Any]
@@ -162,8 +164,12 @@ class BacktestResult:
     kernel: Kernel
     output_hash: str
     run_dir: Path | None = None
-    summary: dict[str, Any] = dataclasses.field(default_factory=dict)
-    statistics: Summary | None = None
+    summary: RunSummary | None = None
+
+    @property
+    def statistics(self) -> Summary | None:
+        """The performance statistics (``summary.statistics``), None without any."""
+        return None if self.summary is None else self.summary.statistics
 
     def of_kind(self, *kinds: Kind) -> EventArray:
         return self.events[np.isin(self.events["kind"], [int(k) for k in kinds])]
@@ -438,6 +444,8 @@ def backtest(
     if not data:
         raise AdmfError("a backtest needs at least one data file")
     strategy_cls = resolve_strategy(strategy)
+    # Parameters are checked before anything is created: a bad one leaves no run behind.
+    strategy_cls.make_config(params)
     sources = [load_source(path, i + 1) for i, path in enumerate(data)]
     spec = (
         strategy if isinstance(strategy, str) else f"{strategy.__module__}:{strategy.__qualname__}"
@@ -473,6 +481,8 @@ def backtest(
             books={s.instrument: s.tick for s in sources if s.tick is not None},
         )
     finally:
+        # Also on an interruption (Ctrl-C) or an error: every event handed to the log so far
+        # is committed and sealed; nothing here claims the run completed.
         if bar is not None:
             bar.close()
         if log is not None:
@@ -534,16 +544,22 @@ def positions_of(events: EventArray) -> tuple[np.ndarray, np.ndarray]:
     return fills["ts"].astype(np.int64), np.cumsum(signed).astype(np.int64)
 
 
-def summarize(result: BacktestResult) -> dict[str, Any]:
-    """The headline figures of a run, formatted, with its hash and counts."""
-    out: dict[str, Any] = {}
-    try:
-        result.statistics = run_statistics(result.events, result.portfolio.initial_cash)
-        out.update(result.statistics.formatted())
-    except AdmfError as exc:
-        out["statistics"] = str(exc)
-    out["events"] = f"{len(result.events):,}"
-    out["fills"] = f"{result.portfolio.fills:,}"
-    out["errors"] = f"{result.kernel.errors:,}"
-    out["output hash"] = result.output_hash
-    return out
+def summarize(result: BacktestResult) -> RunSummary:
+    """The summary of a run: every count from its events, the statistics, and a warning when
+    the strategy received no event it handles."""
+    warnings = []
+    for component in result.kernel.components:
+        if isinstance(component, Strategy):
+            warning = unhandled_warning(
+                result.strategy, overridden_handlers(component), result.events
+            )
+            if warning is not None:
+                warnings.append(warning)
+    return summarize_run(
+        result.events,
+        result.payloads,
+        result.portfolio.initial_cash,
+        result.output_hash,
+        stopped=result.kernel.stopped,
+        warnings=tuple(warnings),
+    )

@@ -118,24 +118,22 @@ class Summary:
     def formatted(self) -> dict[str, str]:
         """Display strings for a summary table or the console."""
 
-        annual = "n/a" if self.not_annualized is None else f"n/a ({self.not_annualized})"
-
-        def yearly(text: str, x: float) -> str:
-            return annual if math.isnan(x) and self.not_annualized else text
+        def yearly(text: str) -> str:
+            return "n/a" if self.not_annualized else text
 
         turnover = f"{number(self.turnover)}x"
         if not math.isnan(self.annual_turnover):
             turnover += f" ({number(self.annual_turnover)}x a year)"
-        return {
+        out = {
             "period": f"{when(self.start_ns, self.daily)} to {when(self.end_ns, self.daily)}"
             f" ({span(self.end_ns - self.start_ns)})",
             "start equity": number(self.start_equity),
             "end equity": number(self.end_equity),
             "total return": percent(self.total_return),
-            "CAGR": yearly(percent(self.cagr), self.cagr),
-            "Sharpe": yearly(number(self.sharpe), self.sharpe),
-            "Sortino": yearly(number(self.sortino), self.sortino),
-            "annual volatility": yearly(percent(self.annual_volatility), self.annual_volatility),
+            "CAGR": yearly(percent(self.cagr)),
+            "Sharpe": yearly(number(self.sharpe)),
+            "Sortino": yearly(number(self.sortino)),
+            "annual volatility": yearly(percent(self.annual_volatility)),
             "max drawdown": percent(self.max_drawdown),
             "max drawdown duration": span(self.max_drawdown_duration_ns),
             "trades": f"{self.trades:,}",
@@ -143,10 +141,12 @@ class Summary:
             "profit factor": number(self.profit_factor),
             "exposure": percent(self.exposure),
             "turnover": turnover,
-            "periods per year": yearly(number(self.periods_per_year, 0), math.nan)
-            if self.not_annualized
-            else number(self.periods_per_year, 0),
         }
+        if self.not_annualized:
+            out["annualized figures"] = f"n/a: {self.not_annualized}"
+        else:
+            out["periods per year"] = number(self.periods_per_year, 0)
+        return out
 
 
 def percent(x: float) -> str:

@@ -174,15 +174,17 @@ def replay_as_backtest(
     params: dict[str, Any] | None = None,
     log_dir: str | os.PathLike[str] | None = None,
 ) -> BacktestResult:
-    """Re-runs the recorded market data through the simulated venue as a new backtest, with
-    the recorded strategy and parameters unless others are given."""
+    """Re-runs the recorded market data through the simulated venue as a new backtest. With
+    the recorded strategy (``strategy`` None or the same), the given ``params`` override the
+    recorded ones and the others are kept; another strategy gets only the given ones."""
     rec = read_recording(path)
     cfg = rec.config
     settings = BacktestSettings.from_dict(cfg["settings"])
     spec: StrategySpec = strategy if strategy is not None else cfg["strategy"]
-    chosen_params = (
-        dict(cfg["params"]) if strategy is None and params is None else dict(params or {})
-    )
+    same = strategy is None or strategy == cfg["strategy"]
+    chosen_params = {**(cfg["params"] if same else {}), **(params or {})}
+    # Checked before a new log is created: a bad parameter leaves no run behind.
+    resolve_strategy(spec).make_config(chosen_params)
     market = rec.inputs[np.isin(rec.inputs["kind"], [int(k) for k in MARKET_KINDS])]
     sources = [
         Source(d["path"], int(d["instrument"]), d["name"], Kind.NONE, market[:0])

@@ -211,4 +211,3 @@ def summarize_run(
         stopped=stopped,
         warnings=warnings,
     )
-

@@ -93,3 +93,26 @@ class BookWatcher(Strategy):
     def on_book(self, delta: Event) -> None:
         bid, ask = self.ctx.book().bbo()
         self.seen.append((delta.seq, bid, ask))
+
+
+@dataclasses.dataclass(frozen=True)
+class SleepyConfig(StrategyConfig):
+    started: str = ""
+    """A file created when the run starts (a test waits for it before interrupting)."""
+
+
+class Sleepy(Strategy):
+    """Takes 10 ms per bar, so that a test can interrupt the run."""
+
+    Config = SleepyConfig
+    config: SleepyConfig
+
+    def on_start(self) -> None:
+        if self.config.started:
+            with open(self.config.started, "w") as marker:
+                marker.write("started\n")
+
+    def on_bar(self, bar: Event) -> None:
+        import time
+
+        time.sleep(0.01)

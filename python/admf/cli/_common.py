@@ -75,4 +75,3 @@ def settings_from(args: argparse.Namespace) -> Any:
         latency_to_venue_ns=args.latency_to_venue_ns,
         latency_to_strategy_ns=args.latency_to_strategy_ns,
     )
-

@@ -46,7 +46,7 @@ def print_result(result: Any, title: str, command: str) -> None:
     console = Console()
     table = Table(title=title, show_header=False)
     table.add_column("figure")
-    table.add_column("value", justify="right")
+    table.add_column("value", justify="right", overflow="fold")
     for key, value in result.summary.formatted().items():
         table.add_row(key, value)
     console.print(table)
@@ -64,9 +64,11 @@ def exit_code(result: Any, command: str, allow_errors: bool) -> int:
         print(f"admf {command}: stopped: {summary.stopped}", file=sys.stderr)
         return HANDLER_ERRORS_EXIT
     if summary.handler_errors and not allow_errors:
-        where = f" (admf query {result.run_dir.parent} 'SELECT * FROM errors')" if (
-            result.run_dir is not None
-        ) else ""
+        where = (
+            f" (admf query {result.run_dir.parent} 'SELECT * FROM errors')"
+            if (result.run_dir is not None)
+            else ""
+        )
         print(
             f"admf {command}: error: the strategy's handlers raised {summary.handler_errors:,} "
             f"times{where}; --allow-errors exits 0 all the same",

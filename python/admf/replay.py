@@ -58,6 +58,11 @@ class Recording:
     payloads: list[bytes | None]
 
     @property
+    def output_hash(self) -> str:
+        """The hash of the recorded output events and payloads (see ``hash_outputs``)."""
+        return _output_hash(self.events, self.payloads)
+
+    @property
     def inputs(self) -> EventArray:
         inputs: EventArray = self.events[(self.events["flags"] & Flag.INPUT) != 0]
         return inputs
@@ -145,7 +150,7 @@ def replay(path: str | os.PathLike[str]) -> ReplayReport:
     for seq, payload in kernel.payloads.items():
         replayed_payloads[seq - 1] = payload
     encoded = [None if p is None else encode_payload(p) for p in replayed_payloads]
-    recorded_hash = _output_hash(rec.events, rec.payloads)
+    recorded_hash = rec.output_hash
     replayed_hash = _output_hash(replayed, encoded)
     difference = None
     n = min(len(rec.events), len(replayed))

@@ -152,25 +152,30 @@ def unhandled_warning(name: str, handlers: Collection[str], events: EventArray) 
     )
 
 
-def _fills_as_marks(events: EventArray) -> EventArray:
-    """The events with a ``TRADE`` mark at each fill's price, right after the fill."""
-    marks = events[events["kind"] == Kind.FILL].copy()
-    marks["kind"] = Kind.TRADE
-    merged = np.concatenate([events, marks])
+def marked_events(events: EventArray) -> tuple[EventArray, str | None]:
+    """The events with what the equity curve is marked at: as they are when they hold two
+    market marks or more, else with a ``TRADE`` mark at each fill's price right after the
+    fill (book deltas without trades). The second item says so (None: the market's prices)."""
+    from admf.backtest import MARK_KINDS
+
+    marks = int(np.count_nonzero(np.isin(events["kind"], [int(k) for k in MARK_KINDS])))
+    fills = events[events["kind"] == Kind.FILL]
+    if marks >= 2 or len(fills) < 2:
+        return events, None
+    at_fills = fills.copy()
+    at_fills["kind"] = Kind.TRADE
+    merged = np.concatenate([events, at_fills])
     out: EventArray = merged[np.argsort(merged["seq"], kind="stable")]
-    return out
+    return out, MARKED_AT_FILLS
 
 
 def statistics_of(
     events: EventArray, initial_cash: int
 ) -> tuple[Summary | None, str | None, str | None]:
     """``(statistics, why there are none, what the curve is marked at)`` of a run's events."""
-    from admf.backtest import MARK_KINDS, run_statistics
+    from admf.backtest import run_statistics
 
-    marks = int(np.count_nonzero(np.isin(events["kind"], [int(k) for k in MARK_KINDS])))
-    marked_at = None
-    if marks < 2 and np.count_nonzero(events["kind"] == Kind.FILL) >= 2:
-        events, marked_at = _fills_as_marks(events), MARKED_AT_FILLS
+    events, marked_at = marked_events(events)
     try:
         return run_statistics(events, initial_cash), None, marked_at
     except AdmfError as exc:

@@ -33,6 +33,8 @@ import plotly.graph_objects as go  # type: ignore[import-untyped]
 from admf.errors import AdmfError
 from admf.events import SCALE, Side
 from admf.metrics import (
+    DAY_NS,
+    MIN_ANNUALIZED_DAYS,
     Summary,
     drawdown,
     equity_curve,
@@ -469,11 +471,12 @@ def build_report(
         charts.append(
             ("Price", _price_figure(price_series, fills, instrument, daily), "admf-price")
         )
-    charts += [
-        ("Drawdown", _drawdown_figure(ts, values, daily), "admf-drawdown"),
-        ("Monthly returns", _monthly_figure(years, table), "admf-monthly"),
-        ("Exposure", _exposure_figure(ts, share, exposure is not None, daily), "admf-exposure"),
-    ]
+    charts.append(("Drawdown", _drawdown_figure(ts, values, daily), "admf-drawdown"))
+    # A run shorter than a month has no month to compare: the table would show one cell.
+    if int(ts[-1]) - int(ts[0]) >= MIN_ANNUALIZED_DAYS * DAY_NS:
+        charts.append(("Monthly returns", _monthly_figure(years, table), "admf-monthly"))
+    exposure_chart = _exposure_figure(ts, share, exposure is not None, daily)
+    charts.append(("Exposure", exposure_chart, "admf-exposure"))
     sections: list[str] = [
         f"<h1>{html.escape(title)}</h1>",
         f'<p class="note">{len(ts):,} equity points, {len(trade_rows):,} closed trades'

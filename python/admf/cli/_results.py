@@ -23,19 +23,28 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def check_output_path(path: str | None, option: str) -> None:
+def check_output_path(path: str | None, option: str, created: str | None = None) -> None:
     """Fails before a run when ``path`` cannot be written: a missing or unwritable directory,
-    or a directory in its place."""
+    or a directory in its place. ``created`` is a directory the run itself creates (the
+    ``--log`` root), accepted as the parent."""
     if path is None:
         return
     target = Path(path)
     parent = target.parent
     if target.is_dir():
         raise AdmfError(f"{option} {target}: is a directory; give a file name")
-    if not parent.is_dir():
+    if created is not None and parent.resolve() == Path(created).resolve():
+        parent = _existing_ancestor(parent)
+    elif not parent.is_dir():
         raise AdmfError(f"{option} {target}: the directory {parent} does not exist")
     if not os.access(parent, os.W_OK):
         raise AdmfError(f"{option} {target}: the directory {parent} is not writable")
+
+
+def _existing_ancestor(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def print_result(result: Any, title: str, command: str) -> None:

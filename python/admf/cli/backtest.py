@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from admf.backtest import backtest
 
-    check_output_path(args.report, "--report")
+    check_output_path(args.report, "--report", created=args.log)
     result = backtest(
         args.strategy,
         args.data,

@@ -164,12 +164,12 @@ class BacktestResult:
     kernel: Kernel
     output_hash: str
     run_dir: Path | None = None
-    summary: RunSummary | None = None
+    summary: RunSummary = dataclasses.field(init=False)
 
     @property
     def statistics(self) -> Summary | None:
         """The performance statistics (``summary.statistics``), None without any."""
-        return None if self.summary is None else self.summary.statistics
+        return self.summary.statistics
 
     def of_kind(self, *kinds: Kind) -> EventArray:
         return self.events[np.isin(self.events["kind"], [int(k) for k in kinds])]

@@ -97,7 +97,6 @@ def run_title(strategy: str, params: Mapping[str, Any], names: Mapping[int, str]
 def write_result_report(result: BacktestResult, path: str | os.PathLike[str]) -> Path:
     """The tear sheet of a backtest result."""
     names = {s.instrument: s.name for s in result.sources}
-    assert result.summary is not None
     return _write(
         result.events,
         result.portfolio.initial_cash,

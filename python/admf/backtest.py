@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -469,6 +470,7 @@ def backtest(
         log = EventLog.create(log_dir, run_id, config=config, seed=settings.seed)
     collector = _Collector(log)
     bar = _ProgressBar(sum(len(s.events) for s in sources)) if progress else None
+    completed = False
     try:
         kernel, portfolio = run_kernel(
             strategy_cls,
@@ -480,16 +482,25 @@ def backtest(
             progress=bar,
             books={s.instrument: s.tick for s in sources if s.tick is not None},
         )
+        completed = True
     finally:
-        # Also on an interruption (Ctrl-C) or an error: every event handed to the log so far
-        # is committed and sealed; nothing here claims the run completed.
         if bar is not None:
             bar.close()
         if log is not None:
-            for future in collector.futures:
-                future.result()
-            log.close(seal=True)
+            close_run_log(log, collector, completed)
     return make_result(spec, params, settings, sources, collector, kernel, portfolio, log)
+
+
+def close_run_log(log: Any, collector: _Collector, completed: bool) -> None:
+    """Closes a run's log, also after an interruption (Ctrl-C) or an error: every event handed
+    to it so far is committed and sealed, and nothing here claims the run completed. A run
+    that failed before its first event (a setting a stage refused) leaves no directory to
+    show in the ``runs`` view."""
+    for future in collector.futures:
+        future.result()
+    log.close(seal=True)
+    if not completed and not collector.chunks:
+        shutil.rmtree(log.path)
 
 
 def make_result(

@@ -26,6 +26,7 @@ from admf.backtest import (
     Source,
     StrategySpec,
     _Collector,
+    close_run_log,
     make_result,
     resolve_strategy,
     run_kernel,
@@ -120,9 +121,8 @@ def _rerun(
     settings: BacktestSettings,
     inputs: EventArray,
     data: list[dict[str, Any]],
-    log: Any | None = None,
-) -> tuple[_Collector, Any, Any]:
-    collector = _Collector(log)
+    collector: _Collector,
+) -> tuple[Any, Any]:
     clean = inputs.copy()
     clean["seq"] = 0
     instruments = [int(d["instrument"]) for d in data]
@@ -136,7 +136,7 @@ def _rerun(
         collector,
         books=books,
     )
-    return collector, kernel, portfolio
+    return kernel, portfolio
 
 
 def replay(path: str | os.PathLike[str]) -> ReplayReport:
@@ -144,7 +144,8 @@ def replay(path: str | os.PathLike[str]) -> ReplayReport:
     rec = read_recording(path)
     cfg = rec.config
     settings = BacktestSettings.from_dict(cfg["settings"])
-    collector, kernel, _ = _rerun(cfg["strategy"], cfg["params"], settings, rec.inputs, cfg["data"])
+    collector = _Collector(None)
+    kernel, _ = _rerun(cfg["strategy"], cfg["params"], settings, rec.inputs, cfg["data"], collector)
     replayed = collector.events()
     replayed_payloads: list[Payload | None] = [None] * len(replayed)
     for seq, payload in kernel.payloads.items():
@@ -209,14 +210,14 @@ def replay_as_backtest(
             "data": cfg["data"],
         }
         log = EventLog.create(log_dir, None, config=config, seed=settings.seed)
+    collector = _Collector(log)
+    completed = False
     try:
-        collector, kernel, portfolio = _rerun(
-            spec, chosen_params, settings, market, cfg["data"], log
-        )
+        kernel, portfolio = _rerun(spec, chosen_params, settings, market, cfg["data"], collector)
+        completed = True
     finally:
         if log is not None:
-            log.flush()
-            log.close(seal=True)
+            close_run_log(log, collector, completed)
     return make_result(
         spec_text, chosen_params, settings, sources, collector, kernel, portfolio, log
     )

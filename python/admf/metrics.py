@@ -56,6 +56,8 @@ MIN_ANNUALIZED_DAYS: Final[int] = 28
 """The shortest span (calendar days) whose figures are annualized."""
 DAILY_SPACING_NS: Final[float] = 0.8 * DAY_NS
 """A median spacing at least this long makes a curve daily or slower."""
+DAILY_PERIODS_PER_YEAR: Final[float] = 366
+"""A curve with at most this many periods a year is daily or slower (shown as dates)."""
 
 TRADE_DTYPE: Final[np.dtype[np.void]] = np.dtype(
     [
@@ -110,7 +112,7 @@ class Summary:
     @property
     def daily(self) -> bool:
         """Whether the curve is daily or slower (its points are shown as dates)."""
-        return self.periods_per_year <= 366
+        return self.periods_per_year <= DAILY_PERIODS_PER_YEAR
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

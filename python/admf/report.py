@@ -33,6 +33,7 @@ import plotly.graph_objects as go  # type: ignore[import-untyped]
 from admf.errors import AdmfError
 from admf.events import SCALE, Side
 from admf.metrics import (
+    DAILY_PERIODS_PER_YEAR,
     DAY_NS,
     MIN_ANNUALIZED_DAYS,
     Summary,
@@ -55,9 +56,6 @@ PLOT_POINTS: Final[int] = 5_000
 
 MAX_MARKERS: Final[int] = 5_000
 """The most fills marked on the price chart (more are summarized in a note)."""
-
-DAILY_PERIODS: Final[float] = 366
-"""A curve with at most this many periods a year is daily or slower: shown as dates."""
 
 _BUY_COLOR: Final[str] = "#1a7f37"
 _SELL_COLOR: Final[str] = "#cf222e"
@@ -450,9 +448,9 @@ def build_report(
         else summarize((ts, values), trade_rows, pos, periods_per_year=periods_per_year)
     )
     daily = (
-        stats.periods_per_year <= DAILY_PERIODS
+        stats.periods_per_year <= DAILY_PERIODS_PER_YEAR
         if not math.isnan(stats.periods_per_year)
-        else infer_periods_per_year(ts) <= DAILY_PERIODS
+        else infer_periods_per_year(ts) <= DAILY_PERIODS_PER_YEAR
     )
     if exposure is not None:
         gross = np.asarray(exposure, dtype=np.float64)

@@ -16,20 +16,24 @@ from typing import Any
 
 import numpy as np
 
-from admf.backtest import BacktestResult, equity_curve, metric_inputs, round_trips
+from admf.backtest import (
+    MARK_KINDS,
+    BacktestResult,
+    equity_curve,
+    metric_inputs,
+    round_trips,
+)
 from admf.events import SCALE, EventArray, Kind, Side
 from admf.metrics import TRADE_DTYPE, TradeArray
 from admf.report import Fills, write_report
 from admf.summary import RunSummary, marked_events, summarize_run
 
-_PRICE_KINDS = (Kind.BAR, Kind.TRADE, Kind.QUOTE, Kind.BOOK_EXECUTE)
-
 
 def _prices(events: EventArray, instrument: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(ts, price)`` of one instrument's marks: bar closes, trade prices, quote mids."""
+    """``(ts, price)`` of one instrument's marks (bar closes, trade prices, quote mids: the
+    prices ``equity_curve`` marks at, in fixed point for the chart)."""
     mine = events[
-        np.isin(events["kind"], [int(k) for k in _PRICE_KINDS])
-        & (events["instrument"] == instrument)
+        np.isin(events["kind"], [int(k) for k in MARK_KINDS]) & (events["instrument"] == instrument)
     ]
     price = mine["price"].copy()
     quotes = mine["kind"] == Kind.QUOTE

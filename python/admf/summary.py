@@ -23,19 +23,8 @@ from admf.errors import AdmfError
 from admf.events import EventArray, Kind
 from admf.metrics import Summary
 
-MARKET_HANDLERS: Final[dict[str, tuple[Kind, ...]]] = {
-    "on_bar": (Kind.BAR,),
-    "on_quote": (Kind.QUOTE,),
-    "on_trade": (Kind.TRADE,),
-    "on_book": (
-        Kind.BOOK_ADD,
-        Kind.BOOK_CANCEL,
-        Kind.BOOK_MODIFY,
-        Kind.BOOK_EXECUTE,
-        Kind.BOOK_CLEAR,
-    ),
-}
-"""The market-data handlers of a strategy and the kinds each receives."""
+MARKET_HANDLERS: Final[tuple[str, ...]] = ("on_bar", "on_quote", "on_trade", "on_book")
+"""The handlers of a strategy that receive market data (their kinds: ``HANDLER_KINDS``)."""
 
 MARKED_AT_FILLS: Final[str] = "the run's own fills (the data has no trades or bars to mark at)"
 
@@ -134,20 +123,23 @@ def handler_error_count(errors: EventArray, payloads: Mapping[int, Any]) -> int:
 def unhandled_warning(name: str, handlers: Collection[str], events: EventArray) -> str | None:
     """A warning when a strategy has market-data handlers and the run held no event any of
     them receives (the SMA plugin's ``on_bar`` on a quote file), else None."""
-    wanted = {kind for h in handlers for kind in MARKET_HANDLERS.get(h, ())}
+    from admf.strategy import HANDLER_KINDS
+
+    def kinds_of(handler: str) -> set[Kind]:
+        return {Kind[name] for name in HANDLER_KINDS[handler]}
+
+    mine = sorted(h for h in handlers if h in MARKET_HANDLERS)
+    wanted = set().union(*(kinds_of(h) for h in mine))
     if not wanted:
         return None
     present = {Kind(int(k)) for k in np.unique(events["kind"])}
     if wanted & present:
         return None
-    market = sorted(
-        (k for k in present if any(k in kinds for kinds in MARKET_HANDLERS.values())),
-        key=int,
-    )
+    every_market = set().union(*(kinds_of(h) for h in MARKET_HANDLERS))
+    market = sorted(present & every_market, key=int)
     has = ", ".join(k.name for k in market) or "no market data"
-    mine = ", ".join(sorted(h for h in handlers if h in MARKET_HANDLERS))
     return (
-        f"{name} received no event it handles: it has {mine}, the data has {has} "
+        f"{name} received no event it handles: it has {', '.join(mine)}, the data has {has} "
         "(no orders could follow from the market)"
     )
 

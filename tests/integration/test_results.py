@@ -126,7 +126,7 @@ def test_handler_errors_exit_non_zero_unless_allowed(
     args = ["backtest", "--strategy", f"{STRATEGIES}:Flaky", "--data", ORCL, "--no-progress"]
     assert main([*args, "--log", str(tmp_path)]) == 1
     captured = capsys.readouterr()
-    assert "handlers raised 1 times" in captured.err
+    assert "handlers raised 1 time (admf query " in captured.err
     assert "--allow-errors" in captured.err
     assert "1 (1 raised by handlers" in captured.out
     assert main([*args, "--allow-errors"]) == 0

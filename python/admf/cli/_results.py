@@ -73,14 +73,11 @@ def exit_code(result: Any, command: str, allow_errors: bool) -> int:
         print(f"admf {command}: stopped: {summary.stopped}", file=sys.stderr)
         return HANDLER_ERRORS_EXIT
     if summary.handler_errors and not allow_errors:
-        where = (
-            f" (admf query {result.run_dir.parent} 'SELECT * FROM errors')"
-            if (result.run_dir is not None)
-            else ""
-        )
+        n = summary.handler_errors
+        where = "" if result.run_dir is None else f" (admf query {result.run_dir} 'FROM errors')"
         print(
-            f"admf {command}: error: the strategy's handlers raised {summary.handler_errors:,} "
-            f"times{where}; --allow-errors exits 0 all the same",
+            f"admf {command}: error: the strategy's handlers raised {n:,} "
+            f"time{'' if n == 1 else 's'}{where}; --allow-errors exits 0 all the same",
             file=sys.stderr,
         )
         return HANDLER_ERRORS_EXIT

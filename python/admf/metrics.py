@@ -299,7 +299,9 @@ def infer_periods_per_year(ts: I64) -> float:
     if spacing <= 0:
         return math.nan
     if spacing < DAILY_SPACING_NS:
-        _, per_day = np.unique(days, return_counts=True)
+        # The stamps are in time order: a day's points are one run of equal days.
+        starts = np.flatnonzero(np.diff(days)) + 1
+        per_day = np.diff(np.concatenate([[0], starts, [len(days)]]))
         return days_per_year * float(np.median(per_day))
     for limit_days, per_year in ((4, days_per_year), (10, 52.0), (45, 12.0), (120, 4.0)):
         if spacing < limit_days * DAY_NS:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Collection, Mapping
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 
@@ -163,17 +163,24 @@ def marked_events(events: EventArray) -> tuple[EventArray, str | None]:
     return out, MARKED_AT_FILLS
 
 
-def statistics_of(
-    events: EventArray, initial_cash: int
-) -> tuple[Summary | None, str | None, str | None]:
-    """``(statistics, why there are none, what the curve is marked at)`` of a run's events."""
+class Statistics(NamedTuple):
+    """The statistics of a run's events, or why there are none, and what the equity curve
+    is marked at when it is not the market's prices."""
+
+    summary: Summary | None
+    missing: str | None
+    marked_at: str | None
+
+
+def statistics_of(events: EventArray, initial_cash: int) -> Statistics:
+    """The statistics of a run's events (see ``Statistics``)."""
     from admf.backtest import run_statistics
 
     events, marked_at = marked_events(events)
     try:
-        return run_statistics(events, initial_cash), None, marked_at
+        return Statistics(run_statistics(events, initial_cash), None, marked_at)
     except AdmfError as exc:
-        return None, str(exc), None
+        return Statistics(None, str(exc), None)
 
 
 def summarize_run(
@@ -194,7 +201,7 @@ def summarize_run(
 
     errors = events[kinds == Kind.ERROR]
     risk = events[kinds == Kind.RISK]
-    statistics, why, marked_at = statistics_of(events, initial_cash)
+    statistics = statistics_of(events, initial_cash)
     return RunSummary(
         events=len(events),
         orders=count(Kind.ORDER_SUBMIT),
@@ -204,9 +211,9 @@ def summarize_run(
         errors=len(errors),
         handler_errors=handler_error_count(errors, payloads),
         output_hash=output_hash,
-        statistics=statistics,
-        no_statistics=why,
-        marked_at=marked_at,
+        statistics=statistics.summary,
+        no_statistics=statistics.missing,
+        marked_at=statistics.marked_at,
         stopped=stopped,
         warnings=warnings,
     )

@@ -72,7 +72,9 @@ def _write(
 ) -> Path:
     events, _ = marked_events(events)
     equity, trades, positions = metric_inputs(events, initial_cash)
-    gross = np.round(equity_curve(events, initial_cash)["exposure"] * SCALE)
+    gross = np.asarray(equity_curve(events, initial_cash)["exposure"])
+    if gross.dtype.kind == "f":  # a curve in whole units; the report takes fixed point
+        gross = np.round(gross * SCALE)
     fills = events[events["kind"] == Kind.FILL]
     traded = int(fills["instrument"][0]) if len(fills) else min(names, default=1)
     mine = fills[fills["instrument"] == traded]

@@ -116,3 +116,15 @@ class Sleepy(Strategy):
         import time
 
         time.sleep(0.01)
+
+
+class ValueBuyer(Strategy):
+    """Buys with all its cash on the first bar (an order sized by value)."""
+
+    def on_start(self) -> None:
+        self.bought = False
+
+    def on_bar(self, bar: Event) -> None:
+        if not self.bought:
+            self.bought = True
+            self.ctx.submit(Side.BUY, value=self.ctx.portfolio.cash)

@@ -120,6 +120,14 @@ def test_orders_view_reason_is_the_reject_text_only(tmp_path: Path) -> None:
     assert "risk" in by_event["rejected"]["reason"]
 
 
+def test_orders_view_shows_the_value_of_an_order_sized_by_value(tmp_path: Path) -> None:
+    backtest(f"{STRATEGIES}:ValueBuyer", [ORCL], log_dir=tmp_path)
+    rows = query(tmp_path, "SELECT event, value, reason FROM orders ORDER BY seq").to_pylist()
+    assert rows[0]["event"] == "submit"
+    assert rows[0]["value"] == 100_000  # all the cash
+    assert rows[0]["reason"] is None
+
+
 def test_handler_errors_exit_non_zero_unless_allowed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

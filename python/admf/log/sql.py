@@ -107,6 +107,8 @@ _VIEW_SQL: Final[dict[str, str]] = {
                     ELSE 'gtc' END AS time_in_force,
                (flags & 64) <> 0 AS post_only,
                admf_dec(price) AS price, admf_dec(qty) AS qty,
+               CASE WHEN kind = {Kind.ORDER_SUBMIT.value} AND aux <> 0
+                    THEN admf_dec(aux) END AS value,
                CASE WHEN kind = {Kind.ORDER_REJECTED.value}
                     THEN try(decode(payload_data)) END AS reason,
                price AS price_fx, qty AS qty_fx, flags

@@ -264,9 +264,7 @@ class ExchangeServer:
         self.journal.fault(self.core.now, name, **details)
 
     def _overflow(self, client: StreamClient) -> None:
-        self.journal.record(
-            Event(int(Kind.ERROR), self.core.now), {"stream": "slow client cut off"}
-        )
+        self.journal.error(self.core.now, "slow client cut off")
 
     # -- the app --------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from admf._core import Event
 from admf.book import SimVenue
-from admf.events import SCALE, Flag, Kind, Side
+from admf.events import SCALE, EventArray, Flag, Kind, Side
 from admf.exchange.accounts import Account, Credentials, make_accounts
 from admf.exchange.config import ExchangeConfig
 from admf.exchange.journal import Journal
@@ -38,7 +38,11 @@ from admf.venue import FeeModel
 
 TradeUpdateSink = Callable[[str, dict[str, Any]], None]
 """Receives (account key id, the ``data`` of a trade_updates message)."""
-MarketSink = Callable[[Instrument, np.void], None]
+MarketSink = Callable[[EventArray, int], None]
+"""Receives each played chunk of market events and the timeline index of its first."""
+BookSink = Callable[[Instrument, np.void, int], None]
+"""Receives each book event of a symbol with a book, after the venue applied it."""
+_PRICE_KINDS = [int(Kind.BAR), int(Kind.TRADE), int(Kind.BOOK_EXECUTE)]
 
 _MAX_CLIENT_ORDER_ID = 48
 _REPLACE_FIELDS = ("qty", "time_in_force", "limit_price", "stop_price", "client_order_id")
@@ -87,9 +91,14 @@ class ExchangeCore:
         self.orders: dict[str, Order] = {}
         self.by_venue: dict[int, Order] = {}
         self.by_client: dict[tuple[str, str], Order] = {}
+        self._open_by_account: dict[str, dict[str, Order]] = {}
+        self._open_by_symbol: dict[str, dict[str, Order]] = {}
+        self._unpriced_buys: dict[str, dict[str, Order]] = {}
+        self._priced: dict[str, int] = {}
         self._next_venue_id = 1
         self.trade_updates: list[TradeUpdateSink] = []
         self.market_data: list[MarketSink] = []
+        self.book_events: list[BookSink] = []
 
     # -- ids, accounts --------------------------------------------------------------------
 
@@ -114,37 +123,55 @@ class ExchangeCore:
     # -- the replay -----------------------------------------------------------------------
 
     def play(self, n: int) -> int:
-        """Plays the next ``n`` market events (fewer at the end); returns how many."""
+        """Plays the next ``n`` market events (fewer at the end); returns how many.
+
+        Matching sees, in time order, every event of a symbol with a book (the venue keeps
+        the market's book) and the events of the other symbols while they have working
+        orders; the market-data sinks get the whole chunk at once."""
         end = min(self.position + n, len(self.timeline))
         start = self.position
         if end <= start:
             return 0
         chunk = self.timeline[start:end]
         self.journal.market(chunk)
-        for index in range(start, end):
-            event = self.timeline[index]
-            self.position = index + 1
-            self.now = max(self.now, int(event["ts"]))
-            number = int(event["instrument"])
-            inst = self.by_number[number]
-            self._mark(number, event)
-            reports = self.matchers[number].on_market(event)
-            self._apply(reports)
-            for sink in self.market_data:
-                sink(inst, event)
-            if index == self._last_index[number]:
+        active = [
+            num for num, m in self.matchers.items() if isinstance(m, BookMatcher) or m.working
+        ]
+        if active:
+            numbers = chunk["instrument"]
+            for i in np.flatnonzero(np.isin(numbers, active)).tolist():
+                event = chunk[i]
+                number = int(numbers[i])
+                self.now = max(self.now, int(event["ts"]))
+                self._apply(self.matchers[number].on_market(event))
+                for book_sink in self.book_events:
+                    book_sink(self.by_number[number], event, start + i)
+        self.position = end
+        self.now = max(self.now, int(chunk["ts"][-1]))
+        self._mark(chunk)
+        for sink in self.market_data:
+            sink(chunk, start)
+        for inst in self.instruments:
+            if start <= self._last_index[inst.number] < end:
                 self._close_symbol(inst)
         return end - start
 
-    def _mark(self, number: int, event: np.void) -> None:
-        kind = int(event["kind"])
-        if kind == Kind.QUOTE:
-            bid, ask = int(event["price"]), int(event["aux"])
-            self.last_quote[number] = (bid, ask)
-            if bid and ask:
-                self.last_price[number] = (bid + ask) // 2
-        elif kind in (Kind.BAR, Kind.TRADE, Kind.BOOK_EXECUTE):
-            self.last_price[number] = int(event["price"])
+    def _mark(self, chunk: EventArray) -> None:
+        """The last prices (and quotes) per symbol after a chunk of market events."""
+        kinds = chunk["kind"]
+        numbers = chunk["instrument"]
+        for number in np.unique(numbers).tolist():
+            mine = numbers == number
+            quotes = np.flatnonzero(mine & (kinds == Kind.QUOTE))
+            if len(quotes):
+                q = chunk[quotes[-1]]
+                bid, ask = int(q["price"]), int(q["aux"])
+                self.last_quote[number] = (bid, ask)
+                if bid and ask:
+                    self.last_price[number] = (bid + ask) // 2
+            priced = np.flatnonzero(mine & np.isin(kinds, _PRICE_KINDS))
+            if len(priced):
+                self.last_price[number] = int(chunk["price"][priced[-1]])
 
     def _close_symbol(self, inst: Instrument) -> None:
         """The symbol's data ended: its open orders expire (the market is closed for good)."""
@@ -166,25 +193,60 @@ class ExchangeCore:
 
     # -- money ----------------------------------------------------------------------------
 
-    def _open_orders(
-        self, account: Account | None = None, symbol: str | None = None
-    ) -> list[Order]:
-        return [
-            o
-            for o in self.orders.values()
-            if o.is_open
-            and (account is None or o.account_key == account.credentials.key_id)
-            and (symbol is None or o.symbol == symbol)
-        ]
+    def _open_orders(self, account: Account | None = None, symbol: str | None = None) -> list[Order]:
+        """Open orders in arrival order, of one account and/or one symbol."""
+        if account is not None:
+            pool = self._open_by_account.get(account.credentials.key_id, {})
+        elif symbol is not None:
+            pool = self._open_by_symbol.get(symbol, {})
+        else:
+            pool = {o.id: o for d in self._open_by_account.values() for o in d.values()}
+        found = [o for o in pool.values() if symbol is None or o.symbol == symbol]
+        found.sort(key=lambda o: o.seq)
+        return found
+
+    # Open orders are indexed as they open and close, and the cash held for priced buy
+    # orders is kept as a running sum, so a submit costs the same with thousands resting.
+
+    def _opened(self, o: Order) -> None:
+        self._open_by_account.setdefault(o.account_key, {})[o.id] = o
+        self._open_by_symbol.setdefault(o.symbol, {})[o.id] = o
+        if o.side == "buy" and self._price_of(o) is None:
+            self._unpriced_buys.setdefault(o.account_key, {})[o.id] = o
+        self._reserve(o, 1)
+
+    def _closing(self, o: Order) -> None:
+        """Call before an open order's status leaves the open set."""
+        self._reserve(o, -1)
+        self._open_by_account.get(o.account_key, {}).pop(o.id, None)
+        self._open_by_symbol.get(o.symbol, {}).pop(o.id, None)
+        self._unpriced_buys.get(o.account_key, {}).pop(o.id, None)
+
+    @staticmethod
+    def _price_of(o: Order) -> int | None:
+        if o.qty is None:
+            return None
+        return o.limit_price or o.stop_price or None
+
+    def _reserve(self, o: Order, sign: int) -> None:
+        price = self._price_of(o)
+        if o.side == "buy" and price is not None:
+            key = o.account_key
+            self._priced[key] = self._priced.get(key, 0) + sign * o.remaining * price
 
     def reserved(self, account: Account, exclude: Order | None = None) -> int:
         """Cash held for open buy orders (their remaining size at their price or the
         market's)."""
-        total = 0
-        for o in self._open_orders(account):
-            if o.side != "buy" or o is exclude:
-                continue
-            total += self._cost(o)
+        key = account.credentials.key_id
+        priced = self._priced.get(key, 0)
+        if exclude is not None and exclude.is_open and exclude.side == "buy":
+            price = self._price_of(exclude)
+            if price is not None:
+                priced -= exclude.remaining * price
+        total = priced // SCALE
+        for o in self._unpriced_buys.get(key, {}).values():
+            if o is not exclude:
+                total += self._cost(o)
         return total
 
     def _cost(self, o: Order) -> int:
@@ -403,6 +465,7 @@ class ExchangeCore:
         self.orders[order.id] = order
         self.by_venue[order.venue_id] = order
         self.by_client[(account.credentials.key_id, coid)] = order
+        self._opened(order)
         flags = 0
         if order.type == "market":
             flags |= Flag.MARKET
@@ -497,6 +560,7 @@ class ExchangeCore:
         if pos.qty == 0:
             del account.positions[order.symbol]
         account.fees += r.fee
+        self._reserve(order, -1)
         if order.qty is None:  # a notional order, sized at its fill
             order.qty = order.filled_qty + r.qty
         order.filled_qty += r.qty
@@ -504,9 +568,12 @@ class ExchangeCore:
         order.updated_ns = self.now
         done = order.filled_qty >= (order.qty or 0)
         if done:
+            self._reserve(order, 1)  # _closing takes it off again with the rest
+            self._closing(order)
             order.status = "filled"
             order.filled_ns = self.now
         else:
+            self._reserve(order, 1)
             order.status = "partially_filled"
         execution_id = str(self._uuid())
         self.journal.record(
@@ -538,6 +605,8 @@ class ExchangeCore:
             "expired": Kind.ORDER_EXPIRED,
             "rejected": Kind.ORDER_REJECTED,
         }[status]
+        if order.is_open:
+            self._closing(order)
         order.status = status
         order.reason = reason
         order.updated_ns = self.now
@@ -622,6 +691,7 @@ class ExchangeCore:
         self.matchers[self.by_symbol[old.symbol].number].cancel(old.venue_id)
         new = self._new_order(account, p, replaces=old)
         snapshot = new.to_json()
+        self._closing(old)
         old.status = "replaced"
         old.replaced_by = new.id
         old.replaced_ns = self.now
@@ -642,7 +712,8 @@ class ExchangeCore:
         side: str | None,
     ) -> list[Order]:
         out = []
-        for o in self.orders.values():
+        pool = self._open_orders(account) if status == "open" else self.orders.values()
+        for o in pool:
             if o.account_key != account.credentials.key_id:
                 continue
             if (status == "open" and not o.is_open) or (status == "closed" and o.is_open):

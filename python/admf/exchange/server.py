@@ -119,7 +119,10 @@ class ExchangeServer:
         self.hub = MarketDataHub()
         self.hub.matchers = self.core.matchers
         self.hub.offer = self._offer
-        self.core.market_data.append(self.hub.on_event)
+        self.hub.symbols = {i.number: i.symbol for i in self.core.instruments}
+        self.hub.intervals = {i.number: i.interval_ns for i in self.core.instruments}
+        self.core.market_data.append(self.hub.on_chunk)
+        self.core.book_events.append(self.hub.on_book_event)
         self.core.trade_updates.append(self._on_trade_update)
         self.listeners: dict[str, list[StreamClient]] = {}
         self._held_update: dict[str, tuple[StreamClient, bytes]] = {}

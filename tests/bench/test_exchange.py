@@ -52,7 +52,13 @@ def test_exchange_roundtrip_submit_to_fill(
     try:
         ex.step(1)
         session, ws = loop.run_until_complete(_trade_client(ex))
-        order = {"symbol": "USDJPY", "qty": "1", "side": "buy", "type": "market", "time_in_force": "gtc"}
+        order = {
+            "symbol": "USDJPY",
+            "qty": "1",
+            "side": "buy",
+            "type": "market",
+            "time_in_force": "gtc",
+        }
 
         async def one() -> None:
             async with session.post(f"{ex.url}/v2/orders", json=order, headers=HEADERS) as r:
@@ -67,17 +73,23 @@ def test_exchange_roundtrip_submit_to_fill(
         times = sorted(benchmark.stats.stats.data) if benchmark.stats else []
         if times:
             benchmark.extra_info["p50_us"] = round(statistics.median(times) * 1e6, 1)
-            benchmark.extra_info["p99_us"] = round(times[min(len(times) - 1, int(len(times) * 0.99))] * 1e6, 1)
+            benchmark.extra_info["p99_us"] = round(
+                times[min(len(times) - 1, int(len(times) * 0.99))] * 1e6, 1
+            )
         loop.run_until_complete(ws.close())
         loop.run_until_complete(session.close())
     finally:
         ex.close()
 
 
-async def _trade_client(ex: RunningExchange) -> tuple[aiohttp.ClientSession, aiohttp.ClientWebSocketResponse]:
+async def _trade_client(
+    ex: RunningExchange,
+) -> tuple[aiohttp.ClientSession, aiohttp.ClientWebSocketResponse]:
     session = aiohttp.ClientSession()
     ws = await session.ws_connect(ex.url.replace("http", "ws") + "/stream")
-    await ws.send_str(json.dumps({"action": "authenticate", "data": {"key_id": KEY, "secret_key": SECRET}}))
+    await ws.send_str(
+        json.dumps({"action": "authenticate", "data": {"key_id": KEY, "secret_key": SECRET}})
+    )
     await ws.receive()
     await ws.send_str(json.dumps({"action": "listen", "data": {"streams": ["trade_updates"]}}))
     await ws.receive()
@@ -92,8 +104,14 @@ def many_trades() -> Iterator[tuple[str, int]]:
     span = int(stamps[-1] - stamps[0]) + 1
     parts = []
     for i in range(40):
-        part = table.set_column(0, "timestamp", pa.array(stamps + i * span, pa.int64()).cast(table.schema.field(0).type))
-        parts.append(part.set_column(1, "trade_id", pa.array(table.column("trade_id").to_numpy() + i * len(table))))
+        part = table.set_column(
+            0, "timestamp", pa.array(stamps + i * span, pa.int64()).cast(table.schema.field(0).type)
+        )
+        parts.append(
+            part.set_column(
+                1, "trade_id", pa.array(table.column("trade_id").to_numpy() + i * len(table))
+            )
+        )
     tiled = pa.concat_tables(parts).replace_schema_metadata(None)
     with tempfile.TemporaryDirectory(prefix="admf-bench-exchange-") as tmp:
         path = Path(tmp) / "binance_btcusdt-trades.parquet"
@@ -101,7 +119,9 @@ def many_trades() -> Iterator[tuple[str, int]]:
         yield str(path), len(tiled)
 
 
-def _stream_to(clients: int, path: str, n: int, small: bool, loop: asyncio.AbstractEventLoop) -> None:
+def _stream_to(
+    clients: int, path: str, n: int, small: bool, loop: asyncio.AbstractEventLoop
+) -> None:
     ex = run_exchange(f"BTC={path}")
     try:
         loop.run_until_complete(_stream_rounds(ex, clients, n if not small else 2000))
@@ -113,7 +133,11 @@ async def _stream_rounds(ex: RunningExchange, clients: int, n: int) -> None:
     async with aiohttp.ClientSession() as session:
         sockets = []
         for _ in range(clients):
-            ws = await session.ws_connect(ex.url.replace("http", "ws") + "/v2/iex", headers={"Content-Type": "application/msgpack"}, max_msg_size=0)
+            ws = await session.ws_connect(
+                ex.url.replace("http", "ws") + "/v2/iex",
+                headers={"Content-Type": "application/msgpack"},
+                max_msg_size=0,
+            )
             await ws.receive()
             await ws.send_bytes(msgpack.packb({"action": "auth", "key": KEY, "secret": SECRET}))
             await ws.receive()
@@ -126,7 +150,9 @@ async def _stream_rounds(ex: RunningExchange, clients: int, n: int) -> None:
             while got < n:
                 got += len(msgpack.unpackb((await ws.receive()).data))
 
-        async with session.post(f"{ex.url}/admin/replay", json={"action": "play", "as_fast_as_possible": True}) as r:
+        async with session.post(
+            f"{ex.url}/admin/replay", json={"action": "play", "as_fast_as_possible": True}
+        ) as r:
             assert r.status == 200
         await asyncio.gather(*(drain(ws) for ws in sockets))
         for ws in sockets:
@@ -144,7 +170,9 @@ def test_exchange_market_data(
     path, n = many_trades
     small = not enabled(request)
     benchmark.extra_info["elements"] = (2000 if small else n) * clients
-    benchmark.pedantic(lambda: _stream_to(clients, path, n, small, loop), rounds=1 if small else 3, iterations=1)
+    benchmark.pedantic(
+        lambda: _stream_to(clients, path, n, small, loop), rounds=1 if small else 3, iterations=1
+    )
 
 
 def test_exchange_orders_accepted(
@@ -154,17 +182,30 @@ def test_exchange_orders_accepted(
     ex = run_exchange(f"ORCL={ORCL}", initial_cash=1e12)
     try:
         ex.step(1)
-        order = {"symbol": "ORCL", "qty": "1", "side": "buy", "type": "limit", "limit_price": "1", "time_in_force": "gtc"}
+        order = {
+            "symbol": "ORCL",
+            "qty": "1",
+            "side": "buy",
+            "type": "limit",
+            "limit_price": "1",
+            "time_in_force": "gtc",
+        }
 
         async def submit_all() -> None:
             async with aiohttp.ClientSession() as session:
                 for _ in range(n):
-                    async with session.post(f"{ex.url}/v2/orders", json=order, headers=HEADERS) as r:
+                    async with session.post(
+                        f"{ex.url}/v2/orders", json=order, headers=HEADERS
+                    ) as r:
                         assert r.status == 200
 
         benchmark.extra_info["elements"] = n
         started = time.perf_counter()
-        benchmark.pedantic(lambda: loop.run_until_complete(submit_all()), rounds=3 if enabled(request) else 1, iterations=1)
+        benchmark.pedantic(
+            lambda: loop.run_until_complete(submit_all()),
+            rounds=3 if enabled(request) else 1,
+            iterations=1,
+        )
         del started
     finally:
         ex.close()

@@ -10,9 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from admf import SCALE, Strategy, StrategyConfig
+from admf import SCALE, Event, Side, Strategy, StrategyConfig
 from admf.backtest import BacktestSettings, backtest
-from admf import Event, Side
 from tests.exchange.conftest import AAPL_L3
 from tests.exchange.scripted import AAPL_ORDERS, aapl_session, digest, mixed_session
 
@@ -61,14 +60,17 @@ class ScriptedOrders(Strategy):
         if order["type"] == "market":
             self.ctx.submit(Side.BUY, qty)
         else:
-            self.ctx.submit(Side.BUY, qty, price=round(float(order["limit_price"]) * 100) * SCALE // 100)
+            self.ctx.submit(
+                Side.BUY, qty, price=round(float(order["limit_price"]) * 100) * SCALE // 100
+            )
 
 
 def test_fills_equal_the_backtests_simvenue() -> None:
     result = backtest(ScriptedOrders, [AAPL_L3], settings=BacktestSettings(initial_cash=1_000_000))
     fills = result.fills()
     expected = [
-        (round(p * 100), round(q)) for p, q in zip(fills["price"].to_pylist(), fills["qty"].to_pylist(), strict=True)
+        (round(p * 100), round(q))
+        for p, q in zip(fills["price"].to_pylist(), fills["qty"].to_pylist(), strict=True)
     ]
     updates = aapl_session()
     got = [

@@ -193,7 +193,9 @@ class ExchangeCore:
 
     # -- money ----------------------------------------------------------------------------
 
-    def _open_orders(self, account: Account | None = None, symbol: str | None = None) -> list[Order]:
+    def _open_orders(
+        self, account: Account | None = None, symbol: str | None = None
+    ) -> list[Order]:
         """Open orders in arrival order, of one account and/or one symbol."""
         if account is not None:
             pool = self._open_by_account.get(account.credentials.key_id, {})
@@ -294,6 +296,9 @@ class ExchangeCore:
             value = body.get(name)
             return None if value is None else parse_fixed(value, name)
 
+        symbol: str | None
+        side: str | None
+        type_: str | None
         if replacing is not None:
             unknown = [k for k in body if k not in (*_REPLACE_FIELDS, "trail")]
             if unknown:

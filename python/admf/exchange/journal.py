@@ -9,6 +9,7 @@ loop.
 
 from __future__ import annotations
 
+import shutil
 from concurrent.futures import Future
 from typing import Any
 
@@ -68,6 +69,14 @@ class Journal:
     def _keep(self, future: Future[Any]) -> None:
         self._futures = [f for f in self._futures if not f.done() or f.exception()]
         self._futures.append(future)
+
+    def discard(self) -> None:
+        """Closes and removes a log nothing was written to."""
+        if self.log is not None:
+            path = self.log.path
+            self.log.close()
+            shutil.rmtree(path, ignore_errors=True)
+            self.log = None
 
     def close(self) -> None:
         self.flush()

@@ -115,7 +115,12 @@ class ExchangeServer:
             "partial_fill_rate": config.partial_fill_rate,
         }
         self.journal = Journal(config.log_dir, run_config, config.seed)
-        self.core = ExchangeCore(config, credentials, self.journal)
+        try:
+            self.core = ExchangeCore(config, credentials, self.journal)
+        except BaseException:
+            self.journal.discard()  # the data was refused: leave no empty run behind
+            raise
+        self._days: list[tuple[str, int, int]] | None = None
         self.hub = MarketDataHub()
         self.hub.matchers = self.core.matchers
         self.hub.offer = self._offer
@@ -158,9 +163,7 @@ class ExchangeServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
         await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = int(self._runner.addresses[0][1])
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._replay()), loop.create_task(self._flusher())]
 
@@ -534,7 +537,13 @@ class ExchangeServer:
         return _json(self._asset(inst.symbol))
 
     def _calendar(self) -> list[tuple[str, int, int]]:
-        """(date, first, last event time) per UTC date of the data (bars at their open)."""
+        """(date, first, last event time) per UTC date of the data (bars at their open);
+        a daily bar's day gets the regular session's hours (13:30-20:00 UTC)."""
+        if self._days is None:
+            self._days = self._make_calendar()
+        return self._days
+
+    def _make_calendar(self) -> list[tuple[str, int, int]]:
         days: dict[str, list[int]] = {}
         for inst in self.core.instruments:
             ts = inst.events["ts"] - inst.interval_ns

@@ -19,9 +19,17 @@ def test_session_in_sql(tmp_path: Path, capsys: object) -> None:
     ex = run_exchange(f"ORCL={ORCL}", log_dir=str(tmp_path))
     try:
         ex.step(3)
-        body = {"symbol": "ORCL", "qty": "7", "side": "buy", "type": "market", "time_in_force": "day"}
+        body = {
+            "symbol": "ORCL",
+            "qty": "7",
+            "side": "buy",
+            "type": "market",
+            "time_in_force": "day",
+        }
         order = requests.post(f"{ex.url}/v2/orders", json=body, headers=HEADERS, timeout=5).json()
-        refused = requests.post(f"{ex.url}/v2/orders", json={**body, "qty": "0"}, headers=HEADERS, timeout=5)
+        refused = requests.post(
+            f"{ex.url}/v2/orders", json={**body, "qty": "0"}, headers=HEADERS, timeout=5
+        )
         assert refused.status_code == 422
         ex.step(2)
     finally:
@@ -31,14 +39,14 @@ def test_session_in_sql(tmp_path: Path, capsys: object) -> None:
         assert log.sql("SELECT count(*) FROM bars").column(0)[0].as_py() == 5
         fills = log.sql("SELECT price, qty FROM fills").to_pylist()
         assert [(float(f["price"]), float(f["qty"])) for f in fills] == [(2.092592, 7.0)]
-        kinds = log.sql(
-            "SELECT kind_name FROM events WHERE kind_name LIKE 'ORDER%' ORDER BY seq"
-        ).column(0).to_pylist()
+        kinds = (
+            log.sql("SELECT kind_name FROM events WHERE kind_name LIKE 'ORDER%' ORDER BY seq")
+            .column(0)
+            .to_pylist()
+        )
         # The order, its acceptance (the `new` event), the refused one (qty 0).
         assert kinds == ["ORDER_SUBMIT", "ORDER_ACCEPTED", "ORDER_REJECTED"]
-        submit = log.sql(
-            "SELECT decode(payload_data) FROM events WHERE kind_name = 'ORDER_SUBMIT'"
-        )
+        submit = log.sql("SELECT decode(payload_data) FROM events WHERE kind_name = 'ORDER_SUBMIT'")
         assert json.loads(submit.column(0)[0].as_py())["id"] == order["id"]
     stored = b"".join(p.read_bytes() for p in run.rglob("*") if p.is_file())
     assert SECRET.encode() not in stored

@@ -5,6 +5,7 @@ them)."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -14,7 +15,15 @@ import requests
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.exchange.conftest import KEY, ORCL, SECRET, RunningExchange, run_exchange
+from tests.exchange.conftest import (
+    AAPL_L3,
+    KEY,
+    ORCL,
+    SECRET,
+    USDJPY,
+    RunningExchange,
+    run_exchange,
+)
 
 HEADERS = {"APCA-API-KEY-ID": KEY, "APCA-API-SECRET-KEY": SECRET}
 MSGPACK = {"Content-Type": "application/msgpack"}
@@ -254,3 +263,72 @@ def test_market_data_frames_json_and_msgpack(ex: RunningExchange) -> None:
     with connect(ws_url(ex, "/v2/iex")) as ws:
         ws.recv(timeout=5)
         assert ws.recv(timeout=5) == '[{"T":"error","code":404,"msg":"auth timeout"}]'
+
+
+def test_book_data_streams_quotes_of_the_touch_and_trades() -> None:
+    ex = run_exchange(f"AAPL={AAPL_L3}")
+    try:
+        with connect(ws_url(ex, "/v2/iex")) as ws:
+            ws.recv(timeout=5)
+            ws.send(json.dumps({"action": "auth", "key": KEY, "secret": SECRET}))
+            ws.recv(timeout=5)
+            ws.send(json.dumps({"action": "subscribe", "quotes": ["AAPL"], "trades": ["AAPL"]}))
+            ws.recv(timeout=5)
+            ex.step(300)
+            msgs = json.loads(ws.recv(timeout=5))
+    finally:
+        ex.close()
+    quotes = [m for m in msgs if m["T"] == "q"]
+    trades = [m for m in msgs if m["T"] == "t"]
+    # The first orderbook row of the LOBSTER file: ask 585.94 x 200, bid 585.33 x 18.
+    assert (quotes[0]["ap"], quotes[0]["as"], quotes[0]["bp"], quotes[0]["bs"]) == (
+        585.94,
+        200,
+        585.33,
+        18,
+    )
+    assert all(q["bp"] < q["ap"] for q in quotes)
+    assert len({(q["bp"], q["bs"], q["ap"], q["as"]) for q in quotes}) > 10
+    assert trades
+    assert all(t["s"] > 0 for t in trades)
+
+
+def test_real_time_replay_and_admin_control() -> None:
+    # 100 USD/JPY quotes spanning about an hour, played at 20,000x: about 0.2 s.
+    ex = run_exchange(f"USDJPY={USDJPY}", paused=False, speed=20_000.0)
+    try:
+        admin = f"{ex.url}/admin"
+        started = time.monotonic()
+        while not requests.get(f"{admin}/state", timeout=5).json()["finished"]:
+            assert time.monotonic() - started < 10
+            time.sleep(0.02)
+        server = ex.server
+        assert server is not None
+        span = ex.call(lambda: int(server.core.timeline["ts"][-1] - server.core.timeline["ts"][0]))
+        assert time.monotonic() - started >= span / 1e9 / 20_000 * 0.9
+        r = requests.post(f"{admin}/replay", json={"action": "rewind"}, timeout=5)
+        assert (r.status_code, r.json()["code"]) == (422, 40010001)
+        r = requests.post(f"{admin}/replay", json={"action": "play", "speed": -1}, timeout=5)
+        assert r.status_code == 422
+    finally:
+        ex.close()
+    paused = run_exchange(f"USDJPY={USDJPY}")
+    try:
+        admin = f"{paused.url}/admin"
+        assert (
+            requests.post(
+                f"{admin}/replay", json={"action": "step", "events": 7}, timeout=5
+            ).json()["position"]
+            == 7
+        )
+        time.sleep(0.1)
+        assert requests.get(f"{admin}/state", timeout=5).json()["position"] == 7  # still paused
+        requests.post(
+            f"{admin}/replay", json={"action": "play", "as_fast_as_possible": True}, timeout=5
+        )
+        started = time.monotonic()
+        while not requests.get(f"{admin}/state", timeout=5).json()["finished"]:
+            assert time.monotonic() - started < 10
+            time.sleep(0.01)
+    finally:
+        paused.close()

@@ -22,7 +22,7 @@ import msgpack
 import numpy as np
 from msgpack import Timestamp
 
-from admf.events import SCALE, EventArray, Kind
+from admf.events import SCALE, EventArray, Flag, Kind
 from admf.exchange.market import Instrument
 from admf.exchange.matching import BookMatcher
 from admf.exchange.streams import Frame, StreamClient
@@ -235,7 +235,8 @@ class MarketDataHub:
     def on_book_event(self, inst: Instrument, event: np.void, index: int) -> None:
         """After a book delta: a quote when the best bid or ask (or their sizes) changed."""
         kind = int(event["kind"])
-        if not Kind.BOOK_ADD <= kind <= Kind.BOOK_CLEAR:
+        # The snapshot that seeds a book is not trading: quotes start after it.
+        if not Kind.BOOK_ADD <= kind <= Kind.BOOK_CLEAR or int(event["flags"]) & Flag.SNAPSHOT:
             return
         matcher = self.matchers.get(inst.number)
         if not isinstance(matcher, BookMatcher):

@@ -80,3 +80,53 @@ def test_fills_equal_the_backtests_simvenue() -> None:
     ]
     assert len(expected) >= 3  # the market order walks levels; the limits fill later
     assert got == expected
+
+
+class BuyThenSell(Strategy):
+    """Buys 10 on the 5th bar and sells them on the 20th (decided on those bars)."""
+
+    Config = _Config
+
+    def on_start(self) -> None:
+        self.bars = 0
+
+    def on_bar(self, bar: Event) -> None:
+        self.bars += 1
+        if self.bars == 5:
+            self.ctx.submit(Side.BUY, 10 * SCALE)
+        elif self.bars == 20:
+            self.ctx.submit(Side.SELL, 10 * SCALE)
+
+
+def test_bar_fills_equal_the_backtests_bar_venue() -> None:
+    import requests
+
+    from tests.exchange.conftest import KEY, ORCL, SECRET, run_exchange
+
+    result = backtest(BuyThenSell, [ORCL])
+    fills = result.fills()
+    expected = list(zip(fills["side"].to_pylist(), fills["price"].to_pylist(), strict=True))
+    headers = {"APCA-API-KEY-ID": KEY, "APCA-API-SECRET-KEY": SECRET}
+    ex = run_exchange(f"ORCL={ORCL}")
+    try:
+        got = []
+        for bars, side in ((5, "buy"), (20, "sell")):
+            ex.step(bars - ex.call(lambda: ex.server.core.position))  # type: ignore[union-attr]
+            body = {
+                "symbol": "ORCL",
+                "qty": "10",
+                "side": side,
+                "type": "market",
+                "time_in_force": "day",
+            }
+            order = requests.post(
+                f"{ex.url}/v2/orders", json=body, headers=headers, timeout=5
+            ).json()
+            ex.step(1)
+            done = requests.get(
+                f"{ex.url}/v2/orders/{order['id']}", headers=headers, timeout=5
+            ).json()
+            got.append((side.upper(), float(done["filled_avg_price"])))
+    finally:
+        ex.close()
+    assert got == expected

@@ -332,3 +332,54 @@ def test_real_time_replay_and_admin_control() -> None:
             time.sleep(0.01)
     finally:
         paused.close()
+
+
+def test_connection_limit_unsubscribe_and_stop_listening() -> None:
+    ex = run_exchange(f"ORCL={ORCL}", max_connections=1)
+    auth = json.dumps({"action": "auth", "key": KEY, "secret": SECRET})
+    try:
+        with connect(ws_url(ex, "/v2/iex")) as first, connect(ws_url(ex, "/v2/iex")) as second:
+            for ws in (first, second):
+                ws.recv(timeout=5)
+                ws.send(auth)
+            assert first.recv(timeout=5) == '[{"T":"success","msg":"authenticated"}]'
+            assert (
+                second.recv(timeout=5)
+                == '[{"T":"error","code":406,"msg":"connection limit exceeded"}]'
+            )
+            first.send(json.dumps({"action": "subscribe", "bars": ["ORCL"], "trades": ["ORCL"]}))
+            first.recv(timeout=5)
+            first.send(json.dumps({"action": "unsubscribe", "bars": ["ORCL"]}))
+            reply = json.loads(first.recv(timeout=5))[0]
+            assert (reply["bars"], reply["trades"]) == ([], ["ORCL"])
+            ex.step(1)  # a bar: nobody wants it now
+            first.send(json.dumps({"action": "subscribe", "bars": ["ORCL"]}))
+            assert json.loads(first.recv(timeout=5))[0]["T"] == "subscription"
+        with connect(ws_url(ex, "/stream")) as ws:
+            ws.send(
+                json.dumps(
+                    {"action": "authenticate", "data": {"key_id": KEY, "secret_key": SECRET}}
+                )
+            )
+            ws.recv(timeout=5)
+            ws.send(json.dumps({"action": "listen", "data": {"streams": ["trade_updates"]}}))
+            ws.recv(timeout=5)
+            ws.send(json.dumps({"action": "listen", "data": {"streams": []}}))
+            assert json.loads(ws.recv(timeout=5)) == {
+                "stream": "listening",
+                "data": {"streams": []},
+            }
+            body = {
+                "symbol": "ORCL",
+                "qty": "1",
+                "side": "buy",
+                "type": "market",
+                "time_in_force": "day",
+            }
+            requests.post(
+                f"{ex.url}/v2/orders", json=body, headers=HEADERS, timeout=5
+            ).raise_for_status()
+            with pytest.raises(TimeoutError):
+                ws.recv(timeout=0.3)  # no longer listening: no trade update
+    finally:
+        ex.close()

@@ -327,8 +327,9 @@ class ExchangeCore:
         if inst is None:
             raise unprocessable(f'asset "{symbol}" not found')
         qty = number("qty")
-        if replacing is not None and qty is None:
-            qty = replacing.qty
+        if replacing is not None and qty is None and replacing.qty is not None:
+            # What is left of it (Alpaca reuses the original qty, a known bug there).
+            qty = replacing.qty - replacing.filled_qty
         if (qty is None) == (notional is None):
             raise unprocessable("qty or notional is required, exactly one of them")
         if qty is not None and qty <= 0:

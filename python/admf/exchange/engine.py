@@ -27,6 +27,7 @@ from admf.exchange.matching import BarMatcher, BookMatcher, Report, Working
 from admf.exchange.orders import ORDER_TYPES, SIDES, TIMES_IN_FORCE, Order
 from admf.exchange.wire import (
     CODE_FORBIDDEN,
+    CODE_NOT_CANCELABLE,
     ApiError,
     fixed_to_str,
     not_found,
@@ -674,7 +675,9 @@ class ExchangeCore:
     def cancel(self, account: Account, order_id: str) -> None:
         order = self.get_order(account, order_id)
         if not order.is_open:
-            raise ApiError(422, 42210000, f"order is not cancelable (status: {order.status})")
+            raise ApiError(
+                422, CODE_NOT_CANCELABLE, f"order is not cancelable (status: {order.status})"
+            )
         self.matchers[self.by_symbol[order.symbol].number].cancel(order.venue_id)
         self._finish(order, "canceled", "canceled by the client")
 
@@ -688,7 +691,7 @@ class ExchangeCore:
     def replace(self, account: Account, order_id: str, body: Any) -> tuple[Order, dict[str, Any]]:
         old = self.get_order(account, order_id)
         if not old.is_open:
-            raise ApiError(422, 42210000, f"order is not open (status: {old.status})")
+            raise ApiError(422, CODE_NOT_CANCELABLE, f"order is not open (status: {old.status})")
         p = self._parse_order(body, replacing=old)
         coid = p["client_order_id"]
         if coid is not None and (account.credentials.key_id, coid) in self.by_client:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from admf._core import Event
-from admf.events import EventArray
+from admf.events import EventArray, Kind
 from admf.log import EventLog
 
 
@@ -46,15 +46,11 @@ class Journal:
             self._keep(self.log.append_async(batch))
 
     def fault(self, ts: int, name: str, **details: Any) -> None:
-        from admf.events import Kind
-
         entry = {"fault": name, **details}
         self.faults.append(entry)
         self.record(Event(int(Kind.CUSTOM), ts), entry)
 
     def error(self, ts: int, message: str) -> None:
-        from admf.events import Kind
-
         self.log_errors.append(message)
         self.record(Event(int(Kind.ERROR), ts), {"stream": message})
 

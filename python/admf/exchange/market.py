@@ -20,13 +20,6 @@ from admf.errors import AdmfError
 from admf.events import EventArray, Kind, empty_events
 
 _SYMBOL = re.compile(r"[A-Za-z][A-Za-z0-9]*")
-_BOOK_KINDS = (
-    Kind.BOOK_ADD,
-    Kind.BOOK_CANCEL,
-    Kind.BOOK_MODIFY,
-    Kind.BOOK_EXECUTE,
-    Kind.BOOK_CLEAR,
-)
 
 
 @dataclasses.dataclass
@@ -104,7 +97,3 @@ def merge(instruments: list[Instrument]) -> EventArray:
     order = np.lexsort((rows, events["instrument"], events["ts"]))
     merged: EventArray = events[order]
     return merged
-
-
-def book_kinds() -> tuple[Kind, ...]:
-    return _BOOK_KINDS

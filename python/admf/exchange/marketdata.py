@@ -24,7 +24,7 @@ from msgpack import Timestamp
 
 from admf.events import SCALE, EventArray, Flag, Kind
 from admf.exchange.market import Instrument
-from admf.exchange.matching import BookMatcher
+from admf.exchange.matching import BarMatcher, BookMatcher
 from admf.exchange.streams import Frame, StreamClient
 from admf.exchange.wire import rfc3339
 
@@ -164,7 +164,7 @@ class MarketDataHub:
         self.symbols: dict[int, str] = {}
         self.intervals: dict[int, int] = {}
         self._last_touch: dict[int, tuple[int, int, int, int]] = {}
-        self.matchers: dict[int, Any] = {}
+        self.matchers: dict[int, BarMatcher | BookMatcher] = {}
         self.messages = 0
         self.offer: Callable[[StreamClient, Frame, str], bool] = lambda c, f, _: c.offer(f)
         """How a frame reaches a client (the server's, with its fault switches)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Final, Literal
 
+from admf.events import SCALE
 from admf.exchange.wire import fixed_to_str, rfc3339
 
 OrderType = Literal["market", "limit", "stop", "stop_limit"]
@@ -83,8 +84,6 @@ class Order:
 
         avg = None
         if self.filled_qty:
-            from admf.events import SCALE
-
             avg = fixed_to_str(self.filled_value * SCALE // self.filled_qty)
         return {
             "id": self.id,

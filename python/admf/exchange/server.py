@@ -49,6 +49,7 @@ from admf.exchange.wire import (
     CODE_RATE_LIMITED,
     ApiError,
     fixed_to_str,
+    not_found,
     parse_fixed,
     parse_time,
     rfc3339,
@@ -485,7 +486,7 @@ class ExchangeServer:
         a = request[_ACCOUNT_KEY]
         inst = self.core.instrument(request.match_info["symbol"])
         if inst is None:
-            raise ApiError(404, CODE_NOT_FOUND, "position does not exist")
+            raise not_found("position does not exist")
         return _json(self.core.position_json(a, inst.symbol))
 
     async def delete_position(self, request: web.Request) -> web.Response:
@@ -533,7 +534,7 @@ class ExchangeServer:
     async def get_asset(self, request: web.Request) -> web.Response:
         inst = self.core.instrument(request.match_info["symbol"])
         if inst is None:
-            raise ApiError(404, CODE_NOT_FOUND, "asset not found")
+            raise not_found("asset not found")
         return _json(self._asset(inst.symbol))
 
     def _calendar(self) -> list[tuple[str, int, int]]:
@@ -716,7 +717,7 @@ class ExchangeServer:
         await ws.prepare(request)
         use_msgpack = "msgpack" in request.headers.get("Content-Type", "")
         client = DataClient(
-            StreamClient(ws, request, self.config.client_buffer, self._slow_data_client),
+            StreamClient(ws, request, self.config.client_buffer, self._overflow),
             use_msgpack,
         )
         send = client.stream.offer
@@ -781,9 +782,6 @@ class ExchangeServer:
                 self.hub.clients.remove(client)
             await self._finish_stream(client.stream)
         return ws
-
-    def _slow_data_client(self, stream: StreamClient) -> None:
-        self._overflow(stream)
 
     # -- admin (loopback only) ------------------------------------------------------------
 
@@ -856,12 +854,3 @@ def _trade_frame(stream: str, data: dict[str, Any]) -> bytes:
 
 def _is_stream(request: web.Request) -> bool:
     return request.headers.get("Upgrade", "").lower() == "websocket"
-
-
-async def serve_forever(server: ExchangeServer, stop: asyncio.Event) -> None:
-    """Runs until ``stop`` is set (the command line sets it on SIGINT/SIGTERM)."""
-    await server.start()
-    try:
-        await stop.wait()
-    finally:
-        await server.stop()

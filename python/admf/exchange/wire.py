@@ -22,6 +22,7 @@ CODE_BAD_REQUEST: Final[int] = 40010000
 CODE_UNPROCESSABLE: Final[int] = 40010001
 CODE_FORBIDDEN: Final[int] = 40310000
 CODE_NOT_FOUND: Final[int] = 40410000
+CODE_NOT_CANCELABLE: Final[int] = 42210000
 CODE_RATE_LIMITED: Final[int] = 42910000
 CODE_INTERNAL: Final[int] = 50010000
 
@@ -60,10 +61,6 @@ def fixed_to_str(value: int) -> str:
     if not frac:
         return f"{sign}{whole}"
     return f"{sign}{whole}.{frac:0{_DECIMALS}d}".rstrip("0")
-
-
-def fixed_to_float(value: int) -> float:
-    return value / SCALE
 
 
 def parse_fixed(value: object, field: str) -> int:

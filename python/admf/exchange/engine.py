@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -24,7 +24,16 @@ from admf.exchange.config import ExchangeConfig
 from admf.exchange.journal import Journal
 from admf.exchange.market import Instrument, load_instruments, merge
 from admf.exchange.matching import BarMatcher, BookMatcher, Report, Working
-from admf.exchange.orders import ORDER_TYPES, SIDES, TIMES_IN_FORCE, Order
+from admf.exchange.orders import (
+    ORDER_TYPES,
+    SIDES,
+    TIMES_IN_FORCE,
+    Order,
+    OrderRequest,
+    OrderSide,
+    OrderType,
+    TimeInForce,
+)
 from admf.exchange.wire import (
     CODE_FORBIDDEN,
     CODE_NOT_CANCELABLE,
@@ -281,7 +290,7 @@ class ExchangeCore:
 
     # -- orders ---------------------------------------------------------------------------
 
-    def _parse_order(self, body: Any, replacing: Order | None = None) -> dict[str, Any]:
+    def _parse_order(self, body: Any, replacing: Order | None = None) -> OrderRequest:
         if not isinstance(body, dict):
             raise ApiError(400, 40010000, "request body must be a JSON object")
 
@@ -372,25 +381,25 @@ class ExchangeCore:
         if not isinstance(extended, bool):
             raise unprocessable(f"extended_hours must be true or false, got {extended!r}")
         intent = text("position_intent") if replacing is None else replacing.position_intent
-        return {
-            "inst": inst,
-            "side": side,
-            "type": type_,
-            "tif": tif,
-            "qty": qty,
-            "notional": notional,
-            "limit": limit,
-            "stop": stop,
-            "client_order_id": client_order_id,
-            "extended_hours": extended,
-            "position_intent": intent,
-        }
+        return OrderRequest(
+            inst=inst,
+            side=cast(OrderSide, side),
+            type=cast(OrderType, type_),
+            tif=cast(TimeInForce, tif),
+            qty=qty,
+            notional=notional,
+            limit=limit,
+            stop=stop,
+            client_order_id=client_order_id,
+            extended_hours=extended,
+            position_intent=intent,
+        )
 
-    def _check_funds(self, account: Account, p: dict[str, Any], replacing: Order | None) -> None:
-        inst: Instrument = p["inst"]
-        if p["side"] == "buy":
-            price = p["limit"] or p["stop"] or self.reference_price(inst, "buy")
-            cost = p["notional"] if p["notional"] is not None else p["qty"] * price // SCALE
+    def _check_funds(self, account: Account, p: OrderRequest, replacing: Order | None) -> None:
+        inst = p.inst
+        if p.side == "buy":
+            price = p.limit or p.stop or self.reference_price(inst, "buy")
+            cost = p.notional if p.notional is not None else (p.qty or 0) * price // SCALE
             power = self.buying_power(account, exclude=replacing)
             if cost > power:
                 raise ApiError(
@@ -405,10 +414,10 @@ class ExchangeCore:
         existing = pos.qty if pos is not None else 0
         held, related = self.held_for_sells(account, inst.symbol, exclude=replacing)
         available = max(existing - held, 0)
-        wanted = p["qty"] if p["qty"] is not None else 0
-        if p["notional"] is not None:
+        wanted = p.qty if p.qty is not None else 0
+        if p.notional is not None:
             ref = self.reference_price(inst, "sell")
-            wanted = p["notional"] * SCALE // ref if ref else existing + 1
+            wanted = p.notional * SCALE // ref if ref else existing + 1
         if wanted > available:
             raise ApiError(
                 403,
@@ -429,7 +438,7 @@ class ExchangeCore:
         its stream, as on Alpaca)."""
         try:
             p = self._parse_order(body)
-            coid = p["client_order_id"]
+            coid = p.client_order_id
             if coid is not None and (account.credentials.key_id, coid) in self.by_client:
                 raise unprocessable("client_order_id must be unique")
             self._check_funds(account, p, None)
@@ -441,12 +450,10 @@ class ExchangeCore:
         self._start(order)
         return order, snapshot
 
-    def _new_order(
-        self, account: Account, p: dict[str, Any], replaces: Order | None = None
-    ) -> Order:
-        inst: Instrument = p["inst"]
+    def _new_order(self, account: Account, p: OrderRequest, replaces: Order | None = None) -> Order:
+        inst = p.inst
         order_id = str(self._uuid())
-        coid = p["client_order_id"] or str(self._uuid())
+        coid = p.client_order_id or str(self._uuid())
         order = Order(
             id=order_id,
             venue_id=self._next_venue_id,
@@ -455,15 +462,15 @@ class ExchangeCore:
             client_order_id=coid,
             symbol=inst.symbol,
             asset_id=inst.asset_id,
-            side=p["side"],
-            type=p["type"],
-            time_in_force=p["tif"],
-            qty=p["qty"],
-            notional=p["notional"],
-            limit_price=p["limit"],
-            stop_price=p["stop"],
-            extended_hours=p["extended_hours"],
-            position_intent=p["position_intent"],
+            side=p.side,
+            type=p.type,
+            time_in_force=p.tif,
+            qty=p.qty,
+            notional=p.notional,
+            limit_price=p.limit,
+            stop_price=p.stop,
+            extended_hours=p.extended_hours,
+            position_intent=p.position_intent,
             created_ns=self.now,
             updated_ns=self.now,
             replaces=replaces.id if replaces is not None else None,
@@ -693,7 +700,7 @@ class ExchangeCore:
         if not old.is_open:
             raise ApiError(422, CODE_NOT_CANCELABLE, f"order is not open (status: {old.status})")
         p = self._parse_order(body, replacing=old)
-        coid = p["client_order_id"]
+        coid = p.client_order_id
         if coid is not None and (account.credentials.key_id, coid) in self.by_client:
             raise unprocessable("client_order_id must be unique")
         self._check_funds(account, p, old)

@@ -12,6 +12,7 @@ import dataclasses
 from typing import Any, Final, Literal
 
 from admf.events import SCALE
+from admf.exchange.market import Instrument
 from admf.exchange.wire import fixed_to_str, rfc3339
 
 OrderType = Literal["market", "limit", "stop", "stop_limit"]
@@ -26,6 +27,23 @@ OPEN_STATUSES: Final[frozenset[str]] = frozenset(
     {"new", "accepted", "partially_filled", "pending_new", "pending_cancel", "pending_replace"}
 )
 """Statuses of an order that can still trade (``status=open`` in ``GET /v2/orders``)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class OrderRequest:
+    """An order (or a replacement) as a client asked for it, checked."""
+
+    inst: Instrument
+    side: OrderSide
+    type: OrderType
+    tif: TimeInForce
+    qty: int | None
+    notional: int | None
+    limit: int | None
+    stop: int | None
+    client_order_id: str | None
+    extended_hours: bool
+    position_intent: str | None
 
 
 @dataclasses.dataclass

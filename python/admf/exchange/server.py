@@ -75,7 +75,7 @@ _HTTP_MESSAGES = {
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d))
+    return web.json_response(data, status=status)
 
 
 def _error(exc: ApiError) -> web.Response:
@@ -131,7 +131,8 @@ class ExchangeServer:
         self.core.book_events.append(self.hub.on_book_event)
         self.core.trade_updates.append(self._on_trade_update)
         self.listeners: dict[str, list[StreamClient]] = {}
-        self._held_update: dict[str, tuple[StreamClient, bytes]] = {}
+        self._held_update: dict[StreamClient, bytes] = {}
+        """A trade update held back by the reorder fault, per client, until the next."""
         self.paused = config.paused
         self.speed = config.speed
         self.as_fast_as_possible = config.as_fast_as_possible
@@ -248,15 +249,15 @@ class ExchangeServer:
         order_id = data["order"]["id"]
         if self.faults.take("reorder_trade_updates"):
             self._fault("reorder_trade_updates", order=order_id, event=data["event"])
-            self._held_update[str(id(client))] = (client, frame)
+            self._held_update[client] = frame
             return
         self._offer(client, frame, "trade_updates")
         if self.faults.take("duplicate_trade_updates"):
             self._fault("duplicate_trade_updates", order=order_id, event=data["event"])
             self._offer(client, frame, "trade_updates")
-        late = self._held_update.pop(str(id(client)), None)
+        late = self._held_update.pop(client, None)
         if late is not None:
-            self._offer(client, late[1], "trade_updates")
+            self._offer(client, late, "trade_updates")
 
     def _offer(self, client: StreamClient, frame: bytes | str, stream: str) -> bool:
         if self.faults.take("drop_connection"):

@@ -19,6 +19,8 @@ from tests.exchange.conftest import (
     AAPL_L3,
     KEY,
     ORCL,
+    OTHER_KEY,
+    OTHER_SECRET,
     SECRET,
     USDJPY,
     RunningExchange,
@@ -381,5 +383,31 @@ def test_connection_limit_unsubscribe_and_stop_listening() -> None:
             ).raise_for_status()
             with pytest.raises(TimeoutError):
                 ws.recv(timeout=0.3)  # no longer listening: no trade update
+    finally:
+        ex.close()
+
+
+def test_rate_limit_headers_and_429() -> None:
+    ex = run_exchange(f"ORCL={ORCL}", rate_limit=3)
+    try:
+        while time.time() % 60 > 57:  # the budget is per wall-clock minute: not at its edge
+            time.sleep(0.1)
+        seen = []
+        for _ in range(3):
+            r = requests.get(f"{ex.url}/v2/clock", headers=HEADERS, timeout=5)
+            assert r.status_code == 200
+            seen.append(int(r.headers["X-Ratelimit-Remaining"]))
+            assert r.headers["X-Ratelimit-Limit"] == "3"
+            assert int(r.headers["X-Ratelimit-Reset"]) % 60 == 0
+        assert seen == [2, 1, 0]
+        r = requests.get(f"{ex.url}/v2/clock", headers=HEADERS, timeout=5)
+        assert (r.status_code, r.json()) == (
+            429,
+            {"code": 42910000, "message": "rate limit exceeded"},
+        )
+        assert r.headers["X-Ratelimit-Remaining"] == "0"
+        # Another account has its own budget.
+        other = {"APCA-API-KEY-ID": OTHER_KEY, "APCA-API-SECRET-KEY": OTHER_SECRET}
+        assert requests.get(f"{ex.url}/v2/clock", headers=other, timeout=5).status_code == 200
     finally:
         ex.close()

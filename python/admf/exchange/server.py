@@ -41,6 +41,7 @@ from admf.exchange.marketdata import (
     check_subscription,
     error,
 )
+from admf.exchange.ratelimit import RateLimiter
 from admf.exchange.streams import MALFORMED_FRAME, StreamClient
 from admf.exchange.wire import (
     CODE_BAD_REQUEST,
@@ -133,6 +134,7 @@ class ExchangeServer:
         self.listeners: dict[str, list[StreamClient]] = {}
         self._held_update: dict[StreamClient, bytes] = {}
         """A trade update held back by the reorder fault, per client, until the next."""
+        self.limiter = RateLimiter(config.rate_limit) if config.rate_limit else None
         self.paused = config.paused
         self.speed = config.speed
         self.as_fast_as_possible = config.as_fast_as_possible
@@ -279,7 +281,7 @@ class ExchangeServer:
 
     def _make_app(self) -> web.Application:
         app = web.Application(
-            middlewares=[self._errors, self._http_faults, self._auth],
+            middlewares=[self._errors, self._http_faults, self._auth, self._rate_limit],
             client_max_size=1 << 20,
         )
         r = app.router
@@ -359,6 +361,25 @@ class ExchangeServer:
                 return _json({"message": "forbidden."}, 403)
             request[_ACCOUNT_KEY] = account
         response: web.StreamResponse = await handler(request)
+        return response
+
+    @web.middleware
+    async def _rate_limit(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        account = request.get(_ACCOUNT_KEY)
+        if self.limiter is None or account is None:
+            response: web.StreamResponse = await handler(request)
+            return response
+        budget = self.limiter.take(account.credentials.key_id)
+        if not budget.allowed:
+            code, message = _HTTP_MESSAGES[429]
+            refused = _json({"code": code, "message": message}, 429)
+            refused.headers.update(budget.headers())
+            return refused
+        try:
+            response = await handler(request)
+        except ApiError as exc:
+            response = _error(exc)
+        response.headers.update(budget.headers())
         return response
 
     # -- REST: account, orders ------------------------------------------------------------

@@ -9,6 +9,7 @@ point, converted exactly here and nowhere else.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import decimal
 from typing import Any, Final
 
@@ -83,6 +84,7 @@ def parse_fixed(value: object, field: str) -> int:
     return int(scaled)
 
 
+@functools.lru_cache(maxsize=4096)  # the replay clock repeats: orders and reports share times
 def rfc3339(ns: int) -> str:
     """Nanoseconds since the epoch as ``2026-11-28T10:00:00.123456789Z``."""
     seconds, nanos = divmod(ns, 1_000_000_000)

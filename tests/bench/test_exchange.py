@@ -1,5 +1,6 @@
 """Benchmarks of the paper exchange (figures declared in bench/targets/exchange.toml), with
-the client in the same bench, over loopback:
+the client in the same bench, over loopback. The exchange runs as ``admf exchange serve`` in
+a process of its own (as users run it), so client and server do not share a GIL:
 
 - round trip: an order submitted over REST to its ``fill`` received on trade_updates
   (USD/JPY quotes: a market order is marketable at once), p50 and p99 in ``extra_info``;
@@ -14,9 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,10 +29,51 @@ import msgpack
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import requests
 
-from tests.exchange.conftest import DATA, KEY, ORCL, SECRET, USDJPY, RunningExchange, run_exchange
+from tests.exchange.conftest import DATA, KEY, ORCL, SECRET, USDJPY
 
 HEADERS = {"APCA-API-KEY-ID": KEY, "APCA-API-SECRET-KEY": SECRET}
+
+
+class Served:
+    """``admf exchange serve`` in a subprocess, paused, with the tests' key pair."""
+
+    def __init__(self, *data: str, cash: float = 100_000.0) -> None:
+        self.tmp = tempfile.TemporaryDirectory(prefix="admf-bench-exchange-")
+        keys = Path(self.tmp.name) / "keys.toml"
+        keys.write_text(f'[[accounts]]\nkey_id = "{KEY}"\nsecret_key = "{SECRET}"\n')
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "admf",
+                "exchange",
+                "serve",
+                "--paused",
+                "--accounts",
+                str(keys),
+                "--cash",
+                str(cash),
+                "--data",
+                *data,
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        self.url = line.split(" on ")[1].strip()
+
+    def step(self, events: int) -> None:
+        requests.post(
+            f"{self.url}/admin/replay", json={"action": "step", "events": events}, timeout=30
+        ).raise_for_status()
+
+    def close(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.communicate(timeout=30)
+        self.tmp.cleanup()
 
 
 def enabled(request: pytest.FixtureRequest) -> bool:
@@ -48,7 +92,7 @@ def test_exchange_roundtrip_submit_to_fill(
     benchmark: Any, request: pytest.FixtureRequest, loop: asyncio.AbstractEventLoop
 ) -> None:
     rounds = 300 if enabled(request) else 5
-    ex = run_exchange(f"USDJPY={USDJPY}", initial_cash=1e9)
+    ex = Served(f"USDJPY={USDJPY}", cash=1e9)
     try:
         ex.step(1)
         session, ws = loop.run_until_complete(_trade_client(ex))
@@ -83,7 +127,7 @@ def test_exchange_roundtrip_submit_to_fill(
 
 
 async def _trade_client(
-    ex: RunningExchange,
+    ex: Served,
 ) -> tuple[aiohttp.ClientSession, aiohttp.ClientWebSocketResponse]:
     session = aiohttp.ClientSession()
     ws = await session.ws_connect(ex.url.replace("http", "ws") + "/stream")
@@ -122,14 +166,14 @@ def many_trades() -> Iterator[tuple[str, int]]:
 def _stream_to(
     clients: int, path: str, n: int, small: bool, loop: asyncio.AbstractEventLoop
 ) -> None:
-    ex = run_exchange(f"BTC={path}")
+    ex = Served(f"BTC={path}")
     try:
         loop.run_until_complete(_stream_rounds(ex, clients, n if not small else 2000))
     finally:
         ex.close()
 
 
-async def _stream_rounds(ex: RunningExchange, clients: int, n: int) -> None:
+async def _stream_rounds(ex: Served, clients: int, n: int) -> None:
     async with aiohttp.ClientSession() as session:
         sockets = []
         for _ in range(clients):
@@ -179,7 +223,7 @@ def test_exchange_orders_accepted(
     benchmark: Any, request: pytest.FixtureRequest, loop: asyncio.AbstractEventLoop
 ) -> None:
     n = 1000 if enabled(request) else 20
-    ex = run_exchange(f"ORCL={ORCL}", initial_cash=1e12)
+    ex = Served(f"ORCL={ORCL}", cash=1e12)
     try:
         ex.step(1)
         order = {
@@ -200,12 +244,10 @@ def test_exchange_orders_accepted(
                         assert r.status == 200
 
         benchmark.extra_info["elements"] = n
-        started = time.perf_counter()
         benchmark.pedantic(
             lambda: loop.run_until_complete(submit_all()),
             rounds=3 if enabled(request) else 1,
             iterations=1,
         )
-        del started
     finally:
         ex.close()

@@ -30,7 +30,7 @@ from aiohttp import WSMsgType, web
 from admf._core import Event
 from admf.errors import AdmfError
 from admf.events import Kind
-from admf.exchange.accounts import Account, Credentials
+from admf.exchange.accounts import Account, Credentials, load_credentials
 from admf.exchange.config import ExchangeConfig
 from admf.exchange.engine import ExchangeCore
 from admf.exchange.faults import Faults
@@ -86,8 +86,14 @@ def _error(exc: ApiError) -> web.Response:
 class ExchangeServer:
     """The paper exchange as a running service; an async context manager::
 
-    async with ExchangeServer(ExchangeConfig(data=("orcl.csv",), paused=True)) as ex:
-        client = TradingClient(key, secret, url_override=ex.url)
+        creds = [(Credentials(key, secret), None)]  # (key pair, cash or None: the config's)
+        async with ExchangeServer(ExchangeConfig(data=("orcl.csv",), paused=True), creds) as ex:
+            client = TradingClient(key, secret, url_override=ex.url)
+
+    Without ``credentials`` the accounts come from ``config.accounts_file``, or one key pair
+    is generated (``ex.core.accounts``). ``faults`` sets fault switches at start. ``step``
+    plays market events at once; ``url``, ``stream_url`` and ``data_url`` are what clients
+    connect to.
     """
 
     def __init__(
@@ -99,12 +105,9 @@ class ExchangeServer:
         self.config = config
         if credentials is None:
             if config.accounts_file is not None:
-                from admf.exchange.accounts import load_credentials
-
                 credentials = load_credentials(config.accounts_file)
             else:
                 credentials = [(Credentials.generate(), None)]
-        self.credentials = [c for c, _ in credentials]
         self.faults = Faults()
         self.faults.update(faults or {})
         run_config = {

@@ -9,8 +9,8 @@ point, converted exactly here and nowhere else.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import decimal
+import functools
 from typing import Any, Final
 
 from admf.errors import AdmfError

@@ -88,6 +88,14 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
     lp.close()
 
 
+def _percentiles(benchmark: Any) -> None:
+    times = sorted(benchmark.stats.stats.data) if benchmark.stats else []
+    if times:
+        benchmark.extra_info["p50_us"] = round(statistics.median(times) * 1e6, 1)
+        p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
+        benchmark.extra_info["p99_us"] = round(p99 * 1e6, 1)
+
+
 def test_exchange_roundtrip_submit_to_fill(
     benchmark: Any, request: pytest.FixtureRequest, loop: asyncio.AbstractEventLoop
 ) -> None:
@@ -114,16 +122,75 @@ def test_exchange_roundtrip_submit_to_fill(
 
         benchmark.extra_info["elements"] = 1
         benchmark.pedantic(lambda: loop.run_until_complete(one()), rounds=rounds, iterations=1)
-        times = sorted(benchmark.stats.stats.data) if benchmark.stats else []
-        if times:
-            benchmark.extra_info["p50_us"] = round(statistics.median(times) * 1e6, 1)
-            benchmark.extra_info["p99_us"] = round(
-                times[min(len(times) - 1, int(len(times) * 0.99))] * 1e6, 1
-            )
+        _percentiles(benchmark)
         loop.run_until_complete(ws.close())
         loop.run_until_complete(session.close())
     finally:
         ex.close()
+
+
+# The floor under the round trip: a bare aiohttp server in its own process that answers a
+# POST and pushes one WebSocket frame, the same two messages with no exchange behind them.
+_FLOOR_SERVER = """
+import asyncio, json, sys
+from aiohttp import web
+sockets = []
+async def stream(request):
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    sockets.append(ws)
+    async for _ in ws:
+        pass
+    return ws
+async def post(request):
+    body = await request.json()
+    for ws in sockets:
+        await ws.send_bytes(json.dumps({"data": {"event": "fill", "order": body}}).encode())
+    return web.json_response(body)
+app = web.Application()
+app.router.add_get("/stream", stream)
+app.router.add_post("/v2/orders", post)
+async def main():
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    print(f"http://127.0.0.1:{runner.addresses[0][1]}", flush=True)
+    await asyncio.Event().wait()
+asyncio.run(main())
+"""
+
+
+def test_aiohttp_floor_roundtrip(
+    benchmark: Any, request: pytest.FixtureRequest, loop: asyncio.AbstractEventLoop
+) -> None:
+    rounds = 300 if enabled(request) else 5
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _FLOOR_SERVER], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+
+        async def connect() -> tuple[aiohttp.ClientSession, aiohttp.ClientWebSocketResponse]:
+            session = aiohttp.ClientSession()
+            return session, await session.ws_connect(url.replace("http", "ws") + "/stream")
+
+        session, ws = loop.run_until_complete(connect())
+
+        async def one() -> None:
+            async with session.post(f"{url}/v2/orders", json={"id": "x"}) as r:
+                await r.json()
+            json.loads((await ws.receive()).data)
+
+        benchmark.extra_info["elements"] = 1
+        benchmark.pedantic(lambda: loop.run_until_complete(one()), rounds=rounds, iterations=1)
+        _percentiles(benchmark)
+        loop.run_until_complete(ws.close())
+        loop.run_until_complete(session.close())
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
 
 
 async def _trade_client(

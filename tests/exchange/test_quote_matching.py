@@ -64,3 +64,34 @@ def test_quotes_with_sizes_partial_then_expired() -> None:
         assert float(c.get_open_position("BTC").qty) == ask_size / SCALE
     finally:
         ex.close()
+
+
+def test_a_delta_the_venue_refuses_is_logged_and_the_replay_goes_on() -> None:
+    import numpy as np
+
+    from admf.events import Kind, Side, empty_events
+    from admf.exchange.engine import ExchangeCore
+
+    ex = run_exchange(f"USDJPY={USDJPY}")
+    try:
+        server = ex.server
+        assert server is not None
+
+        def inject() -> int:
+            core: ExchangeCore = server.core
+            bad = empty_events(1)
+            bad["ts"] = core.timeline["ts"][0]
+            bad["kind"] = Kind.BOOK_CANCEL  # cancels an order the book never had
+            bad["instrument"] = 1
+            bad["order_id"] = 99
+            bad["side"] = Side.BUY
+            bad["qty"] = SCALE
+            core.timeline = np.concatenate([bad, core.timeline])
+            core._last_index = {1: len(core.timeline) - 1}
+            return core.play(10)
+
+        assert ex.call(inject) == 10
+        assert ex.call(lambda: server.journal.log_errors)[0].startswith("USDJPY: ")
+        assert ex.call(lambda: server.core.position) == 10
+    finally:
+        ex.close()

@@ -17,7 +17,7 @@ from typing import Any, cast
 import numpy as np
 
 from admf._core import Event
-from admf.book import SimVenue
+from admf.book import BookError, SimVenue
 from admf.events import SCALE, EventArray, Flag, Kind, Side
 from admf.exchange.accounts import Account, Credentials, make_accounts
 from admf.exchange.config import ExchangeConfig
@@ -153,7 +153,14 @@ class ExchangeCore:
                 event = chunk[i]
                 number = int(numbers[i])
                 self.now = max(self.now, int(event["ts"]))
-                self._apply(self.matchers[number].on_market(event))
+                try:
+                    reports = self.matchers[number].on_market(event)
+                except BookError as exc:
+                    # A delta the venue cannot apply (a crossing auction print, say): logged
+                    # with its reason, as a backtest does, and the replay goes on.
+                    self.journal.error(self.now, f"{self.by_number[number].symbol}: {exc}")
+                    continue
+                self._apply(reports)
                 for book_sink in self.book_events:
                     book_sink(self.by_number[number], event, start + i)
         self.position = end

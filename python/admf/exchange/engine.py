@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -24,23 +24,13 @@ from admf.exchange.config import ExchangeConfig
 from admf.exchange.journal import Journal
 from admf.exchange.market import Instrument, load_instruments, merge
 from admf.exchange.matching import BarMatcher, BookMatcher, Report, Working
-from admf.exchange.orders import (
-    ORDER_TYPES,
-    SIDES,
-    TIMES_IN_FORCE,
-    Order,
-    OrderRequest,
-    OrderSide,
-    OrderType,
-    TimeInForce,
-)
+from admf.exchange.orders import Order, OrderRequest, parse_order
 from admf.exchange.wire import (
     CODE_FORBIDDEN,
     CODE_NOT_CANCELABLE,
     ApiError,
     fixed_to_str,
     not_found,
-    parse_fixed,
     rfc3339,
     unprocessable,
 )
@@ -53,9 +43,6 @@ MarketSink = Callable[[EventArray, int], None]
 BookSink = Callable[[Instrument, np.void, int], None]
 """Receives each book event of a symbol with a book, after the venue applied it."""
 _PRICE_KINDS = [int(Kind.BAR), int(Kind.TRADE), int(Kind.BOOK_EXECUTE)]
-
-_MAX_CLIENT_ORDER_ID = 48
-_REPLACE_FIELDS = ("qty", "time_in_force", "limit_price", "stop_price", "client_order_id")
 
 
 class ExchangeCore:
@@ -297,111 +284,6 @@ class ExchangeCore:
 
     # -- orders ---------------------------------------------------------------------------
 
-    def _parse_order(self, body: Any, replacing: Order | None = None) -> OrderRequest:
-        if not isinstance(body, dict):
-            raise ApiError(400, 40010000, "request body must be a JSON object")
-
-        def text(name: str, default: str | None = None) -> str | None:
-            value = body.get(name, default)
-            if value is None:
-                return None
-            if not isinstance(value, str):
-                raise unprocessable(f"{name} must be a string, got {value!r}")
-            return value
-
-        def number(name: str) -> int | None:
-            value = body.get(name)
-            return None if value is None else parse_fixed(value, name)
-
-        symbol: str | None
-        side: str | None
-        type_: str | None
-        if replacing is not None:
-            unknown = [k for k in body if k not in (*_REPLACE_FIELDS, "trail")]
-            if unknown:
-                raise unprocessable(f"cannot replace {', '.join(sorted(unknown))}")
-            symbol = replacing.symbol
-            side = replacing.side
-            type_ = replacing.type
-            notional = None
-        else:
-            symbol = text("symbol")
-            if not symbol:
-                raise unprocessable("symbol is required")
-            side = text("side")
-            if side not in SIDES:
-                raise unprocessable(f"side must be one of {', '.join(SIDES)}, got {side!r}")
-            type_ = text("type", text("order_type", "market"))
-            if type_ == "trailing_stop":
-                raise unprocessable("trailing_stop orders are not supported by this exchange")
-            if type_ not in ORDER_TYPES:
-                raise unprocessable(f"type must be one of {', '.join(ORDER_TYPES)}, got {type_!r}")
-            order_class = text("order_class") or "simple"
-            if order_class != "simple":
-                raise unprocessable(f"order_class {order_class!r} is not supported (simple only)")
-            notional = number("notional")
-        inst = self.instrument(symbol)
-        if inst is None:
-            raise unprocessable(f'asset "{symbol}" not found')
-        qty = number("qty")
-        if replacing is not None and qty is None and replacing.qty is not None:
-            # What is left of it (Alpaca reuses the original qty, a known bug there).
-            qty = replacing.qty - replacing.filled_qty
-        if (qty is None) == (notional is None):
-            raise unprocessable("qty or notional is required, exactly one of them")
-        if qty is not None and qty <= 0:
-            raise unprocessable(f"qty must be > 0, got {fixed_to_str(qty)}")
-        if notional is not None:
-            if notional <= 0:
-                raise unprocessable(f"notional must be > 0, got {fixed_to_str(notional)}")
-            if type_ != "market":
-                raise unprocessable("notional orders must be market orders")
-        default_tif = replacing.time_in_force if replacing is not None else None
-        tif = text("time_in_force", default_tif)
-        if tif not in TIMES_IN_FORCE:
-            raise unprocessable(
-                f"time_in_force must be one of {', '.join(TIMES_IN_FORCE)}, got {tif!r}"
-            )
-        if inst.is_book and tif in ("opg", "cls"):
-            raise unprocessable(f"time_in_force {tif} needs bar data; {inst.symbol} has a book")
-        limit = number("limit_price")
-        stop = number("stop_price")
-        if replacing is not None:
-            limit = limit if limit is not None else replacing.limit_price
-            stop = stop if stop is not None else replacing.stop_price
-        if type_ in ("limit", "stop_limit"):
-            if limit is None or limit <= 0:
-                raise unprocessable(f"limit_price must be given and > 0 for {type_} orders")
-        elif limit is not None:
-            raise unprocessable(f"limit_price is not allowed for {type_} orders")
-        if type_ in ("stop", "stop_limit"):
-            if stop is None or stop <= 0:
-                raise unprocessable(f"stop_price must be given and > 0 for {type_} orders")
-        elif stop is not None:
-            raise unprocessable(f"stop_price is not allowed for {type_} orders")
-        client_order_id = text("client_order_id")
-        if client_order_id is not None and not 0 < len(client_order_id) <= _MAX_CLIENT_ORDER_ID:
-            raise unprocessable(f"client_order_id must be 1 to {_MAX_CLIENT_ORDER_ID} characters")
-        extended = (
-            body.get("extended_hours", False) if replacing is None else replacing.extended_hours
-        )
-        if not isinstance(extended, bool):
-            raise unprocessable(f"extended_hours must be true or false, got {extended!r}")
-        intent = text("position_intent") if replacing is None else replacing.position_intent
-        return OrderRequest(
-            inst=inst,
-            side=cast(OrderSide, side),
-            type=cast(OrderType, type_),
-            tif=cast(TimeInForce, tif),
-            qty=qty,
-            notional=notional,
-            limit=limit,
-            stop=stop,
-            client_order_id=client_order_id,
-            extended_hours=extended,
-            position_intent=intent,
-        )
-
     def _check_funds(self, account: Account, p: OrderRequest, replacing: Order | None) -> None:
         inst = p.inst
         if p.side == "buy":
@@ -444,7 +326,7 @@ class ExchangeCore:
         that follow at once, such as the fill of a marketable order, reach the client on
         its stream, as on Alpaca)."""
         try:
-            p = self._parse_order(body)
+            p = parse_order(body, self.instrument)
             coid = p.client_order_id
             if coid is not None and (account.credentials.key_id, coid) in self.by_client:
                 raise unprocessable("client_order_id must be unique")
@@ -706,7 +588,7 @@ class ExchangeCore:
         old = self.get_order(account, order_id)
         if not old.is_open:
             raise ApiError(422, CODE_NOT_CANCELABLE, f"order is not open (status: {old.status})")
-        p = self._parse_order(body, replacing=old)
+        p = parse_order(body, self.instrument, replacing=old)
         coid = p.client_order_id
         if coid is not None and (account.credentials.key_id, coid) in self.by_client:
             raise unprocessable("client_order_id must be unique")

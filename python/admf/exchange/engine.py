@@ -26,6 +26,8 @@ from admf.exchange.market import Instrument, load_instruments, merge
 from admf.exchange.matching import BarMatcher, BookMatcher, Report, Working
 from admf.exchange.orders import Order, OrderRequest, parse_order
 from admf.exchange.wire import (
+    ASSET_CLASS,
+    ASSET_EXCHANGE,
     CODE_FORBIDDEN,
     CODE_NOT_CANCELABLE,
     ApiError,
@@ -649,8 +651,8 @@ class ExchangeCore:
         return {
             "asset_id": inst.asset_id,
             "symbol": symbol,
-            "exchange": "NASDAQ",
-            "asset_class": "us_equity",
+            "exchange": ASSET_EXCHANGE,
+            "asset_class": ASSET_CLASS,
             "asset_marginable": False,
             "qty": fixed_to_str(pos.qty),
             "qty_available": fixed_to_str(max(pos.qty - held, 0)),

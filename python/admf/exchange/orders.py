@@ -16,6 +16,7 @@ from typing import Any, Final, Literal, cast
 from admf.events import SCALE
 from admf.exchange.market import Instrument
 from admf.exchange.wire import (
+    ASSET_CLASS,
     CODE_BAD_REQUEST,
     ApiError,
     fixed_to_str,
@@ -131,7 +132,7 @@ class Order:
             "replaces": self.replaces,
             "asset_id": self.asset_id,
             "symbol": self.symbol,
-            "asset_class": "us_equity",
+            "asset_class": ASSET_CLASS,
             "notional": num(self.notional),
             "qty": num(self.qty),
             "filled_qty": fixed_to_str(self.filled_qty),

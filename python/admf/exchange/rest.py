@@ -17,6 +17,8 @@ from admf.exchange.accounts import Account
 from admf.exchange.history import bars_page
 from admf.exchange.market import TradingDay, trading_days
 from admf.exchange.wire import (
+    ASSET_CLASS,
+    ASSET_EXCHANGE,
     CODE_BAD_REQUEST,
     CODE_INTERNAL,
     CODE_RATE_LIMITED,
@@ -235,8 +237,8 @@ class TradingApi:
         inst = self.server.core.by_symbol[symbol]
         return {
             "id": inst.asset_id,
-            "class": "us_equity",
-            "exchange": "NASDAQ",
+            "class": ASSET_CLASS,
+            "exchange": ASSET_EXCHANGE,
             "symbol": inst.symbol,
             "name": f"{inst.symbol} (admf paper exchange data)",
             "status": "active",
@@ -251,10 +253,10 @@ class TradingApi:
 
     async def get_assets(self, request: web.Request) -> web.Response:
         status = request.query.get("status", "active")
-        asset_class = request.query.get("asset_class", "us_equity")
+        asset_class = request.query.get("asset_class", ASSET_CLASS)
         if status not in ("active", "inactive"):
             raise unprocessable(f"status must be active or inactive, got {status!r}")
-        if status != "active" or asset_class != "us_equity":
+        if status != "active" or asset_class != ASSET_CLASS:
             return json_response([])
         return json_response([self._asset(i.symbol) for i in self.server.core.instruments])
 

@@ -18,6 +18,10 @@ from admf.events import SCALE
 
 _DECIMALS: Final[int] = 9  # admf.SCALE = 1e9
 
+ASSET_CLASS: Final[str] = "us_equity"
+"""Every symbol of the exchange is traded as a US equity (what alpaca-py's models accept)."""
+ASSET_EXCHANGE: Final[str] = "NASDAQ"
+
 # Alpaca's error codes (see the protocol reference, section 1.5).
 CODE_BAD_REQUEST: Final[int] = 40010000
 CODE_UNPROCESSABLE: Final[int] = 40010001

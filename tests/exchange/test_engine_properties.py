@@ -104,6 +104,7 @@ def check(core: ExchangeCore, updates: list[dict[str, Any]]) -> None:
     assert {s: p.qty for s, p in account.positions.items()} == {
         s: q for s, q in positions.items() if q
     }
+    assert all(q >= 0 for q in positions.values())  # no shorting: sells hold what they sell
     for order in core.orders.values():
         assert order.filled_qty == filled.get(order.id, 0)
         if order.qty is not None:

@@ -5,6 +5,7 @@ run of the same sequence reports the same."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -19,6 +20,8 @@ from admf.exchange.wire import ApiError, parse_fixed
 from tests.exchange.conftest import AAPL_L3, ORCL
 
 CASH = 1_000_000
+EXAMPLES = int(os.environ.get("ADMF_EXCHANGE_EXAMPLES", "15"))
+"""Random sessions per run; raise it for a longer search."""
 PRICES = {"ORCL": (1.8, 2.4), "AAPL": (584.5, 586.5)}
 
 operation = st.one_of(
@@ -115,7 +118,7 @@ def check(core: ExchangeCore, updates: list[dict[str, Any]]) -> None:
     assert abs(core.reserved(account) - recount) <= len(opened)  # rounding per order
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(operation, min_size=5, max_size=40))
 def test_random_sessions_keep_the_books(ops: list[tuple[Any, ...]]) -> None:
     _, updates = run(ops)

@@ -18,7 +18,7 @@ from typing import NoReturn
 
 from admf.errors import AdmfError
 
-COMMANDS: tuple[str, ...] = ("demo", "backtest", "replay", "report", "query", "plugins")
+COMMANDS: tuple[str, ...] = ("demo", "backtest", "replay", "report", "query", "plugins", "exchange")
 
 
 def _load(name: str) -> ModuleType:

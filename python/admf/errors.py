@@ -7,3 +7,9 @@ from __future__ import annotations
 class AdmfError(Exception):
     """An error caused by the input (a file, an argument, a configuration), with a message
     that says what is wrong and what was expected."""
+
+
+class AdmfWarning(UserWarning):
+    """Input admf accepted but changed or doubts, said once with a count (rows of a data file
+    that were out of time order and have been sorted, for instance). ``-W error::admf.errors.
+    AdmfWarning`` (or ``warnings.simplefilter``) turns every such warning into an error."""

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from admf.cli._common import add_settings_arguments, parse_params, print_result, settings_from
+from admf.cli._common import (
+    add_read_arguments,
+    add_settings_arguments,
+    parse_params,
+    print_result,
+    read_options_from,
+    settings_from,
+)
 
 NAME = "backtest"
 HELP = "backtest a strategy on data files (bars, quotes, trades)"
@@ -24,19 +31,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", metavar="HTML", help="also write the HTML tear sheet")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_settings_arguments(parser)
+    add_read_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from admf.backtest import backtest
 
+    settings = settings_from(args)
+    read = read_options_from(args)
     result = backtest(
         args.strategy,
         args.data,
         parse_params(args.param),
-        settings_from(args),
+        settings,
         log_dir=args.log,
         run_id=args.run_id,
         progress=not args.no_progress,
+        read=read,
     )
     print_result(result, f"backtest of {result.strategy}")
     if args.report:

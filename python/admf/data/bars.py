@@ -58,10 +58,10 @@ Exact, or loud (limits in ``admf.data.checks``): a value beyond the accepted ran
 non-zero value below 1e-9, an empty value, a timestamp outside 1677-09-21..2262-04-11, a
 zero or negative price (unless ``negative_prices=True``), a negative size, a bar whose high
 is below its open, close or low (or whose low is above its open or close), two bars with the
-same timestamp (tick rows aside), and a file with no rows are refused with an ``AdmfError`` naming the file,
-the line (row for Parquet), the column and the value. Rows out of time order are sorted
-(stable) and counted in one ``AdmfWarning``; quotes and trades may share a timestamp. A
-UTF-8 byte-order mark is skipped.
+same timestamp (tick rows aside), and a file with no rows are refused with an ``AdmfError``
+naming the file, the line (row for Parquet), the column and the value. Rows out of time
+order are sorted (stable) and counted in one ``AdmfWarning``; quotes and trades may share a
+timestamp. A UTF-8 byte-order mark is skipped.
 """
 
 from __future__ import annotations

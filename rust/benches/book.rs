@@ -18,7 +18,7 @@ fn replay(c: &mut Criterion) {
         b.iter_batched_ref(
             || {
                 let mut book = OrderBook::new(CENT).unwrap();
-                book.reserve(8_192);
+                book.reserve(8_192).unwrap();
                 book
             },
             |book| book.apply_all(black_box(&stream)).unwrap(),

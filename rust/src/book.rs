@@ -71,6 +71,10 @@ pub use venue::{Fees, Latency, OwnOrder, RejectReason, SimVenue};
 
 const NIL: u32 = u32::MAX;
 
+/// The lowest price a book accepts: every price must have a negation (the ask side is ordered
+/// by `-price`), so `i64::MIN` is refused.
+pub const MIN_PRICE: i64 = -i64::MAX;
+
 /// Why a book operation was refused. The book is unchanged after any of them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BookError {
@@ -96,6 +100,9 @@ pub enum BookError {
     Overfill { id: i64, qty: i64, remaining: i64 },
     /// The side must be buy or sell here.
     BadSide { id: i64, side: u8 },
+    /// The price is outside the range a book holds (`i64::MIN` has no negation, so it cannot
+    /// be ordered on the ask side); negative prices are otherwise fine (spreads, futures).
+    PriceRange { id: i64, price: i64 },
     /// Not a book delta or order command this operation understands.
     BadKind { kind: u8 },
     /// A tick size must be positive.
@@ -156,6 +163,12 @@ impl fmt::Display for BookError {
                 "event kind {kind} is not a book delta (BOOK_ADD .. BOOK_CLEAR) or order command"
             ),
             BookError::BadTick { tick } => write!(f, "tick size {tick} is not positive"),
+            BookError::PriceRange { id, price } => write!(
+                f,
+                "order {id}: price {price} is outside the book's range ({} ..= {})",
+                MIN_PRICE,
+                i64::MAX
+            ),
         }
     }
 }
@@ -285,7 +298,7 @@ fn key_of(side: Side, price: i64) -> i64 {
     if side == Side::Buy {
         price
     } else {
-        // Prices are far from i64::MIN in practice; wrapping keeps this total.
+        // `check_price` refuses i64::MIN, the one price without a negation.
         price.wrapping_neg()
     }
 }
@@ -360,10 +373,18 @@ impl OrderBook {
     }
 
     /// Reserves room for `orders` resting orders, so that a replay does not grow the tables
-    /// while it runs.
-    pub fn reserve(&mut self, orders: usize) {
-        self.index.reserve(orders.saturating_sub(self.index.len()));
-        self.nodes.reserve(orders.saturating_sub(self.nodes.len()));
+    /// while it runs. Fails (leaving the book as it was) when that memory cannot be had; the
+    /// limit is the machine's memory (about 64 bytes per order), and a capacity beyond
+    /// `u32::MAX` orders is refused outright (orders are numbered by `u32` in the arena).
+    pub fn reserve(&mut self, orders: usize) -> Result<(), std::collections::TryReserveError> {
+        if orders > NIL as usize {
+            // Provoke the allocator's own capacity-overflow error rather than inventing one.
+            return Vec::<Node>::new().try_reserve(usize::MAX);
+        }
+        self.index
+            .try_reserve(orders.saturating_sub(self.index.len()))?;
+        self.nodes
+            .try_reserve(orders.saturating_sub(self.nodes.len()))
     }
 
     /// Sets the fee model used by [`OrderBook::submit`].
@@ -480,6 +501,9 @@ impl OrderBook {
 
     #[inline]
     fn check_price(&self, id: i64, price: i64) -> Result<(), BookError> {
+        if price < MIN_PRICE {
+            return Err(BookError::PriceRange { id, price });
+        }
         if price % self.tick != 0 {
             return Err(BookError::OffTick {
                 id,
@@ -1093,6 +1117,21 @@ impl OrderBook {
         }
         if self.is_crossed() {
             return Err("book crossed".into());
+        }
+        // The best level must be the best by price itself, not only by the ladder's key.
+        for side in [Side::Buy, Side::Sell] {
+            let prices = self.side_levels(side).map(|l| l.price);
+            let best = if side == Side::Buy {
+                prices.max()
+            } else {
+                prices.min()
+            };
+            if best != self.top(side).map(|l| l.price) {
+                return Err(format!(
+                    "the best {side:?} level is {:?}, but {best:?} is better",
+                    self.top(side).map(|l| l.price)
+                ));
+            }
         }
         Ok(())
     }

@@ -56,6 +56,7 @@
 //! assert!(out.iter().any(|e| e.kind == Kind::Fill as u8 && e.order_id == 1));
 //! ```
 
+mod ladder;
 mod matching;
 pub mod synthetic;
 mod venue;
@@ -65,6 +66,7 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::event::{flags, Event, Kind, Side};
+use ladder::Ladder;
 
 pub use matching::{Order, OrderType, Outcome, Status, TimeInForce};
 pub use venue::{Fees, Latency, OwnOrder, RejectReason, SimVenue};
@@ -262,10 +264,10 @@ pub struct OrderView {
 pub struct OrderBook {
     tick: i64,
     instrument: u32,
-    /// (sort key, level index), ascending by key: the key is the price for bids and its
-    /// negation for asks, so the best level is last on both sides.
-    bids: Vec<(i64, u32)>,
-    asks: Vec<(i64, u32)>,
+    /// Each side's levels by sort key: the key is the price for bids and its negation for
+    /// asks, so the best level has the largest key on both sides.
+    bids: Ladder,
+    asks: Ladder,
     levels: Vec<Level>,
     free_levels: Vec<u32>,
     nodes: Vec<Node>,
@@ -280,8 +282,8 @@ impl Default for OrderBook {
         OrderBook {
             tick: 1,
             instrument: 0,
-            bids: Vec::new(),
-            asks: Vec::new(),
+            bids: Ladder::default(),
+            asks: Ladder::default(),
             levels: Vec::new(),
             free_levels: Vec::new(),
             nodes: Vec::new(),
@@ -412,7 +414,7 @@ impl OrderBook {
     }
 
     #[inline]
-    fn ladder(&self, side: Side) -> &Vec<(i64, u32)> {
+    fn ladder(&self, side: Side) -> &Ladder {
         if side == Side::Buy {
             &self.bids
         } else {
@@ -421,7 +423,7 @@ impl OrderBook {
     }
 
     #[inline]
-    fn ladder_mut(&mut self, side: Side) -> &mut Vec<(i64, u32)> {
+    fn ladder_mut(&mut self, side: Side) -> &mut Ladder {
         if side == Side::Buy {
             &mut self.bids
         } else {
@@ -432,31 +434,17 @@ impl OrderBook {
     /// The levels of a side, best first.
     #[inline]
     fn side_levels(&self, side: Side) -> impl Iterator<Item = &Level> + '_ {
-        let ladder: &[(i64, u32)] = if side == Side::None {
-            &[]
-        } else {
-            self.ladder(side)
-        };
-        ladder.iter().rev().map(|&(_, i)| &self.levels[i as usize])
+        let ladder = (side != Side::None).then(|| self.ladder(side));
+        ladder
+            .into_iter()
+            .flat_map(Ladder::best_first)
+            .map(|(_, i)| &self.levels[i as usize])
     }
 
     /// The best level of a side.
     #[inline]
     fn top(&self, side: Side) -> Option<&Level> {
-        self.ladder(side)
-            .last()
-            .map(|&(_, i)| &self.levels[i as usize])
-    }
-
-    /// Position of the level at `key` in a ladder, or where it would be inserted. Activity
-    /// clusters at the top, so look at the best level first.
-    #[inline]
-    fn find(ladder: &[(i64, u32)], key: i64) -> Result<usize, usize> {
-        match ladder.last() {
-            Some(top) if top.0 == key => Ok(ladder.len() - 1),
-            Some(top) if top.0 < key => Err(ladder.len()),
-            _ => ladder.binary_search_by_key(&key, |l| l.0),
-        }
+        self.ladder(side).best().map(|i| &self.levels[i as usize])
     }
 
     /// The arena index of the level at a price, if it exists.
@@ -465,22 +453,18 @@ impl OrderBook {
         if side == Side::None {
             return None;
         }
-        let ladder = self.ladder(side);
-        Self::find(ladder, key_of(side, price))
-            .ok()
-            .map(|p| ladder[p].1)
+        self.ladder(side).get(key_of(side, price))
     }
 
     /// The arena index of the level at a price, created empty if needed.
     #[inline]
     fn level_or_insert(&mut self, side: Side, price: i64) -> u32 {
         let key = key_of(side, price);
-        let pos = match Self::find(self.ladder(side), key) {
-            Ok(p) => return self.ladder(side)[p].1,
-            Err(p) => p,
-        };
+        if let Some(li) = self.ladder(side).get(key) {
+            return li;
+        }
         let li = new_level(&mut self.levels, &mut self.free_levels, price);
-        self.ladder_mut(side).insert(pos, (key, li));
+        self.ladder_mut(side).insert(key, li);
         li
     }
 
@@ -492,10 +476,7 @@ impl OrderBook {
             return;
         }
         let key = key_of(side, level.price);
-        let ladder = self.ladder_mut(side);
-        if let Ok(pos) = Self::find(ladder, key) {
-            ladder.remove(pos);
-        }
+        self.ladder_mut(side).remove(key);
         self.free_levels.push(li);
     }
 
@@ -568,11 +549,11 @@ impl OrderBook {
         }
         self.check_cross(id, side, price)?;
         let key = key_of(side, price);
-        let found = Self::find(self.ladder(side), key);
+        let found = self.ladder(side).get(key);
         match found {
             // An existing level's price passed the tick check already.
-            Ok(p) => self.check_room(id, self.ladder(side)[p].1, qty)?,
-            Err(_) => self.check_price(id, price)?,
+            Some(li) => self.check_room(id, li, qty)?,
+            None => self.check_price(id, price)?,
         }
         // Every check is done before the first change: the book stays as it was on error.
         let slot = match self.index.entry(id) {
@@ -587,10 +568,10 @@ impl OrderBook {
             &mut self.asks
         };
         let li = match found {
-            Ok(p) => ladder[p].1,
-            Err(p) => {
+            Some(li) => li,
+            None => {
                 let li = new_level(&mut self.levels, &mut self.free_levels, price);
-                ladder.insert(p, (key, li));
+                ladder.insert(key, li);
                 li
             }
         };
@@ -818,7 +799,7 @@ impl OrderBook {
             return;
         }
         let ladder = std::mem::take(self.ladder_mut(side));
-        for (_, li) in ladder {
+        for (_, li) in ladder.best_first() {
             let mut i = self.levels[li as usize].head;
             while i != NIL {
                 let node = self.nodes[i as usize];
@@ -1051,6 +1032,9 @@ impl OrderBook {
             fees: self.fees,
             ..OrderBook::default()
         };
+        // Room for every order at once; if the memory is not there, the tables grow as usual
+        // and fail (or not) on their own.
+        let _ = fresh.reserve(snapshot.len());
         fresh.apply_all(snapshot)?;
         *self = fresh;
         Ok(())
@@ -1063,12 +1047,10 @@ impl OrderBook {
         let mut seen = 0usize;
         for side in [Side::Buy, Side::Sell] {
             let ladder = self.ladder(side);
-            for w in ladder.windows(2) {
-                if w[0].0 >= w[1].0 {
-                    return Err(format!("{side:?} levels out of order"));
-                }
+            if ladder.cached_best() != ladder.tree_best() {
+                return Err(format!("{side:?} best level cache is stale"));
             }
-            for &(key, li) in ladder {
+            for (key, li) in ladder.best_first() {
                 let level = &self.levels[li as usize];
                 if key != key_of(side, level.price) {
                     return Err(format!("ladder key of {} is wrong", level.price));

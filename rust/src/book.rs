@@ -1047,9 +1047,9 @@ impl OrderBook {
         let mut seen = 0usize;
         for side in [Side::Buy, Side::Sell] {
             let ladder = self.ladder(side);
-            if ladder.cached_best() != ladder.tree_best() {
-                return Err(format!("{side:?} best level cache is stale"));
-            }
+            ladder
+                .check()
+                .map_err(|e| format!("{side:?} ladder: {e}"))?;
             for (key, li) in ladder.best_first() {
                 let level = &self.levels[li as usize];
                 if key != key_of(side, level.price) {

@@ -261,7 +261,7 @@ def test_bad_values_are_named(tmp_path: Path) -> None:
     lines = ORCL.read_text().splitlines()
     bad = tmp_path / "bad.txt"
     bad.write_text("\n".join([lines[0], lines[1], lines[2].replace("2.123457", "abc")]) + "\n")
-    with pytest.raises(AdmfError, match=r"bad\.txt: cannot read as backtrader-daily.*'abc'"):
+    with pytest.raises(AdmfError, match=r"bad\.txt:3: column 'open': 'abc' is not a number"):
         read_bars(bad)
     missing = tmp_path / "missing.txt"
     missing.write_text("\n".join([lines[0], lines[1].replace("2.179012", "")]) + "\n")

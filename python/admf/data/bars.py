@@ -72,6 +72,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import numpy.typing as npt
@@ -189,7 +190,8 @@ def detect_format(path: str | Path) -> MarketFormat:
         try:
             names = pq.read_schema(path).names
         except (pa.ArrowException, OSError) as exc:
-            raise AdmfError(f"{path}: not a readable Parquet file: {exc}") from exc
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise AdmfError(f"{path}: not a readable Parquet file: {first_line}") from None
         for name, needed in _PARQUET_COLUMNS.items():
             if needed <= set(names):
                 return FORMATS[name]
@@ -231,7 +233,9 @@ _WIDE: Final[pa.DataType] = pa.decimal128(38, 18)
 _ARROW_BAD_VALUE: Final[re.Pattern[str]] = re.compile(
     r"column #(\d+): CSV conversion error to ([^:]+): invalid value '([^']*)'"
 )
-_ARROW_ROW: Final[re.Pattern[str]] = re.compile(r"[Rr]ow #(\d+)")
+_ARROW_BAD_STRING: Final[re.Pattern[str]] = re.compile(
+    r"column #(\d+): The string '([^']*)' is not a valid (\S+)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,9 +378,14 @@ def _csv_error(rows: Rows, fmt: MarketFormat, names: list[str], exc: Exception) 
         if typ.startswith(("timestamp", "date")):
             why = "is not a date/time in the supported range (1677-09-21..2262-04-11)"
         return AdmfError(f"{where}: column {names[index]!r}: {value!r} {why} ({fmt.name})")
-    at = _ARROW_ROW.search(text)
-    if at is not None:
-        return AdmfError(f"{rows.path}: cannot read as {fmt.name} ({fmt.description}): {text}")
+    bad = _ARROW_BAD_STRING.search(text)
+    if bad is not None:
+        index, value, typ = int(bad.group(1)), bad.group(2), bad.group(3)
+        line = rows.line_with(index, value)
+        where = f"{rows.path}:{line}" if line is not None else str(rows.path)
+        return AdmfError(
+            f"{where}: column {names[index]!r}: {value!r} is not a number ({typ}; {fmt.name})"
+        )
     return AdmfError(f"{rows.path}: cannot read as {fmt.name} ({fmt.description}): {text}")
 
 
@@ -442,6 +451,9 @@ def _fixed(rows: Rows, table: pa.Table, name: str) -> npt.NDArray[np.int64]:
 _SECOND: Final[int] = 1_000_000_000
 _TS_MIN_S: Final[int] = TS_MIN // _SECOND + 1
 _TS_MAX_S: Final[int] = TS_MAX // _SECOND - 1
+_EPOCH: Final[dt.datetime] = dt.datetime(1970, 1, 1)
+_ARROW_TZ_FROM: Final[int] = -2_208_988_800  # 1900-01-01
+_ARROW_TZ_UNTIL: Final[int] = 2_145_916_800  # 2038-01-01
 
 
 def _check_nulls(rows: Rows, name: str, column: pa.ChunkedArray | pa.Array) -> None:
@@ -459,21 +471,30 @@ def _utc_seconds(
     seconds = local
     if tz is not None:
         try:
+            zone = ZoneInfo(tz)
             stamped = pc.assume_timezone(
                 pa.array(local, pa.timestamp("s")), tz, ambiguous="earliest", nonexistent="earliest"
             )
-        except (pa.ArrowInvalid, KeyError) as exc:
+        except (pa.ArrowInvalid, KeyError, ValueError, ZoneInfoNotFoundError) as exc:
             raise AdmfError(f"{rows.path}: cannot read times in time zone {tz!r}: {exc}") from None
-        seconds = np.asarray(stamped.cast(pa.int64()).to_numpy(), dtype=np.int64)
+        seconds = np.array(stamped.cast(pa.int64()).to_numpy(), dtype=np.int64)
+        # Arrow's time zone rules stop at the last transition its database lists (2037), so
+        # daylight saving time is lost after it; Python's zoneinfo follows the zone's rule
+        # for ever after. The few rows outside 1900..2037 are converted by zoneinfo.
+        far = np.flatnonzero((local < _ARROW_TZ_FROM) | (local >= _ARROW_TZ_UNTIL))
+        for i in far.tolist():
+            try:
+                wall = _EPOCH + dt.timedelta(seconds=int(local[i]))
+                seconds[i] = int(wall.replace(tzinfo=zone).timestamp())
+            except (OverflowError, ValueError):
+                seconds[i] = _TS_MIN_S - 1 if local[i] < 0 else _TS_MAX_S + 1
     row = first((seconds < _TS_MIN_S) | (seconds > _TS_MAX_S))
     if row is not None:
-        when = dt.datetime(1970, 1, 1) + dt.timedelta(seconds=int(local[row]))
-        raise rows.refuse(
-            row,
-            name,
-            when.isoformat(sep=" "),
-            "is outside the timestamp range 1677-09-21..2262-04-11",
-        )
+        try:
+            when = (_EPOCH + dt.timedelta(seconds=int(local[row]))).isoformat(sep=" ")
+        except OverflowError:
+            when = f"{int(local[row])} s from 1970"
+        raise rows.refuse(row, name, when, "is outside the timestamp range 1677-09-21..2262-04-11")
     return seconds
 
 

@@ -103,6 +103,8 @@ def read_mbo(
     records, left = _decode(path, data)
     if left and not why:
         why = f"ends inside a record ({left} bytes of it)"
+    if why and not records:
+        raise AdmfError(f"{path}: truncated: the file {why} before its metadata header ends")
     if not records or not isinstance(records[0], dbn.Metadata):
         raise AdmfError(f"{path}: not a DBN file (no metadata header)")
     if why:

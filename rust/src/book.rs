@@ -1250,6 +1250,37 @@ mod tests {
     }
 
     #[test]
+    fn prices_without_a_negation_are_refused_and_negative_prices_order() {
+        let mut b = OrderBook::new(1).unwrap();
+        assert_eq!(
+            b.add(1, Side::Sell, i64::MIN, 5, 0),
+            Err(BookError::PriceRange {
+                id: 1,
+                price: i64::MIN
+            })
+        );
+        b.add(2, Side::Sell, 3, 5, 0).unwrap();
+        b.add(3, Side::Sell, -5, 5, 0).unwrap();
+        b.add(4, Side::Buy, -7, 5, 0).unwrap();
+        b.add(5, Side::Buy, MIN_PRICE, 5, 0).unwrap();
+        assert_eq!(b.bbo(), (Some(-7), Some(-5)));
+        b.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn invariants_catch_a_best_level_that_is_not_the_best() {
+        let mut b = OrderBook::new(1).unwrap();
+        b.add(1, Side::Sell, 100, 5, 0).unwrap();
+        // A level at i64::MIN behind `check_price`'s back: its key wraps to the worst place,
+        // so the ladder's best (100) is not the lowest ask any more.
+        let li = b.level_or_insert(Side::Sell, i64::MIN);
+        b.levels[li as usize].anon = 5;
+        b.levels[li as usize].qty = 5;
+        let err = b.check_invariants().unwrap_err();
+        assert!(err.contains("is better"), "{err}");
+    }
+
+    #[test]
     fn clear_one_side_frees_its_orders() {
         let mut b = book();
         b.add(1, Side::Buy, 99, 1, 0).unwrap();

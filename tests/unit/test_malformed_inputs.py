@@ -446,6 +446,34 @@ def test_parquet_timestamps_are_exact_or_refused(ms: int) -> None:
         assert int(trade["ts"]) == ns
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    size=st.integers(min_value=-10, max_value=2**63 + 10)
+    | st.sampled_from([0, 1, 9_223_372_036, 9_223_372_037]),
+    price=st.integers(min_value=-10, max_value=2**63 + 10)
+    | st.sampled_from([100, 10**13, 10**13 + 100, 10**13 - 100, 5_853_350]),
+)
+def test_lobster_rows_near_the_limits_are_exact_or_refused(size: int, price: int) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / LOBSTER_NAME
+        path.write_text(f"34200.5,1,7,{size},{price},1\n")
+        good = 0 < size <= (2**63 - 1) // SCALE and 0 < price <= 10**13 and price % 100 == 0
+        refused: str | None = None
+        try:
+            (event,) = lobster.read_messages(path)
+        except AdmfError as exc:
+            refused = str(exc)
+        if refused is not None:
+            assert not good, refused
+            assert refused.startswith(f"{path}:1: column ")
+            return
+        assert good
+        assert int(event["qty"]) == size * SCALE
+        assert int(event["price"]) == price * lobster.PRICE_FACTOR
+
+
 # -- column mapping and the session convention -----------------------------------------------
 
 

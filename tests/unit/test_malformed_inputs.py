@@ -283,7 +283,7 @@ LOBSTER_CASES = [
         "34200.1,1,7,100,100000000000000,1",
         r":2: column 'price': 100000000000000 is not a price in 1\.\.10000000000000",
     ),
-    ("off tick", "34200.1,1,7,100,5853350,1", r":2: column 'price': 5853350 is off the tick"),
+    ("off tick", "34200.1,1,7,100,5853350,1", r":2: column 'price': 5853350 is off the tick \(100"),
     ("zero price", "34200.1,1,7,100,0,1", r":2: column 'price': 0 is not a price"),
     (
         "time past the day",
@@ -326,6 +326,12 @@ def test_lobster_orderbook_and_empty_files(tmp_path: Path) -> None:
     book.write_text("5853300,18,5853200,10\n5853300,-5,5853200,10\n")
     with pytest.raises(AdmfError, match=r"orderbook_10\.csv:2: field 2: size -5 is out of range"):
         lobster.read_orderbook(book)
+    # A sub-penny stock: its tick is given, and the same row is read.
+    path.write_text("34200.1,1,7,100,5853350,1\n")
+    with pytest.raises(AdmfError, match="is off the tick"):
+        lobster.read_messages(path)
+    (sub,) = lobster.read_messages(path, tick=SCALE // 10_000)
+    assert int(sub["price"]) == 585_335_000_000
     # A good halt row is read (size 0, price code -1).
     path.write_text("34200.1,7,0,0,-1,-1\n")
     (halt,) = lobster.read_messages(path)

@@ -26,8 +26,9 @@ Exact, or loud: every message is checked before it becomes fixed point, and a ba
 (0 to 86,400 s), an order id outside 0..2^63-1, a size that is not positive (types 1-6) or
 that fixed point cannot hold, a price that is not positive (types 1-6), beyond the accepted
 range (``admf.data.checks.PRICE_LIMIT``) or, for book messages (types 1-4), off the tick
-(``TICK``, one cent), an unknown type or direction, and an empty file. The orderbook file is
-checked the same way (sizes >= 0, prices in range). Nothing is dropped without a word: the
+(``tick=``, default ``TICK``, one cent), an unknown type or direction, and an empty file.
+The orderbook file is checked the same way (sizes >= 0, prices in range). Nothing is dropped
+without a word: the
 only messages ``consistent_deltas`` leaves out are those that refer to orders or sizes the
 file never showed (resting before it starts or beyond its depth), which it counts.
 """
@@ -106,7 +107,6 @@ def _midnight_ns(path: Path) -> int:
 _DAY_SECONDS = 86_400
 _MAX_SIZE = QTY_LIMIT // SCALE
 _MAX_PRICE = PRICE_LIMIT // PRICE_FACTOR
-_TICK_UNITS = TICK // PRICE_FACTOR
 _COLUMNS = ("time", "type", "order id", "size", "price", "direction")
 
 
@@ -124,7 +124,7 @@ def _seconds_to_ns(text: str, path: Path, line: int) -> int:
     return int(whole) * 1_000_000_000 + int(frac.ljust(9, "0") or 0)
 
 
-def _check_message(path: Path, line: int, values: list[int]) -> None:
+def _check_message(path: Path, line: int, values: list[int], tick_units: int) -> None:
     """One message's integers (type, order id, size, price, direction), before fixed point."""
     code, order_id, size, price, direction = values
 
@@ -148,14 +148,17 @@ def _check_message(path: Path, line: int, values: list[int]) -> None:
         raise bad(3, f"is not a size in 1..{_MAX_SIZE} shares")
     if not 0 < price <= _MAX_PRICE:
         raise bad(4, f"is not a price in 1..{_MAX_PRICE} (USD x 10,000)")
-    if code <= 4 and price % _TICK_UNITS:
-        raise bad(4, f"is off the tick ({_TICK_UNITS} = one cent)")
+    if code <= 4 and price % tick_units:
+        raise bad(4, f"is off the tick ({tick_units} in USD x 10,000)")
 
 
-def read_messages(path: str | Path, *, instrument: int = 0) -> EventArray:
+def read_messages(path: str | Path, *, instrument: int = 0, tick: int = TICK) -> EventArray:
     """One event per message line (see the module docstring for the mapping and what is
-    refused)."""
+    refused); ``tick`` (fixed point, default one cent) is the price grid of book messages
+    (a sub-penny stock: ``SCALE // 10_000``)."""
     path = Path(path)
+    if tick <= 0 or tick % PRICE_FACTOR:
+        raise AdmfError(f"tick must be a positive multiple of {PRICE_FACTOR} (1/10,000 USD)")
     base = _midnight_ns(path)
     lines = path.read_text(encoding="utf-8-sig").splitlines()
     if not lines:
@@ -174,7 +177,7 @@ def read_messages(path: str | Path, *, instrument: int = 0) -> EventArray:
             values = [int(c) for c in cols[1:]]
         except ValueError:
             raise AdmfError(f"{path}:{i + 1}: expected integers after the time: {line!r}") from None
-        _check_message(path, i + 1, values)
+        _check_message(path, i + 1, values, tick // PRICE_FACTOR)
         numbers.append(values)
     table = np.array(numbers, dtype=np.int64).reshape(-1, 5)
     code, order_id, size, price, direction = table.T
@@ -318,10 +321,10 @@ class LobsterDay:
 
 
 def read_day(
-    message_path: str | Path, orderbook_path: str | Path, *, instrument: int = 0
+    message_path: str | Path, orderbook_path: str | Path, *, instrument: int = 0, tick: int = TICK
 ) -> LobsterDay:
     """Reads a message file and its orderbook file; checks they have the same length."""
-    events = read_messages(message_path, instrument=instrument)
+    events = read_messages(message_path, instrument=instrument, tick=tick)
     rows = read_orderbook(orderbook_path)
     if len(rows) != len(events):
         raise AdmfError(

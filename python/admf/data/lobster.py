@@ -28,9 +28,9 @@ that fixed point cannot hold, a price that is not positive (types 1-6), beyond t
 range (``admf.data.checks.PRICE_LIMIT``) or, for book messages (types 1-4), off the tick
 (``tick=``, default ``TICK``, one cent), an unknown type or direction, and an empty file.
 The orderbook file is checked the same way (sizes >= 0, prices in range). Nothing is dropped
-without a word: the
-only messages ``consistent_deltas`` leaves out are those that refer to orders or sizes the
-file never showed (resting before it starts or beyond its depth), which it counts.
+without a word: the only messages ``consistent_deltas`` leaves out are those that refer to
+orders or sizes the file never showed (resting before it starts or beyond its depth), which
+it counts.
 """
 
 from __future__ import annotations

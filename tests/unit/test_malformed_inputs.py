@@ -541,13 +541,15 @@ BAD_OPTIONS = {
     "--max-position": ["nan", "inf", "-1", "0", "1e10"],
     "--max-order-qty": ["nan", "inf", "-1", "1e10"],
     "--max-notional": ["nan", "inf", "-1", "1e10"],
-    "--max-orders-per-second": ["-1", "0"],
+    "--max-orders-per-second": ["nan", "inf", "-1", "0", "1.5"],
     "--daily-loss-limit": ["nan", "inf", "-1", "1e10"],
     "--maker-fee": ["nan", "inf", "-1", "1"],
     "--taker-fee": ["nan", "inf", "-0.001", "1"],
-    "--latency-to-venue-ns": ["-1", "100000000000000000"],
-    "--latency-to-strategy-ns": ["-1", "100000000000000000"],
-    "--seed": ["-1"],
+    "--latency-to-venue-ns": ["nan", "inf", "-1", "100000000000000000"],
+    "--latency-to-strategy-ns": ["nan", "-1", "100000000000000000"],
+    "--fill-at": ["tomorrow"],
+    "--on-error": ["ignore"],
+    "--seed": ["nan", "-1", "18446744073709551616"],
     "--tz": ["Mars/Olympus"],
     "--session-close": ["25:00", "4pm"],
     "--columns": ["closing=Last", "close"],
@@ -561,19 +563,21 @@ BAD_OPTIONS = {
 def test_cli_refuses_bad_option_values_in_one_line(
     option: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(
-        [
-            "backtest",
-            "--strategy",
-            "admf_sma_cross:SmaCross",
-            "--data",
-            str(ORCL),
-            "--log",
-            str(tmp_path),
-            "--no-progress",
-            f"{option}={value}",
-        ]
-    )
+    argv = [
+        "backtest",
+        "--strategy",
+        "admf_sma_cross:SmaCross",
+        "--data",
+        str(ORCL),
+        "--log",
+        str(tmp_path),
+        "--no-progress",
+        f"{option}={value}",
+    ]
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own checks (types, choices) exit from parse_args
+        code = exc.code
     out = capsys.readouterr()
     assert code == 2
     lines = out.err.strip().splitlines()

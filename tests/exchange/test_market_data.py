@@ -94,7 +94,7 @@ async def test_stock_data_stream_gets_bars_quotes_and_trades(market: RunningExch
         await stream.close()
     first = got["bars"][0]
     assert first.symbol == "ORCL"
-    assert first.timestamp == dt.datetime(1995, 1, 3, tzinfo=dt.UTC)  # the bar's open
+    assert first.timestamp == dt.datetime(1995, 1, 3, 5, tzinfo=dt.UTC)  # the open: 00:00 New York
     assert (first.open, first.high, first.low, first.close) == (
         2.179012,
         2.191358,
@@ -127,7 +127,7 @@ def test_historical_bars_across_pages(market: RunningExchange) -> None:
     events = load_source(ORCL, 1).events
     assert len(bars) == len(events) == 100  # 4 pages of at most 30
     assert [b.close for b in bars] == list(events["price"] / SCALE)
-    assert bars[1].timestamp == dt.datetime(1995, 1, 4, tzinfo=dt.UTC)
+    assert bars[1].timestamp == dt.datetime(1995, 1, 4, 5, tzinfo=dt.UTC)
     limited = client.get_stock_bars(
         StockBarsRequest(
             symbol_or_symbols="ORCL",

@@ -71,7 +71,7 @@ def test_rest_bodies(ex: RunningExchange) -> None:
     assert order["status"] == "accepted"
     assert order["order_class"] == "simple"
     assert order["extended_hours"] is False
-    assert order["submitted_at"] == order["created_at"] == "1995-01-04T00:00:00Z"
+    assert order["submitted_at"] == order["created_at"] == "1995-01-03T21:00:00Z"
     # JSON numbers are accepted as well (alpaca-py sends them).
     r = requests.post(
         f"{ex.url}/v2/orders",
@@ -128,7 +128,7 @@ def test_bars_pages(ex: RunningExchange) -> None:
     assert [len(p["bars"]["ORCL"]) for p in pages] == [40, 40, 20]
     first = pages[0]["bars"]["ORCL"][0]
     assert first == {
-        "t": "1995-01-03T00:00:00Z",
+        "t": "1995-01-03T05:00:00Z",
         "o": 2.179012,
         "h": 2.191358,
         "l": 2.117284,
@@ -184,7 +184,7 @@ def test_trade_updates_frames(ex: RunningExchange) -> None:
         assert (fill["price"], fill["qty"], fill["position_qty"]) == ("2.123457", "1", "1")
         uuid.UUID(fill["execution_id"])
         assert fill["order"]["filled_avg_price"] == "2.123457"
-        assert fill["timestamp"] == "1995-01-05T00:00:00Z"
+        assert fill["timestamp"] == "1995-01-04T21:00:00Z"
     with connect(ws_url(ex, "/stream")) as ws:
         ws.send(
             json.dumps({"action": "authenticate", "data": {"key_id": KEY, "secret_key": "wrong"}})
@@ -234,7 +234,7 @@ def test_market_data_frames_json_and_msgpack(ex: RunningExchange) -> None:
                 "l": 2.117284,
                 "c": 2.117284,
                 "v": 36301200,
-                "t": "1995-01-03T00:00:00Z",
+                "t": "1995-01-03T05:00:00Z",
                 "n": None,
                 "vw": None,
             }
@@ -251,9 +251,9 @@ def test_market_data_frames_json_and_msgpack(ex: RunningExchange) -> None:
         frame = ws.recv(timeout=5)
         assert isinstance(frame, bytes)
         (bar,) = msgpack.unpackb(frame)
-        assert bar["t"] == msgpack.Timestamp.from_unix_nano(789_177_600 * 10**9)  # 1995-01-04
-        # On the wire: "t" then a timestamp 32 extension (fixext 4, type -1) of 789177600 s.
-        assert b"\xa1t\xd6\xff" + (789_177_600).to_bytes(4, "big") in frame
+        assert bar["t"] == msgpack.Timestamp.from_unix_nano(789_195_600 * 10**9)  # 1995-01-03 NY
+        # On the wire: "t" then a timestamp 32 extension (fixext 4, type -1) of 789195600 s.
+        assert b"\xa1t\xd6\xff" + (789_195_600).to_bytes(4, "big") in frame
     with connect(ws_url(ex, "/v2/iex"), additional_headers=MSGPACK) as ws:
         ws.recv(timeout=5)
         ws.send(msgpack.packb({"action": "auth", "key": KEY, "secret": "wrong"}))

@@ -215,7 +215,7 @@ def test_assets_clock_and_calendar(orcl: RunningExchange) -> None:
     assert (err.value.status_code, err.value.code) == (404, 40410000)
     orcl.step(3)
     clock = c.get_clock()
-    assert clock.timestamp == dt.datetime(1995, 1, 6, tzinfo=dt.UTC)
+    assert clock.timestamp == dt.datetime(1995, 1, 5, 21, tzinfo=dt.UTC)
     assert clock.next_open > clock.timestamp
     days = c.get_calendar(GetCalendarRequest(start=dt.date(1995, 1, 4), end=dt.date(1995, 1, 6)))
     assert [d.date for d in days] == [dt.date(1995, 1, 4), dt.date(1995, 1, 5), dt.date(1995, 1, 6)]

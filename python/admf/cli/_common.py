@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any, NoReturn
+from typing import Any
 
 from admf.errors import AdmfError, SettingError
 
@@ -41,18 +41,7 @@ def parse_params(items: list[str] | None) -> dict[str, str]:
     return params
 
 
-def _one_line_error(parser: argparse.ArgumentParser) -> None:
-    """Makes ``parser`` report a bad argument in one line (``admf backtest: error: ...``,
-    exit 2) instead of the usage block, which buries the line that matters."""
-
-    def error(message: str) -> NoReturn:
-        parser.exit(2, f"{parser.prog}: error: {message}\n")
-
-    parser.error = error  # type: ignore[method-assign]
-
-
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
-    _one_line_error(parser)
     g = parser.add_argument_group("fills, costs and risk")
     g.add_argument("--cash", type=float, default=100_000.0, help="initial cash (default 100000)")
     g.add_argument(

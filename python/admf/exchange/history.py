@@ -94,7 +94,7 @@ def bars_page(core: ExchangeCore, q: Mapping[str, str], page_size: int) -> dict[
                 f"{timeframe} is not available"
             )
         ev = inst.events
-        opens = ev["ts"] - inst.interval_ns
+        opens = inst.opens
         keep = ev["ts"] <= core.now if core.position else ev["ts"] < ev["ts"][0]
         if start is not None:
             keep &= opens >= start

@@ -9,14 +9,17 @@ time of the last event played.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import re
 import uuid
+from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 from admf.backtest import load_source
+from admf.data.bars import DAILY_TZ
 from admf.errors import AdmfError
 from admf.events import EventArray, Kind, empty_events
 from admf.exchange.wire import rfc3339
@@ -38,7 +41,12 @@ class Instrument:
     events: EventArray
     tick: int | None
     interval_ns: int
-    """Bars: the bar interval (a bar's open is ``ts - interval_ns``); else 0."""
+    """Bars: the bar interval (see ``bar_open``); else 0."""
+
+    @property
+    def opens(self) -> np.ndarray:
+        """Each bar's open (Alpaca stamps a bar at its start), in ns."""
+        return bar_opens(self.events["ts"], self.interval_ns)
 
     @property
     def is_book(self) -> bool:
@@ -73,6 +81,10 @@ def load_instruments(
         if source.kind == Kind.BAR and len(events) > 1:
             gaps = np.diff(events["ts"])
             interval = int(gaps[gaps > 0].min()) if (gaps > 0).any() else 0
+            if interval >= _DAILY_MIN_NS:
+                # Daily bars are stamped at their trading date's session close: consecutive
+                # days are 23, 24 or 25 hours apart across a change of daylight saving time.
+                interval = _DAY_NS
         instruments.append(
             Instrument(
                 sym,
@@ -111,6 +123,39 @@ class TradingDay(NamedTuple):
 
 
 _DAY_NS = 86_400 * 10**9
+_DAILY_MIN_NS = 20 * 3600 * 10**9
+"""Bars this far apart or more are daily bars."""
+
+
+@lru_cache(maxsize=65536)
+def _midnight_ns(ts: int) -> int:
+    zone = _daily_zone()
+    day = dt.datetime.fromtimestamp(ts // 10**9, zone).date()
+    return int(dt.datetime.combine(day, dt.time(0), zone).timestamp()) * 10**9
+
+
+@lru_cache(maxsize=1)
+def _daily_zone() -> dt.tzinfo:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(DAILY_TZ)
+
+
+def bar_open(ts: int, interval_ns: int) -> int:
+    """A bar's open from its stamp (admf stamps bars at their close): ``ts - interval`` for
+    intraday bars; for daily bars, midnight of the trading date in the exchange's zone, as
+    Alpaca stamps daily bars (``2021-01-04T05:00:00Z``)."""
+    if interval_ns >= _DAY_NS:
+        return _midnight_ns(ts)
+    return ts - interval_ns
+
+
+def bar_opens(ts: np.ndarray, interval_ns: int) -> np.ndarray:
+    if interval_ns < _DAY_NS:
+        return ts - interval_ns
+    return np.fromiter((_midnight_ns(t) for t in ts.tolist()), np.int64, len(ts))
+
+
 _REGULAR_OPEN_NS = (13 * 60 + 30) * 60 * 10**9  # 09:30 in New York (EST), in UTC
 _REGULAR_CLOSE_NS = 20 * 3600 * 10**9  # 16:00 in New York (EST), in UTC
 
@@ -119,7 +164,7 @@ def trading_days(instruments: list[Instrument]) -> list[TradingDay]:
     """The calendar of the data: each UTC date with events (bars at their open)."""
     spans: dict[int, tuple[int, int]] = {}
     for inst in instruments:
-        ts = inst.events["ts"] - inst.interval_ns  # in time order
+        ts = inst.opens  # in time order
         dates = ts // _DAY_NS
         days, first = np.unique(dates, return_index=True)
         last = np.append(first[1:], len(ts)) - 1

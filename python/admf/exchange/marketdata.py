@@ -23,7 +23,7 @@ import numpy as np
 from msgpack import Timestamp
 
 from admf.events import SCALE, EventArray, Flag, Kind
-from admf.exchange.market import Instrument
+from admf.exchange.market import Instrument, bar_open
 from admf.exchange.matching import BarMatcher, BookMatcher
 from admf.exchange.streams import Frame, StreamClient
 from admf.exchange.wire import rfc3339
@@ -226,7 +226,7 @@ class MarketDataHub:
                 "l": lo[j],
                 "c": c[j],
                 "v": v[j],
-                "t": Timestamp.from_unix_nano(stamps[i] - self.intervals[number]),
+                "t": Timestamp.from_unix_nano(bar_open(int(stamps[i]), self.intervals[number])),
                 "n": None,
                 "vw": None,
             }

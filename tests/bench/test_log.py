@@ -21,7 +21,9 @@ import duckdb
 import numpy as np
 import pytest
 
-from admf import EventLog, empty_events
+from admf import EventLog
+from admf import empty_events
+from admf.log import LogOptions
 
 
 def synthetic(n: int, seed: int = 0) -> np.ndarray:
@@ -58,7 +60,9 @@ def test_log_durable_append(benchmark: Any, request: pytest.FixtureRequest, tmp_
 
     def setup() -> tuple[tuple[EventLog], dict[str, Any]]:
         log = EventLog.create(
-            tmp_root, f"a{next(counter)}", fsync="group", group_events=10_000, group_ms=5
+            tmp_root,
+            f"a{next(counter)}",
+            options=LogOptions(fsync="group", group_events=10_000, group_ms=5),
         )
         return (log,), {}
 
@@ -83,7 +87,9 @@ def test_log_durable_append_async(
 
     def setup() -> tuple[tuple[EventLog], dict[str, Any]]:
         log = EventLog.create(
-            tmp_root, f"b{next(counter)}", fsync="group", group_events=10_000, group_ms=5
+            tmp_root,
+            f"b{next(counter)}",
+            options=LogOptions(fsync="group", group_events=10_000, group_ms=5),
         )
         return (log,), {}
 
@@ -104,7 +110,9 @@ def test_log_seal(benchmark: Any, request: pytest.FixtureRequest, tmp_root: Path
 
     def setup() -> tuple[tuple[EventLog], dict[str, Any]]:
         log = EventLog.create(
-            tmp_root, f"s{next(counter)}", fsync="never", auto_seal=False, group_events=100_000
+            tmp_root,
+            f"s{next(counter)}",
+            options=LogOptions(fsync="never", auto_seal=False, group_events=100_000),
         )
         log.append(ev)
         return (log,), {}
@@ -130,7 +138,9 @@ def sealed_log(request: pytest.FixtureRequest) -> Iterator[EventLog]:
     """A log of 10M synthetic events, sealed into 10 Parquet files."""
     n = 10_000_000 if enabled(request) else 200_000
     root = Path(tempfile.mkdtemp(prefix="admf-bench-sql-"))
-    log = EventLog.create(root, "big", fsync="never", group_events=100_000, auto_seal=False)
+    log = EventLog.create(
+        root, "big", options=LogOptions(fsync="never", group_events=100_000, auto_seal=False)
+    )
     step = 1_000_000
     for i in range(0, n, step):
         log.append(synthetic(min(step, n - i), seed=i))

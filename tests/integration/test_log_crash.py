@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from admf import EventLog
+from admf.log import LogOptions
 
 CHILD = r"""
 import random, sys, time
@@ -39,8 +40,7 @@ def content(first, n, sequenced):
     ev["instrument"] = (seq % 5).astype(np.uint32)
     return ev
 
-log = EventLog.open(Path(root) / f"run={run_id}", group_events=500, group_ms=2,
-                    segment_events=3000)
+log = EventLog.open(Path(root) / f"run={run_id}", options=LogOptions(group_events=500, group_ms=2, segment_events=3000))
 rng = random.Random(seed)
 print("ready", log.next_seq, flush=True)
 while True:

@@ -472,6 +472,8 @@ def backtest(
             progress=bar,
             books={s.instrument: s.tick for s in sources if s.tick is not None},
         )
+        if log is not None:
+            log.mark_finished()  # a run killed before this point replays as unfinished
     finally:
         if bar is not None:
             bar.close()

@@ -163,6 +163,11 @@ _MACROS: Final[tuple[str, ...]] = (
 _ROW_SCHEMA: Final[pa.Schema] = pa.schema([*LOG_SCHEMA, pa.field("run", pa.string())])
 
 
+def _one_line(exc: Exception) -> str:
+    """DuckDB's message on one line (it adds hints on lines of their own)."""
+    return " ".join(str(exc).split())
+
+
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -299,7 +304,7 @@ class LogQuery:
         try:
             statements = self._con.extract_statements(query)
         except self._duckdb_error as exc:
-            raise QueryError(str(exc)) from None
+            raise QueryError(_one_line(exc)) from None
         for statement in statements:
             kind = statement.type.name
             if kind not in _ALLOWED_STATEMENTS:
@@ -322,7 +327,7 @@ class LogQuery:
                     return pa.table({})
                 table: pa.Table = relation.to_arrow_table()
             except self._duckdb_error as exc:
-                raise QueryError(str(exc)) from None
+                raise QueryError(_one_line(exc)) from None
             for sealed in self._sealed:  # changed while DuckDB read it: refused if damaged
                 sealed.check()
         return table

@@ -5,17 +5,14 @@ single flipped byte never give wrong data."""
 from __future__ import annotations
 
 import gc
-
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from admf import EventLog
-from admf import empty_events
-from admf.log import LogOptions
+from admf import EventLog, empty_events
 from admf.events import Kind
-from admf.log import LogCorruptionError, SeqRange
+from admf.log import LogCorruptionError, LogOptions, SeqRange
 from admf.log.segment import FILE_HEADER, FRAME_HEADER
 
 

@@ -181,8 +181,11 @@ def test_the_manifest_is_covered_whole(tmp_path: Path) -> None:
         log.append(events(3))
     manifest = log.path / "manifest.json"
     original = manifest.read_text()
-    for field, value in (("seed", 6), ("created_at", "2020-01-01T00:00:00+00:00"),
-                         ("libraries", {"numpy": "0"})):
+    for field, value in (
+        ("seed", 6),
+        ("created_at", "2020-01-01T00:00:00+00:00"),
+        ("libraries", {"numpy": "0"}),
+    ):
         raw = json.loads(original)
         raw[field] = value
         manifest.write_text(json.dumps(raw))
@@ -221,7 +224,8 @@ def test_a_run_records_that_it_finished(tmp_path: Path) -> None:
     with pytest.raises(RunFinishedError, match="finished"):
         EventLog.open(log.path)
     with EventLog.open(log.path, read_only=True) as reader:
-        assert reader.finished and len(reader) == 10
+        assert reader.finished
+        assert len(reader) == 10
 
 
 def test_a_renamed_run_directory_shows_under_one_run_id(tmp_path: Path) -> None:

@@ -21,8 +21,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from admf import EventLog
-from admf import empty_events
+from admf import EventLog, empty_events
 from admf.log import LogOptions
 
 

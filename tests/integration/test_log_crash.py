@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 
 from admf import EventLog
-from admf.log import LogOptions
 
 CHILD = r"""
 import random, sys, time
@@ -41,7 +40,8 @@ def content(first, n, sequenced):
     ev["instrument"] = (seq % 5).astype(np.uint32)
     return ev
 
-log = EventLog.open(Path(root) / f"run={run_id}", options=LogOptions(group_events=500, group_ms=2, segment_events=3000))
+options = LogOptions(group_events=500, group_ms=2, segment_events=3000)
+log = EventLog.open(Path(root) / f"run={run_id}", options=options)
 rng = random.Random(seed)
 print("ready", log.next_seq, flush=True)
 while True:

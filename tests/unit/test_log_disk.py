@@ -213,10 +213,15 @@ def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
 def test_a_real_full_disk(small_tmpfs: Path) -> None:
     log = EventLog.create(small_tmpfs, "real", options=OPTIONS)
     acknowledged = 0
-    with pytest.raises(LogWriteError, match="No space left on device"):
+
+    def fill() -> None:
+        nonlocal acknowledged
         for _ in range(1_000):
             log.append(events(5_000, acknowledged))
             acknowledged += 5_000
+
+    with pytest.raises(LogWriteError, match="No space left on device"):
+        fill()
     assert len(log) == acknowledged
     path = log.path
     del log  # dropped unclosed: closing would need space to record the end

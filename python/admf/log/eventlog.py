@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 import weakref
@@ -252,7 +253,7 @@ class EventLog:
     @classmethod
     def create(
         cls,
-        root: str | Path,
+        root: str | os.PathLike[str],
         run_id: str | None = None,
         *,
         config: dict[str, Any] | None = None,
@@ -280,7 +281,7 @@ class EventLog:
     @classmethod
     def open(
         cls,
-        path: str | Path,
+        path: str | os.PathLike[str],
         *,
         read_only: bool = False,
         verify: bool = True,

@@ -10,6 +10,7 @@ without being closed.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -27,10 +28,8 @@ class LogLockedError(AdmfError):
 
 
 def _close(fd: int) -> None:
-    try:
+    with contextlib.suppress(OSError):  # already closed: nothing held
         os.close(fd)
-    except OSError:
-        pass  # already closed: nothing held
 
 
 class WriterLock:

@@ -120,8 +120,8 @@ class Manifest:
         """Writes ``manifest.json`` atomically into ``run_dir``."""
         path = run_dir / MANIFEST_NAME
         tmp = run_dir / (MANIFEST_NAME + ".tmp")
-        data = json.dumps({**self.to_json(), "digest": self.digest}, indent=2, sort_keys=True)
-        data = data.encode() + b"\n"
+        text = json.dumps({**self.to_json(), "digest": self.digest}, indent=2, sort_keys=True)
+        data = text.encode() + b"\n"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             os.write(fd, data)

@@ -155,26 +155,26 @@ def recover(run_dir: Path, shape: Shape, *, writer: bool, verify: bool, sync: bo
 
     expected = 1
     sealed: list[SealedFile] = []
-    for entry in shape.sealed:
-        path = run_dir / entry.name
-        parsed = parse_sealed_name(entry.name)
-        if parsed is None or parsed[:2] != (entry.first, entry.last):
+    for done in shape.sealed:
+        path = run_dir / done.name
+        parsed = parse_sealed_name(done.name)
+        if parsed is None or parsed[:2] != (done.first, done.last):
             raise LogCorruptionError(path, 0, "the shape record's entry does not fit its name")
-        if entry.first != expected:
+        if done.first != expected:
             raise LogCorruptionError(
                 path,
                 0,
-                f"starts at seq {entry.first}, the log's previous file ends before seq {expected}",
+                f"starts at seq {done.first}, the log's previous file ends before seq {expected}",
             )
-        if entry.name not in on_disk_sealed:
+        if done.name not in on_disk_sealed:
             raise ListingChangedError(path, 0, "sealed file is missing (deleted or renamed)")
-        one = SealedFile(path, entry.first, entry.last, parsed[2], entry.size, entry.sha256)
+        one = SealedFile(path, done.first, done.last, parsed[2], done.size, done.sha256)
         if verify:
             one.verify()
         else:
             one.remember()
         sealed.append(one)
-        expected = entry.last + 1
+        expected = done.last + 1
 
     tail: list[LiveSegment] = []
     torn_tails: list[TornTail] = []

@@ -26,6 +26,7 @@ checksums match, its payload decodes to exactly ``count`` rows, and its ``seq`` 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import weakref
@@ -296,10 +297,8 @@ def write_all(fd: int, data: bytes | pa.Buffer | memoryview) -> None:
 
 
 def _close_fd(fd: int) -> None:
-    try:
+    with contextlib.suppress(OSError):  # already closed
         os.close(fd)
-    except OSError:
-        pass  # already closed
 
 
 class SegmentWriter:

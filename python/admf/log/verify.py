@@ -11,6 +11,7 @@ prints the report; `admf.replay` refuses a log whose report is not clean.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,7 +62,7 @@ class VerifyReport:
         return self
 
 
-def verify_log(path: str | Path) -> VerifyReport:
+def verify_log(path: str | os.PathLike[str]) -> VerifyReport:
     """Checks the log at ``path`` (a ``run=<id>`` directory) without changing it."""
     run_dir = Path(path)
     report = VerifyReport(run_dir)

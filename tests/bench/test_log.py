@@ -2,7 +2,11 @@
 
 - durable append: 1M events through `EventLog.append` in appends of 10k, fsync per group
   (groups of 10k events or 5 ms), and the same through `append_async` in appends of 1k;
-- sealing: a 1M-event segment to zstd Parquet with page checksums;
+- sealing: a 1M-event segment to zstd Parquet with page checksums (its SHA-256 and the shape
+  record included);
+- what tamper evidence adds: one shape record write (atomic, fsynced; once per rotation, seal,
+  open and close) and the SHA-256 of a sealed 1M-event file (once per seal, and per tail
+  segment at close);
 - a GROUP BY over 10M synthetic events through `EventLog.sql`, and the same query by DuckDB
   on the same Parquet files read directly, in the same run.
 
@@ -11,6 +15,7 @@ With benchmarks disabled (the default test run) the sizes shrink so the file is 
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -124,6 +129,36 @@ def test_log_seal(benchmark: Any, request: pytest.FixtureRequest, tmp_root: Path
 
     benchmark.extra_info["elements"] = n
     benchmark.pedantic(run, setup=setup, rounds=5 if enabled(request) else 1)
+
+
+def test_log_shape_record_write(benchmark: Any, tmp_root: Path) -> None:
+    """One atomic, fsynced shape record write of a log with 10 sealed files and a segment."""
+    from admf.log.shape import SealedEntry, SegmentEntry, Shape
+
+    run = tmp_root / "shape"
+    run.mkdir()
+    sealed = tuple(
+        SealedEntry(f"events-{i:020d}-{i:020d}-00000000.parquet", i, i, 1, "ab" * 32)
+        for i in range(1, 11)
+    )
+    shape = Shape("cd" * 32, sealed, (SegmentEntry("seg-00000000000000000011.admfseg", 11),))
+    benchmark(shape.write, run)
+    benchmark.extra_info["elements"] = 1
+    assert Shape.read(run).sealed == sealed
+
+
+def test_log_seal_hash(benchmark: Any, request: pytest.FixtureRequest, tmp_root: Path) -> None:
+    """The SHA-256 that sealing adds, over the Parquet file of 1M events."""
+    n = 1_000_000 if enabled(request) else 50_000
+    with EventLog.create(
+        tmp_root, "h", options=LogOptions(fsync="never", auto_seal=False, group_events=100_000)
+    ) as log:
+        log.append(synthetic(n))
+        (sealed,) = log.seal()
+    data = sealed.read_bytes()
+    benchmark(lambda: hashlib.sha256(data).hexdigest())
+    benchmark.extra_info["elements"] = n
+    benchmark.extra_info["bytes"] = len(data)
 
 
 QUERY = (

@@ -763,8 +763,9 @@ class EventLog:
         self.flush()
         before = set(self.sealed_files)
         with self._io_lock:
+            # not recorded here: until its seal is, the record shows it as the live segment,
+            # which is what recovery would make of it anyway
             self._close_active()
-            self._record_shape()
         self._seal_closed()
         return [p for p in self.sealed_files if p not in before]
 

@@ -51,7 +51,7 @@ import pyarrow as pa
 from admf.errors import AdmfError
 from admf.events import FIELD_NAMES, EventArray, from_arrow
 from admf.log.lock import WriterLock
-from admf.log.manifest import Manifest, check_run_id, new_run_id
+from admf.log.manifest import MANIFEST_NAME, Manifest, check_run_id, new_run_id
 from admf.log.options import LogOptions
 from admf.log.payload import LOG_SCHEMA, PAYLOAD_COLUMN, Appendable, Payload, to_log_batch
 from admf.log.recovery import (
@@ -63,7 +63,7 @@ from admf.log.recovery import (
 )
 from admf.log.seal import SealedFile, seal_table
 from admf.log.segment import SegmentWriter, TornTail, encode_frame, fsync_dir, segment_name
-from admf.log.shape import SealedEntry, SegmentEntry, Shape, file_sha256
+from admf.log.shape import SHAPE_NAME, SealedEntry, SegmentEntry, Shape, file_sha256
 
 _LOG: Final[logging.Logger] = logging.getLogger("admf.log")
 _LOG_COLUMNS: Final[frozenset[str]] = frozenset(LOG_SCHEMA.names)
@@ -311,7 +311,7 @@ class EventLog:
                 shape = Shape.read(self.path)
                 if shape.manifest_sha256 != self.manifest.digest:
                     raise AdmfError(
-                        f"{self.path / 'manifest.json'}: the manifest is not the one this log "
+                        f"{self.path / MANIFEST_NAME}: the manifest is not the one this log "
                         "was created with (its digest differs from the shape record's)"
                     )
                 found = recover(
@@ -729,8 +729,7 @@ class EventLog:
             with contextlib.suppress(OSError):
                 path.unlink()
             raise LogWriteError(
-                f"{self.path / 'shape.json'}: could not record a new segment: "
-                f"{exc.strerror or exc}",
+                f"{self.path / SHAPE_NAME}: could not record a new segment: {exc.strerror or exc}",
                 exc.errno,
             ) from exc
         self._active = fresh

@@ -36,7 +36,7 @@ from admf.log.segment import (
     segment_first_seq,
     truncate_file,
 )
-from admf.log.shape import SegmentEntry, Shape, file_sha256
+from admf.log.shape import SHAPE_NAME, SegmentEntry, Shape, file_sha256
 
 TAIL_DIR: Final[str] = "tail"
 QUARANTINE_DIR: Final[str] = "quarantine"
@@ -201,7 +201,7 @@ def recover(run_dir: Path, shape: Shape, *, writer: bool, verify: bool, sync: bo
             tail.append(segment)
             expected = segment.first_seq + segment.count
     if shape.end is not None and shape.end != expected - 1:
-        where = tail[-1].path if tail else run_dir / "shape.json"
+        where = tail[-1].path if tail else run_dir / SHAPE_NAME
         raise LogCorruptionError(
             where, 0, f"the log ends at seq {expected - 1}, the shape record says {shape.end}"
         )

@@ -21,7 +21,7 @@ from admf.errors import AdmfError
 from admf.log.manifest import MANIFEST_NAME, Manifest
 from admf.log.recovery import QUARANTINE_DIR, TAIL_DIR
 from admf.log.seal import SEALED_GLOB, SealedFile, parse_sealed_name
-from admf.log.segment import LogCorruptionError, read_segment, segment_first_seq
+from admf.log.segment import FILE_HEADER, LogCorruptionError, read_segment, segment_first_seq
 from admf.log.shape import SHAPE_NAME, Shape, file_sha256
 
 
@@ -191,5 +191,7 @@ def _check_unlisted(run_dir: Path, shape: Shape, report: VerifyReport) -> None:
         first = segment_first_seq(path)
         if first is not None and first in sealed_firsts:
             report.notes.append(f"{path}: a sealed segment not yet removed (removed on reopen)")
+        elif first is not None and path.stat().st_size <= FILE_HEADER.size:
+            report.notes.append(f"{path}: a segment started but never used (removed on reopen)")
         else:
             report.problems.append(f"{path}: not in the log's shape record (extra or renamed)")

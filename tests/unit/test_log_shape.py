@@ -154,24 +154,33 @@ def test_lock_as_a_directory_is_a_clear_error(tmp_path: Path) -> None:
         EventLog.open(log.path)
 
 
-def _fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
+def _held(run: Path) -> list[str]:
+    """This process's descriptors open on the run directory or a file in it."""
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target == str(run) or target.startswith(f"{run}/"):
+            held.append(target)
+    return held
 
 
 def test_a_writer_dropped_without_close_releases_its_lock_and_descriptors(
     tmp_path: Path,
 ) -> None:
-    before = _fds()
     log = EventLog.create(tmp_path, "g")
     log.append(events(10))
     log.append_async(events(10, 10)).result()  # the commit thread runs too
-    path = log.path
+    path = log.path.resolve()
+    assert _held(path)  # the directory (its lock) and the live segment
     del log
     gc.collect()
     deadline = time.monotonic() + 5
-    while _fds() > before and time.monotonic() < deadline:
+    while _held(path) and time.monotonic() < deadline:
         time.sleep(0.05)  # the commit thread lets go of the log within a fraction of a second
-    assert _fds() == before
+    assert _held(path) == []
     with EventLog.open(path) as again:
         assert len(again) == 20
 
@@ -239,3 +248,26 @@ def test_a_renamed_run_directory_shows_under_one_run_id(tmp_path: Path) -> None:
     shutil.copytree(tmp_path / "run=renamed", tmp_path / "run=copy")
     with pytest.raises(AdmfError, match="hold the same run 'orig'"):
         query(tmp_path, "SELECT 1")
+
+
+def test_sql_is_not_the_weaker_path_for_a_file_damaged_after_open(tmp_path: Path) -> None:
+    run = build(tmp_path)
+    with EventLog.open(run, read_only=True) as log:
+        expected = log.sql("SELECT sum(price) AS p, sum(qty) AS q FROM events").to_pylist()
+        sealed = log.sealed_files[1]
+        data = bytearray(sealed.read_bytes())
+        stat = sealed.stat()
+        for at in range(4, len(data) - 8, max(1, len(data) // 40)):
+            damaged = bytearray(data)
+            damaged[at] ^= 0x10
+            sealed.chmod(0o644)
+            sealed.write_bytes(bytes(damaged))
+            os.utime(sealed, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # mtime put back
+            with pytest.raises(LogCorruptionError) as info:
+                log.sql("SELECT sum(price) AS p, sum(qty) AS q FROM events")
+            assert info.value.path == sealed
+            with pytest.raises(LogCorruptionError):
+                log.read()
+        sealed.write_bytes(bytes(data))  # repaired: both paths answer again
+        assert log.sql("SELECT sum(price) AS p, sum(qty) AS q FROM events").to_pylist() == expected
+        assert log.read().num_rows == 2200

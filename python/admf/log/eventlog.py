@@ -69,7 +69,7 @@ _LOG: Final[logging.Logger] = logging.getLogger("admf.log")
 _LOG_COLUMNS: Final[frozenset[str]] = frozenset(LOG_SCHEMA.names)
 _IDLE_S: Final[float] = 0.2
 """How long a background thread waits before it checks that its log still exists."""
-_READER_ATTEMPTS: Final[int] = 5
+_READER_ATTEMPTS: Final[int] = 10
 
 
 class LogWriteError(AdmfError):

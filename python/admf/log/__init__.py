@@ -1,7 +1,8 @@
 """The event log: append-only, crash-safe Arrow segments, sealed into Parquet, queried with
 DuckDB SQL, checked by `verify_log`. See `EventLog`."""
 
-from admf.log.eventlog import EventLog, LogWriteError, RunFinishedError, SeqRange
+from admf.log.commit import LogWriteError, SeqRange
+from admf.log.eventlog import EventLog, RunFinishedError
 from admf.log.lock import LogLockedError
 from admf.log.manifest import ManifestError
 from admf.log.options import FsyncPolicy, LogOptions, LogOptionsError

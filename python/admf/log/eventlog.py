@@ -27,6 +27,7 @@ mark. `EventLog.append` returns the seq range only once its events are durable;
 `EventLog.append_async` returns a future that a background group commit resolves.
 
 Modules: `options` (settings), `lock` (the one writer), `shape` (the record of files),
+`commit` (appends and commit units), `reading` (rows in seq order),
 `recovery` (opening), `seal` (Parquet), `segment` (frames), `sql` (DuckDB), `verify`.
 """
 
@@ -40,20 +41,29 @@ import time
 import weakref
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
-import numpy as np
 import pyarrow as pa
 
 from admf.errors import AdmfError
 from admf.events import FIELD_NAMES, EventArray, from_arrow
+from admf.log.commit import (
+    Append,
+    LogWriteError,
+    SeqRange,
+    Unit,
+    encode_unit,
+    given_first,
+    same_events,
+    with_seqs,
+)
 from admf.log.lock import WriterLock
 from admf.log.manifest import MANIFEST_NAME, Manifest, check_run_id, new_run_id
 from admf.log.options import LogOptions
 from admf.log.payload import LOG_SCHEMA, PAYLOAD_COLUMN, Appendable, Payload, to_log_batch
+from admf.log.reading import iter_rows, slice_rows, unify
 from admf.log.recovery import (
     TAIL_DIR,
     ListingChangedError,
@@ -62,7 +72,7 @@ from admf.log.recovery import (
     recover,
 )
 from admf.log.seal import SealedFile, seal_table
-from admf.log.segment import SegmentWriter, TornTail, encode_frame, fsync_dir, segment_name
+from admf.log.segment import SegmentWriter, TornTail, fsync_dir, segment_name
 from admf.log.shape import SHAPE_NAME, SealedEntry, SegmentEntry, Shape, file_sha256
 
 _LOG: Final[logging.Logger] = logging.getLogger("admf.log")
@@ -72,104 +82,8 @@ _IDLE_S: Final[float] = 0.2
 _READER_ATTEMPTS: Final[int] = 10
 
 
-class LogWriteError(AdmfError):
-    """The disk refused a write or an fsync (full, failing): nothing of the append that hit
-    it was kept, and the log holds exactly what it acknowledged before."""
-
-    def __init__(self, message: str, errno: int | None) -> None:
-        super().__init__(message)
-        self.errno = errno
-
-
 class RunFinishedError(AdmfError):
     """The run was marked finished: its log takes no more events."""
-
-
-@dataclass(frozen=True, slots=True)
-class SeqRange:
-    """The seqs of an append, ``first`` to ``last`` inclusive (empty when last < first)."""
-
-    first: int
-    last: int
-
-    @property
-    def count(self) -> int:
-        return max(0, self.last - self.first + 1)
-
-
-@dataclass
-class _Append:
-    batch: pa.RecordBatch
-    given_first: int | None
-    future: Future[SeqRange] = field(default_factory=Future)
-
-
-@dataclass
-class _Unit:
-    """Appends committed together: their rows, written and synced as one."""
-
-    start_seq: int
-    items: list[tuple[_Append, SeqRange]] = field(default_factory=list)
-    rows: list[pa.RecordBatch] = field(default_factory=list)
-
-
-def _given_first(batch: pa.RecordBatch) -> int | None:
-    """None if every seq is 0 (the log assigns them); else the first seq, after checking that
-    the seqs run contiguously."""
-    n = batch.num_rows
-    if n == 0:
-        return None
-    seqs = batch.column("seq").to_numpy(zero_copy_only=False)
-    if not seqs.any():
-        return None
-    first = int(seqs[0])
-    if first == 0 or not np.array_equal(seqs, np.arange(first, first + n, dtype=np.uint64)):
-        raise AdmfError(
-            "an append's seqs must be all 0 (the log assigns them) or contiguous and "
-            f"ascending; got seqs starting {seqs[:5].tolist()}"
-        )
-    return first
-
-
-def _with_seqs(batch: pa.RecordBatch, first: int) -> pa.RecordBatch:
-    seqs = pa.array(np.arange(first, first + batch.num_rows, dtype=np.uint64))
-    return batch.set_column(0, batch.schema.field(0), seqs)
-
-
-def _first_seq(batch: pa.RecordBatch) -> int:
-    return int(batch.column(0)[0].as_py())
-
-
-def unify(tables: Sequence[pa.Table | pa.RecordBatch]) -> pa.Table:
-    """One table from tables whose columns may differ (a newer schema added columns): missing
-    columns read as null; the log's columns come first, extra ones in order of appearance."""
-    parts = [t if isinstance(t, pa.Table) else pa.Table.from_batches([t]) for t in tables]
-    if not parts:
-        return LOG_SCHEMA.empty_table()
-    first = parts[0].schema
-    if all(p.schema == first for p in parts):
-        return pa.concat_tables(parts)
-    try:
-        table = pa.concat_tables(parts, promote_options="permissive")
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise AdmfError(f"the log's segments have incompatible columns: {exc}") from exc
-    order = [n for n in LOG_SCHEMA.names if n in table.schema.names]
-    order += [n for n in table.schema.names if n not in order]
-    return table.select(order)
-
-
-def _slice_rows(
-    batches: Sequence[pa.RecordBatch], start: int, stop: int | None
-) -> Iterator[pa.RecordBatch]:
-    """The rows of seq-ordered ``batches`` with ``start <= seq < stop``."""
-    for batch in batches:
-        first = _first_seq(batch)
-        last = first + batch.num_rows - 1
-        if (stop is not None and first >= stop) or last < start:
-            continue
-        a = max(start, first) - first
-        b = batch.num_rows if stop is None else min(stop, last + 1) - first
-        yield batch.slice(a, b - a)
 
 
 def _commit_loop(ref: weakref.ReferenceType[EventLog]) -> None:
@@ -222,7 +136,7 @@ class EventLog:
         self._seal_lock = threading.Lock()
         self._shape_lock = threading.Lock()
         self._cond = threading.Condition()
-        self._pending: list[_Append] = []
+        self._pending: list[Append] = []
         self._pending_rows = 0
         self._pending_since = 0.0
         self._closing = False
@@ -499,10 +413,10 @@ class EventLog:
 
     def _submit(
         self, events: Appendable, payloads: Sequence[Payload | None] | Payload | None
-    ) -> _Append:
+    ) -> Append:
         self._check_writable()
         batch = to_log_batch(events, payloads)
-        item = _Append(batch, _given_first(batch))
+        item = Append(batch, given_first(batch))
         with self._cond:
             if not self._pending:
                 self._pending_since = time.monotonic()
@@ -537,18 +451,18 @@ class EventLog:
             if items:
                 self._write_group(items)
 
-    def _write_group(self, items: list[_Append]) -> None:
+    def _write_group(self, items: list[Append]) -> None:
         """Resolves the items into commit units (one per append under ``"always"``, else one
         for the group) and writes them; a unit that fails is cut back whole, and it and the
         units after it fail."""
-        units: list[_Unit] = []
+        units: list[Unit] = []
         if self._failed is not None:
             for item in items:
                 item.future.set_exception(self._failed)
             return
         for item in items:
             if not units or self.options.fsync == "always":
-                units.append(_Unit(self._next_seq))
+                units.append(Unit(self._next_seq))
             unit = units[-1]
             try:
                 rows, seqs = self._resolve(item, [r for u in units for r in u.rows])
@@ -575,7 +489,7 @@ class EventLog:
                 item.future.set_result(seqs)
 
     def _resolve(
-        self, item: _Append, pending: list[pa.RecordBatch]
+        self, item: Append, pending: list[pa.RecordBatch]
     ) -> tuple[pa.RecordBatch | None, SeqRange]:
         """The rows of ``item`` to write (seqs assigned, duplicates dropped) and its range;
         ``pending`` holds the rows resolved before it in this group, not yet written."""
@@ -587,7 +501,7 @@ class EventLog:
                 return None, SeqRange(self._next_seq, self._next_seq - 1)
             first = self._next_seq
             self._next_seq += n
-            return _with_seqs(batch, first), SeqRange(first, first + n - 1)
+            return with_seqs(batch, first), SeqRange(first, first + n - 1)
         first = item.given_first
         if first > self._next_seq:
             raise AdmfError(
@@ -598,9 +512,9 @@ class EventLog:
         overlap = min(n, self._next_seq - first)
         if overlap:
             stop = first + overlap
-            stored = unify([*self.iter_batches(first, stop), *_slice_rows(pending, first, stop)])
+            stored = unify([*self.iter_batches(first, stop), *slice_rows(pending, first, stop)])
             given = pa.Table.from_batches([batch.slice(0, overlap)])
-            if not _same_events(stored, given):
+            if not same_events(stored, given):
                 raise AdmfError(
                     f"events with seqs {first}..{first + overlap - 1} are already in the log "
                     "with different content; a seq identifies one event"
@@ -636,30 +550,8 @@ class EventLog:
         for f in extras:
             self._columns.setdefault(f.name, f.type)
 
-    def _frames(self, rows: list[pa.RecordBatch]) -> list[tuple[pa.RecordBatch, list[Any]]]:
-        """The unit's rows as frames of at most ``group_events`` rows (rows of one schema
-        combined); only the last frame carries the commit mark."""
-        batches: list[pa.RecordBatch] = []
-        rest = list(rows)
-        while rest:
-            run = 1
-            while run < len(rest) and rest[run].schema == rest[0].schema:
-                run += 1
-            part, rest = rest[:run], rest[run:]
-            batch = (
-                part[0]
-                if len(part) == 1
-                else pa.Table.from_batches(part).combine_chunks().to_batches()[0]
-            )
-            step = self.options.group_events
-            batches += [batch.slice(i, step) for i in range(0, batch.num_rows, step)]
-        return [
-            (b, encode_frame(b, _first_seq(b), commit=i == len(batches) - 1))
-            for i, b in enumerate(batches)
-        ]
-
-    def _write_unit(self, unit: _Unit) -> None:
-        frames = self._frames(unit.rows)
+    def _write_unit(self, unit: Unit) -> None:
+        frames = encode_unit(unit.rows, self.options.group_events)
         if not frames:
             return
         count = sum(b.num_rows for b, _ in frames)
@@ -822,15 +714,7 @@ class EventLog:
         """The rows with ``start <= seq < stop`` as record batches, in seq order. A sealed
         file changed since it was verified is verified again before it is read."""
         sealed, tail, _ = self._snapshot()
-        lo = 1 if start is None else max(1, start)
-        for s in sealed:
-            if (stop is not None and s.first_seq >= stop) or s.last_seq < lo:
-                continue
-            table = s.read()
-            a = max(lo, s.first_seq) - s.first_seq
-            b = s.count if stop is None else min(stop, s.last_seq + 1) - s.first_seq
-            yield from table.slice(a, b - a).to_batches()
-        yield from _slice_rows(tail, lo, stop)
+        return iter_rows(sealed, tail, start, stop)
 
     def read(self, start: int | None = None, stop: int | None = None) -> pa.Table:
         """The rows with ``start <= seq < stop`` (all by default) as one Arrow table in seq
@@ -926,10 +810,3 @@ class EventLog:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def _same_events(stored: pa.Table, given: pa.Table) -> bool:
-    columns = [*FIELD_NAMES, PAYLOAD_COLUMN]
-    a = stored.select(columns)
-    b = given.select(columns)
-    return bool(a.num_rows == b.num_rows and a.equals(b))

@@ -34,6 +34,7 @@ from admf.errors import AdmfError
 from admf.events import Kind
 from admf.log.manifest import MANIFEST_NAME
 from admf.log.payload import LOG_SCHEMA
+from admf.log.reading import unify
 
 if TYPE_CHECKING:
     from admf.log.eventlog import EventLog
@@ -245,8 +246,6 @@ class LogQuery:
         self._sealed: list[SealedFile] = []
 
     def _refresh(self) -> None:
-        from admf.log.eventlog import unify
-
         files: list[str] = []
         sealed_files: list[SealedFile] = []
         tails: list[pa.Table] = []

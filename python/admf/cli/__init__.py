@@ -18,7 +18,16 @@ from typing import NoReturn
 
 from admf.errors import AdmfError
 
-COMMANDS: tuple[str, ...] = ("demo", "backtest", "replay", "report", "query", "plugins", "exchange")
+COMMANDS: tuple[str, ...] = (
+    "demo",
+    "backtest",
+    "replay",
+    "report",
+    "query",
+    "verify",
+    "plugins",
+    "exchange",
+)
 
 
 def _load(name: str) -> ModuleType:

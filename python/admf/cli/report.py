@@ -17,8 +17,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from admf.log.verify import verify_log
     from admf.reporting import write_log_report
 
+    if not verify_log(args.log).finished:
+        print(
+            f"admf report: warning: {args.log} did not finish; the report shows what it holds",
+            file=sys.stderr,
+        )
     output = Path(args.output) if args.output else Path(args.log) / "report.html"
     path = write_log_report(args.log, output)
     print(f"report: {path}")

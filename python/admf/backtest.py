@@ -11,6 +11,7 @@ records what is needed to replay the run exactly.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,15 +22,24 @@ import pyarrow as pa
 
 from admf.book import SimVenue
 from admf.errors import AdmfError
-from admf.events import SCALE, EventArray, Flag, Kind, Side, empty_events
+from admf.events import SCALE, EventArray, Flag, Kind, Side, empty_events, to_fixed
+from admf.analysis import Analysis, analyze, metric_inputs, statistics_inputs
 from admf.kernel import Audit, Context, Kernel, OrderStage, Payload, Validation
-from admf.metrics import TRADE_DTYPE, Summary, TradeArray
+from admf.metrics import Summary
 from admf.metrics import summarize as summarize_metrics
 from admf.pipeline import OrderPipeline
-from admf.portfolio import Portfolio, notional
+from admf.portfolio import Portfolio
 from admf.risk import RiskEngine, RiskLimits
 from admf.strategy import HANDLER_KINDS, Strategy, overridden_handlers
-from admf.venue import BarVenue, BookVenue, ExecutionRouter, FeeModel, SlippageModel
+from admf.venue import (
+    FILL_AT,
+    BarVenue,
+    BookVenue,
+    ExecutionRouter,
+    FeeModel,
+    Instruments,
+    SlippageModel,
+)
 
 StrategySpec = str | type[Strategy]
 
@@ -55,6 +65,40 @@ class BacktestSettings:
     """Book venue: from a command to the venue acting on it."""
     latency_to_strategy_ns: int = 0
     """Book venue: from the venue's answer to the strategy seeing it."""
+    lot_size: float = 1.0
+    """Bar venue: the smallest quantity an order may have, and the step of its quantities
+    (1: whole shares)."""
+    tick_size: float | None = None
+    """Bar venue: the step of limit prices (None: any price to the engine's 1e-9 resolution);
+    book data brings its own tick."""
+
+    def __post_init__(self) -> None:
+        # Settings are checked before a run starts, each error naming the setting.
+        def finite(name: str, value: float) -> None:
+            if not math.isfinite(value):
+                raise AdmfError(f"{name} must be a finite number, got {value!r}")
+
+        finite("initial_cash", self.initial_cash)
+        if self.initial_cash <= 0:
+            raise AdmfError(f"initial_cash must be positive, got {self.initial_cash:g}")
+        for name in ("fee_rate", "fee_per_unit", "fee_minimum", "slippage_bps"):
+            value = getattr(self, name)
+            finite(name, value)
+            if value < 0:
+                raise AdmfError(f"{name} must be >= 0, got {value:g}")
+        if self.fill_at not in FILL_AT:
+            raise AdmfError(f"fill_at must be one of {', '.join(FILL_AT)}, got {self.fill_at!r}")
+        if self.on_error not in ("continue", "stop"):
+            raise AdmfError(f"on_error must be 'continue' or 'stop', got {self.on_error!r}")
+        finite("lot_size", self.lot_size)
+        if self.lot_size <= 0 or to_fixed(self.lot_size) <= 0:
+            raise AdmfError(f"lot_size must be positive (at least 1e-9), got {self.lot_size:g}")
+        if self.tick_size is not None and (
+            not math.isfinite(self.tick_size) or to_fixed(self.tick_size) <= 0
+        ):
+            raise AdmfError(
+                f"tick_size must be positive (at least 1e-9) or unset, got {self.tick_size:g}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -164,6 +208,15 @@ class BacktestResult:
     run_dir: Path | None = None
     summary: dict[str, Any] = dataclasses.field(default_factory=dict)
     statistics: Summary | None = None
+    _analysis: Analysis | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def analysis(self) -> Analysis:
+        """The equity curve, round trips and positions of the run (fixed point), folded once
+        from its events and kept."""
+        if self._analysis is None:
+            self._analysis = analyze(self.events, self.portfolio.initial_cash_fx)
+        return self._analysis
 
     def of_kind(self, *kinds: Kind) -> EventArray:
         return self.events[np.isin(self.events["kind"], [int(k) for k in kinds])]
@@ -186,8 +239,8 @@ class BacktestResult:
         )
 
     def trades(self) -> pa.Table:
-        """Round trips (see `round_trips`), with prices, quantities and P&L as floats."""
-        t = round_trips(self.of_kind(Kind.FILL))
+        """Round trips (see `admf.analysis`), with prices, quantities and P&L as floats."""
+        t = self.analysis.trades
         return pa.table(
             {
                 "instrument": t["instrument"],
@@ -204,13 +257,13 @@ class BacktestResult:
 
     def equity(self) -> pa.Table:
         """Equity at every bar/quote/trade mark: ts, equity, cash, exposure (floats)."""
-        curve = equity_curve(self.events, self.portfolio.initial_cash)
+        curve = self.analysis.curve
         return pa.table(
             {
-                "ts": pa.array(curve["ts"], pa.timestamp("ns", tz="UTC")),
-                "equity": curve["equity"],
-                "cash": curve["cash"],
-                "exposure": curve["exposure"],
+                "ts": pa.array(curve.ts, pa.timestamp("ns", tz="UTC")),
+                "equity": curve.equity / SCALE,
+                "cash": curve.cash / SCALE,
+                "exposure": curve.exposure / SCALE,
             }
         )
 
@@ -219,100 +272,6 @@ class BacktestResult:
         from admf.events import to_record_batch
 
         return pa.Table.from_batches([to_record_batch(self.events)])
-
-
-def round_trips(fills: EventArray) -> TradeArray:
-    """Round trips from fills in seq order, per instrument, as a ``metrics.TRADE_DTYPE``
-    array: a position opened from flat and closed back to flat (a flip closes one trip and
-    opens the next). Entry and exit prices are volume-weighted; fees and the net P&L are
-    exact fixed point."""
-    rows: list[tuple[int, ...]] = []
-    trips: dict[int, dict[str, int]] = {}
-    for f in fills:
-        inst, ts, price, fee = int(f["instrument"]), int(f["ts"]), int(f["price"]), int(f["aux"])
-        signed = int(f["qty"]) if f["side"] == Side.BUY else -int(f["qty"])
-        while signed:
-            trip = trips.get(inst)
-            if trip is None or (trip["pos"] > 0) == (signed > 0):
-                if trip is None:
-                    trip = trips[inst] = dict.fromkeys(
-                        ("pos", "in_value", "in_qty", "out_value", "out_qty", "fees"), 0
-                    )
-                    trip["ts"] = ts
-                trip["pos"] += signed
-                trip["in_value"] += price * abs(signed)
-                trip["in_qty"] += abs(signed)
-                trip["fees"] += fee
-                break
-            closing = min(abs(trip["pos"]), abs(signed))
-            direction = 1 if trip["pos"] > 0 else -1
-            trip["pos"] -= closing * direction
-            trip["out_value"] += price * closing
-            trip["out_qty"] += closing
-            trip["fees"] += fee
-            fee = 0
-            signed += closing * direction
-            if trip["pos"] == 0:
-                gross = notional(1, (trip["out_value"] - trip["in_value"]) * direction)
-                rows.append(
-                    (
-                        trip["ts"],
-                        ts,
-                        inst,
-                        int(Side.BUY if direction > 0 else Side.SELL),
-                        trip["in_qty"],
-                        trip["in_value"] // trip["in_qty"],
-                        trip["out_value"] // trip["out_qty"],
-                        trip["fees"],
-                        gross - trip["fees"],
-                    )
-                )
-                del trips[inst]
-    return np.array(rows, dtype=TRADE_DTYPE)
-
-
-MARK_KINDS = (Kind.BAR, Kind.TRADE, Kind.QUOTE, Kind.BOOK_EXECUTE)
-
-
-def equity_curve(events: EventArray, initial_cash: int) -> dict[str, np.ndarray]:
-    """Equity at each mark (bar close, trade price, quote mid), in floats: cash after every
-    fill so far plus positions marked at each instrument's last price. Computed after the
-    run from the log, with no per-bar work during it."""
-    kinds = events["kind"]
-    marks = events[np.isin(kinds, [int(k) for k in MARK_KINDS])]
-    fills = events[kinds == Kind.FILL]
-    n = len(marks)
-    if n == 0:
-        return {k: np.zeros(0) for k in ("ts", "equity", "cash", "exposure")}
-    price = marks["price"].astype(np.float64) / SCALE
-    quotes = marks["kind"] == Kind.QUOTE
-    price[quotes] = (marks["price"][quotes] + marks["aux"][quotes]) / 2 / SCALE
-    # State after each fill (exact integers), then looked up at each mark by seq.
-    signed = np.where(fills["side"] == Side.BUY, 1, -1) * fills["qty"].astype(np.float64) / SCALE
-    cash_step = -signed * fills["price"] / SCALE - fills["aux"] / SCALE
-    cash_after = initial_cash / SCALE + np.concatenate([[0.0], np.cumsum(cash_step)])
-    # Every fill caused by a mark comes before the next mark: count fills before each next mark.
-    next_seq = np.concatenate([marks["seq"][1:], [np.iinfo(np.uint64).max]])
-    fills_done = np.searchsorted(fills["seq"], next_seq, side="left")
-    cash = cash_after[fills_done]
-    value = np.zeros(n)
-    exposure = np.zeros(n)
-    for inst in np.unique(marks["instrument"]):
-        mine = marks["instrument"] == inst
-        idx = np.where(mine, np.arange(n), -1)
-        last = np.maximum.accumulate(idx)
-        last_price = np.where(last >= 0, price[np.maximum(last, 0)], 0.0)
-        f_mine = fills["instrument"] == inst
-        pos_after = np.concatenate([[0.0], np.cumsum(np.where(f_mine, signed, 0.0))])
-        pos = pos_after[fills_done]
-        value += pos * last_price
-        exposure += np.abs(pos) * last_price
-    return {
-        "ts": marks["ts"].copy(),
-        "equity": cash + value,
-        "cash": cash,
-        "exposure": exposure,
-    }
 
 
 class _Collector:
@@ -351,12 +310,20 @@ def run_kernel(
     config = strategy_cls.make_config(params)
     kernel = Kernel(sources, seed=settings.seed, on_error=settings.on_error, sink=sink)
     kernel.progress = progress
-    portfolio = Portfolio(round(settings.initial_cash * SCALE))
+    portfolio = Portfolio(to_fixed(settings.initial_cash))
+    portfolio.attach_market(kernel.core)
+    specs = Instruments(
+        lot=to_fixed(settings.lot_size),
+        tick=1 if settings.tick_size is None else to_fixed(settings.tick_size),
+        ticks=dict(books or {}),
+    )
     venue = BarVenue(
         kernel,
+        portfolio,
         FeeModel(settings.fee_rate, settings.fee_per_unit, settings.fee_minimum),
         SlippageModel(settings.slippage_bps),
         fill_at=settings.fill_at,
+        lot=specs.lot,
     )
     risk = RiskEngine(settings.risk, portfolio, kernel.core.last_price)
     execution: OrderStage = venue
@@ -385,7 +352,7 @@ def run_kernel(
     # of it.
     kernel.subscribe(Kind.FILL, portfolio.apply, "portfolio")
     pipeline = OrderPipeline(kernel, [chosen[name] for name in chosen])
-    ctx = Context(kernel, portfolio, instruments[0] if instruments else 0, book_venues)
+    ctx = Context(kernel, portfolio, instruments[0] if instruments else 0, book_venues, specs)
     strategy = strategy_cls(config, ctx)
     for handler in overridden_handlers(strategy):
         for kind_name in HANDLER_KINDS[handler]:
@@ -509,36 +476,11 @@ def make_result(
     return result
 
 
-def metric_inputs(
-    events: EventArray, initial_cash: int
-) -> tuple[tuple[np.ndarray, np.ndarray], TradeArray, tuple[np.ndarray, np.ndarray]]:
-    """What ``admf.metrics`` and ``admf.report`` take, from a run's events: the equity curve
-    in fixed point, the round trips and the position step function."""
-    curve = equity_curve(events, initial_cash)
-    if len(curve["ts"]) < 2:
-        raise AdmfError("the run has fewer than 2 market data points: no statistics")
-    equity = np.round(curve["equity"] * SCALE).astype(np.int64)
-    trades = round_trips(events[events["kind"] == Kind.FILL])
-    return (curve["ts"], equity), trades, positions_of(events)
-
-
-def run_statistics(events: EventArray, initial_cash: int) -> Summary:
-    """The metrics of a run from its events (see ``admf.metrics``)."""
-    return summarize_metrics(*metric_inputs(events, initial_cash))
-
-
-def positions_of(events: EventArray) -> tuple[np.ndarray, np.ndarray]:
-    """The step function of the total signed position, from the fills."""
-    fills = events[events["kind"] == Kind.FILL]
-    signed = np.where(fills["side"] == Side.BUY, 1, -1) * fills["qty"]
-    return fills["ts"].astype(np.int64), np.cumsum(signed).astype(np.int64)
-
-
 def summarize(result: BacktestResult) -> dict[str, Any]:
     """The headline figures of a run, formatted, with its hash and counts."""
     out: dict[str, Any] = {}
     try:
-        result.statistics = run_statistics(result.events, result.portfolio.initial_cash)
+        result.statistics = summarize_metrics(*statistics_inputs(result.analysis))
         out.update(result.statistics.formatted())
     except AdmfError as exc:
         out["statistics"] = str(exc)

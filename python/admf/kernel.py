@@ -25,6 +25,7 @@ import random
 import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal
 from time import perf_counter_ns
 from typing import Any, Protocol
 
@@ -46,16 +47,21 @@ from admf.events import (
     K_ORDER_REJECTED,
     K_ORDER_SUBMIT,
     K_SIGNAL,
+    SCALE,
     SELL,
     EventArray,
     Flag,
     Kind,
+    to_fixed,
 )
 from admf.log.payload import encode_payload
 from admf.portfolio import Portfolio
+from admf.venue import Instruments
 from admf.strategy import Component
 
 Payload = Any
+Units = int | float | Decimal
+"""A number in units (shares, currency) as a strategy passes it."""
 Sink = Callable[[EventArray, list[Payload | None] | None], None]
 
 ORDER_COMMANDS = (Kind.ORDER_SUBMIT, Kind.ORDER_CANCEL, Kind.ORDER_MODIFY)
@@ -180,10 +186,10 @@ class Validation:
             return "side must be BUY or SELL"
         if order.instrument not in self.instruments:
             return f"unknown instrument {order.instrument}"
-        qty = order.qty
+        qty = order.qty_fx
         if qty < 0 or (qty == 0 and order.aux <= 0):
             return "qty must be positive (or qty 0 with a positive value to size at fill)"
-        if not order.flags & F_MARKET and order.price <= 0:
+        if not order.flags & F_MARKET and order.price_fx <= 0:
             return "a limit order needs a positive price"
         return None
 
@@ -585,8 +591,10 @@ class Context:
         portfolio: Portfolio,
         instrument: int,
         books: dict[int, Any] | None = None,
+        instruments: Instruments | None = None,
     ) -> None:
         self._kernel = kernel
+        self._instruments = instruments or Instruments()
         self.portfolio = portfolio
         self.instrument = instrument
         """The default instrument (the first data source's)."""
@@ -608,27 +616,61 @@ class Context:
         """The run's seeded random generator (the seed is in the manifest)."""
         return self._kernel.rng
 
-    def position(self, instrument: int | None = None) -> int:
-        """The signed position (fixed point) in ``instrument`` (default: ``self.instrument``)."""
-        pos = self.portfolio.positions.get(self.instrument if instrument is None else instrument)
-        return pos.qty if pos else 0
+    def position(self, instrument: int | None = None) -> float:
+        """The signed position in ``instrument`` (default: ``self.instrument``), in units."""
+        return self.position_fx(instrument) / SCALE
+
+    def position_fx(self, instrument: int | None = None) -> int:
+        """The signed position, fixed point (``SCALE`` per unit)."""
+        return self.portfolio.qty_fx(self.instrument if instrument is None else instrument)
 
     def submit(
         self,
         side: int,
-        qty: int = 0,
+        qty: Units = 0,
         *,
         instrument: int | None = None,
-        price: int | None = None,
-        value: int = 0,
+        price: Units | None = None,
+        value: Units = 0,
         ioc: bool = False,
         fok: bool = False,
         post_only: bool = False,
     ) -> int:
-        """Submits an order and returns its id. ``price=None`` is a market order. ``qty``
-        (fixed point) or, with ``qty=0``, ``value`` (fixed-point money) sized in whole units
-        at the fill price."""
-        flags = F_MARKET if price is None else 0
+        """Submits an order and returns its id. ``qty`` in units (shares, contracts) or, with
+        ``qty=0``, ``value`` in currency, sized in whole lots at the fill price (fees included,
+        see ``admf.venue``). ``price=None`` is a market order, else a limit price in currency.
+        A quantity that is not a positive multiple of the instrument's lot size, or a price
+        off its tick, raises `AdmfError`; `submit_fx` takes fixed point."""
+        return self.submit_fx(
+            side,
+            _to_fixed(qty, "qty"),
+            instrument=instrument,
+            price_fx=None if price is None else _to_fixed(price, "price"),
+            value_fx=_to_fixed(value, "value"),
+            ioc=ioc,
+            fok=fok,
+            post_only=post_only,
+        )
+
+    def submit_fx(
+        self,
+        side: int,
+        qty_fx: int = 0,
+        *,
+        instrument: int | None = None,
+        price_fx: int | None = None,
+        value_fx: int = 0,
+        ioc: bool = False,
+        fok: bool = False,
+        post_only: bool = False,
+    ) -> int:
+        """`submit` with quantity, price and value in fixed point (``SCALE`` per unit)."""
+        inst = self.instrument if instrument is None else instrument
+        if qty_fx == 0 and value_fx <= 0:
+            raise AdmfError(f"an order needs a positive qty or value, got qty 0, value {value_fx}")
+        if qty_fx or price_fx is not None:
+            self._instruments.check(inst, qty_fx or self._instruments.lot, price_fx)
+        flags = F_MARKET if price_fx is None else 0
         if ioc:
             flags |= F_IOC
         if fok:
@@ -640,38 +682,52 @@ class Context:
             Event(
                 K_ORDER_SUBMIT,
                 0,
-                instrument=self.instrument if instrument is None else instrument,
+                instrument=inst,
                 order_id=order_id,
                 side=side,
-                price=price or 0,
-                qty=qty,
-                aux=value,
+                price=price_fx or 0,
+                qty=qty_fx,
+                aux=value_fx,
                 flags=flags,
             )
         )
         return order_id
 
-    def buy(self, qty: int = 0, **kwargs: Any) -> int:
+    def buy(self, qty: Units = 0, **kwargs: Any) -> int:
+        """`submit` a buy: ``ctx.buy(500)`` buys 500 shares at market."""
         return self.submit(BUY, qty, **kwargs)
 
-    def sell(self, qty: int = 0, **kwargs: Any) -> int:
+    def sell(self, qty: Units = 0, **kwargs: Any) -> int:
+        """`submit` a sell."""
         return self.submit(SELL, qty, **kwargs)
 
     def cancel(self, order_id: int, instrument: int | None = None) -> None:
         inst = self.instrument if instrument is None else instrument
         self._kernel.emit(Event(K_ORDER_CANCEL, 0, instrument=inst, order_id=order_id))
 
-    def modify(self, order_id: int, price: int, qty: int, instrument: int | None = None) -> None:
+    def modify(
+        self, order_id: int, price: Units, qty: Units, instrument: int | None = None
+    ) -> None:
+        """Moves a resting order to ``price`` and ``qty`` (units)."""
+        self.modify_fx(order_id, _to_fixed(price, "price"), _to_fixed(qty, "qty"), instrument)
+
+    def modify_fx(
+        self, order_id: int, price_fx: int, qty_fx: int, instrument: int | None = None
+    ) -> None:
+        """`modify` in fixed point."""
         inst = self.instrument if instrument is None else instrument
+        self._instruments.check(inst, qty_fx, price_fx)
         self._kernel.emit(
-            Event(K_ORDER_MODIFY, 0, instrument=inst, order_id=order_id, price=price, qty=qty)
+            Event(K_ORDER_MODIFY, 0, instrument=inst, order_id=order_id, price=price_fx, qty=qty_fx)
         )
 
-    def emit(self, value: int = 0, payload: Payload | None = None, *, custom: bool = False) -> int:
-        """Logs a signal (or a custom event) with a fixed-point ``value`` and an optional
-        payload; returns its seq."""
+    def emit(
+        self, value: Units = 0, payload: Payload | None = None, *, custom: bool = False
+    ) -> int:
+        """Logs a signal (or a custom event) with a ``value`` in units (kept as its ``price``)
+        and an optional payload; returns its seq."""
         kind = K_CUSTOM if custom else K_SIGNAL
-        event = Event(kind, 0, instrument=self.instrument, price=value)
+        event = Event(kind, 0, instrument=self.instrument, price=_to_fixed(value, "value"))
         return self._kernel.emit(event, payload).seq
 
     def set_timer(self, *, at: int | None = None, after: int | None = None) -> int:
@@ -679,3 +735,18 @@ class Context:
         if (at is None) == (after is None):
             raise AdmfError("set_timer takes exactly one of at= and after=")
         return self._kernel.set_timer(at if at is not None else self.now + (after or 0))
+
+
+def _to_fixed(value: Units, name: str) -> int:
+    """``value`` in fixed point, exactly for ints and Decimals and to the nearest 1e-9 for
+    floats; an `AdmfError` naming ``name`` if it is not a finite number."""
+    if isinstance(value, int):
+        return value * SCALE
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise AdmfError(f"{name} must be a finite number, got {value}")
+        return int((value * SCALE).to_integral_value())
+    try:
+        return to_fixed(value)
+    except (TypeError, ValueError):
+        raise AdmfError(f"{name} must be a finite number, got {value!r}") from None

@@ -27,7 +27,7 @@ def _write(
 def write_result_report(result: BacktestResult, path: str | os.PathLike[str]) -> Path:
     """The tear sheet of a backtest result."""
     title = f"admf backtest: {result.strategy} {result.params or ''}".strip()
-    return _write(result.events, result.portfolio.initial_cash, title, path, result.statistics)
+    return _write(result.events, result.portfolio.initial_cash_fx, title, path, result.statistics)
 
 
 def write_log_report(log: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path:

@@ -66,8 +66,7 @@ class RiskEngine:
         self.limits = limits
         self.portfolio = portfolio
         self.last_price = last_price or (lambda instrument: None)
-        """The market's last price of an instrument (the kernel's), for value-sized orders
-        and marking positions."""
+        """The market's last price of an instrument (the kernel's), for value-sized orders."""
         self.killed = limits.kill_switch
         self._max_qty = _fixed(limits.max_order_qty)
         self._max_notional = _fixed(limits.max_notional)
@@ -85,11 +84,8 @@ class RiskEngine:
         self._last_equity = 0
 
     def marked_equity(self) -> int:
-        """Cash plus every position at the last known price."""
-        equity = self.portfolio.cash
-        for inst, pos in self.portfolio.positions.items():
-            equity += notional(self.last_price(inst) or pos.last_price, pos.qty)
-        return equity
+        """Cash plus every position at the market's last price (fixed point)."""
+        return self.portfolio.equity_fx()
 
     def check(self, order: Event, now: int) -> tuple[Reason, str]:
         """The decision on one order submit, with the reason in words."""
@@ -110,8 +106,8 @@ class RiskEngine:
                 return Reason.DAILY_LOSS, f"daily loss {loss:.2f} exceeds the limit; kill switch on"
         if self._no_order_limits:
             return Reason.ALLOWED, ""
-        price = order.price or self.last_price(order.instrument) or 0
-        qty = order.qty
+        price = order.price_fx or self.last_price(order.instrument) or 0
+        qty = order.qty_fx
         if qty == 0 and order.aux > 0 and price > 0:
             qty = order.aux * SCALE // price  # sized by value: estimate at the last price
         if self._max_qty is not None and qty > self._max_qty:
@@ -123,7 +119,7 @@ class RiskEngine:
             value = notional(price, qty) / SCALE
             return Reason.MAX_NOTIONAL, f"notional {value:.2f} > max {self._max_notional / SCALE:g}"
         if self._max_position is not None:
-            held = self.portfolio.position(order.instrument).qty
+            held = self.portfolio.qty_fx(order.instrument)
             after = held + (qty if order.side == BUY else -qty)
             if abs(after) > self._max_position:
                 return (
@@ -151,8 +147,8 @@ class RiskEngine:
                 instrument=order.instrument,
                 order_id=order.order_id,
                 side=order.side,
-                price=order.price,
-                qty=order.qty,
+                price=order.price_fx,
+                qty=order.qty_fx,
                 aux=int(reason),
             ),
             # An allowed order's code says it all; a denial carries its reason in words.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from admf import SCALE, Event, Side, Strategy, StrategyConfig
+from admf import Event, Side, Strategy, StrategyConfig
 
 BEHAVIOUR = {"buy_every": 5}
 """Read at run time by `Rebalancer`, so a test can make a replay diverge on purpose."""
@@ -27,7 +27,7 @@ class Rebalancer(Strategy):
     def on_bar(self, bar: Event) -> None:
         self.bars += 1
         if self.bars % BEHAVIOUR["buy_every"] == 0:
-            self.ctx.buy(self.config.qty * SCALE)
+            self.ctx.buy(self.config.qty)
             self.ctx.emit(bar.close, {"draw": self.ctx.rng.random(), "bar": self.bars})
         elif self.ctx.position() > 0:
             self.ctx.sell(self.ctx.position())
@@ -49,7 +49,7 @@ class Greedy(Strategy):
     """Buys 1000 units on every bar (to hit risk limits)."""
 
     def on_bar(self, bar: Event) -> None:
-        self.ctx.submit(Side.BUY, 1000 * SCALE)
+        self.ctx.submit(Side.BUY, 1000)
 
 
 class Timed(Strategy):

@@ -183,7 +183,7 @@ impl PyKernelCore {
     }
 
     /// The instrument's last price (bar close, trade price, quote mid), or None.
-    fn last_price(&self, instrument: u32) -> Option<i64> {
+    pub(crate) fn last_price(&self, instrument: u32) -> Option<i64> {
         self.core.last_price(instrument)
     }
 

@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from admf.analysis import Analysis, analyze, statistics_inputs
 from admf.book import SimVenue
 from admf.errors import AdmfError
 from admf.events import SCALE, EventArray, Flag, Kind, Side, empty_events, to_fixed
-from admf.analysis import Analysis, analyze, metric_inputs, statistics_inputs
 from admf.kernel import Audit, Context, Kernel, OrderStage, Payload, Validation
 from admf.metrics import Summary
 from admf.metrics import summarize as summarize_metrics

@@ -56,8 +56,8 @@ from admf.events import (
 )
 from admf.log.payload import encode_payload
 from admf.portfolio import Portfolio
-from admf.venue import Instruments
 from admf.strategy import Component
+from admf.venue import Instruments
 
 Payload = Any
 Units = int | float | Decimal
@@ -100,7 +100,7 @@ class Subscription:
         self,
         kernel: Kernel,
         kind: int,
-        fn: Callable[[Event], None],
+        fn: Callable[[Event], object],
         stats: HandlerStats,
         priority: int,
     ) -> None:
@@ -251,7 +251,7 @@ class Kernel:
         self.components: list[Component] = []
         self.errors = 0
         self._subs: list[list[Subscription]] = [[] for _ in range(256)]
-        self._handlers: list[tuple[tuple[Callable[[Event], None], HandlerStats], ...]] = [
+        self._handlers: list[tuple[tuple[Callable[[Event], object], HandlerStats], ...]] = [
             () for _ in range(256)
         ]
         self._pending: deque[Event] = deque()
@@ -278,7 +278,7 @@ class Kernel:
     def subscribe(
         self,
         kind: int,
-        handler: Callable[[Event], None],
+        handler: Callable[[Event], object],
         name: str,
         instrument: int | None = None,
         active: bool = True,
@@ -289,7 +289,7 @@ class Kernel:
         fn = handler
         if instrument is not None:
 
-            def fn(event: Event, handler: Callable[[Event], None] = handler) -> None:
+            def fn(event: Event, handler: Callable[[Event], object] = handler) -> None:
                 if event.instrument == instrument:
                     handler(event)
 

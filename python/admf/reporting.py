@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from admf.backtest import BacktestResult, metric_inputs
+from admf.analysis import metric_inputs
+from admf.backtest import BacktestResult
 from admf.events import SCALE, EventArray
 from admf.metrics import Summary
 from admf.report import write_report

@@ -30,6 +30,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Final
 
 from admf._core import Event
+from admf.errors import AdmfError
 from admf.events import (
     BUY,
     F_AGGRESSOR,
@@ -47,7 +48,6 @@ from admf.events import (
     SCALE,
     Kind,
 )
-from admf.errors import AdmfError
 from admf.portfolio import Portfolio, notional
 
 if TYPE_CHECKING:

@@ -190,6 +190,7 @@ class EventQueue:
     def _pop_arrow(self, max_events: int) -> tuple[object, object]: ...
 
 def merge(sources: list[npt.NDArray[np.uint8]]) -> npt.NDArray[np.uint8]: ...
+
 @final
 class Position:
     @property

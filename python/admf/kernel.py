@@ -641,9 +641,13 @@ class Context:
         see ``admf.venue``). ``price=None`` is a market order, else a limit price in currency.
         A quantity that is not a positive multiple of the instrument's lot size, or a price
         off its tick, raises `AdmfError`; `submit_fx` takes fixed point."""
+        qty_fx = _to_fixed(qty, "qty")
+        if qty and not qty_fx:
+            inst = self.instrument if instrument is None else instrument
+            raise AdmfError(f"order qty {qty!r} of instrument {inst} is below the 1e-9 resolution")
         return self.submit_fx(
             side,
-            _to_fixed(qty, "qty"),
+            qty_fx,
             instrument=instrument,
             price_fx=None if price is None else _to_fixed(price, "price"),
             value_fx=_to_fixed(value, "value"),

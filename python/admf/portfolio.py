@@ -14,10 +14,12 @@ fill's.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from admf._core import Portfolio, Position
 from admf.events import SCALE
 
-__all__ = ["Portfolio", "Position", "notional"]
+__all__ = ["Portfolio", "Position", "notional", "units_text"]
 
 
 def notional(price: int, qty: int) -> int:
@@ -26,3 +28,8 @@ def notional(price: int, qty: int) -> int:
     product = price * qty
     half = SCALE // 2
     return (product + half) // SCALE if product >= 0 else -((-product + half) // SCALE)
+
+
+def units_text(fixed: int) -> str:
+    """A fixed-point number in units for messages, exactly: ``1000000``, ``0.5``, ``13.46``."""
+    return format(Decimal(fixed) / SCALE, "f")

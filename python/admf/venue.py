@@ -48,7 +48,7 @@ from admf.events import (
     SCALE,
     Kind,
 )
-from admf.portfolio import Portfolio, notional
+from admf.portfolio import Portfolio, notional, units_text
 
 if TYPE_CHECKING:
     from admf.book import SimVenue
@@ -72,15 +72,15 @@ class Instruments:
         size, or a price that is not a positive multiple of the tick."""
         if qty < 0 or qty % self.lot:
             raise AdmfError(
-                f"order qty {qty / SCALE:g} of instrument {instrument} is not a positive "
-                f"multiple of its lot size {self.lot / SCALE:g}"
+                f"order qty {units_text(qty)} of instrument {instrument} is not a positive "
+                f"multiple of its lot size {units_text(self.lot)}"
             )
         if price is not None:
             tick = self.ticks.get(instrument, self.tick)
             if price <= 0 or price % tick:
                 raise AdmfError(
-                    f"order price {price / SCALE:.9g} of instrument {instrument} is not a "
-                    f"positive multiple of its tick {tick / SCALE:g}"
+                    f"order price {units_text(price)} of instrument {instrument} is not a "
+                    f"positive multiple of its tick {units_text(tick)}"
                 )
 
 
@@ -228,8 +228,8 @@ class BarVenue:
             self._report(
                 K_ORDER_REJECTED,
                 order,
-                f"insufficient cash: {'buying' if buy else 'selling'} {qty / SCALE:g} at "
-                f"{price / SCALE:g} leaves {after / SCALE:.2f} after fees "
+                f"insufficient cash: {'buying' if buy else 'selling'} {units_text(qty)} at "
+                f"{units_text(price)} leaves {after / SCALE:.2f} after fees "
                 f"(cash {cash / SCALE:.2f})",
             )
             return

@@ -93,3 +93,35 @@ class BookWatcher(Strategy):
     def on_book(self, delta: Event) -> None:
         bid, ask = self.ctx.book().bbo()
         self.seen.append((delta.seq, bid, ask))
+
+
+@dataclasses.dataclass(frozen=True)
+class BuyOnceConfig(StrategyConfig):
+    qty: float = 500.0
+    price: float = 0.0
+    """0: a market order, else a limit price."""
+
+
+class BuyOnce(Strategy):
+    """Buys ``qty`` units on the first bar and keeps what it reads: the fills (in units) and,
+    on every later bar, the equity next to cash + position * close."""
+
+    Config = BuyOnceConfig
+    config: BuyOnceConfig
+
+    def on_start(self) -> None:
+        self.fills: list[tuple[float, float, float]] = []
+        self.marks: list[tuple[float, float]] = []
+        self.bought = False
+
+    def on_bar(self, bar: Event) -> None:
+        if not self.bought:
+            self.bought = True
+            price = self.config.price or None
+            self.ctx.buy(self.config.qty, price=price)
+            return
+        held = self.ctx.position()
+        self.marks.append((self.ctx.portfolio.equity(), self.ctx.portfolio.cash + held * bar.close))
+
+    def on_fill(self, fill: Event) -> None:
+        self.fills.append((fill.price, fill.qty, fill.fee))

@@ -64,8 +64,6 @@ Units = int | float | Decimal
 """A number in units (shares, currency) as a strategy passes it."""
 Sink = Callable[[EventArray, list[Payload | None] | None], None]
 
-ORDER_COMMANDS = (Kind.ORDER_SUBMIT, Kind.ORDER_CANCEL, Kind.ORDER_MODIFY)
-
 
 class RunStopped(AdmfError):
     """A handler raised and the run was set to stop on errors."""
@@ -368,6 +366,12 @@ class Kernel:
         self._pending.append(sequenced)
         return sequenced
 
+    def command(self, event: Event) -> None:
+        """Sequences an order command and runs it down the order path in Rust at once (see
+        ``KernelCore.attach_orders``); what it caused is dispatched after the current handler
+        returns."""
+        self._pending.extend(self.core.command(event))
+
     def attach_payload(self, seq: int, payload: Payload) -> None:
         """Gives an event sequenced in Rust (flagged ``HAS_PAYLOAD`` there) its payload; it
         must not have been flushed yet."""
@@ -516,6 +520,8 @@ class Kernel:
         self.core.set_alarm(self._timers[0][0] if self._timers else None)
 
     def _flush(self) -> None:
+        for seq, words in self.core.take_payloads():
+            self._payloads[seq] = words
         raw = self.core.drain()
         if not len(raw):
             return
@@ -592,9 +598,12 @@ class Context:
         instrument: int,
         books: dict[int, Any] | None = None,
         instruments: Instruments | None = None,
+        orders: Callable[[Event], None] | None = None,
     ) -> None:
         self._kernel = kernel
         self._instruments = instruments or Instruments()
+        self._orders = orders or kernel.command
+        """Where order commands go: the order path in Rust, or a pipeline of Python stages."""
         self.portfolio = portfolio
         self.instrument = instrument
         """The default instrument (the first data source's)."""
@@ -682,7 +691,7 @@ class Context:
         if post_only:
             flags |= F_POST_ONLY
         order_id = self._kernel.next_order_id()
-        self._kernel.emit(
+        self._orders(
             Event(
                 K_ORDER_SUBMIT,
                 0,
@@ -707,7 +716,7 @@ class Context:
 
     def cancel(self, order_id: int, instrument: int | None = None) -> None:
         inst = self.instrument if instrument is None else instrument
-        self._kernel.emit(Event(K_ORDER_CANCEL, 0, instrument=inst, order_id=order_id))
+        self._orders(Event(K_ORDER_CANCEL, 0, instrument=inst, order_id=order_id))
 
     def modify(
         self, order_id: int, price: Units, qty: Units, instrument: int | None = None
@@ -721,7 +730,7 @@ class Context:
         """`modify` in fixed point."""
         inst = self.instrument if instrument is None else instrument
         self._instruments.check(inst, qty_fx, price_fx)
-        self._kernel.emit(
+        self._orders(
             Event(K_ORDER_MODIFY, 0, instrument=inst, order_id=order_id, price=price_fx, qty=qty_fx)
         )
 

@@ -223,3 +223,22 @@ def test_the_rust_and_the_python_order_paths_log_the_same_events(
     assert rust.kind_counts() == python.kind_counts()
     assert rust.payloads == python.payloads
     assert rust.output_hash == python.output_hash
+
+
+def test_sql_positions_and_equity_views_are_the_fold(tmp_path: Any) -> None:
+    from admf.log import query
+
+    result = backtest(
+        SMA, [ORCL], settings=BacktestSettings(fee_rate=0.001), log_dir=tmp_path, run_id="r"
+    )
+    a = result.analysis
+    equity = query(tmp_path, "SELECT * FROM equity")
+    assert equity.num_rows == len(a.curve.ts) == 2_517
+    for name in ("equity", "cash", "exposure"):
+        column = equity.column(f"{name}_fx").to_numpy()
+        np.testing.assert_array_equal(column, getattr(a.curve, name))
+    positions = query(tmp_path, "SELECT * FROM positions ORDER BY seq")
+    np.testing.assert_array_equal(positions.column("qty_fx").to_numpy(), a.positions.qty)
+    assert positions.column("cash_fx").to_numpy()[-1] == result.portfolio.cash_fx
+    last = query(tmp_path, "SELECT equity FROM equity ORDER BY seq DESC LIMIT 1")
+    assert float(last.column(0)[0].as_py()) == pytest.approx(result.portfolio.equity())

@@ -408,28 +408,21 @@ class Kernel:
             return
         self._drain_pending()
         core = self.core
-        handlers = self._handlers
-        pending = self._pending
-        error = self._handler_error
-        drain = self._drain_pending
-        timed = self._dispatch_timed
         n = 0
         try:
             while True:
-                for event in core:
-                    n += 1
-                    if n % SAMPLE_EVERY:
-                        for fn, stats in handlers[event.kind]:
-                            try:
-                                fn(event)
-                            except RunStopped:
-                                raise
-                            except Exception as exc:
-                                error(stats, event, exc)
-                            if pending:
-                                drain()
-                    else:
-                        timed(event)
+                # The dispatch loop runs in Rust (see `KernelCore.dispatch`): per event, a
+                # handler call and nothing else in Python unless the handler made something.
+                n = core.dispatch(
+                    self._handlers,
+                    self._pending,
+                    self._drain_pending,
+                    self._dispatch_timed,
+                    self._handler_error,
+                    RunStopped,
+                    SAMPLE_EVERY,
+                    n,
+                )
                 if core.alarm_due:
                     self._fire_timers()
                     continue

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple, PyType};
 
 use super::book::PySimVenue;
 use super::event::{events_from_bytes, PyEvent};
@@ -66,6 +67,65 @@ impl PyKernelCore {
     /// handler wants them (bars for the venue, fills for the portfolio).
     fn needs_in_rust(&self, kind: u8) -> bool {
         self.orders.is_some() && (kind == Kind::Bar as u8 || kind == Kind::Fill as u8)
+    }
+
+    /// The next subscribed input, venue answer or order path event, sequenced.
+    fn next_event(&mut self, py: Python<'_>) -> Option<Event> {
+        let PyKernelCore {
+            core,
+            venues,
+            venue_errors,
+            orders,
+            notify,
+            ready,
+        } = self;
+        loop {
+            if let Some(e) = ready.pop_front() {
+                return Some(e);
+            }
+            let e = if venues.is_empty() {
+                core.advance()
+            } else {
+                core.advance_with(|e, out| {
+                    if !is_book_delta(e.kind) {
+                        return;
+                    }
+                    if let Some(venue) = venues.get(&e.instrument) {
+                        if let Err(err) = venue.borrow_mut(py).inner.on_market(e, out) {
+                            // The delta is logged already; the error becomes an ERROR event
+                            // right after it, its message kept for the Python side.
+                            venue_errors.push((e.seq, err.to_string()));
+                            out.push(Event {
+                                order_id: e.seq as i64,
+                                instrument: e.instrument,
+                                flags: flags::HAS_PAYLOAD,
+                                ..Event::new(Kind::Error, e.ts)
+                            });
+                        }
+                    }
+                })
+            }?;
+            if let Some((path, portfolio)) = orders {
+                if e.kind == Kind::Bar as u8 {
+                    // The venue fills on the bar before anyone sees it: its fills come first.
+                    let mut portfolio = portfolio.borrow_mut(py);
+                    let mut out = Vec::new();
+                    let mut engine = Engine {
+                        core,
+                        portfolio: &mut portfolio.inner,
+                        notify,
+                        out: &mut out,
+                    };
+                    path.on_bar(&e, &mut engine);
+                    ready.extend(out);
+                } else if e.kind == Kind::Fill as u8 {
+                    portfolio.borrow_mut(py).inner.apply(&e);
+                }
+            }
+            if notify[e.kind as usize] {
+                ready.push_back(e);
+            }
+        }
     }
 }
 
@@ -211,59 +271,54 @@ impl PyKernelCore {
     /// The next subscribed input or venue answer, sequenced; stops when the output buffer
     /// needs draining, the alarm is due, or everything is done (see `done`, `alarm_due`).
     fn __next__(&mut self, py: Python<'_>) -> Option<PyEvent> {
-        let PyKernelCore {
-            core,
-            venues,
-            venue_errors,
-            orders,
-            notify,
-            ready,
-        } = self;
+        self.next_event(py).map(|inner| PyEvent { inner })
+    }
+
+    /// Hands every subscribed event to its handlers until the output buffer needs draining,
+    /// the alarm is due or everything is done; returns the number of events counted so far.
+    /// The loop of `Kernel.run` in Rust: `handlers[kind]` is a tuple of (callable, stats);
+    /// after each handler, `drain()` runs if `pending` is not empty; one event in
+    /// `sample_every` goes to `timed(event)` instead; a handler's exception goes to
+    /// `error(stats, event, exc)`, except `stop` (an exception class), which ends the loop.
+    #[allow(clippy::too_many_arguments)]
+    fn dispatch(
+        slf: &Bound<'_, Self>,
+        handlers: &Bound<'_, PyList>,
+        pending: &Bound<'_, PyAny>,
+        drain: &Bound<'_, PyAny>,
+        timed: &Bound<'_, PyAny>,
+        error: &Bound<'_, PyAny>,
+        stop: &Bound<'_, PyType>,
+        sample_every: u64,
+        count: u64,
+    ) -> PyResult<u64> {
+        let py = slf.py();
+        let mut n = count;
         loop {
-            if let Some(inner) = ready.pop_front() {
-                return Some(PyEvent { inner });
+            let next = slf.borrow_mut().next_event(py);
+            let Some(inner) = next else {
+                return Ok(n);
+            };
+            n += 1;
+            let event = Bound::new(py, PyEvent { inner })?;
+            if n.is_multiple_of(sample_every) {
+                timed.call1((&event,))?;
+                continue;
             }
-            let e = if venues.is_empty() {
-                core.advance()
-            } else {
-                core.advance_with(|e, out| {
-                    if !is_book_delta(e.kind) {
-                        return;
+            let chosen = handlers.get_item(inner.kind as usize)?;
+            let chosen = chosen.cast::<PyTuple>()?;
+            for pair in chosen.iter() {
+                let pair = pair.cast_into::<PyTuple>()?;
+                let handler = pair.get_item(0)?;
+                if let Err(err) = handler.call1((&event,)) {
+                    if err.is_instance(py, stop) {
+                        return Err(err);
                     }
-                    if let Some(venue) = venues.get(&e.instrument) {
-                        if let Err(err) = venue.borrow_mut(py).inner.on_market(e, out) {
-                            // The delta is logged already; the error becomes an ERROR event
-                            // right after it, its message kept for the Python side.
-                            venue_errors.push((e.seq, err.to_string()));
-                            out.push(Event {
-                                order_id: e.seq as i64,
-                                instrument: e.instrument,
-                                flags: flags::HAS_PAYLOAD,
-                                ..Event::new(Kind::Error, e.ts)
-                            });
-                        }
-                    }
-                })
-            }?;
-            if let Some((path, portfolio)) = orders {
-                if e.kind == Kind::Bar as u8 {
-                    // The venue fills on the bar before anyone sees it: its fills come first.
-                    let mut portfolio = portfolio.borrow_mut(py);
-                    let mut out = Vec::new();
-                    let mut engine = Engine {
-                        core,
-                        portfolio: &mut portfolio.inner,
-                        notify,
-                        out: &mut out,
-                    };
-                    path.on_bar(&e, &mut engine);
-                    ready.extend(out);
-                } else if e.kind == Kind::Fill as u8 {
-                    portfolio.borrow_mut(py).inner.apply(&e);
+                    error.call1((pair.get_item(1)?, &event, err.value(py)))?;
                 }
-            }
-            if notify[e.kind as usize] {
-                ready.push_back(e);
+                if pending.len()? > 0 {
+                    drain.call0()?;
+                }
             }
         }
     }

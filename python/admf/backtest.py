@@ -25,13 +25,13 @@ from admf.analysis import Analysis, analyze, statistics_inputs
 from admf.book import SimVenue
 from admf.errors import AdmfError
 from admf.events import SCALE, EventArray, Flag, Kind, Side, empty_events, to_fixed
-from admf.kernel import Audit, Context, Kernel, OrderStage, Payload, Validation
+from admf.kernel import Audit, Kernel, OrderStage, Payload, Validation
 from admf.metrics import Summary
 from admf.metrics import summarize as summarize_metrics
 from admf.pipeline import OrderPipeline
 from admf.portfolio import Portfolio
 from admf.risk import RiskEngine, RiskLimits
-from admf.strategy import HANDLER_KINDS, Strategy, overridden_handlers
+from admf.strategy import HANDLER_KINDS, Context, Strategy, overridden_handlers
 from admf.venue import (
     FILL_AT,
     BarVenue,

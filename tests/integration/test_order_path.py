@@ -242,3 +242,14 @@ def test_sql_positions_and_equity_views_are_the_fold(tmp_path: Any) -> None:
     assert positions.column("cash_fx").to_numpy()[-1] == result.portfolio.cash_fx
     last = query(tmp_path, "SELECT equity FROM equity ORDER BY seq DESC LIMIT 1")
     assert float(last.column(0)[0].as_py()) == pytest.approx(result.portfolio.equity())
+
+
+def test_cli_refuses_negative_cash_before_the_run(tmp_path: Any, capsys: Any) -> None:
+    from admf.cli import main
+
+    args = ["backtest", "--no-progress", "--strategy", "sma-cross", "--data", ORCL]
+    assert main([*args, "--cash", "-5", "--log", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "initial_cash must be positive, got -5" in err
+    assert err.count("\n") == 1
+    assert not list(tmp_path.iterdir())  # no run directory was made

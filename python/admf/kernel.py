@@ -156,7 +156,8 @@ class OrderStage(Protocol):
 
 
 class Validation:
-    """Rejects malformed orders before risk sees them."""
+    """Rejects malformed orders before risk sees them (the Python twin of
+    ``rust/src/orders/validation.rs``, for runs with a replaced stage)."""
 
     name = "validation"
 

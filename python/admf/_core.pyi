@@ -289,6 +289,16 @@ class KernelCore:
         kill_switch: bool = False,
     ) -> None: ...
     def command(self, event: Event) -> list[Event]: ...
+    def submit(
+        self,
+        instrument: int,
+        order_id: int,
+        side: int,
+        price: int,
+        qty: int,
+        value: int,
+        flags: int,
+    ) -> list[Event]: ...
     def dispatch(
         self,
         handlers: list[Any],

@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from admf._core import Event
 from admf.analysis import Analysis, analyze, statistics_inputs
 from admf.book import SimVenue
 from admf.errors import AdmfError
@@ -31,7 +30,7 @@ from admf.metrics import summarize as summarize_metrics
 from admf.pipeline import OrderPipeline
 from admf.portfolio import Portfolio
 from admf.risk import RiskEngine, RiskLimits
-from admf.strategy import HANDLER_KINDS, Context, Strategy, overridden_handlers
+from admf.strategy import HANDLER_KINDS, Context, OrderRoute, Strategy, overridden_handlers
 from admf.venue import (
     FILL_AT,
     BarVenue,
@@ -333,12 +332,12 @@ def run_kernel(
             kernel, portfolio, settings, instruments, specs, book_venues, stages
         )
         kernel.add_component(pipeline)
-        command: Callable[[Event], None] = pipeline.command
+        route: OrderRoute = pipeline
     else:
         _rust_order_path(kernel, portfolio, settings, instruments, specs, book_venues)
-        command = kernel.command
+        route = kernel
     ctx = Context(
-        kernel, portfolio, instruments[0] if instruments else 0, book_venues, specs, command
+        kernel, portfolio, instruments[0] if instruments else 0, book_venues, specs, route
     )
     strategy = strategy_cls(config, ctx)
     for handler in overridden_handlers(strategy):

@@ -361,6 +361,20 @@ class Kernel:
         returns."""
         self._pending.extend(self.core.command(event))
 
+    def submit(
+        self,
+        instrument: int,
+        order_id: int,
+        side: int,
+        price: int,
+        qty: int,
+        value: int,
+        flags: int,
+    ) -> None:
+        """`command` of an order submit given by its fixed-point fields (no `Event` built in
+        Python)."""
+        self._pending.extend(self.core.submit(instrument, order_id, side, price, qty, value, flags))
+
     def attach_payload(self, seq: int, payload: Payload) -> None:
         """Gives an event sequenced in Rust (flagged ``HAS_PAYLOAD`` there) its payload; it
         must not have been flushed yet."""

@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple, PyType};
 
 use super::book::PySimVenue;
-use super::event::{events_from_bytes, PyEvent};
+use super::event::{check, events_from_bytes, PyEvent};
 use super::orders::PyPortfolio;
 use crate::event::{flags, Event, Kind};
 use crate::kernel::KernelCore;
@@ -67,6 +67,45 @@ impl PyKernelCore {
     /// handler wants them (bars for the venue, fills for the portfolio).
     fn needs_in_rust(&self, kind: u8) -> bool {
         self.orders.is_some() && (kind == Kind::Bar as u8 || kind == Kind::Fill as u8)
+    }
+
+    /// Sequences `cmd` and runs it down the order path; the events Python subscribed to.
+    fn run_command(&mut self, py: Python<'_>, cmd: Event) -> PyResult<Vec<PyEvent>> {
+        let PyKernelCore {
+            core,
+            venues,
+            orders,
+            notify,
+            ..
+        } = self;
+        let Some((path, portfolio)) = orders else {
+            return Err(PyValueError::new_err(
+                "no order path attached to this kernel",
+            ));
+        };
+        let mut portfolio = portfolio.borrow_mut(py);
+        let mut out = Vec::new();
+        let mut engine = Engine {
+            core,
+            portfolio: &mut portfolio.inner,
+            notify,
+            out: &mut out,
+        };
+        let mut book = |cmd: &Event, core: &mut KernelCore| {
+            let venue = venues.get(&cmd.instrument)?;
+            let mut answers = Vec::new();
+            let done = venue
+                .borrow_mut(py)
+                .inner
+                .submit(cmd, &mut answers)
+                .map_err(|e| format!("order {}: {e}", cmd.order_id));
+            for e in answers {
+                core.schedule(e);
+            }
+            Some(done)
+        };
+        path.command(cmd, &mut engine, &mut book);
+        Ok(out.into_iter().map(|inner| PyEvent { inner }).collect())
     }
 
     /// The next subscribed input, venue answer or order path event, sequenced.
@@ -218,41 +257,36 @@ impl PyKernelCore {
     /// at once; returns the events it caused that Python handlers subscribed to (the command
     /// included), in seq order.
     fn command(&mut self, py: Python<'_>, event: &Bound<'_, PyEvent>) -> PyResult<Vec<PyEvent>> {
-        let PyKernelCore {
-            core,
-            venues,
-            orders,
-            notify,
-            ..
-        } = self;
-        let Some((path, portfolio)) = orders else {
-            return Err(PyValueError::new_err(
-                "no order path attached to this kernel",
-            ));
+        self.run_command(py, event.get().inner)
+    }
+
+    /// `command` of an order submit given by its fields (fixed point; price 0 for a market
+    /// order, qty 0 with a value to size at the fill): the strategy's hot path, with no
+    /// `Event` built in Python.
+    #[allow(clippy::too_many_arguments)]
+    fn submit(
+        &mut self,
+        py: Python<'_>,
+        instrument: u32,
+        order_id: i64,
+        side: u8,
+        price: i64,
+        qty: i64,
+        value: i64,
+        flags: u16,
+    ) -> PyResult<Vec<PyEvent>> {
+        check(Kind::OrderSubmit as u8, side)?;
+        let cmd = Event {
+            instrument,
+            order_id,
+            side,
+            price,
+            qty,
+            aux: value,
+            flags,
+            ..Event::new(Kind::OrderSubmit, 0)
         };
-        let mut portfolio = portfolio.borrow_mut(py);
-        let mut out = Vec::new();
-        let mut engine = Engine {
-            core,
-            portfolio: &mut portfolio.inner,
-            notify,
-            out: &mut out,
-        };
-        let mut book = |cmd: &Event, core: &mut KernelCore| {
-            let venue = venues.get(&cmd.instrument)?;
-            let mut answers = Vec::new();
-            let done = venue
-                .borrow_mut(py)
-                .inner
-                .submit(cmd, &mut answers)
-                .map_err(|e| format!("order {}: {e}", cmd.order_id));
-            for e in answers {
-                core.schedule(e);
-            }
-            Some(done)
-        };
-        path.command(event.get().inner, &mut engine, &mut book);
-        Ok(out.into_iter().map(|inner| PyEvent { inner }).collect())
+        self.run_command(py, cmd)
     }
 
     /// The reasons in words of the order path's events flagged HAS_PAYLOAD so far, as

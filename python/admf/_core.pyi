@@ -274,6 +274,7 @@ class KernelCore:
         self,
         portfolio: Portfolio,
         instruments: list[int],
+        pending: Any,
         *,
         fill_at: str,
         fee_rate: float,
@@ -288,7 +289,7 @@ class KernelCore:
         daily_loss_limit_fx: int | None = None,
         kill_switch: bool = False,
     ) -> None: ...
-    def command(self, event: Event) -> list[Event]: ...
+    def command(self, event: Event) -> None: ...
     def submit(
         self,
         instrument: int,
@@ -298,7 +299,7 @@ class KernelCore:
         qty: int,
         value: int,
         flags: int,
-    ) -> list[Event]: ...
+    ) -> None: ...
     def dispatch(
         self,
         handlers: list[Any],

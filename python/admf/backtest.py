@@ -335,7 +335,7 @@ def run_kernel(
         route: OrderRoute = pipeline
     else:
         _rust_order_path(kernel, portfolio, settings, instruments, specs, book_venues)
-        route = kernel
+        route = kernel.core
     ctx = Context(
         kernel, portfolio, instruments[0] if instruments else 0, book_venues, specs, route
     )
@@ -370,6 +370,7 @@ def _rust_order_path(
     kernel.core.attach_orders(
         portfolio,
         list(instruments),
+        kernel.pending,
         fill_at=settings.fill_at,
         fee_rate=fees.rate,
         fee_per_unit_fx=round(fees.per_unit * SCALE),

@@ -355,25 +355,11 @@ class Kernel:
         self._pending.append(sequenced)
         return sequenced
 
-    def command(self, event: Event) -> None:
-        """Sequences an order command and runs it down the order path in Rust at once (see
-        ``KernelCore.attach_orders``); what it caused is dispatched after the current handler
-        returns."""
-        self._pending.extend(self.core.command(event))
-
-    def submit(
-        self,
-        instrument: int,
-        order_id: int,
-        side: int,
-        price: int,
-        qty: int,
-        value: int,
-        flags: int,
-    ) -> None:
-        """`command` of an order submit given by its fixed-point fields (no `Event` built in
-        Python)."""
-        self._pending.extend(self.core.submit(instrument, order_id, side, price, qty, value, flags))
+    @property
+    def pending(self) -> deque[Event]:
+        """Events to dispatch once the current handler returns, in seq order (the order path
+        in Rust appends what a command caused here)."""
+        return self._pending
 
     def attach_payload(self, seq: int, payload: Payload) -> None:
         """Gives an event sequenced in Rust (flagged ``HAS_PAYLOAD`` there) its payload; it

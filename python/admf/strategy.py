@@ -44,7 +44,7 @@ Units = int | float | Decimal
 
 
 class OrderRoute(Protocol):
-    """Where a context sends order commands: the kernel (the order path in Rust) or an
+    """Where a context sends order commands: the kernel's core (the order path in Rust) or an
     `admf.pipeline.OrderPipeline` of Python stages."""
 
     def command(self, event: Event) -> None: ...
@@ -219,9 +219,9 @@ class Context:
     ) -> None:
         self._kernel = kernel
         self._instruments = instruments or Instruments()
-        route = orders or kernel
-        """Where order commands go: the order path in Rust (the kernel), or a pipeline of
-        Python stages."""
+        route: OrderRoute = orders or kernel.core
+        """Where order commands go: the order path in Rust (the kernel's core), or a
+        pipeline of Python stages."""
         self._command = route.command
         self._submit = route.submit
         self.portfolio = portfolio

@@ -279,3 +279,17 @@ def test_several_instruments_one_account(tmp_path: Any) -> None:
     rust, _ = run_kernel(cls, {}, settings, sources, [1, 2], None)
     python, _ = run_kernel(cls, {}, settings, sources, [1, 2], None, {"audit": Audit()})
     assert rust.output_hash == python.output_hash == result.output_hash
+
+
+def test_cli_lot_size_lets_value_sized_orders_buy_fractions(tmp_path: Any) -> None:
+    from admf.cli import main
+    from admf.log import query
+
+    btc = Path(__file__).resolve().parents[1] / "data/market"
+    btc = btc / "nautilus__ftx_btc-perp-20211231-20220201_1m_head300.csv"
+    args = ["backtest", "--no-progress", "--strategy", "sma-cross", "--data", str(btc)]
+    assert main([*args, "--lot-size", "0.001", "--log", str(tmp_path), "--run-id", "b"]) == 0
+    qty = query(tmp_path, "SELECT qty_fx FROM fills").column(0).to_numpy()
+    assert len(qty) > 0
+    assert (qty % (SCALE // 1000) == 0).all()
+    assert (qty % SCALE != 0).any()  # fractions of a bitcoin, in thousandths

@@ -21,6 +21,7 @@ from typing import Any, Final
 import numpy as np
 import pyarrow as pa
 
+from admf.analysis import Analysis, analyze
 from admf.book import SimVenue
 
 # Re-exported: callers (replay, tests) import them from here.
@@ -28,16 +29,23 @@ from admf.data.source import ReadOptions as ReadOptions
 from admf.data.source import Source as Source
 from admf.data.source import load_source as load_source
 from admf.errors import AdmfError, SettingError
-from admf.events import SCALE, EventArray, Kind, Side, empty_events
-from admf.kernel import Audit, Context, Kernel, OrderStage, Payload, Validation
-from admf.metrics import TRADE_DTYPE, Summary, TradeArray
-from admf.metrics import summarize as summarize_metrics
+from admf.events import SCALE, EventArray, Kind, Side, empty_events, to_fixed
+from admf.kernel import Audit, Kernel, OrderStage, Payload, Validation
+from admf.metrics import Summary
 from admf.pipeline import OrderPipeline
-from admf.portfolio import Portfolio, notional
+from admf.portfolio import Portfolio
 from admf.risk import RiskEngine, RiskLimits
-from admf.strategy import HANDLER_KINDS, Strategy, overridden_handlers
+from admf.strategy import HANDLER_KINDS, Context, OrderRoute, Strategy, overridden_handlers
 from admf.summary import RunSummary, summarize_run, unhandled_warning
-from admf.venue import BarVenue, BookVenue, ExecutionRouter, FeeModel, SlippageModel
+from admf.venue import (
+    FILL_AT,
+    BarVenue,
+    BookVenue,
+    ExecutionRouter,
+    FeeModel,
+    Instruments,
+    SlippageModel,
+)
 
 StrategySpec = str | type[Strategy]
 
@@ -67,10 +75,13 @@ SETTING_RANGES: Final[dict[str, _Range]] = {
     "risk.max_position": (0.0, MONEY_LIMIT, False, True, "units"),
     "risk.max_orders_per_second": (1, 10**9, True, True, "orders per second"),
     "risk.daily_loss_limit": (0.0, MONEY_LIMIT, False, True, "currency units"),
+    "lot_size": (1e-9, MONEY_LIMIT, True, True, "units: the step of order quantities"),
+    "tick_size": (1e-9, MONEY_LIMIT, True, True, "currency units: the step of limit prices"),
 }
-"""The accepted range of every numeric setting (risk limits may also be None: no limit)."""
+"""The accepted range of every numeric setting (risk limits and the tick size may also be None:
+no limit, any price)."""
 SETTING_CHOICES: Final[dict[str, tuple[str, ...]]] = {
-    "fill_at": ("next_open", "close"),
+    "fill_at": FILL_AT,
     "on_error": ("continue", "stop"),
 }
 
@@ -91,7 +102,7 @@ def check_settings(settings: BacktestSettings) -> None:
         if name.startswith("risk."):
             owner, field = settings.risk, name[5:]
         value = getattr(owner, field)
-        if value is None and owner is not settings:
+        if value is None and (owner is not settings or field == "tick_size"):
             continue
         integral = isinstance(spec[0], int) and isinstance(spec[1], int)
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -131,6 +142,12 @@ class BacktestSettings:
     """Book venue: from a command to the venue acting on it."""
     latency_to_strategy_ns: int = 0
     """Book venue: from the venue's answer to the strategy seeing it."""
+    lot_size: float = 1.0
+    """Bar venue: the smallest quantity an order may have, and the step of its quantities
+    (1: whole shares)."""
+    tick_size: float | None = None
+    """Bar venue: the step of limit prices (None: any price to the engine's 1e-9 resolution);
+    book data brings its own tick."""
 
     def __post_init__(self) -> None:
         check_settings(self)
@@ -173,11 +190,20 @@ class BacktestResult:
     output_hash: str
     run_dir: Path | None = None
     summary: RunSummary = dataclasses.field(init=False)
+    _analysis: Analysis | None = dataclasses.field(default=None, repr=False)
 
     @property
     def statistics(self) -> Summary | None:
         """The performance statistics (``summary.statistics``), None without any."""
         return self.summary.statistics
+
+    @property
+    def analysis(self) -> Analysis:
+        """The equity curve, round trips and positions of the run (fixed point), folded once
+        from its events and kept."""
+        if self._analysis is None:
+            self._analysis = analyze(self.events, self.portfolio.initial_cash_fx)
+        return self._analysis
 
     def of_kind(self, *kinds: Kind) -> EventArray:
         return self.events[np.isin(self.events["kind"], [int(k) for k in kinds])]
@@ -200,8 +226,8 @@ class BacktestResult:
         )
 
     def trades(self) -> pa.Table:
-        """Round trips (see `round_trips`), with prices, quantities and P&L as floats."""
-        t = round_trips(self.of_kind(Kind.FILL))
+        """Round trips (see `admf.analysis`), with prices, quantities and P&L as floats."""
+        t = self.analysis.trades
         return pa.table(
             {
                 "instrument": t["instrument"],
@@ -218,13 +244,13 @@ class BacktestResult:
 
     def equity(self) -> pa.Table:
         """Equity at every bar/quote/trade mark: ts, equity, cash, exposure (floats)."""
-        curve = equity_curve(self.events, self.portfolio.initial_cash)
+        curve = self.analysis.curve
         return pa.table(
             {
-                "ts": pa.array(curve["ts"], pa.timestamp("ns", tz="UTC")),
-                "equity": curve["equity"],
-                "cash": curve["cash"],
-                "exposure": curve["exposure"],
+                "ts": pa.array(curve.ts, pa.timestamp("ns", tz="UTC")),
+                "equity": curve.equity / SCALE,
+                "cash": curve.cash / SCALE,
+                "exposure": curve.exposure / SCALE,
             }
         )
 
@@ -233,100 +259,6 @@ class BacktestResult:
         from admf.events import to_record_batch
 
         return pa.Table.from_batches([to_record_batch(self.events)])
-
-
-def round_trips(fills: EventArray) -> TradeArray:
-    """Round trips from fills in seq order, per instrument, as a ``metrics.TRADE_DTYPE``
-    array: a position opened from flat and closed back to flat (a flip closes one trip and
-    opens the next). Entry and exit prices are volume-weighted; fees and the net P&L are
-    exact fixed point."""
-    rows: list[tuple[int, ...]] = []
-    trips: dict[int, dict[str, int]] = {}
-    for f in fills:
-        inst, ts, price, fee = int(f["instrument"]), int(f["ts"]), int(f["price"]), int(f["aux"])
-        signed = int(f["qty"]) if f["side"] == Side.BUY else -int(f["qty"])
-        while signed:
-            trip = trips.get(inst)
-            if trip is None or (trip["pos"] > 0) == (signed > 0):
-                if trip is None:
-                    trip = trips[inst] = dict.fromkeys(
-                        ("pos", "in_value", "in_qty", "out_value", "out_qty", "fees"), 0
-                    )
-                    trip["ts"] = ts
-                trip["pos"] += signed
-                trip["in_value"] += price * abs(signed)
-                trip["in_qty"] += abs(signed)
-                trip["fees"] += fee
-                break
-            closing = min(abs(trip["pos"]), abs(signed))
-            direction = 1 if trip["pos"] > 0 else -1
-            trip["pos"] -= closing * direction
-            trip["out_value"] += price * closing
-            trip["out_qty"] += closing
-            trip["fees"] += fee
-            fee = 0
-            signed += closing * direction
-            if trip["pos"] == 0:
-                gross = notional(1, (trip["out_value"] - trip["in_value"]) * direction)
-                rows.append(
-                    (
-                        trip["ts"],
-                        ts,
-                        inst,
-                        int(Side.BUY if direction > 0 else Side.SELL),
-                        trip["in_qty"],
-                        trip["in_value"] // trip["in_qty"],
-                        trip["out_value"] // trip["out_qty"],
-                        trip["fees"],
-                        gross - trip["fees"],
-                    )
-                )
-                del trips[inst]
-    return np.array(rows, dtype=TRADE_DTYPE)
-
-
-MARK_KINDS = (Kind.BAR, Kind.TRADE, Kind.QUOTE, Kind.BOOK_EXECUTE)
-
-
-def equity_curve(events: EventArray, initial_cash: int) -> dict[str, np.ndarray]:
-    """Equity at each mark (bar close, trade price, quote mid), in floats: cash after every
-    fill so far plus positions marked at each instrument's last price. Computed after the
-    run from the log, with no per-bar work during it."""
-    kinds = events["kind"]
-    marks = events[np.isin(kinds, [int(k) for k in MARK_KINDS])]
-    fills = events[kinds == Kind.FILL]
-    n = len(marks)
-    if n == 0:
-        return {k: np.zeros(0) for k in ("ts", "equity", "cash", "exposure")}
-    price = marks["price"].astype(np.float64) / SCALE
-    quotes = marks["kind"] == Kind.QUOTE
-    price[quotes] = (marks["price"][quotes] + marks["aux"][quotes]) / 2 / SCALE
-    # State after each fill (exact integers), then looked up at each mark by seq.
-    signed = np.where(fills["side"] == Side.BUY, 1, -1) * fills["qty"].astype(np.float64) / SCALE
-    cash_step = -signed * fills["price"] / SCALE - fills["aux"] / SCALE
-    cash_after = initial_cash / SCALE + np.concatenate([[0.0], np.cumsum(cash_step)])
-    # Every fill caused by a mark comes before the next mark: count fills before each next mark.
-    next_seq = np.concatenate([marks["seq"][1:], [np.iinfo(np.uint64).max]])
-    fills_done = np.searchsorted(fills["seq"], next_seq, side="left")
-    cash = cash_after[fills_done]
-    value = np.zeros(n)
-    exposure = np.zeros(n)
-    for inst in np.unique(marks["instrument"]):
-        mine = marks["instrument"] == inst
-        idx = np.where(mine, np.arange(n), -1)
-        last = np.maximum.accumulate(idx)
-        last_price = np.where(last >= 0, price[np.maximum(last, 0)], 0.0)
-        f_mine = fills["instrument"] == inst
-        pos_after = np.concatenate([[0.0], np.cumsum(np.where(f_mine, signed, 0.0))])
-        pos = pos_after[fills_done]
-        value += pos * last_price
-        exposure += np.abs(pos) * last_price
-    return {
-        "ts": marks["ts"].copy(),
-        "equity": cash + value,
-        "cash": cash,
-        "exposure": exposure,
-    }
 
 
 class _Collector:
@@ -364,51 +296,120 @@ def run_kernel(
     config = strategy_cls.make_config(params)
     kernel = Kernel(sources, seed=settings.seed, on_error=settings.on_error, sink=sink)
     kernel.progress = progress
-    portfolio = Portfolio(round(settings.initial_cash * SCALE))
-    venue = BarVenue(
-        kernel,
-        FeeModel(settings.fee_rate, settings.fee_per_unit, settings.fee_minimum),
-        SlippageModel(settings.slippage_bps),
-        fill_at=settings.fill_at,
+    portfolio = Portfolio(to_fixed(settings.initial_cash))
+    portfolio.attach_market(kernel.core)
+    specs = Instruments(
+        lot=to_fixed(settings.lot_size),
+        tick=1 if settings.tick_size is None else to_fixed(settings.tick_size),
+        ticks=dict(books or {}),
     )
-    risk = RiskEngine(settings.risk, portfolio, kernel.core.last_price)
-    execution: OrderStage = venue
     book_venues: dict[int, SimVenue] = {}
-    if books:
-        for instrument, tick in sorted(books.items()):
-            book_venues[instrument] = SimVenue(
-                tick,
-                instrument,
-                maker_fee=round(settings.maker_fee * SCALE),
-                taker_fee=round(settings.taker_fee * SCALE),
-                latency_to_venue=settings.latency_to_venue_ns,
-                latency_to_strategy=settings.latency_to_strategy_ns,
-            )
-        book_venue = BookVenue(kernel, book_venues)
-        execution = ExecutionRouter(dict.fromkeys(book_venues, book_venue), venue)
-    chosen: dict[str, OrderStage] = {
-        "validation": Validation(instruments),
-        "risk": risk,
-        "execution": execution,
-        "audit": Audit(),
-    }
-    chosen.update(stages or {})
-    # Order matters: the venue (subscribed first, when it was made) fills pending orders on a
-    # bar before the strategy sees it; the portfolio folds a fill before the strategy hears
-    # of it.
-    kernel.subscribe(Kind.FILL, portfolio.apply, "portfolio")
-    pipeline = OrderPipeline(kernel, [chosen[name] for name in chosen])
-    ctx = Context(kernel, portfolio, instruments[0] if instruments else 0, book_venues)
+    for instrument, tick in sorted((books or {}).items()):
+        book_venues[instrument] = SimVenue(
+            tick,
+            instrument,
+            maker_fee=round(settings.maker_fee * SCALE),
+            taker_fee=round(settings.taker_fee * SCALE),
+            latency_to_venue=settings.latency_to_venue_ns,
+            latency_to_strategy=settings.latency_to_strategy_ns,
+        )
+    if stages:
+        pipeline = _python_pipeline(
+            kernel, portfolio, settings, instruments, specs, book_venues, stages
+        )
+        kernel.add_component(pipeline)
+        route: OrderRoute = pipeline
+    else:
+        _rust_order_path(kernel, portfolio, settings, instruments, specs, book_venues)
+        route = kernel.core
+    ctx = Context(
+        kernel, portfolio, instruments[0] if instruments else 0, book_venues, specs, route
+    )
     strategy = strategy_cls(config, ctx)
     for handler in overridden_handlers(strategy):
         for kind_name in HANDLER_KINDS[handler]:
             kernel.subscribe(
                 Kind[kind_name], getattr(strategy, handler), f"{strategy_cls.__name__}.{handler}"
             )
-    kernel.add_component(pipeline)
     kernel.add_component(strategy)
     kernel.run()
     return kernel, portfolio
+
+
+def _rust_order_path(
+    kernel: Kernel,
+    portfolio: Portfolio,
+    settings: BacktestSettings,
+    instruments: Sequence[int],
+    specs: Instruments,
+    book_venues: dict[int, SimVenue],
+) -> None:
+    """The engine's own order path, in Rust inside the kernel: no Python per order stage."""
+    if book_venues:
+        BookVenue(kernel, book_venues)  # attaches the book venues and reports their errors
+    fees = _fee_model(settings)
+    risk = settings.risk
+
+    def fixed(value: float | None) -> int | None:
+        return None if value is None else round(value * SCALE)
+
+    kernel.core.attach_orders(
+        portfolio,
+        list(instruments),
+        kernel.pending,
+        fill_at=settings.fill_at,
+        fee_rate=fees.rate,
+        fee_per_unit_fx=round(fees.per_unit * SCALE),
+        fee_minimum_fx=round(fees.minimum * SCALE),
+        slippage_bps=settings.slippage_bps,
+        lot_fx=specs.lot,
+        max_order_qty_fx=fixed(risk.max_order_qty),
+        max_notional_fx=fixed(risk.max_notional),
+        max_position_fx=fixed(risk.max_position),
+        max_orders_per_second=risk.max_orders_per_second,
+        daily_loss_limit_fx=fixed(risk.daily_loss_limit),
+        kill_switch=risk.kill_switch,
+    )
+
+
+def _python_pipeline(
+    kernel: Kernel,
+    portfolio: Portfolio,
+    settings: BacktestSettings,
+    instruments: Sequence[int],
+    specs: Instruments,
+    book_venues: dict[int, SimVenue],
+    stages: dict[str, OrderStage],
+) -> OrderPipeline:
+    """The order path as Python stages, ``stages`` replacing some: the engine's own stages
+    decide as the Rust path does, event for event."""
+    venue = BarVenue(
+        kernel,
+        portfolio,
+        _fee_model(settings),
+        SlippageModel(settings.slippage_bps),
+        fill_at=settings.fill_at,
+        lot=specs.lot,
+    )
+    execution: OrderStage = venue
+    if book_venues:
+        book_venue = BookVenue(kernel, book_venues)
+        execution = ExecutionRouter(dict.fromkeys(book_venues, book_venue), venue)
+    # The venue (subscribed first, when it was made) fills pending orders on a bar before the
+    # strategy sees it; the portfolio folds a fill before the strategy hears of it.
+    kernel.subscribe(Kind.FILL, portfolio.apply, "portfolio")
+    chosen: dict[str, OrderStage] = {
+        "validation": Validation(instruments),
+        "risk": RiskEngine(settings.risk, portfolio, kernel.core.last_price),
+        "execution": execution,
+        "audit": Audit(),
+    }
+    chosen.update(stages)
+    return OrderPipeline(kernel, list(chosen.values()))
+
+
+def _fee_model(settings: BacktestSettings) -> FeeModel:
+    return FeeModel(settings.fee_rate, settings.fee_per_unit, settings.fee_minimum)
 
 
 class _ProgressBar:
@@ -547,31 +548,6 @@ def make_result(
     return result
 
 
-def metric_inputs(
-    events: EventArray, initial_cash: int
-) -> tuple[tuple[np.ndarray, np.ndarray], TradeArray, tuple[np.ndarray, np.ndarray]]:
-    """What ``admf.metrics`` and ``admf.report`` take, from a run's events: the equity curve
-    in fixed point, the round trips and the position step function."""
-    curve = equity_curve(events, initial_cash)
-    if len(curve["ts"]) < 2:
-        raise AdmfError("the run has fewer than 2 market data points: no statistics")
-    equity = np.round(curve["equity"] * SCALE).astype(np.int64)
-    trades = round_trips(events[events["kind"] == Kind.FILL])
-    return (curve["ts"], equity), trades, positions_of(events)
-
-
-def run_statistics(events: EventArray, initial_cash: int) -> Summary:
-    """The metrics of a run from its events (see ``admf.metrics``)."""
-    return summarize_metrics(*metric_inputs(events, initial_cash))
-
-
-def positions_of(events: EventArray) -> tuple[np.ndarray, np.ndarray]:
-    """The step function of the total signed position, from the fills."""
-    fills = events[events["kind"] == Kind.FILL]
-    signed = np.where(fills["side"] == Side.BUY, 1, -1) * fills["qty"]
-    return fills["ts"].astype(np.int64), np.cumsum(signed).astype(np.int64)
-
-
 def summarize(result: BacktestResult) -> RunSummary:
     """The summary of a run: every count from its events, the statistics, and a warning when
     the strategy received no event it handles."""
@@ -586,7 +562,7 @@ def summarize(result: BacktestResult) -> RunSummary:
     return summarize_run(
         result.events,
         result.payloads,
-        result.portfolio.initial_cash,
+        result.portfolio.initial_cash_fx,
         result.output_hash,
         stopped=result.kernel.stopped,
         warnings=tuple(warnings),

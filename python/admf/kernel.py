@@ -1,12 +1,14 @@
-"""The kernel: sequencer, clock, bus and order pipeline of one run.
+"""The kernel: sequencer, clock and bus of one run.
 
 One thread applies events in ``seq`` order. The merged inputs live in Rust
 (``_core.KernelCore``), which sequences them and appends them to the run's output in bulk;
 only inputs of a kind some Python handler subscribed to cross into Python, one ``Event`` per
-handler call. Anything a handler causes (an order, a signal, a venue report, an error) is
-emitted through `Kernel.emit`: it takes the next ``seq`` at once and is dispatched as soon as
-the current handler returns, before the next handler of the same event runs, in ``seq`` order
-(first in, first out), so the log's order is the order in which things happened.
+handler call, from a dispatch loop in Rust. Anything a handler causes (an order, a signal, a
+venue report, an error) is emitted through `Kernel.emit` (order commands through
+`Kernel.command`, which runs the order path in Rust at once): it takes the next ``seq`` at
+once and is dispatched as soon as the current handler returns, before the next handler of the
+same event runs, in ``seq`` order (first in, first out), so the log's order is the order in
+which things happened.
 
 Business logic reads time only from ``kernel.now`` (the timestamp of the event being
 applied) and randomness only from ``kernel.rng``, seeded from the run's recorded seed.
@@ -35,30 +37,20 @@ from admf.errors import AdmfError
 from admf.events import (
     BUY,
     EVENT_DTYPE,
-    F_FOK,
     F_HAS_PAYLOAD,
-    F_IOC,
     F_MARKET,
-    F_POST_ONLY,
-    K_CUSTOM,
-    K_ORDER_CANCEL,
-    K_ORDER_MODIFY,
     K_ORDER_REJECTED,
     K_ORDER_SUBMIT,
-    K_SIGNAL,
     SELL,
     EventArray,
     Flag,
     Kind,
 )
 from admf.log.payload import encode_payload
-from admf.portfolio import Portfolio
 from admf.strategy import Component
 
 Payload = Any
 Sink = Callable[[EventArray, list[Payload | None] | None], None]
-
-ORDER_COMMANDS = (Kind.ORDER_SUBMIT, Kind.ORDER_CANCEL, Kind.ORDER_MODIFY)
 
 
 class RunStopped(AdmfError):
@@ -94,7 +86,7 @@ class Subscription:
         self,
         kernel: Kernel,
         kind: int,
-        fn: Callable[[Event], None],
+        fn: Callable[[Event], object],
         stats: HandlerStats,
         priority: int,
     ) -> None:
@@ -166,7 +158,8 @@ class OrderStage(Protocol):
 
 
 class Validation:
-    """Rejects malformed orders before risk sees them."""
+    """Rejects malformed orders before risk sees them (the Python twin of
+    ``rust/src/orders/validation.rs``, for runs with a replaced stage)."""
 
     name = "validation"
 
@@ -180,10 +173,10 @@ class Validation:
             return "side must be BUY or SELL"
         if order.instrument not in self.instruments:
             return f"unknown instrument {order.instrument}"
-        qty = order.qty
+        qty = order.qty_fx
         if qty < 0 or (qty == 0 and order.aux <= 0):
             return "qty must be positive (or qty 0 with a positive value to size at fill)"
-        if not order.flags & F_MARKET and order.price <= 0:
+        if not order.flags & F_MARKET and order.price_fx <= 0:
             return "a limit order needs a positive price"
         return None
 
@@ -245,7 +238,7 @@ class Kernel:
         self.components: list[Component] = []
         self.errors = 0
         self._subs: list[list[Subscription]] = [[] for _ in range(256)]
-        self._handlers: list[tuple[tuple[Callable[[Event], None], HandlerStats], ...]] = [
+        self._handlers: list[tuple[tuple[Callable[[Event], object], HandlerStats], ...]] = [
             () for _ in range(256)
         ]
         self._pending: deque[Event] = deque()
@@ -272,7 +265,7 @@ class Kernel:
     def subscribe(
         self,
         kind: int,
-        handler: Callable[[Event], None],
+        handler: Callable[[Event], object],
         name: str,
         instrument: int | None = None,
         active: bool = True,
@@ -283,7 +276,7 @@ class Kernel:
         fn = handler
         if instrument is not None:
 
-            def fn(event: Event, handler: Callable[[Event], None] = handler) -> None:
+            def fn(event: Event, handler: Callable[[Event], object] = handler) -> None:
                 if event.instrument == instrument:
                     handler(event)
 
@@ -362,6 +355,12 @@ class Kernel:
         self._pending.append(sequenced)
         return sequenced
 
+    @property
+    def pending(self) -> deque[Event]:
+        """Events to dispatch once the current handler returns, in seq order (the order path
+        in Rust appends what a command caused here)."""
+        return self._pending
+
     def attach_payload(self, seq: int, payload: Payload) -> None:
         """Gives an event sequenced in Rust (flagged ``HAS_PAYLOAD`` there) its payload; it
         must not have been flushed yet."""
@@ -398,28 +397,21 @@ class Kernel:
             return
         self._drain_pending()
         core = self.core
-        handlers = self._handlers
-        pending = self._pending
-        error = self._handler_error
-        drain = self._drain_pending
-        timed = self._dispatch_timed
         n = 0
         try:
             while True:
-                for event in core:
-                    n += 1
-                    if n % SAMPLE_EVERY:
-                        for fn, stats in handlers[event.kind]:
-                            try:
-                                fn(event)
-                            except RunStopped:
-                                raise
-                            except Exception as exc:
-                                error(stats, event, exc)
-                            if pending:
-                                drain()
-                    else:
-                        timed(event)
+                # The dispatch loop runs in Rust (see `KernelCore.dispatch`): per event, a
+                # handler call and nothing else in Python unless the handler made something.
+                n = core.dispatch(
+                    self._handlers,
+                    self._pending,
+                    self._drain_pending,
+                    self._dispatch_timed,
+                    self._handler_error,
+                    RunStopped,
+                    SAMPLE_EVERY,
+                    n,
+                )
                 if core.alarm_due:
                     self._fire_timers()
                     continue
@@ -510,6 +502,8 @@ class Kernel:
         self.core.set_alarm(self._timers[0][0] if self._timers else None)
 
     def _flush(self) -> None:
+        for seq, words in self.core.take_payloads():
+            self._payloads[seq] = words
         raw = self.core.drain()
         if not len(raw):
             return
@@ -573,109 +567,3 @@ async def _run_async(
         raise
     finally:
         stats.ns += perf_counter_ns() - start
-
-
-class Context:
-    """What a strategy reads and commands: time, randomness, portfolio, orders, signals,
-    timers. Every command is an event in the log."""
-
-    def __init__(
-        self,
-        kernel: Kernel,
-        portfolio: Portfolio,
-        instrument: int,
-        books: dict[int, Any] | None = None,
-    ) -> None:
-        self._kernel = kernel
-        self.portfolio = portfolio
-        self.instrument = instrument
-        """The default instrument (the first data source's)."""
-        self._books = books or {}
-
-    def book(self, instrument: int | None = None) -> Any:
-        """The simulated venue of an instrument with book data (``bbo()``, ``depth(side, n)``,
-        ``order(id)``, ``open_orders()``: the market's book and own orders' queue positions),
-        or None for bar data."""
-        return self._books.get(self.instrument if instrument is None else instrument)
-
-    @property
-    def now(self) -> int:
-        """The kernel clock in ns."""
-        return self._kernel.now
-
-    @property
-    def rng(self) -> random.Random:
-        """The run's seeded random generator (the seed is in the manifest)."""
-        return self._kernel.rng
-
-    def position(self, instrument: int | None = None) -> int:
-        """The signed position (fixed point) in ``instrument`` (default: ``self.instrument``)."""
-        pos = self.portfolio.positions.get(self.instrument if instrument is None else instrument)
-        return pos.qty if pos else 0
-
-    def submit(
-        self,
-        side: int,
-        qty: int = 0,
-        *,
-        instrument: int | None = None,
-        price: int | None = None,
-        value: int = 0,
-        ioc: bool = False,
-        fok: bool = False,
-        post_only: bool = False,
-    ) -> int:
-        """Submits an order and returns its id. ``price=None`` is a market order. ``qty``
-        (fixed point) or, with ``qty=0``, ``value`` (fixed-point money) sized in whole units
-        at the fill price."""
-        flags = F_MARKET if price is None else 0
-        if ioc:
-            flags |= F_IOC
-        if fok:
-            flags |= F_FOK
-        if post_only:
-            flags |= F_POST_ONLY
-        order_id = self._kernel.next_order_id()
-        self._kernel.emit(
-            Event(
-                K_ORDER_SUBMIT,
-                0,
-                instrument=self.instrument if instrument is None else instrument,
-                order_id=order_id,
-                side=side,
-                price=price or 0,
-                qty=qty,
-                aux=value,
-                flags=flags,
-            )
-        )
-        return order_id
-
-    def buy(self, qty: int = 0, **kwargs: Any) -> int:
-        return self.submit(BUY, qty, **kwargs)
-
-    def sell(self, qty: int = 0, **kwargs: Any) -> int:
-        return self.submit(SELL, qty, **kwargs)
-
-    def cancel(self, order_id: int, instrument: int | None = None) -> None:
-        inst = self.instrument if instrument is None else instrument
-        self._kernel.emit(Event(K_ORDER_CANCEL, 0, instrument=inst, order_id=order_id))
-
-    def modify(self, order_id: int, price: int, qty: int, instrument: int | None = None) -> None:
-        inst = self.instrument if instrument is None else instrument
-        self._kernel.emit(
-            Event(K_ORDER_MODIFY, 0, instrument=inst, order_id=order_id, price=price, qty=qty)
-        )
-
-    def emit(self, value: int = 0, payload: Payload | None = None, *, custom: bool = False) -> int:
-        """Logs a signal (or a custom event) with a fixed-point ``value`` and an optional
-        payload; returns its seq."""
-        kind = K_CUSTOM if custom else K_SIGNAL
-        event = Event(kind, 0, instrument=self.instrument, price=value)
-        return self._kernel.emit(event, payload).seq
-
-    def set_timer(self, *, at: int | None = None, after: int | None = None) -> int:
-        """Fires ``on_timer`` at ``at`` ns or ``after`` ns from now; returns the timer id."""
-        if (at is None) == (after is None):
-            raise AdmfError("set_timer takes exactly one of at= and after=")
-        return self._kernel.set_timer(at if at is not None else self.now + (after or 0))

@@ -16,13 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from admf.backtest import (
-    MARK_KINDS,
-    BacktestResult,
-    equity_curve,
-    metric_inputs,
-    round_trips,
-)
+from admf.analysis import MARK_KINDS, analyze, round_trips, statistics_inputs
+from admf.backtest import BacktestResult
 from admf.events import SCALE, EventArray, Kind, Side
 from admf.metrics import TRADE_DTYPE, TradeArray
 from admf.report import Fills, write_report
@@ -71,10 +66,9 @@ def _write(
     names: Mapping[int, str],
 ) -> Path:
     events, _ = marked_events(events)
-    equity, trades, positions = metric_inputs(events, initial_cash)
-    gross = np.asarray(equity_curve(events, initial_cash)["exposure"])
-    if gross.dtype.kind == "f":  # a curve in whole units; the report takes fixed point
-        gross = np.round(gross * SCALE)
+    analysis = analyze(events, initial_cash)
+    equity, trades, positions = statistics_inputs(analysis)
+    gross = analysis.curve.exposure
     fills = events[events["kind"] == Kind.FILL]
     traded = int(fills["instrument"][0]) if len(fills) else min(names, default=1)
     mine = fills[fills["instrument"] == traded]
@@ -105,7 +99,7 @@ def write_result_report(result: BacktestResult, path: str | os.PathLike[str]) ->
     names = {s.instrument: s.name for s in result.sources}
     return _write(
         result.events,
-        result.portfolio.initial_cash,
+        result.portfolio.initial_cash_fx,
         f"Backtest of {run_title(result.strategy, result.params, names)}",
         path,
         result.summary,

@@ -150,7 +150,7 @@ def marked_events(events: EventArray) -> tuple[EventArray, str | None]:
     """The events with what the equity curve is marked at: as they are when they hold two
     market marks or more, else with a ``TRADE`` mark at each fill's price right after the
     fill (book deltas without trades). The second item says so (None: the market's prices)."""
-    from admf.backtest import MARK_KINDS
+    from admf.analysis import MARK_KINDS
 
     marks = int(np.count_nonzero(np.isin(events["kind"], [int(k) for k in MARK_KINDS])))
     fills = events[events["kind"] == Kind.FILL]
@@ -174,7 +174,7 @@ class Statistics(NamedTuple):
 
 def statistics_of(events: EventArray, initial_cash: int) -> Statistics:
     """The statistics of a run's events (see ``Statistics``)."""
-    from admf.backtest import run_statistics
+    from admf.analysis import run_statistics
 
     events, marked_at = marked_events(events)
     try:

@@ -14,7 +14,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::event::{flags, Event, Kind};
+use crate::event::{flags, Event};
+use crate::orders::mark_price;
 
 /// Counters per event kind.
 #[derive(Clone, Debug)]
@@ -85,15 +86,10 @@ impl KernelCore {
         e
     }
 
-    /// Remembers the instrument's last price: a bar's close, a trade's or a book
-    /// execution's price, a quote's mid.
+    /// Remembers the instrument's last price (see [`mark_price`]).
     fn mark(&mut self, e: &Event) {
-        let price = match Kind::from_code(e.kind) {
-            Some(Kind::Bar | Kind::Trade | Kind::BookExecute) => e.price,
-            Some(Kind::Quote) if e.price > 0 && e.aux > 0 => {
-                e.price / 2 + e.aux / 2 + (e.price % 2 + e.aux % 2) / 2
-            }
-            _ => return,
+        let Some(price) = mark_price(e) else {
+            return;
         };
         let i = e.instrument as usize;
         if i >= self.last_price.len() {

@@ -7,6 +7,7 @@ pub mod event;
 pub mod indicators;
 pub mod kernel;
 pub mod merge;
+pub mod orders;
 pub mod queue;
 
 #[cfg(feature = "python")]
@@ -25,6 +26,7 @@ use pyo3::prelude::*;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     py::event::register(m)?;
     py::kernel::register(m)?;
+    py::orders::register(m)?;
     py::indicators::register(m)?;
     py::queue::register(m)?;
     py::book::register(m)?;

@@ -167,7 +167,7 @@ def test_risk_limits_deny_and_log_each_decision() -> None:
     allowed = risk[risk["aux"] == Reason.ALLOWED]
     assert len(allowed) == 2  # 1000 + 1000 fits under 2500, a third would not
     assert set(risk["aux"][risk["aux"] != 0]) == {Reason.MAX_POSITION}
-    assert result.portfolio.position(1).qty == 2_000 * 10**9
+    assert result.portfolio.position(1).qty == 2_000
     rejected = result.of_kind(Kind.ORDER_REJECTED)
     assert len(rejected) == 2_515
     assert "position would be" in result.payloads[int(risk["seq"][-1])]
@@ -254,7 +254,7 @@ def test_results_as_arrow_tables() -> None:
     assert result.statistics.trades == trades.num_rows
     np.testing.assert_allclose(
         float(np.sum(trades.column("pnl").to_numpy())),
-        result.portfolio.realized() / 1e9,
+        result.portfolio.realized(),
         rtol=1e-9,
     )
 

@@ -49,15 +49,25 @@ def test_event_bytes_are_the_dtype_bytes() -> None:
     )
     row = np.frombuffer(event.to_bytes(), dtype=admf.EVENT_DTYPE)[0]
     for name in FIELD_NAMES:
-        assert row[name] == getattr(event, name), name
+        # Prices and quantities read in units; their `_fx` twins are the record's integers.
+        assert row[name] == getattr(event, f"{name}_fx", getattr(event, name)), name
     assert admf.Event.from_bytes(row.tobytes()) == event
 
 
 def test_event_named_slots_for_bars_and_quotes() -> None:
     bar = admf.Event(admf.Kind.BAR, price=4, qty=5, aux=1, order_id=2, payload=3)
-    assert (bar.open, bar.high, bar.low, bar.close, bar.volume) == (1, 2, 3, 4, 5)
+    assert (bar.open_fx, bar.high_fx, bar.low_fx, bar.close_fx, bar.volume_fx) == (1, 2, 3, 4, 5)
     quote = admf.Event(admf.Kind.QUOTE, price=10, qty=1, aux=11, order_id=2)
-    assert (quote.bid, quote.bid_size, quote.ask, quote.ask_size) == (10, 1, 11, 2)
+    assert (quote.bid_fx, quote.bid_size_fx, quote.ask_fx, quote.ask_size_fx) == (10, 1, 11, 2)
+    # A strategy reads them in units.
+    unit = admf.Event(admf.Kind.BAR, price=12_340_000_000, qty=5 * admf.SCALE, aux=admf.SCALE)
+    assert (unit.close, unit.volume, unit.open, unit.price, unit.qty) == (
+        12.34,
+        5.0,
+        1.0,
+        12.34,
+        5.0,
+    )
 
 
 def test_event_is_immutable_hashable_and_picklable() -> None:
@@ -66,8 +76,8 @@ def test_event_is_immutable_hashable_and_picklable() -> None:
         event.price = 6  # type: ignore[misc]
     assert hash(event) == hash(admf.Event(admf.Kind.TRADE, 1, price=5))
     assert pickle.loads(pickle.dumps(event)) == event
-    assert event.replace(price=6).price == 6
-    assert event.price == 5
+    assert event.replace(price=6).price_fx == 6
+    assert event.price_fx == 5
     assert "TRADE" in repr(event)
 
 

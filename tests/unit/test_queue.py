@@ -344,7 +344,7 @@ def test_popped_events_are_new_objects_each_time() -> None:
         popped = q.pop()
         assert popped is not None
         kept.append(popped)
-    assert [(e.ts, e.price, e.qty) for e in kept] == [(i, i, 2 * i) for i in range(50)]
+    assert [(e.ts, e.price_fx, e.qty_fx) for e in kept] == [(i, i, 2 * i) for i in range(50)]
     assert len({id(e) for e in kept}) == 50
     assert kept[3] == Event(Kind.TRADE, 3, price=3, qty=6)
     assert hash(kept[3]) == hash(Event(Kind.TRADE, 3, price=3, qty=6))

@@ -8,8 +8,11 @@ use pyo3::types::PyBytes;
 
 use crate::event::{self, flags, Event, Kind, Side};
 
-/// One event record (64 bytes). Prices, quantities and money are fixed-point integers with
-/// `SCALE` units per whole.
+/// One event record (64 bytes). The engine keeps prices, quantities and money as fixed-point
+/// integers with `SCALE` units per whole; the getters a strategy reads (`price`, `qty`,
+/// `close`, `bid`, `fee` ...) give them in units as floats, and the same names with `_fx`
+/// give the fixed-point integers. `aux`, `order_id` and `payload` are the record's raw slots.
+/// The constructor and `replace` take the record's fixed-point slots.
 ///
 /// Dead `Event` objects are kept in a pool for reuse (see `fastcall`): `EventQueue.pop`
 /// creates one per call.
@@ -34,7 +37,13 @@ pub(crate) fn events_from_bytes(bytes: &[u8]) -> PyResult<Vec<Event>> {
         .collect())
 }
 
-fn check(kind: u8, side: u8) -> PyResult<()> {
+/// A fixed-point value in units: the nearest `f64` (exact for values below 2**53 / SCALE).
+#[inline]
+fn units(fixed: i64) -> f64 {
+    fixed as f64 / event::SCALE as f64
+}
+
+pub(crate) fn check(kind: u8, side: u8) -> PyResult<()> {
     if Kind::from_code(kind).is_none() {
         return Err(PyValueError::new_err(format!(
             "unknown event kind {kind}; expected one of admf.Kind"
@@ -146,14 +155,6 @@ impl PyEvent {
         self.inner.order_id
     }
     #[getter]
-    fn price(&self) -> i64 {
-        self.inner.price
-    }
-    #[getter]
-    fn qty(&self) -> i64 {
-        self.inner.qty
-    }
-    #[getter]
     fn aux(&self) -> i64 {
         self.inner.aux
     }
@@ -177,50 +178,124 @@ impl PyEvent {
     fn flags(&self) -> u16 {
         self.inner.flags
     }
-
-    /// Bar open (fixed point).
+    /// Price: of an order, a fill, a trade or a book delta, in units (shares, currency); `price_fx` is the fixed-point integer.
     #[getter]
-    fn open(&self) -> i64 {
+    fn price(&self) -> f64 {
+        units(self.inner.price)
+    }
+    /// Price: of an order, a fill, a trade or a book delta, fixed point (`SCALE` per unit).
+    #[getter]
+    fn price_fx(&self) -> i64 {
+        self.inner.price
+    }
+    /// Quantity: of an order, a fill, a trade or a book delta, in units (shares, currency); `qty_fx` is the fixed-point integer.
+    #[getter]
+    fn qty(&self) -> f64 {
+        units(self.inner.qty)
+    }
+    /// Quantity: of an order, a fill, a trade or a book delta, fixed point (`SCALE` per unit).
+    #[getter]
+    fn qty_fx(&self) -> i64 {
+        self.inner.qty
+    }
+    /// Fee of a fill, in units (shares, currency); `fee_fx` is the fixed-point integer.
+    #[getter]
+    fn fee(&self) -> f64 {
+        units(self.inner.aux)
+    }
+    /// Fee of a fill, fixed point (`SCALE` per unit).
+    #[getter]
+    fn fee_fx(&self) -> i64 {
         self.inner.aux
     }
-    /// Bar high (fixed point).
+    /// Bar open, in units (shares, currency); `open_fx` is the fixed-point integer.
     #[getter]
-    fn high(&self) -> i64 {
+    fn open(&self) -> f64 {
+        units(self.inner.aux)
+    }
+    /// Bar open, fixed point (`SCALE` per unit).
+    #[getter]
+    fn open_fx(&self) -> i64 {
+        self.inner.aux
+    }
+    /// Bar high, in units (shares, currency); `high_fx` is the fixed-point integer.
+    #[getter]
+    fn high(&self) -> f64 {
+        units(self.inner.order_id)
+    }
+    /// Bar high, fixed point (`SCALE` per unit).
+    #[getter]
+    fn high_fx(&self) -> i64 {
         self.inner.order_id
     }
-    /// Bar low (fixed point).
+    /// Bar low, in units (shares, currency); `low_fx` is the fixed-point integer.
     #[getter]
-    fn low(&self) -> i64 {
+    fn low(&self) -> f64 {
+        units(self.inner.payload)
+    }
+    /// Bar low, fixed point (`SCALE` per unit).
+    #[getter]
+    fn low_fx(&self) -> i64 {
         self.inner.payload
     }
-    /// Bar close (fixed point).
+    /// Bar close, in units (shares, currency); `close_fx` is the fixed-point integer.
     #[getter]
-    fn close(&self) -> i64 {
+    fn close(&self) -> f64 {
+        units(self.inner.price)
+    }
+    /// Bar close, fixed point (`SCALE` per unit).
+    #[getter]
+    fn close_fx(&self) -> i64 {
         self.inner.price
     }
-    /// Bar volume (fixed point).
+    /// Bar volume, in units (shares, currency); `volume_fx` is the fixed-point integer.
     #[getter]
-    fn volume(&self) -> i64 {
+    fn volume(&self) -> f64 {
+        units(self.inner.qty)
+    }
+    /// Bar volume, fixed point (`SCALE` per unit).
+    #[getter]
+    fn volume_fx(&self) -> i64 {
         self.inner.qty
     }
-    /// Quote bid price (fixed point).
+    /// Quote bid price, in units (shares, currency); `bid_fx` is the fixed-point integer.
     #[getter]
-    fn bid(&self) -> i64 {
+    fn bid(&self) -> f64 {
+        units(self.inner.price)
+    }
+    /// Quote bid price, fixed point (`SCALE` per unit).
+    #[getter]
+    fn bid_fx(&self) -> i64 {
         self.inner.price
     }
-    /// Quote bid size (fixed point).
+    /// Quote bid size, in units (shares, currency); `bid_size_fx` is the fixed-point integer.
     #[getter]
-    fn bid_size(&self) -> i64 {
+    fn bid_size(&self) -> f64 {
+        units(self.inner.qty)
+    }
+    /// Quote bid size, fixed point (`SCALE` per unit).
+    #[getter]
+    fn bid_size_fx(&self) -> i64 {
         self.inner.qty
     }
-    /// Quote ask price (fixed point).
+    /// Quote ask price, in units (shares, currency); `ask_fx` is the fixed-point integer.
     #[getter]
-    fn ask(&self) -> i64 {
+    fn ask(&self) -> f64 {
+        units(self.inner.aux)
+    }
+    /// Quote ask price, fixed point (`SCALE` per unit).
+    #[getter]
+    fn ask_fx(&self) -> i64 {
         self.inner.aux
     }
-    /// Quote ask size (fixed point).
+    /// Quote ask size, in units (shares, currency); `ask_size_fx` is the fixed-point integer.
     #[getter]
-    fn ask_size(&self) -> i64 {
+    fn ask_size(&self) -> f64 {
+        units(self.inner.order_id)
+    }
+    /// Quote ask size, fixed point (`SCALE` per unit).
+    #[getter]
+    fn ask_size_fx(&self) -> i64 {
         self.inner.order_id
     }
 

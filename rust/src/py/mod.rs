@@ -6,4 +6,5 @@ pub mod event;
 mod fastcall;
 pub mod indicators;
 pub mod kernel;
+pub mod orders;
 pub mod queue;

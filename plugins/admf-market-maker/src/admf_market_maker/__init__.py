@@ -5,7 +5,8 @@ them) with post-only limit orders of ``size`` shares, and stops quoting the side
 take its inventory past ``max_inventory``. Its orders rest in the simulated venue's queue
 behind the market's size at their price and fill only when the market trades through that
 queue. Book deltas never cross into Python: the strategy reads the book when its timer
-fires (``ctx.book().bbo()``).
+fires (``ctx.book().bbo()``). The book gives prices in fixed point, so this strategy
+stays in fixed point and submits with ``ctx.submit_fx``.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class MarketMaker(Strategy):
         book = self.ctx.book()
         bid, ask = book.bbo() if book is not None else (None, None)
         if bid is not None and ask is not None and bid < ask:
-            position = self.ctx.position()
+            position = self.ctx.position_fx()
             want = {
                 Side.BUY: bid - self.edge if position + self.size <= self.limit else None,
                 Side.SELL: ask + self.edge if position - self.size >= -self.limit else None,
@@ -71,7 +72,7 @@ class MarketMaker(Strategy):
             self.ctx.cancel(current[0])
             self.quotes[side] = current = None
         if current is None and price is not None:
-            order_id = self.ctx.submit(side, self.size, price=price, post_only=True)
+            order_id = self.ctx.submit_fx(side, self.size, price_fx=price, post_only=True)
             self.quotes[side] = (order_id, price)
             self.quoted += 1
 

@@ -3,15 +3,17 @@
 Buys when the fast SMA crosses above the slow one and sells the whole position when it
 crosses below, the way backtrader's ``CrossOver`` indicator defines a cross (the last
 non-zero difference changed sign), with differences below the price resolution (1e-9) taken
-as zero. Orders are market orders sized by value (``fraction`` of
-the cash), so the venue buys the whole units that value affords at the fill price.
+as zero. Orders are market orders sized by value (``fraction`` of the cash, in currency), so
+the venue buys the whole units that value affords at the fill price, fees included. The
+averages are fed the closes in fixed point (``bar.close_fx``): exact window sums, so the
+crosses are the ones backtrader finds.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from admf import Event, Side, Strategy, StrategyConfig
+from admf import Event, Strategy, StrategyConfig
 from admf.indicators import SMA
 
 __all__ = ["SmaCross", "SmaCrossConfig"]
@@ -35,24 +37,23 @@ class SmaCross(Strategy):
     config: SmaCrossConfig
 
     def on_start(self) -> None:
-        self.fast = SMA(self.config.fast)
-        self.slow = SMA(self.config.slow)
+        # Bound methods, looked up once: on_bar runs on every bar.
+        self.fast = SMA(self.config.fast).update_fixed
+        self.slow = SMA(self.config.slow).update_fixed
         self.last_diff = 0.0
 
     def on_bar(self, bar: Event) -> None:
-        close = bar.close
-        fast = self.fast.update_fixed(close)
-        slow = self.slow.update_fixed(close)
-        if fast is None or slow is None:
+        close = bar.close_fx
+        fast = self.fast(close)
+        slow = self.slow(close)
+        if slow is None or fast is None:
             return
-        before = self.last_diff
         diff = fast - slow
-        if abs(diff) < 1e-9:
-            diff = 0.0
-        if diff != 0.0:
-            self.last_diff = diff
-        if before < 0.0 and diff > 0.0 and self.ctx.position() == 0:
-            value = int(self.ctx.portfolio.cash * self.config.fraction)
-            self.ctx.submit(Side.BUY, value=value)
-        elif before > 0.0 and diff < 0.0 and self.ctx.position() > 0:
-            self.ctx.submit(Side.SELL, self.ctx.position())
+        if -1e-9 < diff < 1e-9:
+            return  # no cross: the last non-zero difference stands
+        before = self.last_diff
+        self.last_diff = diff
+        if before < 0.0 < diff and self.ctx.position() == 0:
+            self.ctx.buy(value=self.ctx.portfolio.cash * self.config.fraction)
+        elif diff < 0.0 < before and self.ctx.position() > 0:
+            self.ctx.sell(self.ctx.position())

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from admf import SCALE, Event, Side, Strategy, StrategyConfig
+from admf import Event, Side, Strategy, StrategyConfig
 from admf.backtest import BacktestSettings, backtest
 from tests.exchange.conftest import AAPL_L3
 from tests.exchange.scripted import AAPL_ORDERS, aapl_session, digest, mixed_session
@@ -56,13 +56,11 @@ class ScriptedOrders(Strategy):
         order = self.todo.get(self.seen)
         if order is None:
             return
-        qty = int(order["qty"]) * SCALE
+        qty = int(order["qty"])  # the strategy API is in units (shares, dollars)
         if order["type"] == "market":
             self.ctx.submit(Side.BUY, qty)
         else:
-            self.ctx.submit(
-                Side.BUY, qty, price=round(float(order["limit_price"]) * 100) * SCALE // 100
-            )
+            self.ctx.submit(Side.BUY, qty, price=float(order["limit_price"]))
 
 
 def test_fills_equal_the_backtests_simvenue() -> None:
@@ -93,9 +91,9 @@ class BuyThenSell(Strategy):
     def on_bar(self, bar: Event) -> None:
         self.bars += 1
         if self.bars == 5:
-            self.ctx.submit(Side.BUY, 10 * SCALE)
+            self.ctx.submit(Side.BUY, 10)
         elif self.bars == 20:
-            self.ctx.submit(Side.SELL, 10 * SCALE)
+            self.ctx.submit(Side.SELL, 10)
 
 
 def test_bar_fills_equal_the_backtests_bar_venue() -> None:

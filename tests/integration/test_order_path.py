@@ -4,6 +4,7 @@ stages replaced by Python plugins."""
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -108,16 +109,16 @@ def test_a_buy_the_cash_cannot_pay_is_rejected_with_the_amounts() -> None:
 @pytest.mark.parametrize(
     ("settings", "words"),
     [
-        ({"initial_cash": -5}, "initial_cash must be positive, got -5"),
-        ({"initial_cash": float("nan")}, "initial_cash must be a finite number"),
-        ({"fee_rate": -0.001}, "fee_rate must be >= 0"),
-        ({"fill_at": "open"}, "fill_at must be one of next_open, close, got 'open'"),
-        ({"lot_size": 0}, "lot_size must be positive"),
-        ({"tick_size": -1}, "tick_size must be positive"),
+        ({"initial_cash": -5}, "initial_cash: -5 is not accepted; expected (0, 1e+09]"),
+        ({"initial_cash": float("nan")}, "initial_cash: nan is not accepted"),
+        ({"fee_rate": -0.001}, "fee_rate: -0.001 is not accepted; expected [0, 1)"),
+        ({"fill_at": "open"}, "fill_at: 'open' is not accepted; expected 'next_open' or 'close'"),
+        ({"lot_size": 0}, "lot_size: 0 is not accepted; expected [1e-09, 1e+09]"),
+        ({"tick_size": -1}, "tick_size: -1 is not accepted"),
     ],
 )
 def test_settings_are_checked_before_a_run(settings: dict[str, Any], words: str) -> None:
-    with pytest.raises(AdmfError, match=words.replace("(", r"\(")):
+    with pytest.raises(AdmfError, match=re.escape(words)):
         BacktestSettings(**settings)
 
 
@@ -251,7 +252,7 @@ def test_cli_refuses_negative_cash_before_the_run(tmp_path: Any, capsys: Any) ->
     args = ["backtest", "--no-progress", "--strategy", "sma-cross", "--data", ORCL]
     assert main([*args, "--cash", "-5", "--log", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "initial_cash must be positive, got -5" in err
+    assert "--cash: -5.0 is not accepted; expected (0, 1e+09]" in err
     assert err.count("\n") == 1
     assert not list(tmp_path.iterdir())  # no run directory was made
 

@@ -1,0 +1,123 @@
+"""``admf optimize``: a parameter sweep or a walk-forward run over a process pool or Dask."""
+
+from __future__ import annotations
+
+import argparse
+
+from admf.cli._common import add_settings_arguments, settings_from
+
+NAME = "optimize"
+HELP = "sweep a strategy's parameters (grid or random; walk-forward) on a pool or Dask"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--strategy", required=True, help="an installed strategy's name, or module:Class"
+    )
+    parser.add_argument("--data", nargs="+", required=True, metavar="FILE", help="data files")
+    parser.add_argument(
+        "--grid",
+        action="append",
+        required=True,
+        metavar="NAME=START:STOP:STEP",
+        help="a parameter's values: an inclusive range or V1,V2,... (repeat per parameter)",
+    )
+    parser.add_argument(
+        "--random", type=int, metavar="N", help="run N random points of the grid, not all"
+    )
+    parser.add_argument(
+        "--objective", default="sharpe", help="the statistic to optimize (default sharpe)"
+    )
+    parser.add_argument(
+        "--minimize", action="store_true", help="lower is better (default: higher is better)"
+    )
+    parser.add_argument(
+        "--executor",
+        default="local",
+        metavar="local|dask-local|dask://HOST:PORT",
+        help="a local process pool (default), a Dask LocalCluster, or a Dask scheduler",
+    )
+    parser.add_argument(
+        "--workers", type=int, help="worker processes (default: from the cores and memory)"
+    )
+    parser.add_argument(
+        "--out", metavar="SWEEP_DIR", help="the sweep directory (default: sweeps/<hash>)"
+    )
+    parser.add_argument(
+        "--walk-forward",
+        metavar="train=2y,test=6m[,step=6m]",
+        help="optimize on each training window, test the best on the window after it",
+    )
+    parser.add_argument(
+        "--time-limit", type=float, metavar="SECONDS", help="a trial running longer fails"
+    )
+    parser.add_argument(
+        "--summaries-only", action="store_true", help="no event log per trial (large sweeps)"
+    )
+    parser.add_argument(
+        "--retry-failed", action="store_true", help="on resume, run failed trials again"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_settings_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from admf.sweep import optimize
+
+    result = optimize(
+        args.strategy,
+        args.data,
+        args.grid,
+        settings=settings_from(args),
+        random=args.random,
+        seed=args.seed,  # --seed: the random draws and, hashed with its parameters, each trial's
+        objective=args.objective,
+        direction="min" if args.minimize else "max",
+        executor=args.executor,
+        workers=args.workers,
+        out=args.out,
+        summaries_only=args.summaries_only,
+        time_limit=args.time_limit,
+        retry_failed=args.retry_failed,
+        walk_forward=args.walk_forward,
+        progress=not args.no_progress,
+    )
+    console = Console()
+    statuses = result.table.column("status").to_pylist()
+    counts = {s: statuses.count(s) for s in ("ok", "failed", "invalid")}
+    console.print(
+        f"{len(statuses)} trials: {counts['ok']} ok, {counts['failed']} failed, "
+        f"{counts['invalid']} invalid (skipped)"
+    )
+    for row in result.table.filter(
+        result.table["status"] != "ok"  # type: ignore[operator]
+    ).to_pylist()[:20]:
+        console.print(f"  {row['status']} {row['run']}: {row['reason']}", highlight=False)
+    if result.walk_forward is not None:
+        table = Table(title="walk-forward windows")
+        for name in ("window", "test", "params", "train " + args.objective, "test return"):
+            table.add_column(name)
+        for w in result.walk_forward.windows.to_pylist():
+            table.add_row(
+                str(w["window"]),
+                f"{w['test_start']:%Y-%m-%d} to {w['test_end']:%Y-%m-%d}",
+                str(w["params"]),
+                _num(w["train_objective"]),
+                _num(w["test_total_return"]),
+            )
+        console.print(table)
+    if result.best is not None:
+        best = result.best
+        console.print(
+            f"best: {best.trial} {best.params} {args.objective}="
+            f"{_num(best.statistics.get(args.objective))}"
+        )
+    console.print(f"sweep: {result.path}")
+    return 1 if counts["ok"] == 0 else 0
+
+
+def _num(value: object) -> str:
+    return "n/a" if not isinstance(value, int | float) else f"{value:.4g}"

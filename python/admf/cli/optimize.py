@@ -62,6 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import pyarrow.compute as pc
     from rich.console import Console
     from rich.table import Table
 
@@ -92,9 +93,7 @@ def run(args: argparse.Namespace) -> int:
         f"{len(statuses)} trials: {counts['ok']} ok, {counts['failed']} failed, "
         f"{counts['invalid']} invalid (skipped)"
     )
-    for row in result.table.filter(
-        result.table["status"] != "ok"  # type: ignore[operator]
-    ).to_pylist()[:20]:
+    for row in result.table.filter(pc.not_equal(result.table["status"], "ok")).to_pylist()[:20]:
         console.print(f"  {row['status']} {row['run']}: {row['reason']}", highlight=False)
     if result.walk_forward is not None:
         table = Table(title="walk-forward windows")

@@ -138,6 +138,16 @@ def run_in_worker(job: TrialJob, time_limit: float | None) -> TrialResult:
     return outcome(job, schedule(pool, job, time_limit), time_limit)
 
 
+def _stop_worker_pool() -> None:
+    """Runs on a Dask worker at the end of a sweep: its sandbox processes end with it."""
+    global _WORKER_POOL
+    with _WORKER_POOL_LOCK:
+        if _WORKER_POOL is not None:
+            _WORKER_POOL.stop()
+            _WORKER_POOL.join()
+            _WORKER_POOL = None
+
+
 def _daemonic() -> bool:
     return multiprocessing.current_process().daemon
 
@@ -196,6 +206,7 @@ class DaskExecutor:
         return result
 
     def close(self) -> None:
+        self._client.run(_stop_worker_pool)
         self._client.close()
         if self._cluster is not None:
             self._cluster.close()

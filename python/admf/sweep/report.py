@@ -20,6 +20,7 @@ from typing import Any, Final
 import numpy as np
 import plotly.graph_objects as go  # type: ignore[import-untyped]
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from admf.sweep.run import SweepResult, load
 from admf.sweep.table import PARAM_PREFIX, RUNS_DIR, params_of
@@ -40,7 +41,7 @@ def _div(fig: go.Figure, first: bool) -> str:
 
 
 def _heatmap(table: pa.Table, objective: str, names: list[str], sign: float) -> go.Figure:
-    ok = table.filter(pa.compute.equal(table["status"], "ok")).to_pylist()
+    ok = table.filter(pc.equal(table["status"], "ok")).to_pylist()
     x_name, y_name = names[0], names[1]
     xs = sorted({r[PARAM_PREFIX + x_name] for r in table.to_pylist()})
     ys = sorted({r[PARAM_PREFIX + y_name] for r in table.to_pylist()})
@@ -65,7 +66,7 @@ def _heatmap(table: pa.Table, objective: str, names: list[str], sign: float) -> 
 
 
 def _line(table: pa.Table, objective: str, name: str) -> go.Figure:
-    ok = table.filter(pa.compute.equal(table["status"], "ok"))
+    ok = table.filter(pc.equal(table["status"], "ok"))
     fig = go.Figure(
         go.Scatter(
             x=ok[PARAM_PREFIX + name].to_pylist(), y=ok[objective].to_pylist(), mode="markers"
@@ -131,7 +132,7 @@ def write_sweep_report(
     sign = 1.0 if spec["direction"] == "max" else -1.0
     table = result.table
     if "role" in table.column_names:
-        table = table.filter(pa.compute.equal(table["role"], "train"))
+        table = table.filter(pc.equal(table["role"], "train"))
     names = params_of(table)
     figures: list[str] = []
     sections = [f"<h1>admf sweep: {html.escape(spec['strategy'])}</h1>"]
@@ -174,7 +175,7 @@ def write_sweep_report(
             _rows(wf.windows.to_pylist(), wf.windows.column_names),
         ]
         figures.append("wf")
-    bad = table.filter(pa.compute.not_equal(table["status"], "ok")).to_pylist()
+    bad = table.filter(pc.not_equal(table["status"], "ok")).to_pylist()
     if bad:
         sections += ["<h2>Failed and skipped trials</h2>", _rows(bad, ["run", "status", "reason"])]
     sheet = _best_tear_sheet(result, spec)

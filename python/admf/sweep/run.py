@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from admf.backtest import BacktestSettings, StrategySpec, resolve_strategy
@@ -94,7 +95,7 @@ class SweepResult:
 
     @property
     def invalid(self) -> pa.Table:
-        return self.table.filter(pa.compute.equal(self.table["status"], "invalid"))
+        return self.table.filter(pc.equal(self.table["status"], "invalid"))
 
 
 def _spec_name(strategy: StrategySpec) -> str:

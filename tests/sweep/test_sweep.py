@@ -1,0 +1,200 @@
+"""Sweeps on the local pool and on Dask: the same result table, trials that fail, hang or
+die without stopping the sweep, resume after a kill, SQL over the trials' logs, the page."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from admf.backtest import BacktestSettings, backtest
+from admf.cli import main
+from admf.sweep import optimize
+from admf.sweep.trial import trial_seed
+from tests.sweep.conftest import FAULTY, ORCL_300, ROOT
+
+GRID = ["fast=5,10,25", "slow=10:30:10"]  # 9 points, 3 of them invalid (fast >= slow)
+
+
+def _deterministic(table: object) -> object:
+    return table.drop(["seconds"])  # type: ignore[attr-defined]
+
+
+def test_local_pool_and_dask_give_the_same_table(tmp_path: Path, dask_address: str) -> None:
+    one = optimize("sma-cross", [ORCL_300], GRID, executor="local", workers=1, out=tmp_path / "a")
+    two = optimize("sma-cross", [ORCL_300], GRID, executor="local", workers=2, out=tmp_path / "b")
+    dask = optimize("sma-cross", [ORCL_300], GRID, executor=dask_address, out=tmp_path / "c")
+    assert one.table.num_rows == 9
+    assert one.table["status"].to_pylist().count("invalid") == 3
+    assert one.table["status"].to_pylist().count("ok") == 6
+    assert _deterministic(one.table).equals(_deterministic(two.table))
+    assert _deterministic(one.table).equals(_deterministic(dask.table))
+    assert pq.read_table(tmp_path / "c/sweep.parquet").equals(dask.table)
+    # A trial is the backtest it says: same output hash when run by hand with its seed.
+    best = one.best
+    assert best is not None
+    assert best.statistics["sharpe"] == max(
+        v for v in one.table["sharpe"].to_pylist() if v is not None
+    )
+    direct = backtest(
+        "sma-cross", [ORCL_300], best.params, BacktestSettings(seed=trial_seed(0, best.params))
+    )
+    assert direct.output_hash == best.output_hash
+    assert direct.statistics is not None and direct.statistics.sharpe == best.statistics["sharpe"]
+
+
+def test_invalid_points_are_reported_not_run(tmp_path: Path) -> None:
+    result = optimize("sma-cross", [ORCL_300], GRID, workers=2, out=tmp_path)
+    invalid = result.invalid.to_pylist()
+    assert {(r["param_fast"], r["param_slow"]) for r in invalid} == {(10, 10), (25, 10), (25, 20)}
+    assert all("need 0 < fast < slow" in r["reason"] for r in invalid)
+    ran = sorted(f"run={r['run']}" for r in result.table.to_pylist() if r["status"] == "ok")
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ran
+
+
+@pytest.mark.parametrize("executor", ["local", "dask"])
+def test_failing_hanging_and_killed_trials(
+    tmp_path: Path, executor: str, dask_address: str
+) -> None:
+    result = optimize(
+        FAULTY,
+        [ORCL_300],
+        ["mode=ok,raise,hang,kill", "every=3"],
+        executor="local" if executor == "local" else dask_address,
+        workers=2,
+        time_limit=1.5,
+        out=tmp_path,
+    )
+    rows = {(r["param_mode"], r["param_every"]): r for r in result.table.to_pylist()}
+    for every in (3,):
+        assert rows["ok", every]["status"] == "ok"
+        assert rows["ok", every]["output_hash"]
+        assert rows["raise", every]["status"] == "failed"
+        assert "RuntimeError: boom" in rows["raise", every]["reason"]
+        assert rows["hang", every]["status"] == "failed"
+        assert rows["hang", every]["reason"].startswith("timeout")
+        assert rows["kill", every]["status"] == "failed"
+        assert rows["kill", every]["reason"].startswith("killed")
+        assert str(-signal.SIGKILL) in rows["kill", every]["reason"]
+
+
+def _journal_lines(root: Path) -> int:
+    path = root / "trials.jsonl"
+    return len(path.read_bytes().splitlines()) if path.exists() else 0
+
+
+def test_resume_after_kill_9_skips_finished_trials(tmp_path: Path) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    out = tmp_path / "sweep"
+    args = [
+        "optimize",
+        "--strategy", FAULTY,
+        "--data", str(ORCL_300),
+        "--grid", "mode=slow",
+        "--grid", "every=1:8:1",
+        "--grid", "sleep=0.25",
+        "--grid", f"marks={marks}",
+        "--workers", "1",
+        "--out", str(out),
+        "--no-progress",
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "admf", *args],
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while _journal_lines(out) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its workers, mid-trial
+    proc.wait()
+    finished = {
+        json.loads(line)["trial"] for line in (out / "trials.jsonl").read_text().splitlines()
+    }
+    assert 3 <= len(finished) < 8
+    started = len(list(marks.iterdir()))
+    assert main(args) == 0
+    table = pq.read_table(out / "sweep.parquet")
+    assert table["status"].to_pylist() == ["ok"] * 8
+    # Only the trials not recorded ran again (the one killed mid-way among them).
+    assert len(list(marks.iterdir())) - started == 8 - len(finished)
+    assert main(args) == 0  # a finished sweep runs nothing
+    assert len(list(marks.iterdir())) - started == 8 - len(finished)
+
+
+def test_query_compares_trials_in_sql(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    result = optimize("sma-cross", [ORCL_300], GRID, workers=2, out=tmp_path)
+    code = main(
+        [
+            "query",
+            str(tmp_path),
+            "SELECT s.run, count(*) AS n FROM fills f JOIN sweep s USING (run) "
+            "GROUP BY s.run ORDER BY s.run",
+            "--format",
+            "json",
+        ]
+    )
+    assert code == 0
+    counts = {row["run"]: row["n"] for row in map(json.loads, capsys.readouterr().out.splitlines())}
+    ok = [r for r in result.table.to_pylist() if r["status"] == "ok"]
+    assert sorted(counts) == sorted(r["run"] for r in ok)
+    for r in ok:
+        run = backtest("sma-cross", [ORCL_300], {"fast": r["param_fast"], "slow": r["param_slow"]})
+        assert counts[r["run"]] == run.fills().num_rows
+
+
+def test_summaries_only_keeps_the_table_and_no_logs(tmp_path: Path) -> None:
+    result = optimize("sma-cross", [ORCL_300], GRID, workers=2, out=tmp_path, summaries_only=True)
+    assert not (tmp_path / "runs").exists()
+    from admf.log.sql import query
+
+    table = query(tmp_path, "SELECT count(*) AS n FROM sweep WHERE status = 'ok'")
+    assert table["n"].to_pylist() == [6]
+    assert result.best is not None
+    assert main(["report", str(tmp_path)]) == 0
+    page = (tmp_path / "report.html").read_text()
+    assert "sharpe over fast and slow" in page
+    assert (tmp_path / "best-trial.html").is_file()
+
+
+def test_random_search_draws_distinct_points_of_the_grid(tmp_path: Path) -> None:
+    result = optimize("sma-cross", [ORCL_300], GRID, random=4, seed=7, workers=2, out=tmp_path)
+    points = [(r["param_fast"], r["param_slow"]) for r in result.table.to_pylist()]
+    assert len(set(points)) == 4
+    assert all(f in (5, 10, 25) and s in (10, 20, 30) for f, s in points)
+    assert result.table["seed"].to_pylist() == [
+        trial_seed(7, {"fast": f, "slow": s}) for f, s in points
+    ]
+
+
+def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["optimize", "--strategy", "sma-cross", "--data", str(ORCL_300), "--no-progress"]
+    cases = {
+        "--grid fast=5:2:1": "STOP is below START",
+        "--grid fast=5:10:0": "step must be positive",
+        "--grid fast=5 --objective sharp": "unknown objective 'sharp'",
+        "--grid fast=5 --executor ray": "unknown executor 'ray'",
+        "--grid fast=5 --walk-forward train=2x,test=1y": "--walk-forward train='2x'",
+        "--grid fast=5 --workers 0": "--workers must be at least 1",
+    }
+    for extra, message in cases.items():
+        assert main([*base, *extra.split(), "--out", str(tmp_path / "x")]) == 2
+        err = capsys.readouterr().err
+        assert message in err
+        assert len(err.strip().splitlines()) == 1
+    out = tmp_path / "s"
+    assert main([*base, "--grid", "fast=5", "--grid", "slow=20", "--out", str(out)]) == 0
+    before = (out / "sweep.parquet").read_bytes()
+    assert main([*base, "--grid", "fast=6", "--grid", "slow=20", "--out", str(out)]) == 2
+    assert "holds another sweep (it differs in: grid)" in capsys.readouterr().err
+    assert (out / "sweep.parquet").read_bytes() == before

@@ -47,7 +47,8 @@ def test_local_pool_and_dask_give_the_same_table(tmp_path: Path, dask_address: s
         "sma-cross", [ORCL_300], best.params, BacktestSettings(seed=trial_seed(0, best.params))
     )
     assert direct.output_hash == best.output_hash
-    assert direct.statistics is not None and direct.statistics.sharpe == best.statistics["sharpe"]
+    assert direct.statistics is not None
+    assert direct.statistics.sharpe == best.statistics["sharpe"]
 
 
 def test_invalid_points_are_reported_not_run(tmp_path: Path) -> None:

@@ -358,7 +358,7 @@ def _walk_forward(
                 "train_end": w.train_end,
                 "test_start": w.train_end,
                 "test_end": w.test_end,
-                "params": canonical_json(pick.params) if pick else None,
+                "params": " ".join(f"{k}={v}" for k, v in pick.params.items()) if pick else None,
                 "train_objective": run.objective.value(pick) if pick else None,
                 "test_run": test.trial if test else None,
                 "test_status": test.status if test else "no valid training trial",

@@ -5,7 +5,8 @@ stretch after it, step forward, and stitch the test runs into one out-of-sample 
 defaults to ``test``). Windows are laid from the first timestamp of the data: window ``k``
 trains on ``[start + k*step, + train)`` and tests on the ``test`` after it; the last window
 is the one whose test stretch still has data (it may be cut short by the end of the data).
-A bar belongs to the window that holds its timestamp (its close, see ``admf.data.bars``).
+The last test stretch may hold less data than ``test`` (the data ends inside it). A bar
+belongs to the window that holds its timestamp (its close, see ``admf.data.bars``).
 
 Each window's data is written as files of the same format holding the rows of that window
 (``SWEEP_DIR/data/w<k>-train/``, ``.../w<k>-test/``), read back and checked equal to the
@@ -99,7 +100,7 @@ def parse_walk_forward(text: str) -> WalkForwardSpec:
 @dataclass(frozen=True)
 class Window:
     """One walk-forward window: train on ``[train_start, train_end)``, test on
-    ``[train_end, test_end)`` (ns, UTC)."""
+    ``[train_end, test_end)`` (ns, UTC; the data may end before ``test_end``)."""
 
     index: int
     train_start: int
@@ -115,7 +116,7 @@ def windows(first_ns: int, last_ns: int, spec: WalkForwardSpec) -> list[Window]:
         train_end = spec.train.after(start)
         if train_end > last_ns:
             break
-        out.append(Window(k, start, train_end, min(spec.test.after(train_end), last_ns + 1)))
+        out.append(Window(k, start, train_end, spec.test.after(train_end)))
         k += 1
     if not out:
         raise WalkForwardError(

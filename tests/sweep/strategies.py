@@ -37,7 +37,7 @@ class Faulty(Strategy):
         if config.mode == "raise":
             raise RuntimeError("boom: this trial fails on purpose")
         if config.marks:
-            mark = Path(config.marks) / f"{config.mode}-{config.every}-{time.monotonic_ns()}"
+            mark = Path(config.marks) / f"{config.mode}-{config.every}-{time.time_ns()}"
             mark.write_text(str(os.getpid()))
         self.bars = 0
 

@@ -86,12 +86,39 @@ def test_failing_hanging_and_killed_trials(
         assert str(-signal.SIGKILL) in rows["kill", every]["reason"]
 
 
-def _journal_lines(root: Path) -> int:
+def _recorded(root: Path) -> set[str]:
     path = root / "trials.jsonl"
-    return len(path.read_bytes().splitlines()) if path.exists() else 0
+    if not path.exists():
+        return set()
+    lines = path.read_bytes().splitlines(keepends=True)
+    return {json.loads(line)["params"]["every"] for line in lines if line.endswith(b"\n")}
 
 
-def test_resume_after_kill_9_skips_finished_trials(tmp_path: Path) -> None:
+def _interrupt(args: list[str], out: Path, recorded: int, sig: signal.Signals) -> int:
+    """Starts ``admf ARGS``, sends ``sig`` once ``recorded`` trials are recorded (SIGKILL:
+    to the sweep and its workers, as a crash of the machine's session would)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "admf", *args],
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while len(_recorded(out)) < recorded and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if sig == signal.SIGKILL:
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
+    _, err = proc.communicate(timeout=30)
+    if sig == signal.SIGINT:
+        assert b"interrupted" in err
+        assert b"run the same command to resume" in err
+    return proc.returncode
+
+
+def test_resume_after_sigint_and_kill_9_skips_finished_trials(tmp_path: Path) -> None:
     marks = tmp_path / "marks"
     marks.mkdir()
     out = tmp_path / "sweep"
@@ -107,30 +134,28 @@ def test_resume_after_kill_9_skips_finished_trials(tmp_path: Path) -> None:
         "--out", str(out),
         "--no-progress",
     ]  # fmt: skip
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "admf", *args],
-        cwd=ROOT,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while _journal_lines(out) < 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its workers, mid-trial
-    proc.wait()
-    finished = {
-        json.loads(line)["trial"] for line in (out / "trials.jsonl").read_text().splitlines()
-    }
-    assert 3 <= len(finished) < 8
-    started = len(list(marks.iterdir()))
+
+    def runs_of(every: int) -> int:
+        return len(list(marks.glob(f"slow-{every}-*")))
+
+    assert _interrupt(args, out, 2, signal.SIGINT) == 130
+    first = _recorded(out)
+    assert 2 <= len(first) < 8
+    assert _interrupt(args, out, len(first) + 2, signal.SIGKILL) == -signal.SIGKILL
+    second = _recorded(out)
+    assert first < second
+    assert len(second) < 8
+    assert all(runs_of(every) == 1 for every in first)  # not run again after SIGINT
+    counts = {every: runs_of(every) for every in second}
     assert main(args) == 0
     table = pq.read_table(out / "sweep.parquet")
     assert table["status"].to_pylist() == ["ok"] * 8
-    # Only the trials not recorded ran again (the one killed mid-way among them).
-    assert len(list(marks.iterdir())) - started == 8 - len(finished)
+    assert {every: runs_of(every) for every in second} == counts  # nor after kill -9
+    assert all(runs_of(every) >= 1 for every in range(1, 9))
+    before = len(list(marks.iterdir()))
     assert main(args) == 0  # a finished sweep runs nothing
-    assert len(list(marks.iterdir())) - started == 8 - len(finished)
+    assert len(list(marks.iterdir())) == before
+    assert pq.read_table(out / "sweep.parquet").drop(["seconds"]).equals(table.drop(["seconds"]))
 
 
 def test_query_compares_trials_in_sql(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Any
 
 from admf.cli._common import add_settings_arguments, settings_from
 
@@ -62,30 +64,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from admf.sweep import SweepInterrupted, optimize
+
+    try:
+        result = optimize(
+            args.strategy,
+            args.data,
+            args.grid,
+            settings=settings_from(args),
+            random=args.random,
+            seed=args.seed,  # the random draws and, hashed with its parameters, each trial's
+            objective=args.objective,
+            direction="min" if args.minimize else "max",
+            executor=args.executor,
+            workers=args.workers,
+            out=args.out,
+            summaries_only=args.summaries_only,
+            time_limit=args.time_limit,
+            retry_failed=args.retry_failed,
+            walk_forward=args.walk_forward,
+            progress=not args.no_progress,
+        )
+    except SweepInterrupted as exc:
+        print(
+            f"admf optimize: interrupted; {exc.recorded} trials recorded in {exc.path}: "
+            "run the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
+    return _print(args, result)
+
+
+def _print(args: argparse.Namespace, result: Any) -> int:
     import pyarrow.compute as pc
     from rich.console import Console
     from rich.table import Table
 
-    from admf.sweep import optimize
-
-    result = optimize(
-        args.strategy,
-        args.data,
-        args.grid,
-        settings=settings_from(args),
-        random=args.random,
-        seed=args.seed,  # --seed: the random draws and, hashed with its parameters, each trial's
-        objective=args.objective,
-        direction="min" if args.minimize else "max",
-        executor=args.executor,
-        workers=args.workers,
-        out=args.out,
-        summaries_only=args.summaries_only,
-        time_limit=args.time_limit,
-        retry_failed=args.retry_failed,
-        walk_forward=args.walk_forward,
-        progress=not args.no_progress,
-    )
     console = Console()
     statuses = result.table.column("status").to_pylist()
     counts = {s: statuses.count(s) for s in ("ok", "failed", "invalid")}

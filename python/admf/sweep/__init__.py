@@ -13,7 +13,15 @@ as Arrow. A sweep directory holds:
   (the stitched out-of-sample curve) and ``data/`` (each window's rows).
 """
 
-from admf.sweep.run import OBJECTIVES, Objective, SweepResult, WalkForwardResult, load, optimize
+from admf.sweep.run import (
+    OBJECTIVES,
+    Objective,
+    SweepInterrupted,
+    SweepResult,
+    WalkForwardResult,
+    load,
+    optimize,
+)
 from admf.sweep.space import Dimension, SpaceError, parse_space
 from admf.sweep.trial import TrialJob, TrialResult, run_trial
 from admf.sweep.walkforward import WalkForwardError, parse_walk_forward
@@ -23,6 +31,7 @@ __all__ = [
     "Dimension",
     "Objective",
     "SpaceError",
+    "SweepInterrupted",
     "SweepResult",
     "TrialJob",
     "TrialResult",

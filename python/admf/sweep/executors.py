@@ -72,6 +72,8 @@ def outcome(
     """The trial's result, or a failed one saying why its sandbox gave none."""
     try:
         return future.result()
+    except KeyboardInterrupt:
+        raise  # SIGINT reached the sandbox too: the sweep stops, the trial stays unrecorded
     except concurrent.futures.TimeoutError:
         return failed(job, f"timeout: still running after the {time_limit:g} s time limit")
     except pebble.ProcessExpired as exc:

@@ -89,7 +89,8 @@ class Journal:
         self._file: TextIO = open(path, "a")  # noqa: SIM115 (closed by close())
 
     def append(self, result: TrialResult) -> None:
-        self._file.write(json.dumps(result.to_json(), sort_keys=True) + "\n")
+        # Keys in their own order: the parameters keep the order of the space.
+        self._file.write(json.dumps(result.to_json()) + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())
 

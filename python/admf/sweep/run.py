@@ -76,6 +76,15 @@ class Objective:
         return max(sorted(scored, key=lambda s: s[1].index), key=lambda s: sign * s[0])[1]
 
 
+class SweepInterrupted(KeyboardInterrupt):
+    """The sweep was interrupted (SIGINT); what finished is recorded at ``path``."""
+
+    def __init__(self, path: Path, recorded: int) -> None:
+        super().__init__(f"{recorded} trials recorded in {path}")
+        self.path = path
+        self.recorded = recorded
+
+
 @dataclasses.dataclass(frozen=True)
 class WalkForwardResult:
     windows: pa.Table
@@ -260,10 +269,12 @@ def optimize(
             ]
             results = run.run("trials", jobs)
             results += [_invalid(template, i, combos[i], seed, invalid[i]) for i in sorted(invalid)]
-            table = build_table(results)
+            table = build_table(results, [d.name for d in dims])
             write_table(table, root)
             return SweepResult(root, table, goal.best(results))
         return _walk_forward(run, template, wf, combos, invalid, seed, settings)
+    except KeyboardInterrupt:
+        raise SweepInterrupted(root, len(run.recorded)) from None
     finally:
         run.close()
 
@@ -344,7 +355,7 @@ def _walk_forward(
     ]
     tested = run.run("testing", test_jobs)
     results += [dataclasses.replace(r, equity=None) for r in tested]
-    table = build_table(results, walk_forward=True)
+    table = build_table(results, list(combos[0]) if combos else [], walk_forward=True)
     write_table(table, run.root)
     by_window = {r.window: r for r in tested}
     rows = []

@@ -25,12 +25,13 @@ RUNS_DIR: Final[str] = "runs"
 PARAM_PREFIX: Final[str] = "param_"
 
 
-def build_table(results: Iterable[TrialResult], walk_forward: bool = False) -> pa.Table:
+def build_table(
+    results: Iterable[TrialResult], params: list[str], walk_forward: bool = False
+) -> pa.Table:
+    """The table of ``results``, with a column per name of ``params`` (in that order)."""
     rows = sorted(results, key=lambda r: (r.window or 0, r.role, r.index))
-    params: list[str] = []
     statistics: list[str] = []
     for r in rows:
-        params += [p for p in r.params if p not in params]
         statistics += [s for s in r.statistics if s not in statistics]
     columns: dict[str, pa.Array] = {"run": pa.array([r.trial for r in rows], pa.string())}
     if walk_forward:

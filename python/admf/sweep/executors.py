@@ -214,17 +214,24 @@ class DaskExecutor:
             self._cluster.close()
 
 
+def check_executor(name: str, workers: int | None) -> None:
+    """Refuses an unknown executor or worker count before anything starts."""
+    if workers is not None and workers < 1:
+        raise AdmfError(f"--workers must be at least 1, got {workers}")
+    if name in ("local", "dask-local"):
+        return
+    if not (name.startswith("dask://") and len(name) > len("dask://")):
+        raise AdmfError(f"unknown executor {name!r}; expected one of: {', '.join(EXECUTORS)}")
+
+
 def make_executor(
     name: str, workers: int | None, time_limit: float | None, data: Sequence[str]
 ) -> Executor:
     """The executor ``--executor`` names (see `EXECUTORS`)."""
-    if workers is not None and workers < 1:
-        raise AdmfError(f"--workers must be at least 1, got {workers}")
+    check_executor(name, workers)
     count = workers or default_workers(data)
     if name == "local":
         return LocalPool(count, time_limit)
     if name == "dask-local":
         return DaskExecutor(None, count, time_limit)
-    if name.startswith("dask://") and len(name) > len("dask://"):
-        return DaskExecutor("tcp://" + name.removeprefix("dask://"), count, time_limit)
-    raise AdmfError(f"unknown executor {name!r}; expected one of: {', '.join(EXECUTORS)}")
+    return DaskExecutor("tcp://" + name.removeprefix("dask://"), count, time_limit)

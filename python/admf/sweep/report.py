@@ -134,7 +134,6 @@ def write_sweep_report(
     if "role" in table.column_names:
         table = table.filter(pc.equal(table["role"], "train"))
     names = params_of(table)
-    figures: list[str] = []
     sections = [f"<h1>admf sweep: {html.escape(spec['strategy'])}</h1>"]
     statuses = table["status"].to_pylist()
     sections.append(
@@ -142,26 +141,24 @@ def write_sweep_report(
         f"failed, {statuses.count('invalid')} invalid; objective: {html.escape(objective)} "
         f"({'higher' if sign > 0 else 'lower'} is better)</p>"
     )
-    values = (
-        [
-            v
-            for v, s in zip(table[objective].to_pylist(), statuses, strict=True)
-            if objective in table.column_names and s == "ok" and v is not None and not math.isnan(v)
-        ]
-        if objective in table.column_names
-        else []
-    )
-    if objective in table.column_names and names:
+    scored = objective in table.column_names  # no statistics when no trial ran
+    values = [
+        v
+        for v, status in zip(table[objective].to_pylist() if scored else [], statuses, strict=False)
+        if status == "ok" and v is not None and not math.isnan(v)
+    ]
+    plotted = 0  # plotly.js is embedded once, with the first figure
+    if scored and names:
         fig = (
             _heatmap(table, objective, names, sign)
             if len(names) > 1
             else _line(table, objective, names[0])
         )
-        sections += ["<h2>Objective over the parameters</h2>", _div(fig, not figures)]
-        figures.append("heat")
+        sections += ["<h2>Objective over the parameters</h2>", _div(fig, plotted == 0)]
+        plotted += 1
     if values:
-        sections += ["<h2>Distribution</h2>", _div(_histogram(values, objective), not figures)]
-        figures.append("hist")
+        sections += ["<h2>Distribution</h2>", _div(_histogram(values, objective), plotted == 0)]
+        plotted += 1
     wf = result.walk_forward
     if wf is not None:
         curve = go.Figure(
@@ -170,11 +167,10 @@ def write_sweep_report(
         curve.update_layout(title="stitched out-of-sample equity", yaxis_title="equity")
         sections += [
             "<h2>Walk-forward: out-of-sample equity</h2>",
-            _div(curve, not figures),
+            _div(curve, plotted == 0),
             "<h2>Walk-forward: windows</h2>",
             _rows(wf.windows.to_pylist(), wf.windows.column_names),
         ]
-        figures.append("wf")
     bad = table.filter(pc.not_equal(table["status"], "ok")).to_pylist()
     if bad:
         sections += ["<h2>Failed and skipped trials</h2>", _rows(bad, ["run", "status", "reason"])]

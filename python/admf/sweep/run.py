@@ -23,7 +23,7 @@ from admf.errors import AdmfError
 from admf.log.manifest import canonical_json
 from admf.metrics import Summary
 from admf.sweep import journal as journal_mod
-from admf.sweep.executors import Executor, make_executor
+from admf.sweep.executors import Executor, check_executor, make_executor
 from admf.sweep.progress import SweepProgress
 from admf.sweep.space import Dimension, Params, grid, parse_space, random_draws
 from admf.sweep.table import RUNS_DIR, build_table, write_table
@@ -141,31 +141,23 @@ class _Run:
 
     def run(self, description: str, jobs: list[TrialJob]) -> list[TrialResult]:
         """Runs the jobs not recorded yet; returns every job's result, in job order."""
+        before = [self.recorded[j.trial] for j in jobs if j.trial in self.recorded]
         todo = [j for j in jobs if j.trial not in self.recorded]
-        self.bar.phase(description, len(jobs), len(jobs) - len(todo))
-        self.bar.update(
-            0,
-            best=self._best_text(
-                [self.recorded[j.trial] for j in jobs if j.trial in self.recorded]
-            ),
-        )
+        best = self.objective.best(before)
+        self.bar.phase(description, len(jobs), len(before))
+        self.bar.update(0, failed=sum(r.status != "ok" for r in before), best=self._text(best))
         futures = {self.executor.submit(job): job for job in todo}
-        finished: list[TrialResult] = []
-        for future in self.executor.finished(futures):
+        for done, future in enumerate(self.executor.finished(futures), 1):
             job = futures[future]
             result = self.executor.result(job, future)
             self.journal.append(result)
             self.recorded[job.trial] = result
-            finished.append(result)
-            running = min(self.executor.workers, len(todo) - len(finished))
-            best = self._best_text(
-                [self.recorded[j.trial] for j in jobs if j.trial in self.recorded]
-            )
-            self.bar.update(running, 1, int(result.status != "ok"), best)
+            best = self.objective.best([r for r in (best, result) if r is not None])
+            running = min(self.executor.workers, len(todo) - done)
+            self.bar.update(running, 1, int(result.status != "ok"), self._text(best))
         return [self.recorded[j.trial] for j in jobs]
 
-    def _best_text(self, results: list[TrialResult]) -> str:
-        best = self.objective.best(results)
+    def _text(self, best: TrialResult | None) -> str:
         if best is None:
             return ""
         params = " ".join(f"{k}={v}" for k, v in best.params.items())
@@ -213,6 +205,7 @@ def optimize(
         raise AdmfError("a sweep needs at least one --grid parameter")
     if not data:
         raise AdmfError("a sweep needs at least one data file")
+    check_executor(executor, workers)
     if time_limit is not None and time_limit <= 0:
         raise AdmfError(f"--time-limit must be positive, got {time_limit}")
     wf = parse_walk_forward(walk_forward) if walk_forward else None
@@ -272,7 +265,7 @@ def optimize(
             table = build_table(results, [d.name for d in dims])
             write_table(table, root)
             return SweepResult(root, table, goal.best(results))
-        return _walk_forward(run, template, wf, combos, invalid, seed, settings)
+        return _walk_forward(run, template, wf, dims, combos, invalid, seed, settings)
     except KeyboardInterrupt:
         raise SweepInterrupted(root, len(run.recorded)) from None
     finally:
@@ -298,6 +291,7 @@ def _walk_forward(
     run: _Run,
     template: TrialJob,
     spec: WalkForwardSpec,
+    dims: list[Dimension],
     combos: list[Params],
     invalid: dict[int, str],
     seed: int,
@@ -355,7 +349,7 @@ def _walk_forward(
     ]
     tested = run.run("testing", test_jobs)
     results += [dataclasses.replace(r, equity=None) for r in tested]
-    table = build_table(results, list(combos[0]) if combos else [], walk_forward=True)
+    table = build_table(results, [d.name for d in dims], walk_forward=True)
     write_table(table, run.root)
     by_window = {r.window: r for r in tested}
     rows = []

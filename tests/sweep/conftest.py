@@ -24,7 +24,7 @@ def dask_address() -> Iterator[str]:
             n_workers=2,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # an HTTP server on a free port, not 8787
             silence_logs=logging.ERROR,
         )
     try:

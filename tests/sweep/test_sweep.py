@@ -18,6 +18,7 @@ import pytest
 
 from admf.backtest import BacktestSettings, backtest
 from admf.cli import main
+from admf.errors import AdmfError
 from admf.sweep import optimize
 from admf.sweep.trial import trial_seed
 from tests.sweep.conftest import FAULTY, ORCL_300, ROOT
@@ -231,3 +232,17 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main([*base, "--grid", "fast=6", "--grid", "slow=20", "--out", str(out)]) == 2
     assert "holds another sweep (it differs in: grid)" in capsys.readouterr().err
     assert (out / "sweep.parquet").read_bytes() == before
+
+
+def test_daemonic_dask_workers_are_refused(tmp_path: Path) -> None:
+    """Workers started the default way cannot start sandbox processes: said before a trial
+    runs, with the setting that fixes it."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as cluster:
+        address = "dask://" + cluster.scheduler_address.removeprefix("tcp://")
+        with pytest.raises(AdmfError, match="DASK_DISTRIBUTED__WORKER__DAEMON=False"):
+            optimize("sma-cross", [ORCL_300], GRID, executor=address, out=tmp_path)
+    assert json.loads((tmp_path / "sweep.json").read_text())["strategy"] == "sma-cross"
+    assert not (tmp_path / "trials.jsonl").exists()

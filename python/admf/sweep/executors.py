@@ -56,8 +56,17 @@ def _context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context(method)
 
 
+def _one_thread() -> None:
+    """Each sandbox runs one trial at a time on one core: the pool is sized by the cores, so
+    Arrow's own thread pools (CSV and Parquet reading) would only oversubscribe them."""
+    import pyarrow as pa
+
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
+
+
 def sandbox_pool(workers: int) -> pebble.ProcessPool:
-    return pebble.ProcessPool(max_workers=workers, context=_context())
+    return pebble.ProcessPool(max_workers=workers, initializer=_one_thread, context=_context())
 
 
 def schedule(
@@ -172,7 +181,7 @@ class DaskExecutor:
                     n_workers=workers,
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=None,
+                    dashboard_address=":0",  # an HTTP server on a free port, not 8787
                     silence_logs=logging.ERROR,
                 )
                 self._client = Client(self._cluster)

@@ -275,7 +275,7 @@ def optimize(
 def _invalid(template: TrialJob, index: int, params: Params, seed: int, reason: str) -> TrialResult:
     return TrialResult(
         trial_id(
-            index, params, template.window, template.role if template.window is not None else ""
+            index, params, template.window, template.role if template.window is not None else None
         ),
         index,
         params,

@@ -15,12 +15,15 @@ import hashlib
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from admf.backtest import BacktestSettings, backtest
 from admf.log.manifest import canonical_json
 
 Status = Literal["ok", "failed", "invalid"]
+Role = Literal["search", "train", "test"]
+"""``search``: a trial of the space; in a walk-forward, ``train``: a trial on a training
+window, ``test``: the window's chosen parameters on its test stretch."""
 """``ok``: the backtest ran; ``failed``: it raised, ran out of time or its process died;
 ``invalid``: the strategy's config refused the parameters, so it was not run."""
 
@@ -39,10 +42,16 @@ class TrialJob:
     log_root: str | None
     """Where the trial's log partition ``run=<trial>`` goes; None: summaries only."""
     window: int | None = None
-    role: str = "search"
-    """``search`` (a trial of the space), ``test`` (walk-forward: the chosen parameters on
-    the window after the training one)."""
+    role: Role = "search"
     keep_equity: bool = False
+
+
+class Curve(NamedTuple):
+    """A run's equity curve, small enough to send back (walk-forward test runs)."""
+
+    ts: list[int]
+    """ns, UTC"""
+    equity: list[float]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,8 +68,8 @@ class TrialResult:
     statistics: dict[str, float | int] = dataclasses.field(default_factory=dict)
     seconds: float = 0.0
     window: int | None = None
-    role: str = "search"
-    equity: tuple[list[int], list[float]] | None = None
+    role: Role = "search"
+    equity: Curve | None = None
     """(ts in ns, equity) of the run, when the job asked for it (walk-forward test runs)."""
 
     def to_json(self) -> dict[str, Any]:
@@ -70,16 +79,17 @@ class TrialResult:
     def from_json(cls, values: dict[str, Any]) -> TrialResult:
         values = dict(values)
         if values.get("equity") is not None:
-            ts, equity = values["equity"]
-            values["equity"] = (list(ts), list(equity))
+            values["equity"] = Curve(*values["equity"])
         return cls(**values)
 
 
-def trial_id(index: int, params: dict[str, Any], window: int | None = None, role: str = "") -> str:
+def trial_id(
+    index: int, params: dict[str, Any], window: int | None = None, role: Role | None = None
+) -> str:
     """``<index>-<hash of the parameters>`` (``w<window>-...`` in a walk-forward): a valid
     run id that sorts in trial order."""
     digest = hashlib.sha256(canonical_json([params, window, role]).encode()).hexdigest()[:10]
-    prefix = "" if window is None else f"w{window:03d}{role[:1]}-"
+    prefix = "" if window is None else f"w{window:03d}{(role or '')[:1]}-"
     return f"{prefix}{index:05d}-{digest}"
 
 
@@ -135,9 +145,8 @@ def run_trial(job: TrialJob) -> TrialResult:
     equity = None
     if job.keep_equity:
         curve = result.equity()
-        equity = (
-            curve.column("ts").cast("int64").to_pylist(),
-            curve.column("equity").to_pylist(),
+        equity = Curve(
+            curve.column("ts").cast("int64").to_pylist(), curve.column("equity").to_pylist()
         )
     return TrialResult(
         job.trial,

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Final
 
 from admf.cli._common import add_settings_arguments, settings_from
+from admf.sweep.table import PARAM_PREFIX
+
+if TYPE_CHECKING:
+    from admf.sweep import SweepResult
 
 NAME = "optimize"
 HELP = "sweep a strategy's parameters (grid or random; walk-forward) on a pool or Dask"
@@ -95,39 +99,62 @@ def run(args: argparse.Namespace) -> int:
     return _print(args, result)
 
 
-def _print(args: argparse.Namespace, result: Any) -> int:
+TOP: Final[int] = 10
+"""Trials the summary table shows."""
+SHOWN_FAILURES: Final[int] = 20
+
+
+def _print(args: argparse.Namespace, result: SweepResult) -> int:
     import pyarrow.compute as pc
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
-    statuses = result.table.column("status").to_pylist()
+    table = result.table
+    statuses = table["status"].to_pylist()
     counts = {s: statuses.count(s) for s in ("ok", "failed", "invalid")}
     console.print(
         f"{len(statuses)} trials: {counts['ok']} ok, {counts['failed']} failed, "
         f"{counts['invalid']} invalid (skipped)"
     )
-    for row in result.table.filter(pc.not_equal(result.table["status"], "ok")).to_pylist()[:20]:
+    for row in table.filter(pc.not_equal(table["status"], "ok")).to_pylist()[:SHOWN_FAILURES]:
         console.print(f"  {row['status']} {row['run']}: {row['reason']}", highlight=False)
+    objective = args.objective
     if result.walk_forward is not None:
-        table = Table(title="walk-forward windows")
-        for name in ("window", "test", "params", "train " + args.objective, "test return"):
-            table.add_column(name)
+        view = Table(title="walk-forward: the parameters chosen per window")
+        for name in ("window", "test stretch", "parameters", f"train {objective}", "test return"):
+            view.add_column(name)
         for w in result.walk_forward.windows.to_pylist():
-            table.add_row(
+            view.add_row(
                 str(w["window"]),
                 f"{w['test_start']:%Y-%m-%d} to {w['test_end']:%Y-%m-%d}",
                 str(w["params"]),
                 _num(w["train_objective"]),
                 _num(w["test_total_return"]),
             )
-        console.print(table)
-    if result.best is not None:
-        best = result.best
-        console.print(
-            f"best: {best.trial} {best.params} {args.objective}="
-            f"{_num(best.statistics.get(args.objective))}"
-        )
+        console.print(view)
+        equity = result.walk_forward.equity["equity"].to_pylist()
+        if equity:
+            console.print(f"out-of-sample total return: {_num(equity[-1] / equity[0] - 1)}")
+    elif counts["ok"] and objective in table.column_names:
+        ok = table.filter(pc.equal(table["status"], "ok"))
+        order = "ascending" if args.minimize else "descending"
+        top = ok.sort_by([(objective, order)]).slice(0, TOP).to_pylist()
+        names = [n for n in table.column_names if n.startswith(PARAM_PREFIX)]
+        view = Table(title=f"top {len(top)} by {objective}")
+        for name in ["run", *(n.removeprefix(PARAM_PREFIX) for n in names), objective]:
+            view.add_column(name)
+        view.add_column("total return")
+        view.add_column("trades")
+        for row in top:
+            view.add_row(
+                row["run"],
+                *(str(row[n]) for n in names),
+                _num(row[objective]),
+                _num(row.get("total_return")),
+                _num(row.get("trades")),
+            )
+        console.print(view)
     console.print(f"sweep: {result.path}")
     return 1 if counts["ok"] == 0 else 0
 

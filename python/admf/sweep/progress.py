@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Column
 
 
 class SweepProgress:
@@ -20,12 +21,17 @@ class SweepProgress:
         if enabled:
             self._progress = Progress(
                 TextColumn("[progress.description]{task.description}"),
-                BarColumn(),
+                BarColumn(bar_width=20),
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[counts]}"),
                 TimeElapsedColumn(),
-                TextColumn("{task.fields[best]}"),
+                # The best so far takes what is left of the line, cut short if need be.
+                TextColumn(
+                    "{task.fields[best]}",
+                    table_column=Column(ratio=1, no_wrap=True, overflow="ellipsis"),
+                ),
                 transient=False,
+                expand=True,
             )
             self._progress.start()
 

@@ -246,7 +246,11 @@ def optimize(
         log_root=None if summaries_only else str(root / RUNS_DIR),
     )
     ex = make_executor(executor, workers, time_limit, paths)
-    run = _Run(root, ex, goal, SweepProgress(progress), retry_failed)
+    try:
+        run = _Run(root, ex, goal, SweepProgress(progress), retry_failed)
+    except BaseException:
+        ex.close()
+        raise
     try:
         if wf is None:
             jobs = [

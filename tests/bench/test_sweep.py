@@ -142,6 +142,16 @@ def test_trivial_trial_executor(benchmark: Any, executor: Executor) -> None:
     benchmark.extra_info["elements"] = len(jobs)
     benchmark.extra_info["executor"] = executor.name
     benchmark.pedantic(_run_all, args=(executor, jobs), rounds=5, warmup_rounds=0)
+    if benchmark.stats is not None:  # None when benchmarks are disabled
+        in_process = []
+        for _ in range(3):
+            start = time.perf_counter()
+            for job in jobs:
+                run_trial(job)
+            in_process.append((time.perf_counter() - start) / len(jobs))
+        per_trial = benchmark.stats.stats.median / len(jobs)
+        benchmark.extra_info["in_process_ms"] = 1e3 * float(np.median(in_process))
+        benchmark.extra_info["overhead_ms"] = 1e3 * (per_trial - float(np.median(in_process)))
 
 
 def test_sweep_sma_1m_bars(benchmark: Any, big_bars: Path, tmp_path: Path) -> None:

@@ -185,6 +185,13 @@ def test_query_compares_trials_in_sql(tmp_path: Path, capsys: pytest.CaptureFixt
     for r in ok:
         run = backtest("sma-cross", [ORCL_300], {"fast": r["param_fast"], "slow": r["param_slow"]})
         assert counts[r["run"]] == run.fills().num_rows
+    # The page: its best trial's tear sheet is rebuilt from that trial's log.
+    assert main(["report", str(tmp_path), "-o", str(tmp_path / "page.html")]) == 0
+    page = (tmp_path / "page.html").read_text()
+    assert "sharpe over fast and slow" in page
+    assert f"Tear sheet of the best trial: {result.best.trial}" in page  # type: ignore[union-attr]
+    assert 'src="best-trial.html"' in page
+    assert (tmp_path / "best-trial.html").stat().st_size > 0
 
 
 def test_summaries_only_keeps_the_table_and_no_logs(tmp_path: Path) -> None:

@@ -101,11 +101,10 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _best_tear_sheet(result: SweepResult, spec: dict[str, Any]) -> Path | None:
+def _best_tear_sheet(result: SweepResult, spec: dict[str, Any], out: Path) -> Path | None:
     best = result.best
     if best is None:
         return None
-    out = result.path / BEST_NAME
     run_dir = result.path / RUNS_DIR / f"run={best.trial}"
     if run_dir.is_dir():
         from admf.reporting import write_log_report
@@ -174,7 +173,8 @@ def write_sweep_report(
     bad = table.filter(pc.not_equal(table["status"], "ok")).to_pylist()
     if bad:
         sections += ["<h2>Failed and skipped trials</h2>", _rows(bad, ["run", "status", "reason"])]
-    sheet = _best_tear_sheet(result, spec)
+    out = Path(output) if output is not None else result.path / PAGE_NAME
+    sheet = _best_tear_sheet(result, spec, out.parent / BEST_NAME)  # beside the page: linked
     if sheet is not None and result.best is not None:
         title = "best test window" if wf is not None else "best trial"
         sections += [
@@ -188,6 +188,5 @@ def write_sweep_report(
         + "\n".join(sections)
         + "\n</body>\n</html>\n"
     )
-    out = Path(output) if output is not None else result.path / PAGE_NAME
     out.write_text(page, encoding="utf-8")
     return out

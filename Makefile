@@ -57,6 +57,7 @@ bench: venv ## run the benchmarks (criterion + pytest-benchmark); print a table,
 
 demo: venv ## backtest the SMA plugin on bundled real data: log, HTML report, replay, SQL
 	$(PY) -m admf demo --out demo-output
+	@echo "admf is installed in $(VENV)/bin: 'source $(VENV)/bin/activate' puts it on your PATH"
 
 clean: ## remove build products and the venv
 	rm -rf target $(VENV) bench/*.json

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from admf.pipeline import OrderPipeline
 from admf.portfolio import Portfolio, notional
 from admf.risk import RiskEngine, RiskLimits
 from admf.strategy import HANDLER_KINDS, Strategy, overridden_handlers
+from admf.summary import RunSummary, summarize_run, unhandled_warning
 from admf.venue import BarVenue, BookVenue, ExecutionRouter, FeeModel, SlippageModel
 
 StrategySpec = str | type[Strategy]
@@ -150,7 +152,8 @@ def resolve_strategy(spec: StrategySpec) -> type[Strategy]:
 
 @dataclasses.dataclass
 class BacktestResult:
-    """What a backtest produced."""
+    """What a backtest produced. ``summary`` holds the numbers (counts from the run's events,
+    the statistics); ``summary.formatted()`` the display strings."""
 
     strategy: str
     params: dict[str, Any]
@@ -162,8 +165,12 @@ class BacktestResult:
     kernel: Kernel
     output_hash: str
     run_dir: Path | None = None
-    summary: dict[str, Any] = dataclasses.field(default_factory=dict)
-    statistics: Summary | None = None
+    summary: RunSummary = dataclasses.field(init=False)
+
+    @property
+    def statistics(self) -> Summary | None:
+        """The performance statistics (``summary.statistics``), None without any."""
+        return self.summary.statistics
 
     def of_kind(self, *kinds: Kind) -> EventArray:
         return self.events[np.isin(self.events["kind"], [int(k) for k in kinds])]
@@ -438,6 +445,8 @@ def backtest(
     if not data:
         raise AdmfError("a backtest needs at least one data file")
     strategy_cls = resolve_strategy(strategy)
+    # Parameters are checked before anything is created: a bad one leaves no run behind.
+    strategy_cls.make_config(params)
     sources = [load_source(path, i + 1) for i, path in enumerate(data)]
     spec = (
         strategy if isinstance(strategy, str) else f"{strategy.__module__}:{strategy.__qualname__}"
@@ -461,6 +470,7 @@ def backtest(
         log = EventLog.create(log_dir, run_id, config=config, seed=settings.seed)
     collector = _Collector(log)
     bar = _ProgressBar(sum(len(s.events) for s in sources)) if progress else None
+    completed = False
     try:
         kernel, portfolio = run_kernel(
             strategy_cls,
@@ -472,14 +482,25 @@ def backtest(
             progress=bar,
             books={s.instrument: s.tick for s in sources if s.tick is not None},
         )
+        completed = True
     finally:
         if bar is not None:
             bar.close()
         if log is not None:
-            for future in collector.futures:
-                future.result()
-            log.close(seal=True)
+            close_run_log(log, collector, completed)
     return make_result(spec, params, settings, sources, collector, kernel, portfolio, log)
+
+
+def close_run_log(log: Any, collector: _Collector, completed: bool) -> None:
+    """Closes a run's log, also after an interruption (Ctrl-C) or an error: every event handed
+    to it so far is committed and sealed, and nothing here claims the run completed. A run
+    that failed before its first event (a setting a stage refused) leaves no directory to
+    show in the ``runs`` view."""
+    for future in collector.futures:
+        future.result()
+    log.close(seal=True)
+    if not completed and not collector.chunks:
+        shutil.rmtree(log.path)
 
 
 def make_result(
@@ -534,16 +555,22 @@ def positions_of(events: EventArray) -> tuple[np.ndarray, np.ndarray]:
     return fills["ts"].astype(np.int64), np.cumsum(signed).astype(np.int64)
 
 
-def summarize(result: BacktestResult) -> dict[str, Any]:
-    """The headline figures of a run, formatted, with its hash and counts."""
-    out: dict[str, Any] = {}
-    try:
-        result.statistics = run_statistics(result.events, result.portfolio.initial_cash)
-        out.update(result.statistics.formatted())
-    except AdmfError as exc:
-        out["statistics"] = str(exc)
-    out["events"] = f"{len(result.events):,}"
-    out["fills"] = f"{result.portfolio.fills:,}"
-    out["errors"] = f"{result.kernel.errors:,}"
-    out["output hash"] = result.output_hash
-    return out
+def summarize(result: BacktestResult) -> RunSummary:
+    """The summary of a run: every count from its events, the statistics, and a warning when
+    the strategy received no event it handles."""
+    warnings = []
+    for component in result.kernel.components:
+        if isinstance(component, Strategy):
+            warning = unhandled_warning(
+                result.strategy, overridden_handlers(component), result.events
+            )
+            if warning is not None:
+                warnings.append(warning)
+    return summarize_run(
+        result.events,
+        result.payloads,
+        result.portfolio.initial_cash,
+        result.output_hash,
+        stopped=result.kernel.stopped,
+        warnings=tuple(warnings),
+    )

@@ -151,7 +151,7 @@ def backtest_demo(out_dir: str = "demo-output") -> None:
     from pathlib import Path
 
     from admf.backtest import backtest
-    from admf.cli._common import print_result
+    from admf.cli._results import print_result
     from admf.log import query
     from admf.replay import replay
     from admf.reporting import write_result_report
@@ -166,7 +166,7 @@ def backtest_demo(out_dir: str = "demo-output") -> None:
         result = backtest(
             "sma-cross", [str(path)], {"fast": 10, "slow": 30}, log_dir=runs, run_id="demo"
         )
-    print_result(result, "backtest of the sma-cross plugin")
+    print_result(result, "backtest of the sma-cross plugin", "demo")
     report = write_result_report(result, out / "report.html")
     console.print(f"HTML tear sheet: {report}")
     assert result.run_dir is not None

@@ -21,6 +21,13 @@ Conventions (stated in ``Summary`` and the report):
   Daily and slower: the median spacing picks 1 day (days per year), a week (52), a month
   (12), a quarter (4) or a year (1).
 - CAGR over the calendar time from the first to the last point (365.25-day years).
+- Annualized figures (CAGR, Sharpe, Sortino, annual volatility, annual turnover) are given
+  only when the curve spans at least ``MIN_ANNUALIZED_DAYS`` (28) calendar days: compounding
+  or scaling a few minutes or days to a year says nothing about the strategy (a 47-second
+  gain of 0.03% compounds to an overflow). Shorter runs have them as NaN, and
+  ``Summary.not_annualized`` says why; ``annualize=True`` forces them.
+- A point belongs to the trading day of the nanosecond before its stamp: bars are stamped at
+  their close, so a daily bar closing at midnight UTC is the day before (see ``trading_day``).
 - Max drawdown is the largest fall from a running peak, as a negative fraction; its duration
   is the longest time spent below a previous peak (until the recovery or the end).
 - Exposure is the fraction of equity-curve periods (from one point to the next) that start
@@ -45,6 +52,12 @@ from admf.events import SCALE
 
 DAY_NS: Final[int] = 86_400 * 1_000_000_000
 YEAR_NS: Final[float] = 365.25 * DAY_NS
+MIN_ANNUALIZED_DAYS: Final[int] = 28
+"""The shortest span (calendar days) whose figures are annualized."""
+DAILY_SPACING_NS: Final[float] = 0.8 * DAY_NS
+"""A median spacing at least this long makes a curve daily or slower."""
+DAILY_PERIODS_PER_YEAR: Final[float] = 366
+"""A curve with at most this many periods a year is daily or slower (shown as dates)."""
 
 TRADE_DTYPE: Final[np.dtype[np.void]] = np.dtype(
     [
@@ -93,6 +106,13 @@ class Summary:
     turnover: float
     annual_turnover: float
     periods_per_year: float
+    not_annualized: str | None = None
+    """Why the annualized figures are NaN (a span too short), or None when they are given."""
+
+    @property
+    def daily(self) -> bool:
+        """Whether the curve is daily or slower (its points are shown as dates)."""
+        return self.periods_per_year <= DAILY_PERIODS_PER_YEAR
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,35 +120,77 @@ class Summary:
     def formatted(self) -> dict[str, str]:
         """Display strings for a summary table or the console."""
 
-        def pct(x: float) -> str:
-            return "n/a" if math.isnan(x) else f"{x * 100:.2f}%"
+        def yearly(text: str) -> str:
+            return "n/a" if self.not_annualized else text
 
-        def num(x: float, digits: int = 2) -> str:
-            return "n/a" if math.isnan(x) else f"{x:,.{digits}f}"
-
-        days = self.max_drawdown_duration_ns / DAY_NS
-        return {
-            "period": f"{_iso(self.start_ns)} to {_iso(self.end_ns)}",
-            "start equity": num(self.start_equity),
-            "end equity": num(self.end_equity),
-            "total return": pct(self.total_return),
-            "CAGR": pct(self.cagr),
-            "Sharpe": num(self.sharpe),
-            "Sortino": num(self.sortino),
-            "annual volatility": pct(self.annual_volatility),
-            "max drawdown": pct(self.max_drawdown),
-            "max drawdown duration": f"{days:,.1f} days",
+        turnover = f"{number(self.turnover)}x"
+        if not math.isnan(self.annual_turnover):
+            turnover += f" ({number(self.annual_turnover)}x a year)"
+        out = {
+            "period": f"{when(self.start_ns, self.daily)} to {when(self.end_ns, self.daily)}"
+            f" ({span(self.end_ns - self.start_ns)})",
+            "start equity": number(self.start_equity),
+            "end equity": number(self.end_equity),
+            "total return": percent(self.total_return),
+            "CAGR": yearly(percent(self.cagr)),
+            "Sharpe": yearly(number(self.sharpe)),
+            "Sortino": yearly(number(self.sortino)),
+            "annual volatility": yearly(percent(self.annual_volatility)),
+            "max drawdown": percent(self.max_drawdown),
+            "max drawdown duration": span(self.max_drawdown_duration_ns),
             "trades": f"{self.trades:,}",
-            "win rate": pct(self.win_rate),
-            "profit factor": num(self.profit_factor),
-            "exposure": pct(self.exposure),
-            "turnover": f"{num(self.turnover)}x ({num(self.annual_turnover)}x a year)",
-            "periods per year": num(self.periods_per_year, 0),
+            "win rate": percent(self.win_rate),
+            "profit factor": number(self.profit_factor),
+            "exposure": percent(self.exposure),
+            "turnover": turnover,
         }
+        if self.not_annualized:
+            out["annualized figures"] = f"n/a: {self.not_annualized}"
+        else:
+            out["periods per year"] = number(self.periods_per_year, 0)
+        return out
 
 
-def _iso(ns: int) -> str:
-    return str(np.datetime64(ns, "ns").astype("datetime64[s]")).replace("T", " ")
+def percent(x: float) -> str:
+    """A fraction as a percentage with two decimals ("n/a" for NaN)."""
+    if math.isnan(x):
+        return "n/a"
+    return "inf" if math.isinf(x) else f"{x * 100:,.2f}%"
+
+
+def number(x: float, digits: int = 2) -> str:
+    """A float with thousands separators ("n/a" for NaN)."""
+    if math.isnan(x):
+        return "n/a"
+    return "inf" if math.isinf(x) else f"{x:,.{digits}f}"
+
+
+def trading_day(ts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """The day (days since 1970-01-01, UTC) each stamp belongs to: that of the nanosecond
+    before it, since bars are stamped at their close (a daily bar closing at midnight UTC
+    belongs to the day before)."""
+    out: npt.NDArray[np.int64] = (ts - 1) // DAY_NS
+    return out
+
+
+def when(ns: int, daily: bool) -> str:
+    """A stamp for display: its trading date when the series is daily, else the UTC time."""
+    if daily:
+        return str(np.datetime64(int(trading_day(np.array([ns]))[0]), "D"))
+    text = str(np.datetime_as_string(np.datetime64(int(ns), "ns"), unit="ms")).replace("T", " ")
+    return text.removesuffix(".000")
+
+
+def span(ns: int) -> str:
+    """A duration in the unit that reads best: seconds, minutes, hours or days."""
+    seconds = ns / 1e9
+    if seconds < 120:
+        return f"{seconds:,.1f} seconds"
+    if seconds < 7_200:
+        return f"{seconds / 60:,.1f} minutes"
+    if seconds < 2 * 86_400:
+        return f"{seconds / 3_600:,.1f} hours"
+    return f"{seconds / 86_400:,.0f} days"
 
 
 def _column(data: Any, name: str) -> npt.NDArray[Any]:
@@ -230,16 +292,16 @@ def infer_periods_per_year(ts: I64) -> float:
     """Periods per year of a series of timestamps (see the module documentation)."""
     if len(ts) < 2:
         return math.nan
-    # The day each point belongs to: bars are stamped at their close, so a daily bar of a
-    # Friday has ts = Saturday 00:00; one nanosecond earlier is inside the bar.
-    days = (ts - 1) // DAY_NS
+    days = trading_day(ts)
     weekday = (days + 3) % 7  # 1970-01-01 was a Thursday: 0 = Monday
     days_per_year = 365.0 if np.mean(weekday >= 5) > 0.10 else 252.0
     spacing = float(np.median(np.diff(ts)))
     if spacing <= 0:
         return math.nan
-    if spacing < 0.8 * DAY_NS:
-        _, per_day = np.unique(days, return_counts=True)
+    if spacing < DAILY_SPACING_NS:
+        # The stamps are in time order: a day's points are one run of equal days.
+        starts = np.flatnonzero(np.diff(days)) + 1
+        per_day = np.diff(np.concatenate([[0], starts, [len(days)]]))
         return days_per_year * float(np.median(per_day))
     for limit_days, per_year in ((4, days_per_year), (10, 52.0), (45, 12.0), (120, 4.0)):
         if spacing < limit_days * DAY_NS:
@@ -315,8 +377,11 @@ def summarize(
     positions: Any = None,
     *,
     periods_per_year: float | None = None,
+    annualize: bool | None = None,
 ) -> Summary:
-    """The statistics of a run from its equity curve, trades and (optionally) positions."""
+    """The statistics of a run from its equity curve, trades and (optionally) positions.
+    ``annualize``: None annualizes when the span allows it (see the module documentation),
+    True always, False never."""
     ts, values = equity_curve(equity)
     if len(ts) < 2:
         raise AdmfError(f"an equity curve needs at least 2 points, got {len(ts)}")
@@ -333,6 +398,7 @@ def summarize(
         held,
         notional,
         periods_per_year,
+        annualize,
     )
 
 
@@ -344,6 +410,7 @@ def summary(
     exposure: npt.ArrayLike | None = None,
     traded: float = 0.0,
     periods_per_year: float | None = None,
+    annualize: bool | None = None,
 ) -> dict[str, Any]:
     """``summarize`` for callers holding plain arrays: ``equity`` in whole units (floats; an
     integer array is read as fixed point), ``trade_pnl`` one net P&L per trade (whole units),
@@ -369,7 +436,9 @@ def summary(
         if gross.shape != curve.shape:
             raise AdmfError(f"exposure has {gross.shape} points, the equity curve {curve.shape}")
         held = (gross[:-1] != 0).astype(np.float64)
-    return _statistics(stamps, curve, pnl, held, float(traded), periods_per_year).as_dict()
+    return _statistics(
+        stamps, curve, pnl, held, float(traded), periods_per_year, annualize
+    ).as_dict()
 
 
 def _statistics(
@@ -379,6 +448,7 @@ def _statistics(
     held: F64 | None,
     notional: float,
     periods_per_year: float | None,
+    annualize: bool | None,
 ) -> Summary:
     """The statistics from the curve in whole units, the trades' P&L, the in-market flags of
     the periods and the traded notional."""
@@ -390,7 +460,13 @@ def _statistics(
     r = r[~np.isnan(r)]
     start, end = float(equity[0]), float(equity[-1])
     total = end / start - 1.0 if start > 0 else math.nan
-    years = (int(ts[-1]) - int(ts[0])) / YEAR_NS
+    length = int(ts[-1]) - int(ts[0])
+    years = length / YEAR_NS
+    not_annualized = None
+    if annualize is False:
+        not_annualized = "not asked for"
+    elif annualize is None and length < MIN_ANNUALIZED_DAYS * DAY_NS:
+        not_annualized = f"the run spans {span(length)}, less than {MIN_ANNUALIZED_DAYS} days"
     cagr = _cagr(start, end, years)
     sharpe = sortino = volatility = math.nan
     if len(r) >= 2:
@@ -416,6 +492,8 @@ def _statistics(
     mean_equity = float(np.mean(equity))
     turnover = notional / mean_equity if mean_equity > 0 else math.nan
     annual_turnover = turnover / years if years > 0 else math.nan
+    if not_annualized is not None:
+        cagr = sharpe = sortino = volatility = annual_turnover = math.nan
 
     return Summary(
         start_ns=int(ts[0]),
@@ -438,6 +516,7 @@ def _statistics(
         turnover=turnover,
         annual_turnover=annual_turnover,
         periods_per_year=ppy,
+        not_annualized=not_annualized,
     )
 
 
@@ -455,12 +534,13 @@ def _cagr(start: float, end: float, years: float) -> float:
 
 
 def monthly_returns(ts: I64, equity: I64) -> tuple[list[int], F64]:
-    """Calendar-month returns (UTC): ``(years, table)`` where ``table[i, m]`` is the return of
-    month ``m + 1`` of ``years[i]`` (NaN without data). A month's return compares its last
-    equity with the previous month's last (the first month: with the first point)."""
+    """Calendar-month returns (UTC, by each point's ``trading_day``): ``(years, table)`` where
+    ``table[i, m]`` is the return of month ``m + 1`` of ``years[i]`` (NaN without data). A
+    month's return compares its last equity with the previous month's last (the first month:
+    with the first point)."""
     if len(ts) == 0:
         return [], np.zeros((0, 12))
-    months = ts.astype("datetime64[ns]").astype("datetime64[M]").astype(np.int64)
+    months = trading_day(ts).astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
     last = np.flatnonzero(np.append(months[1:] != months[:-1], True))
     month_ids = months[last]
     closes = equity[last].astype(np.float64)

@@ -26,6 +26,7 @@ from admf.backtest import (
     Source,
     StrategySpec,
     _Collector,
+    close_run_log,
     make_result,
     resolve_strategy,
     run_kernel,
@@ -56,6 +57,11 @@ class Recording:
     seed: int
     events: EventArray
     payloads: list[bytes | None]
+
+    @property
+    def output_hash(self) -> str:
+        """The hash of the recorded output events and payloads (see ``hash_outputs``)."""
+        return _output_hash(self.events, self.payloads)
 
     @property
     def inputs(self) -> EventArray:
@@ -115,9 +121,8 @@ def _rerun(
     settings: BacktestSettings,
     inputs: EventArray,
     data: list[dict[str, Any]],
-    log: Any | None = None,
-) -> tuple[_Collector, Any, Any]:
-    collector = _Collector(log)
+    collector: _Collector,
+) -> tuple[Any, Any]:
     clean = inputs.copy()
     clean["seq"] = 0
     instruments = [int(d["instrument"]) for d in data]
@@ -131,7 +136,7 @@ def _rerun(
         collector,
         books=books,
     )
-    return collector, kernel, portfolio
+    return kernel, portfolio
 
 
 def replay(path: str | os.PathLike[str]) -> ReplayReport:
@@ -139,13 +144,14 @@ def replay(path: str | os.PathLike[str]) -> ReplayReport:
     rec = read_recording(path)
     cfg = rec.config
     settings = BacktestSettings.from_dict(cfg["settings"])
-    collector, kernel, _ = _rerun(cfg["strategy"], cfg["params"], settings, rec.inputs, cfg["data"])
+    collector = _Collector(None)
+    kernel, _ = _rerun(cfg["strategy"], cfg["params"], settings, rec.inputs, cfg["data"], collector)
     replayed = collector.events()
     replayed_payloads: list[Payload | None] = [None] * len(replayed)
     for seq, payload in kernel.payloads.items():
         replayed_payloads[seq - 1] = payload
     encoded = [None if p is None else encode_payload(p) for p in replayed_payloads]
-    recorded_hash = _output_hash(rec.events, rec.payloads)
+    recorded_hash = rec.output_hash
     replayed_hash = _output_hash(replayed, encoded)
     difference = None
     n = min(len(rec.events), len(replayed))
@@ -174,15 +180,17 @@ def replay_as_backtest(
     params: dict[str, Any] | None = None,
     log_dir: str | os.PathLike[str] | None = None,
 ) -> BacktestResult:
-    """Re-runs the recorded market data through the simulated venue as a new backtest, with
-    the recorded strategy and parameters unless others are given."""
+    """Re-runs the recorded market data through the simulated venue as a new backtest. With
+    the recorded strategy (``strategy`` None or the same), the given ``params`` override the
+    recorded ones and the others are kept; another strategy gets only the given ones."""
     rec = read_recording(path)
     cfg = rec.config
     settings = BacktestSettings.from_dict(cfg["settings"])
     spec: StrategySpec = strategy if strategy is not None else cfg["strategy"]
-    chosen_params = (
-        dict(cfg["params"]) if strategy is None and params is None else dict(params or {})
-    )
+    same = strategy is None or strategy == cfg["strategy"]
+    chosen_params = {**(cfg["params"] if same else {}), **(params or {})}
+    # Checked before a new log is created: a bad parameter leaves no run behind.
+    resolve_strategy(spec).make_config(chosen_params)
     market = rec.inputs[np.isin(rec.inputs["kind"], [int(k) for k in MARKET_KINDS])]
     sources = [
         Source(d["path"], int(d["instrument"]), d["name"], Kind.NONE, market[:0])
@@ -202,14 +210,14 @@ def replay_as_backtest(
             "data": cfg["data"],
         }
         log = EventLog.create(log_dir, None, config=config, seed=settings.seed)
+    collector = _Collector(log)
+    completed = False
     try:
-        collector, kernel, portfolio = _rerun(
-            spec, chosen_params, settings, market, cfg["data"], log
-        )
+        kernel, portfolio = _rerun(spec, chosen_params, settings, market, cfg["data"], collector)
+        completed = True
     finally:
         if log is not None:
-            log.flush()
-            log.close(seal=True)
+            close_run_log(log, collector, completed)
     return make_result(
         spec_text, chosen_params, settings, sources, collector, kernel, portfolio, log
     )

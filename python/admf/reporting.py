@@ -1,15 +1,65 @@
-"""Tear sheets of runs: from a `BacktestResult` in memory or from a run's log."""
+"""Tear sheets of runs: from a `BacktestResult` in memory or from a run's log.
+
+The page gets what ``admf.report`` draws, taken from the run's events: the equity curve, the
+round trips, the positions, the gross exposure, the traded instrument's prices and fills (the
+price chart and the buy-and-hold benchmark; with several instruments, the first one traded),
+the positions still open at the end (as trades exited at the last price), and the run's
+summary (``admf.summary``).
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from admf.backtest import BacktestResult, metric_inputs
-from admf.events import SCALE, EventArray
-from admf.metrics import Summary
-from admf.report import write_report
+import numpy as np
+
+from admf.backtest import (
+    MARK_KINDS,
+    BacktestResult,
+    equity_curve,
+    metric_inputs,
+    round_trips,
+)
+from admf.events import SCALE, EventArray, Kind, Side
+from admf.metrics import TRADE_DTYPE, TradeArray
+from admf.report import Fills, write_report
+from admf.summary import RunSummary, marked_events, summarize_run
+
+
+def _prices(events: EventArray, instrument: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(ts, price)`` of one instrument's marks (bar closes, trade prices, quote mids: the
+    prices ``equity_curve`` marks at, in fixed point for the chart)."""
+    mine = events[
+        np.isin(events["kind"], [int(k) for k in MARK_KINDS]) & (events["instrument"] == instrument)
+    ]
+    price = mine["price"].copy()
+    quotes = mine["kind"] == Kind.QUOTE
+    price[quotes] = (mine["price"][quotes] + mine["aux"][quotes]) // 2
+    return mine["ts"].astype(np.int64), price.astype(np.int64)
+
+
+def open_trades(events: EventArray) -> TradeArray:
+    """The positions open at the end of a run, as round trips closed at each instrument's
+    last price with no fee: their P&L is unrealized."""
+    fills = events[events["kind"] == Kind.FILL]
+    rows = []
+    for instrument in np.unique(fills["instrument"]):
+        mine = fills[fills["instrument"] == instrument]
+        signed = np.where(mine["side"] == Side.BUY, 1, -1) * mine["qty"].astype(object)
+        position = int(signed.sum())
+        ts, price = _prices(events, int(instrument))
+        if position == 0 or not len(price):
+            continue
+        close = mine[-1:].copy()
+        close["ts"], close["price"], close["aux"] = ts[-1], price[-1], 0
+        close["side"] = Side.SELL if position > 0 else Side.BUY
+        close["qty"] = abs(position)
+        close["seq"] = np.iinfo(np.uint64).max
+        rows.append(round_trips(np.concatenate([mine, close]))[-1:])
+    return np.concatenate(rows) if rows else np.zeros(0, dtype=TRADE_DTYPE)
 
 
 def _write(
@@ -17,17 +67,50 @@ def _write(
     initial_cash: int,
     title: str,
     path: str | os.PathLike[str],
-    summary: Summary | None = None,
+    summary: RunSummary,
+    names: Mapping[int, str],
 ) -> Path:
-    """The tear sheet; the summary is computed from the same inputs when not given."""
+    events, _ = marked_events(events)
     equity, trades, positions = metric_inputs(events, initial_cash)
-    return write_report(Path(path), equity, trades, positions, title, summary)
+    gross = np.asarray(equity_curve(events, initial_cash)["exposure"])
+    if gross.dtype.kind == "f":  # a curve in whole units; the report takes fixed point
+        gross = np.round(gross * SCALE)
+    fills = events[events["kind"] == Kind.FILL]
+    traded = int(fills["instrument"][0]) if len(fills) else min(names, default=1)
+    mine = fills[fills["instrument"] == traded]
+    return write_report(
+        Path(path),
+        equity,
+        trades,
+        positions,
+        title,
+        summary.formatted(),
+        prices=_prices(events, traded),
+        fills=Fills(mine["ts"].astype(np.int64), mine["side"], mine["price"].astype(np.int64)),
+        exposure=gross,
+        open_trades=open_trades(events),
+        instrument=names.get(traded, f"instrument {traded}"),
+    )
+
+
+def run_title(strategy: str, params: Mapping[str, Any], names: Mapping[int, str]) -> str:
+    """``sma-cross (fast=10, slow=30) on orcl-2005-2014``."""
+    settings = ", ".join(f"{k}={v}" for k, v in params.items())
+    data = ", ".join(names[i] for i in sorted(names))
+    return f"{strategy}" + (f" ({settings})" if settings else "") + (f" on {data}" if data else "")
 
 
 def write_result_report(result: BacktestResult, path: str | os.PathLike[str]) -> Path:
     """The tear sheet of a backtest result."""
-    title = f"admf backtest: {result.strategy} {result.params or ''}".strip()
-    return _write(result.events, result.portfolio.initial_cash, title, path, result.statistics)
+    names = {s.instrument: s.name for s in result.sources}
+    return _write(
+        result.events,
+        result.portfolio.initial_cash,
+        f"Backtest of {run_title(result.strategy, result.params, names)}",
+        path,
+        result.summary,
+        names,
+    )
 
 
 def write_log_report(log: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path:
@@ -36,5 +119,11 @@ def write_log_report(log: str | os.PathLike[str], path: str | os.PathLike[str]) 
 
     rec = read_recording(log)
     cash: Any = rec.config.get("settings", {}).get("initial_cash", 100_000.0)
-    title = f"admf run {Path(log).name}: {rec.config.get('strategy', '')}"
-    return _write(rec.events, round(float(cash) * SCALE), title, path)
+    initial_cash = round(float(cash) * SCALE)
+    names = {int(d["instrument"]): str(d["name"]) for d in rec.config.get("data", [])}
+    errors = np.flatnonzero(rec.events["kind"] == Kind.ERROR)
+    payloads = {int(rec.events["seq"][i]): rec.payloads[i] for i in errors}
+    summary = summarize_run(rec.events, payloads, initial_cash, rec.output_hash)
+    strategy = str(rec.config.get("strategy", ""))
+    title = f"Run {rec.path.name}: {run_title(strategy, rec.config.get('params', {}), names)}"
+    return _write(rec.events, initial_cash, title, path, summary, names)

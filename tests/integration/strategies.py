@@ -93,3 +93,38 @@ class BookWatcher(Strategy):
     def on_book(self, delta: Event) -> None:
         bid, ask = self.ctx.book().bbo()
         self.seen.append((delta.seq, bid, ask))
+
+
+@dataclasses.dataclass(frozen=True)
+class SleepyConfig(StrategyConfig):
+    started: str = ""
+    """A file created when the run starts (a test waits for it before interrupting)."""
+
+
+class Sleepy(Strategy):
+    """Takes 10 ms per bar, so that a test can interrupt the run."""
+
+    Config = SleepyConfig
+    config: SleepyConfig
+
+    def on_start(self) -> None:
+        if self.config.started:
+            with open(self.config.started, "w") as marker:
+                marker.write("started\n")
+
+    def on_bar(self, bar: Event) -> None:
+        import time
+
+        time.sleep(0.01)
+
+
+class ValueBuyer(Strategy):
+    """Buys with all its cash on the first bar (an order sized by value)."""
+
+    def on_start(self) -> None:
+        self.bought = False
+
+    def on_bar(self, bar: Event) -> None:
+        if not self.bought:
+            self.bought = True
+            self.ctx.submit(Side.BUY, value=self.ctx.portfolio.cash)

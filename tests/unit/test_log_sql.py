@@ -149,7 +149,9 @@ def test_every_view_decodes_its_kinds(tmp_path: Path) -> None:
         Event(Kind.ERROR, 11, aux=500),
         Event(Kind.CUSTOM, 12, price=p(1)),
     ]
-    payloads = [None] * 9 + [{"why": "cross"}, "division by zero", b"\xff\xfe"]
+    rejected = "value buys no whole unit"
+    payloads = [None] * 5 + [rejected] + [None] * 3
+    payloads += [{"why": "cross"}, "division by zero", b"\xff\xfe"]
     with EventLog.create(tmp_path, "kinds") as log:
         log.append(events, payloads=payloads)
         one = lambda q: log.sql(q).to_pylist()  # noqa: E731
@@ -183,7 +185,7 @@ def test_every_view_decodes_its_kinds(tmp_path: Path) -> None:
                 "side": "buy",
                 "order_type": "limit",
                 "time_in_force": "ioc",
-                "reason": 0,
+                "reason": None,
             },
             {
                 "event": "rejected",
@@ -191,7 +193,7 @@ def test_every_view_decodes_its_kinds(tmp_path: Path) -> None:
                 "side": None,
                 "order_type": "limit",
                 "time_in_force": "gtc",
-                "reason": 3,
+                "reason": rejected,
             },
             {
                 "event": "submit",
@@ -199,7 +201,7 @@ def test_every_view_decodes_its_kinds(tmp_path: Path) -> None:
                 "side": "sell",
                 "order_type": "market",
                 "time_in_force": "gtc",
-                "reason": 0,
+                "reason": None,
             },
         ]
         assert one("SELECT order_id, contra_order_id, price, fee, own FROM fills") == [

@@ -59,7 +59,7 @@ def trades() -> np.ndarray:
 
 
 def test_returns_ratios_and_drawdown() -> None:
-    s = summarize((TS, VALUES))
+    s = summarize((TS, VALUES), annualize=True)
     assert s.periods_per_year == 252
     assert s.total_return == pytest.approx(0.3068)
     # mean 0.075; sample std sqrt(0.0475 / 3); downside deviation sqrt(0.01 / 4) = 0.05
@@ -91,7 +91,7 @@ def test_drawdown_until_the_end() -> None:
 
 def test_trades_exposure_and_turnover() -> None:
     t = trades()
-    s = summarize((TS, VALUES), t)
+    s = summarize((TS, VALUES), t, annualize=True)
     assert s.trades == 4
     assert s.win_rate == 0.5
     assert s.profit_factor == pytest.approx(7 / 3)
@@ -118,7 +118,8 @@ def test_arrow_and_mapping_inputs() -> None:
     assert s == summarize((TS, VALUES), t, (TS[1:2], np.array([SCALE])))
     assert np.array_equal(trade_array(trade_table), t)
     assert s.formatted()["total return"] == "30.68%"
-    assert s.formatted()["period"] == "2021-01-05 00:00:00 to 2021-01-09 00:00:00"
+    # daily bars stamped at their close (midnight after) are shown as their trading dates
+    assert s.formatted()["period"] == "2021-01-04 to 2021-01-08 (4 days)"
 
 
 def test_periods_per_year() -> None:
@@ -141,7 +142,9 @@ def test_periods_per_year() -> None:
 
 
 def test_monthly_returns() -> None:
-    ts = np.array([day(2020, 12, 1), day(2020, 12, 31), day(2021, 1, 15), day(2021, 3, 2)])
+    ts = np.array(
+        [day(2020, 12, 1, 12), day(2020, 12, 31, 12), day(2021, 1, 15, 12), day(2021, 3, 2, 12)]
+    )
     values = np.array([100, 105, 110.25, 99.225]) * SCALE
     years, table = monthly_returns(ts, values.astype(np.int64))
     assert years == [2020, 2021]
@@ -150,6 +153,43 @@ def test_monthly_returns() -> None:
     assert math.isnan(table[1, 1])
     assert table[1, 2] == pytest.approx(-0.1)
     assert np.isnan(table[0, :11]).all()
+
+
+def test_a_bar_stamped_at_midnight_belongs_to_the_day_before() -> None:
+    # the daily bar of Thursday 2014-12-31 closes at 2015-01-01 00:00 UTC: no 2015 row
+    ts = np.array([day(2014, 12, 30), day(2014, 12, 31), day(2015, 1, 1)])
+    years, table = monthly_returns(ts, np.array([100, 101, 102], dtype=np.int64) * SCALE)
+    assert years == [2014]
+    assert table[0, 11] == pytest.approx(0.02)
+
+
+def test_short_runs_are_not_annualized() -> None:
+    # 47 seconds of ticks that gain 0.03%: CAGR would overflow, turnover be millions a year
+    second = 1_000_000_000
+    ts = day(2012, 6, 21, 13, 30) + np.arange(48, dtype=np.int64) * second
+    values = (100_000 * SCALE + np.arange(48, dtype=np.int64) * 625_000_000) + (
+        np.arange(48) % 3 == 0
+    ) * 200_000_000
+    t = trades()
+    s = summarize((ts, values), t)
+    for figure in (s.cagr, s.sharpe, s.sortino, s.annual_volatility, s.annual_turnover):
+        assert math.isnan(figure)
+    assert s.not_annualized == "the run spans 47.0 seconds, less than 28 days"
+    assert s.total_return == pytest.approx(int(values[-1]) / int(values[0]) - 1)
+    text = s.formatted()
+    assert text["CAGR"] == text["Sharpe"] == text["annual volatility"] == "n/a"
+    assert text["annualized figures"] == "n/a: the run spans 47.0 seconds, less than 28 days"
+    assert "periods per year" not in text
+    assert "a year" not in text["turnover"]
+    assert text["period"] == "2012-06-21 13:30:00 to 2012-06-21 13:30:47 (47.0 seconds)"
+    forced = summarize((ts, values), t, annualize=True)
+    assert forced.not_annualized is None
+    assert forced.annual_turnover > 1_000  # what the rule keeps from the console
+    # four weeks of daily bars are annualized
+    month = day(2021, 1, 5) + np.arange(29, dtype=np.int64) * DAY_NS
+    s = summarize((month, 100 * SCALE + np.arange(29, dtype=np.int64) * (SCALE // 10)))
+    assert s.not_annualized is None
+    assert not math.isnan(s.cagr)
 
 
 def test_bad_inputs() -> None:
@@ -173,6 +213,7 @@ def test_summary_from_plain_float_arrays() -> None:
     t = trades()
     positions = (np.array([TS[1], TS[3]]), np.array([2 * SCALE, 0]))
     want = summarize((TS, VALUES), t, positions).as_dict()
+    assert math.isnan(want["cagr"])  # four days: not annualized
     notional = float(np.sum((t["entry_price"] + t["exit_price"]) / SCALE))
     gross = np.array([0.0, 220.0, 198.0, 0.0, 0.0])  # in the market on the 5th and 6th
     got = summary(

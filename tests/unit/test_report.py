@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -12,7 +15,16 @@ import pytest
 from admf import SCALE, Side
 from admf.data import read_bars
 from admf.metrics import TRADE_DTYPE, summarize
-from admf.report import _thin, build_report, fixed_str, write_report
+from admf.report import (
+    Fills,
+    _thin,
+    build_report,
+    buy_and_hold,
+    decimals_needed,
+    fixed_fmt,
+    fixed_str,
+    write_report,
+)
 
 ORCL = (
     Path(__file__).resolve().parents[1]
@@ -64,8 +76,10 @@ def test_report_is_written_with_figures_and_trades(tmp_path: Path) -> None:
     assert "plotly.js v" in page  # the library itself is embedded
     assert page.count('<tr class="trade">') == 3
     first = trades[0]
-    assert fixed_str(int(first["entry_price"])) in page
-    assert fixed_str(int(first["pnl"])) in page
+    assert fixed_fmt(int(first["pnl"]), 2) in page
+    # one number of decimals per column: the P&L with 2, the prices with what they need
+    places = decimals_needed(np.concatenate([trades["entry_price"], trades["exit_price"]]), 2)
+    assert f"<td>{fixed_fmt(int(first['entry_price']), places)}</td>" in page
     assert summary.formatted()["Sharpe"] in page
     assert summary.formatted()["exposure"] in page
     assert 'id="admf-monthly-table"' in page
@@ -111,3 +125,103 @@ def test_long_curves_are_thinned_for_plots() -> None:
 )
 def test_fixed_point_is_printed_exactly(raw: int, text: str) -> None:
     assert fixed_str(raw) == text
+
+
+def values_of(encoded: Any) -> np.ndarray:
+    """A Plotly array: a list, or numpy's bytes in base64 (``{"dtype", "bdata"}``)."""
+    if isinstance(encoded, dict):
+        return np.frombuffer(base64.b64decode(encoded["bdata"]), dtype=encoded["dtype"])
+    return np.asarray(encoded)
+
+
+def figure(page: str, div_id: str) -> dict[str, Any]:
+    """The Plotly figure (data and layout) of one chart of a page."""
+    start = page.index(f'"{div_id}",') + len(f'"{div_id}",')
+    decoder = json.JSONDecoder()
+    data, end = decoder.raw_decode(page, page.index("[", start))
+    layout, _ = decoder.raw_decode(page, page.index("{", end))
+    return {"data": data, "layout": layout}
+
+
+def test_benchmark_price_with_fills_exposure_and_open_trades(tmp_path: Path) -> None:
+    (ts, values), trades, positions = run_on_orcl()
+    bars = read_bars(ORCL)
+    prices = (bars["ts"], bars["price"])
+    fills = Fills(
+        np.array([ts[10], ts[60]]),
+        np.array([Side.BUY, Side.SELL], np.uint8),
+        bars["price"][[10, 60]],
+    )
+    gross = np.zeros(len(ts))
+    gross[10:60] = bars["price"][10:60] * 1000  # 1000 shares held
+    still_open = trades[-1:].copy()
+    still_open["exit_price"] = bars["price"][-1]
+    page = build_report(
+        (ts, values),
+        trades[:2],
+        positions,
+        "sma-cross (fast=10, slow=30) on orcl",
+        prices=prices,
+        fills=fills,
+        exposure=gross,
+        open_trades=still_open,
+        instrument="ORCL",
+    )
+    # buy and hold: the start equity in ORCL at its first close, held to the end
+    want = buy_and_hold(int(values[0]), prices)
+    assert want is not None
+    assert want[1][-1] == round(int(values[0]) * int(bars["price"][-1]) / int(bars["price"][0]))
+    equity = figure(page, "admf-equity")
+    assert [trace["name"] for trace in equity["data"]] == ["strategy", "buy and hold"]
+    assert 'id="admf-benchmark"' in page
+    assert "buy and hold ORCL" in page
+    price = figure(page, "admf-price")
+    names = [trace["name"] for trace in price["data"]]
+    assert names == ["ORCL", "buy", "sell"]
+    assert price["data"][1]["marker"]["symbol"] == "triangle-up"
+    exposure = figure(page, "admf-exposure")
+    assert exposure["layout"]["yaxis"]["ticksuffix"] == "%"
+    shares = values_of(exposure["data"][0]["y"])
+    assert max(shares) == pytest.approx(
+        max(gross[10:60] / values[10:60].astype(float)) * 100, rel=1e-9
+    )
+    # the open position is the last row of the trade list, marked as open
+    rows = re.findall(r'<tr class="trade[^"]*">.*?</tr>', page)
+    assert len(rows) == 3
+    assert rows[-1].startswith('<tr class="trade open">')
+    assert "open at the end" in rows[-1]
+    assert "1 position still open at the end" in page
+    assert "<h1>sma-cross (fast=10, slow=30) on orcl</h1>" in page
+    # daily bars are shown as trading dates: no time of day, no day after the last bar
+    last_day = np.datetime64(int(bars["ts"][-1]) - 1, "ns").astype("datetime64[D]")
+    assert f'"{last_day}"' in page
+    assert f'"{last_day + 1}"' not in page  # the stamp (midnight after) is not a day shown
+    assert {len(x) for x in price["data"][0]["x"]} == {len("1995-01-03")}  # dates, no time
+
+
+def test_tear_sheet_of_a_backtest_from_memory_and_from_its_log(tmp_path: Path) -> None:
+    from importlib import resources
+
+    from admf.backtest import backtest
+    from admf.reporting import write_log_report, write_result_report
+
+    data = str(resources.files("admf.sample") / "orcl-2005-2014.csv")
+    result = backtest("sma-cross", [data], {"fast": 10, "slow": 30}, log_dir=tmp_path, run_id="r")
+    page = write_result_report(result, tmp_path / "a.html").read_text()
+    assert "<h1>Backtest of sma-cross (fast=10, slow=30) on orcl-2005-2014</h1>" in page
+    assert "{" not in page[page.index("<h1>") : page.index("</h1>")]
+    assert '<tr class="trade open">' in page  # the position bought in November 2014
+    years = re.findall(r'<tr><td class="label">(\d{4})</td>', page)
+    assert years == [str(y) for y in range(2005, 2015)]  # no 2015 row after the last bar
+    assert "2005-01-03 to 2014-12-31" in page
+    assert "2015-01-01" not in page
+    assert result.run_dir is not None
+    logged = write_log_report(result.run_dir, tmp_path / "b.html").read_text()
+    assert "Run run=r: sma-cross (fast=10, slow=30) on orcl-2005-2014" in logged
+    for needle in ('id="admf-benchmark"', 'id="admf-price"', '<tr class="trade open">'):
+        assert needle in logged
+    summary = result.summary
+    assert summary is not None
+    for label, text in summary.formatted().items():
+        if label != "output hash":
+            assert f"<td>{text}</td>" in logged, label

@@ -75,19 +75,3 @@ def settings_from(args: argparse.Namespace) -> Any:
         latency_to_venue_ns=args.latency_to_venue_ns,
         latency_to_strategy_ns=args.latency_to_strategy_ns,
     )
-
-
-def print_result(result: Any, title: str) -> None:
-    """The summary table of a backtest, its hash and where its log is."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    table = Table(title=title, show_header=False)
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for key, value in result.summary.items():
-        table.add_row(key, str(value))
-    console.print(table)
-    if result.run_dir is not None:
-        console.print(f"log: {result.run_dir}")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from admf.cli._common import add_settings_arguments, parse_params, print_result, settings_from
+from admf.cli._common import add_settings_arguments, parse_params, settings_from
+from admf.cli._results import add_run_arguments, check_output_path, exit_code, print_result
 
 NAME = "backtest"
 HELP = "backtest a strategy on data files (bars, quotes, trades)"
@@ -23,12 +23,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-id", help="the run's id in the log (default: time + random)")
     parser.add_argument("--report", metavar="HTML", help="also write the HTML tear sheet")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_run_arguments(parser)
     add_settings_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from admf.backtest import backtest
 
+    check_output_path(args.report, "--report", created=args.log)
     result = backtest(
         args.strategy,
         args.data,
@@ -38,13 +40,10 @@ def run(args: argparse.Namespace) -> int:
         run_id=args.run_id,
         progress=not args.no_progress,
     )
-    print_result(result, f"backtest of {result.strategy}")
+    print_result(result, f"backtest of {result.strategy}", NAME)
     if args.report:
         from admf.reporting import write_result_report
 
         path = write_result_report(result, args.report)
         print(f"report: {path}")
-    if result.kernel.stopped:
-        print(f"admf backtest: stopped: {result.kernel.stopped}", file=sys.stderr)
-        return 1
-    return 0
+    return exit_code(result, NAME, args.allow_errors)

@@ -106,7 +106,11 @@ _VIEW_SQL: Final[dict[str, str]] = {
                CASE WHEN (flags & 16) <> 0 THEN 'ioc' WHEN (flags & 32) <> 0 THEN 'fok'
                     ELSE 'gtc' END AS time_in_force,
                (flags & 64) <> 0 AS post_only,
-               admf_dec(price) AS price, admf_dec(qty) AS qty, aux AS reason,
+               admf_dec(price) AS price, admf_dec(qty) AS qty,
+               CASE WHEN kind = {Kind.ORDER_SUBMIT.value} AND aux <> 0
+                    THEN admf_dec(aux) END AS value,
+               CASE WHEN kind = {Kind.ORDER_REJECTED.value}
+                    THEN try(decode(payload_data)) END AS reason,
                price AS price_fx, qty AS qty_fx, flags
         FROM _admf_rows
         WHERE kind BETWEEN {Kind.ORDER_SUBMIT.value} AND {Kind.ORDER_MODIFIED.value}""",

@@ -28,8 +28,9 @@ PARAM_PREFIX: Final[str] = "param_"
 def build_table(
     results: Iterable[TrialResult], params: list[str], walk_forward: bool = False
 ) -> pa.Table:
-    """The table of ``results``, with a column per name of ``params`` (in that order)."""
-    rows = sorted(results, key=lambda r: (r.window or 0, r.role, r.index))
+    """The table of ``results``, with a column per name of ``params`` (in that order); rows
+    in trial order (a walk-forward: per window, its training trials, then its test run)."""
+    rows = sorted(results, key=lambda r: (r.window or 0, r.role == "test", r.index))
     statistics: list[str] = []
     for r in rows:
         statistics += [s for s in r.statistics if s not in statistics]

@@ -34,10 +34,12 @@ def _deterministic(table: pa.Table) -> list[dict[str, object]]:
     ]
 
 
-def test_local_pool_and_dask_give_the_same_table(tmp_path: Path, dask_address: str) -> None:
+def test_local_pool_and_dask_give_the_same_table(tmp_path: Path) -> None:
     one = optimize("sma-cross", [ORCL_300], GRID, executor="local", workers=1, out=tmp_path / "a")
     two = optimize("sma-cross", [ORCL_300], GRID, executor="local", workers=2, out=tmp_path / "b")
-    dask = optimize("sma-cross", [ORCL_300], GRID, executor=dask_address, out=tmp_path / "c")
+    dask = optimize(
+        "sma-cross", [ORCL_300], GRID, executor="dask-local", workers=2, out=tmp_path / "c"
+    )
     assert one.table.num_rows == 9
     assert one.table["status"].to_pylist().count("invalid") == 3
     assert one.table["status"].to_pylist().count("ok") == 6

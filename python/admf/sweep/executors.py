@@ -219,7 +219,7 @@ class DaskExecutor:
         return result
 
     def close(self) -> None:
-        self._client.run(_stop_worker_pool)
+        self._client.run(_stop_worker_pool, on_error="ignore")  # a lost worker took its own
         self._client.close()
         if self._cluster is not None:
             self._cluster.close()

@@ -105,8 +105,9 @@ def _recorded(root: Path) -> set[str]:
 
 
 def _interrupt(args: list[str], out: Path, recorded: int, sig: signal.Signals) -> int:
-    """Starts ``admf ARGS``, sends ``sig`` once ``recorded`` trials are recorded (SIGKILL:
-    to the sweep and its workers, as a crash of the machine's session would)."""
+    """Starts ``admf ARGS`` and sends ``sig`` to its process group (Ctrl-C in a terminal; a
+    SIGKILL of everything, as a crash of the session would) once ``recorded`` trials are
+    recorded."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "admf", *args],
         cwd=ROOT,
@@ -117,10 +118,7 @@ def _interrupt(args: list[str], out: Path, recorded: int, sig: signal.Signals) -
     deadline = time.monotonic() + 60
     while len(_recorded(out)) < recorded and time.monotonic() < deadline:
         time.sleep(0.02)
-    if sig == signal.SIGKILL:
-        os.killpg(proc.pid, sig)
-    else:
-        proc.send_signal(sig)
+    os.killpg(proc.pid, sig)
     _, err = proc.communicate(timeout=30)
     if sig == signal.SIGINT:
         assert b"interrupted" in err

@@ -18,6 +18,7 @@ import concurrent.futures
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -58,17 +59,20 @@ def _context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context(method)
 
 
-def _one_thread() -> None:
+def _sandbox_init() -> None:
     """Each sandbox runs one trial at a time on one core: the pool is sized by the cores, so
-    Arrow's own thread pools (CSV and Parquet reading) would only oversubscribe them."""
+    Arrow's own thread pools (CSV and Parquet reading) would only oversubscribe them. Ctrl-C
+    reaches the whole process group: the sweep, not its sandboxes, decides what it means
+    (it stops the pool, and the trials it cut short stay unrecorded, to run again)."""
     import pyarrow as pa
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     pa.set_cpu_count(1)
     pa.set_io_thread_count(1)
 
 
 def sandbox_pool(workers: int) -> pebble.ProcessPool:
-    return pebble.ProcessPool(max_workers=workers, initializer=_one_thread, context=_context())
+    return pebble.ProcessPool(max_workers=workers, initializer=_sandbox_init, context=_context())
 
 
 def schedule(
@@ -83,8 +87,6 @@ def outcome(
     """The trial's result, or a failed one saying why its sandbox gave none."""
     try:
         return future.result()
-    except KeyboardInterrupt:
-        raise  # SIGINT reached the sandbox too: the sweep stops, the trial stays unrecorded
     except concurrent.futures.TimeoutError:
         return failed(job, f"timeout: still running after the {time_limit:g} s time limit")
     except pebble.ProcessExpired as exc:

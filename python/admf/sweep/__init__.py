@@ -13,18 +13,52 @@ as Arrow. A sweep directory holds:
   (the stitched out-of-sample curve) and ``data/`` (each window's rows).
 """
 
-from admf.sweep.run import (
-    OBJECTIVES,
-    Objective,
-    SweepInterrupted,
-    SweepResult,
-    WalkForwardResult,
-    load,
-    optimize,
-)
-from admf.sweep.space import Dimension, SpaceError, parse_space
-from admf.sweep.trial import TrialJob, TrialResult, run_trial
-from admf.sweep.walkforward import WalkForwardError, parse_walk_forward
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from admf.sweep.run import (
+        OBJECTIVES,
+        Objective,
+        SweepInterrupted,
+        SweepResult,
+        WalkForwardResult,
+        load,
+        optimize,
+    )
+    from admf.sweep.space import Dimension, SpaceError, parse_space
+    from admf.sweep.trial import TrialJob, TrialResult, run_trial
+    from admf.sweep.walkforward import WalkForwardError, parse_walk_forward
+
+# Imported on first use: `admf query` and `admf report` look for a sweep's files through
+# `admf.sweep.table` without loading the executors (pebble, Dask) and the backtest.
+_HOMES: dict[str, str] = {
+    "OBJECTIVES": "run",
+    "Objective": "run",
+    "SweepInterrupted": "run",
+    "SweepResult": "run",
+    "WalkForwardResult": "run",
+    "load": "run",
+    "optimize": "run",
+    "Dimension": "space",
+    "SpaceError": "space",
+    "parse_space": "space",
+    "TrialJob": "trial",
+    "TrialResult": "trial",
+    "run_trial": "trial",
+    "WalkForwardError": "walkforward",
+    "parse_walk_forward": "walkforward",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'admf.sweep' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"admf.sweep.{home}"), name)
+
 
 __all__ = [
     "OBJECTIVES",

@@ -15,10 +15,12 @@ import hashlib
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from admf.backtest import BacktestSettings, backtest
 from admf.log.manifest import canonical_json
+
+if TYPE_CHECKING:
+    from admf.backtest import BacktestSettings
 
 Status = Literal["ok", "failed", "invalid"]
 Role = Literal["search", "train", "test"]
@@ -131,6 +133,8 @@ def _numbers(statistics: Any) -> dict[str, float | int]:
 
 def run_trial(job: TrialJob) -> TrialResult:
     """Runs the trial's backtest; an exception becomes a failed result with its reason."""
+    from admf.backtest import backtest
+
     start = time.perf_counter()
     if job.log_root is not None:
         # Not recorded as finished, so whatever is there was left by an interrupted attempt.

@@ -44,6 +44,7 @@ def _measuring(config: pytest.Config) -> bool:
 
 
 GRID = ["fast=5:35:10", "slow=40:110:10"]  # 4 x 8 = 32 backtests, all valid
+SMOKE_GRID = ["fast=5,15", "slow=40"]
 TRIVIAL = 64
 
 
@@ -88,18 +89,27 @@ def _sweep(data: Path, workers: int, out: Path, grid: list[str] = GRID) -> Any:
     return result
 
 
-def test_sweep_grid_1_worker(benchmark: Any, grid_bars: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def grid(pytestconfig: pytest.Config) -> list[str]:
+    return GRID if _measuring(pytestconfig) else SMOKE_GRID
+
+
+def test_sweep_grid_1_worker(
+    benchmark: Any, grid_bars: Path, grid: list[str], tmp_path: Path
+) -> None:
     benchmark.extra_info["elements"] = 32
     benchmark.extra_info["cores"] = len(os.sched_getaffinity(0))
     benchmark.extra_info["load_before"] = os.getloadavg()[0]
-    benchmark.pedantic(_sweep, args=(grid_bars, 1, tmp_path), rounds=3, warmup_rounds=0)
+    benchmark.pedantic(_sweep, args=(grid_bars, 1, tmp_path, grid), rounds=3, warmup_rounds=0)
 
 
-def test_sweep_grid_2_workers(benchmark: Any, grid_bars: Path, tmp_path: Path) -> None:
+def test_sweep_grid_2_workers(
+    benchmark: Any, grid_bars: Path, grid: list[str], tmp_path: Path
+) -> None:
     benchmark.extra_info["elements"] = 32
     benchmark.extra_info["cores"] = len(os.sched_getaffinity(0))
     benchmark.extra_info["load_before"] = os.getloadavg()[0]
-    benchmark.pedantic(_sweep, args=(grid_bars, 2, tmp_path), rounds=3, warmup_rounds=0)
+    benchmark.pedantic(_sweep, args=(grid_bars, 2, tmp_path, grid), rounds=3, warmup_rounds=0)
 
 
 def _trivial_jobs() -> list[TrialJob]:

@@ -227,12 +227,17 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
         "--grid fast=5 --executor ray": "unknown executor 'ray'",
         "--grid fast=5 --walk-forward train=2x,test=1y": "--walk-forward train='2x'",
         "--grid fast=5 --workers 0": "--workers must be at least 1",
+        "--grid fats=5": "no point of the space is valid: SmaCross has no parameter fats",
+        "--grid fast=5 --grid slow=5": "no point of the space is valid",
+        "--grid fast=5 --random 0": "--random takes a positive number",
+        "--grid fast=5 --time-limit 0": "--time-limit must be positive",
     }
     for extra, message in cases.items():
         assert main([*base, *extra.split(), "--out", str(tmp_path / "x")]) == 2
         err = capsys.readouterr().err
         assert message in err
         assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()  # refused before anything was written
     out = tmp_path / "s"
     assert main([*base, "--grid", "fast=5", "--grid", "slow=20", "--out", str(out)]) == 0
     before = (out / "sweep.parquet").read_bytes()

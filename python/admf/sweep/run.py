@@ -227,14 +227,16 @@ def optimize(
         "summaries_only": summaries_only,
         "walk_forward": str(wf) if wf else None,
     }
-    root = Path(out) if out is not None else default_out(spec)
-    journal_mod.check_or_write_spec(root, spec)
     invalid: dict[int, str] = {}
     for i, params in enumerate(combos):
         try:
             strategy_cls.make_config(params)
         except AdmfError as exc:
             invalid[i] = str(exc)
+    if len(invalid) == len(combos):  # a misspelt parameter, most likely: nothing would run
+        raise AdmfError(f"no point of the space is valid: {invalid[0]}")
+    root = Path(out) if out is not None else default_out(spec)
+    journal_mod.check_or_write_spec(root, spec)
     template = TrialJob(
         trial="",
         index=0,

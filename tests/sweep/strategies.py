@@ -34,11 +34,11 @@ class Faulty(Strategy):
 
     def __init__(self, config: FaultyConfig, ctx: object) -> None:
         super().__init__(config, ctx)  # type: ignore[arg-type]
-        if config.mode == "raise":
-            raise RuntimeError("boom: this trial fails on purpose")
         if config.marks:
             mark = Path(config.marks) / f"{config.mode}-{config.every}-{time.time_ns()}"
             mark.write_text(str(os.getpid()))
+        if config.mode == "raise":
+            raise RuntimeError("boom: this trial fails on purpose")
         self.bars = 0
 
     def on_bar(self, bar: Event) -> None:

@@ -166,6 +166,24 @@ def test_resume_after_sigint_and_kill_9_skips_finished_trials(tmp_path: Path) ->
     assert _deterministic(pq.read_table(out / "sweep.parquet")) == _deterministic(table)
 
 
+def test_resume_reruns_failed_trials_only_when_asked(tmp_path: Path) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    space = ["mode=ok,raise", f"marks={marks}"]
+
+    def sweep(retry: bool) -> list[str]:
+        result = optimize(
+            FAULTY, [ORCL_300], space, workers=1, out=tmp_path / "s", retry_failed=retry
+        )
+        return result.table["status"].to_pylist()
+
+    assert sweep(retry=False) == ["ok", "failed"]
+    assert sweep(retry=False) == ["ok", "failed"]
+    assert sorted(p.name.split("-")[0] for p in marks.iterdir()) == ["ok", "raise"]
+    assert sweep(retry=True) == ["ok", "failed"]
+    assert sorted(p.name.split("-")[0] for p in marks.iterdir()) == ["ok", "raise", "raise"]
+
+
 def test_query_compares_trials_in_sql(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     result = optimize("sma-cross", [ORCL_300], GRID, workers=2, out=tmp_path)
     code = main(

@@ -88,11 +88,10 @@ def outcome(
     try:
         return future.result()
     except concurrent.futures.TimeoutError:
-        return failed(job, f"timeout: still running after the {time_limit:g} s time limit")
+        limit = time_limit or 0.0
+        return failed(job, f"timeout: still running after the {limit:g} s time limit", limit)
     except pebble.ProcessExpired as exc:
         return failed(job, f"killed: the trial's process died (exit code {exc.exitcode})")
-    except concurrent.futures.CancelledError:
-        return failed(job, "cancelled")
     except Exception as exc:  # e.g. a result that could not be sent back
         return failed(job, f"{type(exc).__name__}: {exc}")
 

@@ -94,12 +94,21 @@ def grid(pytestconfig: pytest.Config) -> list[str]:
     return GRID if _measuring(pytestconfig) else SMOKE_GRID
 
 
+def _conditions(benchmark: Any) -> None:
+    """What the scaling figure depends on: the cores, the load, and whether Linux shares the
+    CPU by session (autogroup: one session's workers share one session's part)."""
+    benchmark.extra_info["cores"] = len(os.sched_getaffinity(0))
+    benchmark.extra_info["load_before"] = os.getloadavg()[0]
+    autogroup = Path("/proc/sys/kernel/sched_autogroup_enabled")
+    if autogroup.exists():
+        benchmark.extra_info["sched_autogroup"] = autogroup.read_text().strip()
+
+
 def test_sweep_grid_1_worker(
     benchmark: Any, grid_bars: Path, grid: list[str], tmp_path: Path
 ) -> None:
     benchmark.extra_info["elements"] = 32
-    benchmark.extra_info["cores"] = len(os.sched_getaffinity(0))
-    benchmark.extra_info["load_before"] = os.getloadavg()[0]
+    _conditions(benchmark)
     benchmark.pedantic(_sweep, args=(grid_bars, 1, tmp_path, grid), rounds=3, warmup_rounds=0)
 
 
@@ -107,8 +116,7 @@ def test_sweep_grid_2_workers(
     benchmark: Any, grid_bars: Path, grid: list[str], tmp_path: Path
 ) -> None:
     benchmark.extra_info["elements"] = 32
-    benchmark.extra_info["cores"] = len(os.sched_getaffinity(0))
-    benchmark.extra_info["load_before"] = os.getloadavg()[0]
+    _conditions(benchmark)
     benchmark.pedantic(_sweep, args=(grid_bars, 2, tmp_path, grid), rounds=3, warmup_rounds=0)
 
 

@@ -11,18 +11,24 @@ records what is needed to replay the run exactly.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pyarrow as pa
 
 from admf.book import SimVenue
-from admf.errors import AdmfError
-from admf.events import SCALE, EventArray, Flag, Kind, Side, empty_events
+
+# Re-exported: callers (replay, tests) import them from here.
+from admf.data.source import ReadOptions as ReadOptions
+from admf.data.source import Source as Source
+from admf.data.source import load_source as load_source
+from admf.errors import AdmfError, SettingError
+from admf.events import SCALE, EventArray, Kind, Side, empty_events
 from admf.kernel import Audit, Context, Kernel, OrderStage, Payload, Validation
 from admf.metrics import TRADE_DTYPE, Summary, TradeArray
 from admf.metrics import summarize as summarize_metrics
@@ -36,9 +42,77 @@ from admf.venue import BarVenue, BookVenue, ExecutionRouter, FeeModel, SlippageM
 StrategySpec = str | type[Strategy]
 
 
+MONEY_LIMIT: Final[float] = 1e9
+"""The largest amount (cash, notional, loss limit, fee per unit) a setting accepts, in units:
+fixed point holds about ±9.22e9, and a run needs room for its gains and notionals."""
+LATENCY_LIMIT_NS: Final[int] = 86_400 * 1_000_000_000
+"""The longest simulated latency a setting accepts (a day)."""
+
+_Range = tuple[float, float, bool, bool, str]
+"""(low, high, low included, high included, what it means)."""
+
+SETTING_RANGES: Final[dict[str, _Range]] = {
+    "initial_cash": (0.0, MONEY_LIMIT, False, True, "cash in currency units"),
+    "fee_rate": (0.0, 1.0, True, False, "a fraction of notional"),
+    "fee_per_unit": (0.0, MONEY_LIMIT, True, True, "currency units per unit traded"),
+    "fee_minimum": (0.0, MONEY_LIMIT, True, True, "currency units per fill"),
+    "slippage_bps": (0.0, 10_000.0, True, False, "basis points"),
+    "maker_fee": (-1.0, 1.0, False, False, "a fraction of notional; negative is a rebate"),
+    "taker_fee": (0.0, 1.0, True, False, "a fraction of notional"),
+    "latency_to_venue_ns": (0, LATENCY_LIMIT_NS, True, True, "nanoseconds"),
+    "latency_to_strategy_ns": (0, LATENCY_LIMIT_NS, True, True, "nanoseconds"),
+    "seed": (0, 2**64 - 1, True, True, "an integer"),
+    "risk.max_order_qty": (0.0, MONEY_LIMIT, False, True, "units"),
+    "risk.max_notional": (0.0, MONEY_LIMIT, False, True, "currency units"),
+    "risk.max_position": (0.0, MONEY_LIMIT, False, True, "units"),
+    "risk.max_orders_per_second": (1, 10**9, True, True, "orders per second"),
+    "risk.daily_loss_limit": (0.0, MONEY_LIMIT, False, True, "currency units"),
+}
+"""The accepted range of every numeric setting (risk limits may also be None: no limit)."""
+SETTING_CHOICES: Final[dict[str, tuple[str, ...]]] = {
+    "fill_at": ("next_open", "close"),
+    "on_error": ("continue", "stop"),
+}
+
+
+def _accepted(spec: _Range) -> str:
+    low, high, low_in, high_in, what = spec
+    return (
+        f"{'[' if low_in else '('}{low:g}, {high:g}{']' if high_in else ')'} ({what}), "
+        "a finite number"
+    )
+
+
+def check_settings(settings: BacktestSettings) -> None:
+    """Raises ``SettingError`` naming the first setting outside its accepted values."""
+    for name, spec in SETTING_RANGES.items():
+        owner: Any = settings
+        field = name
+        if name.startswith("risk."):
+            owner, field = settings.risk, name[5:]
+        value = getattr(owner, field)
+        if value is None and owner is not settings:
+            continue
+        integral = isinstance(spec[0], int) and isinstance(spec[1], int)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SettingError(name, value, _accepted(spec))
+        if integral and not isinstance(value, int):
+            raise SettingError(name, value, _accepted(spec) + " (a whole number)")
+        low, high, low_in, high_in, _ = spec
+        ok = math.isfinite(value) and (value >= low if low_in else value > low)
+        ok = ok and (value <= high if high_in else value < high)
+        if not ok:
+            raise SettingError(name, value, _accepted(spec))
+    for name, choices in SETTING_CHOICES.items():
+        if getattr(settings, name) not in choices:
+            raise SettingError(name, getattr(settings, name), " or ".join(map(repr, choices)))
+
+
 @dataclasses.dataclass(frozen=True)
 class BacktestSettings:
-    """How a backtest fills, charges and limits. Amounts in currency units."""
+    """How a backtest fills, charges and limits. Amounts in currency units. Every setting is
+    checked when the settings are made (``SETTING_RANGES``, ``SETTING_CHOICES``): a value out
+    of range, NaN or infinite is a ``SettingError`` naming it and its accepted values."""
 
     initial_cash: float = 100_000.0
     fill_at: str = "next_open"
@@ -58,6 +132,9 @@ class BacktestSettings:
     latency_to_strategy_ns: int = 0
     """Book venue: from the venue's answer to the strategy seeing it."""
 
+    def __post_init__(self) -> None:
+        check_settings(self)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -66,76 +143,6 @@ class BacktestSettings:
         values = dict(values)
         values["risk"] = RiskLimits(**values.get("risk", {}))
         return cls(**values)
-
-
-@dataclasses.dataclass
-class Source:
-    """One input file, read into events of one instrument. ``tick`` is set for book data
-    (the instrument trades on the order book's simulated venue)."""
-
-    path: str
-    instrument: int
-    name: str
-    kind: Kind
-    events: EventArray
-    tick: int | None = None
-
-
-def _lobster_source(p: Path, instrument: int) -> Source:
-    """A LOBSTER message file, with the book before its first message (from the orderbook
-    file beside it) as anonymous size: ``BOOK_ADD`` records with order id 0."""
-    from admf.data import lobster
-
-    book_path = p.with_name(p.name.replace("_message_", "_orderbook_"))
-    if not book_path.is_file():
-        raise AdmfError(f"{p}: its LOBSTER orderbook file {book_path.name} is not beside it")
-    day = lobster.read_day(p, book_path, instrument=instrument)
-    # The deltas with the corrections that keep the book equal to every orderbook row (a
-    # level-N file never shows what happens beyond its N levels), then the trades (hidden
-    # and cross executions) in time order; halts are left out.
-    deltas, _ = lobster.consistent_deltas(day)
-    trades = day.events[day.events["kind"] == Kind.TRADE]
-    events = np.concatenate([deltas, trades])
-    events = events[np.argsort(events["ts"], kind="stable")]
-    events["instrument"] = instrument  # the corrections are made without one
-    seed = []
-    for side in (Side.BUY, Side.SELL):
-        for price, size in day.initial_levels(side):
-            seed.append((int(side), price, size))
-    head = empty_events(len(seed))
-    if seed:
-        head["ts"] = events["ts"][0]
-        head["kind"] = Kind.BOOK_ADD
-        head["instrument"] = instrument
-        head["flags"] = Flag.SNAPSHOT
-        head["side"] = [s for s, _, _ in seed]
-        head["price"] = [price for _, price, _ in seed]
-        head["qty"] = [size for _, _, size in seed]
-    name = p.name.split("_")[0]
-    return Source(
-        str(p), instrument, name, Kind.BOOK_ADD, np.concatenate([head, events]), lobster.TICK
-    )
-
-
-def load_source(path: str | os.PathLike[str], instrument: int) -> Source:
-    """Reads one data file into events: bars, quotes or trades (CSV/Parquet), a LOBSTER
-    message file (with its orderbook file beside it) or a Databento MBO file (``.dbn``,
-    ``.dbn.zst``)."""
-    from admf.data.bars import read_market_data
-
-    p = Path(path)
-    if not p.is_file():
-        raise AdmfError(f"no data file at {p}")
-    if "_message_" in p.name and p.suffix == ".csv":
-        return _lobster_source(p, instrument)
-    if p.name.endswith((".dbn", ".dbn.zst")):
-        from admf.data.databento import read_mbo
-
-        events = read_mbo(p, instrument=instrument)
-        return Source(str(p), instrument, p.name.split(".")[0], Kind.BOOK_ADD, events, 1)
-    kind, events = read_market_data(p, instrument=instrument)
-    name = p.name.split(".")[0]
-    return Source(str(p), instrument, name, Kind(kind), events)
 
 
 def resolve_strategy(spec: StrategySpec) -> type[Strategy]:
@@ -337,7 +344,6 @@ class _Collector:
             self.futures.append(self.log.append_async(events, payloads))
 
     def events(self) -> EventArray:
-        from admf.events import empty_events
 
         return np.concatenate(self.chunks) if self.chunks else empty_events(0)
 
@@ -437,9 +443,11 @@ def backtest(
     log_dir: str | os.PathLike[str] | None = None,
     run_id: str | None = None,
     progress: bool = False,
+    read: ReadOptions | None = None,
 ) -> BacktestResult:
     """Runs ``strategy`` over the data files; see the module docstring. ``progress`` shows a
-    progress bar on the terminal."""
+    progress bar on the terminal; ``read`` says how to read the files (time zone, session
+    close, column mapping)."""
     params = dict(params or {})
     settings = settings or BacktestSettings()
     if not data:
@@ -447,7 +455,7 @@ def backtest(
     strategy_cls = resolve_strategy(strategy)
     # Parameters are checked before anything is created: a bad one leaves no run behind.
     strategy_cls.make_config(params)
-    sources = [load_source(path, i + 1) for i, path in enumerate(data)]
+    sources = [load_source(path, i + 1, read) for i, path in enumerate(data)]
     spec = (
         strategy if isinstance(strategy, str) else f"{strategy.__module__}:{strategy.__qualname__}"
     )
@@ -459,7 +467,13 @@ def backtest(
         },
         "settings": settings.to_dict(),
         "data": [
-            {"path": s.path, "instrument": s.instrument, "name": s.name, "tick": s.tick}
+            {
+                "path": s.path,
+                "instrument": s.instrument,
+                "name": s.name,
+                "tick": s.tick,
+                **({"read": read.to_dict()} if read is not None else {}),
+            }
             for s in sources
         ],
     }

@@ -35,6 +35,15 @@ from admf.events import (
 __all__ = ["EndOfStream", "EventQueue", "QueueClosed", "QueueFull"]
 
 
+def _closed_after(pushed: int, of: int) -> QueueClosed:
+    exc = QueueClosed(
+        f"push to a closed EventQueue: {pushed} of {of} events of the batch were pushed before "
+        "it closed (they will be popped; the rest were not pushed)"
+    )
+    exc.pushed = pushed  # type: ignore[attr-defined]
+    return exc
+
+
 class _ArrowCapsules:
     """A popped batch in the Arrow PyCapsule protocol, for ``pa.record_batch`` to import."""
 
@@ -71,12 +80,18 @@ class EventQueue(_core.EventQueue):
         ``EVENT_SCHEMA``), in order. ``timeout=0`` (the default) takes what fits now; a number
         waits up to that many seconds for room, ``None`` waits as long as it takes. Returns
         how many events were pushed: a prefix of the batch, all of it unless the queue was
-        full."""
+        full. If the queue is closed before the batch is all in, ``QueueClosed`` is raised
+        with ``pushed``, the number of events of the batch that went in (a prefix; they will
+        be popped)."""
         wait = timeout != 0.0
         if isinstance(batch, pa.Table):
             pushed = 0
             for part in batch.to_batches():
-                n = self.push_batch(part, timeout)
+                try:
+                    n = self.push_batch(part, timeout)
+                except QueueClosed as exc:
+                    done = pushed + int(getattr(exc, "pushed", 0))
+                    raise _closed_after(done, batch.num_rows) from None
                 pushed += n
                 if n < len(part):
                     break

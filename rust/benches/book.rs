@@ -1,11 +1,13 @@
 //! Native figures of the order book: replay of a LOBSTER-like add/cancel/execute stream,
-//! best bid/ask reads, and matching incoming orders.
+//! best bid/ask reads, matching incoming orders, and deep books (one order at each of 1M
+//! distinct levels, added best-first and worst-first on both sides, and the restore of such a
+//! book from its snapshot).
 
 use std::hint::black_box;
 
 use _core::book::synthetic::{lobster_like, CENT};
 use _core::book::{Order, OrderBook};
-use _core::event::{Side, SCALE};
+use _core::event::{Event, Kind, Side, SCALE};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
 const N: usize = 200_000;
@@ -18,7 +20,7 @@ fn replay(c: &mut Criterion) {
         b.iter_batched_ref(
             || {
                 let mut book = OrderBook::new(CENT).unwrap();
-                book.reserve(8_192);
+                book.reserve(8_192).unwrap();
                 book
             },
             |book| book.apply_all(black_box(&stream)).unwrap(),
@@ -58,5 +60,70 @@ fn matching(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, replay, matching);
+const LEVELS: usize = 1_000_000;
+
+/// One order at each of `n` levels of `side`, in ascending or descending price order; bids
+/// sit below asks so that nothing crosses.
+fn deep_adds(side: Side, ascending: bool, n: usize) -> Vec<Event> {
+    let base = if side == Side::Buy {
+        0
+    } else {
+        (n as i64 + 1) * CENT
+    };
+    let id_base = if side == Side::Buy { 0 } else { n as i64 };
+    (1..=n as i64)
+        .map(|k| {
+            let tick = if ascending { k } else { n as i64 + 1 - k };
+            Event {
+                kind: Kind::BookAdd as u8,
+                order_id: id_base + k,
+                side: side as u8,
+                price: base + tick * CENT,
+                qty: 100 * SCALE,
+                ..Event::default()
+            }
+        })
+        .collect()
+}
+
+fn deep(c: &mut Criterion) {
+    let mut g = c.benchmark_group("book");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(LEVELS as u64));
+    for (side, ascending, name) in [
+        (Side::Buy, true, "deep_insert_bids_ascending"),
+        (Side::Buy, false, "deep_insert_bids_descending"),
+        (Side::Sell, true, "deep_insert_asks_ascending"),
+        (Side::Sell, false, "deep_insert_asks_descending"),
+    ] {
+        let events = deep_adds(side, ascending, LEVELS);
+        g.bench_function(name, |b| {
+            b.iter_batched_ref(
+                || {
+                    let mut book = OrderBook::new(CENT).unwrap();
+                    book.reserve(LEVELS).unwrap();
+                    book
+                },
+                |book| book.apply_all(black_box(&events)).unwrap(),
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    let mut book = OrderBook::new(CENT).unwrap();
+    book.apply_all(&deep_adds(Side::Buy, false, LEVELS / 2))
+        .unwrap();
+    book.apply_all(&deep_adds(Side::Sell, true, LEVELS / 2))
+        .unwrap();
+    let snapshot = book.snapshot();
+    g.bench_function("deep_restore", |b| {
+        b.iter_batched_ref(
+            || OrderBook::new(CENT).unwrap(),
+            |book| book.restore(black_box(&snapshot)).unwrap(),
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, replay, matching, deep);
 criterion_main!(benches);

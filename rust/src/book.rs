@@ -56,6 +56,7 @@
 //! assert!(out.iter().any(|e| e.kind == Kind::Fill as u8 && e.order_id == 1));
 //! ```
 
+mod ladder;
 mod matching;
 pub mod synthetic;
 mod venue;
@@ -65,11 +66,16 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::event::{flags, Event, Kind, Side};
+use ladder::Ladder;
 
 pub use matching::{Order, OrderType, Outcome, Status, TimeInForce};
 pub use venue::{Fees, Latency, OwnOrder, RejectReason, SimVenue};
 
 const NIL: u32 = u32::MAX;
+
+/// The lowest price a book accepts: every price must have a negation (the ask side is ordered
+/// by `-price`), so `i64::MIN` is refused.
+pub const MIN_PRICE: i64 = -i64::MAX;
 
 /// Why a book operation was refused. The book is unchanged after any of them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,6 +102,9 @@ pub enum BookError {
     Overfill { id: i64, qty: i64, remaining: i64 },
     /// The side must be buy or sell here.
     BadSide { id: i64, side: u8 },
+    /// The price is outside the range a book holds (`i64::MIN` has no negation, so it cannot
+    /// be ordered on the ask side); negative prices are otherwise fine (spreads, futures).
+    PriceRange { id: i64, price: i64 },
     /// Not a book delta or order command this operation understands.
     BadKind { kind: u8 },
     /// A tick size must be positive.
@@ -156,6 +165,12 @@ impl fmt::Display for BookError {
                 "event kind {kind} is not a book delta (BOOK_ADD .. BOOK_CLEAR) or order command"
             ),
             BookError::BadTick { tick } => write!(f, "tick size {tick} is not positive"),
+            BookError::PriceRange { id, price } => write!(
+                f,
+                "order {id}: price {price} is outside the book's range ({} ..= {})",
+                MIN_PRICE,
+                i64::MAX
+            ),
         }
     }
 }
@@ -249,10 +264,10 @@ pub struct OrderView {
 pub struct OrderBook {
     tick: i64,
     instrument: u32,
-    /// (sort key, level index), ascending by key: the key is the price for bids and its
-    /// negation for asks, so the best level is last on both sides.
-    bids: Vec<(i64, u32)>,
-    asks: Vec<(i64, u32)>,
+    /// Each side's levels by sort key: the key is the price for bids and its negation for
+    /// asks, so the best level has the largest key on both sides.
+    bids: Ladder,
+    asks: Ladder,
     levels: Vec<Level>,
     free_levels: Vec<u32>,
     nodes: Vec<Node>,
@@ -267,8 +282,8 @@ impl Default for OrderBook {
         OrderBook {
             tick: 1,
             instrument: 0,
-            bids: Vec::new(),
-            asks: Vec::new(),
+            bids: Ladder::default(),
+            asks: Ladder::default(),
             levels: Vec::new(),
             free_levels: Vec::new(),
             nodes: Vec::new(),
@@ -285,7 +300,7 @@ fn key_of(side: Side, price: i64) -> i64 {
     if side == Side::Buy {
         price
     } else {
-        // Prices are far from i64::MIN in practice; wrapping keeps this total.
+        // `check_price` refuses i64::MIN, the one price without a negation.
         price.wrapping_neg()
     }
 }
@@ -360,10 +375,18 @@ impl OrderBook {
     }
 
     /// Reserves room for `orders` resting orders, so that a replay does not grow the tables
-    /// while it runs.
-    pub fn reserve(&mut self, orders: usize) {
-        self.index.reserve(orders.saturating_sub(self.index.len()));
-        self.nodes.reserve(orders.saturating_sub(self.nodes.len()));
+    /// while it runs. Fails (leaving the book as it was) when that memory cannot be had; the
+    /// limit is the machine's memory (about 64 bytes per order), and a capacity beyond
+    /// `u32::MAX` orders is refused outright (orders are numbered by `u32` in the arena).
+    pub fn reserve(&mut self, orders: usize) -> Result<(), std::collections::TryReserveError> {
+        if orders > NIL as usize {
+            // Provoke the allocator's own capacity-overflow error rather than inventing one.
+            return Vec::<Node>::new().try_reserve(usize::MAX);
+        }
+        self.index
+            .try_reserve(orders.saturating_sub(self.index.len()))?;
+        self.nodes
+            .try_reserve(orders.saturating_sub(self.nodes.len()))
     }
 
     /// Sets the fee model used by [`OrderBook::submit`].
@@ -391,7 +414,7 @@ impl OrderBook {
     }
 
     #[inline]
-    fn ladder(&self, side: Side) -> &Vec<(i64, u32)> {
+    fn ladder(&self, side: Side) -> &Ladder {
         if side == Side::Buy {
             &self.bids
         } else {
@@ -400,7 +423,7 @@ impl OrderBook {
     }
 
     #[inline]
-    fn ladder_mut(&mut self, side: Side) -> &mut Vec<(i64, u32)> {
+    fn ladder_mut(&mut self, side: Side) -> &mut Ladder {
         if side == Side::Buy {
             &mut self.bids
         } else {
@@ -411,31 +434,17 @@ impl OrderBook {
     /// The levels of a side, best first.
     #[inline]
     fn side_levels(&self, side: Side) -> impl Iterator<Item = &Level> + '_ {
-        let ladder: &[(i64, u32)] = if side == Side::None {
-            &[]
-        } else {
-            self.ladder(side)
-        };
-        ladder.iter().rev().map(|&(_, i)| &self.levels[i as usize])
+        let ladder = (side != Side::None).then(|| self.ladder(side));
+        ladder
+            .into_iter()
+            .flat_map(Ladder::best_first)
+            .map(|(_, i)| &self.levels[i as usize])
     }
 
     /// The best level of a side.
     #[inline]
     fn top(&self, side: Side) -> Option<&Level> {
-        self.ladder(side)
-            .last()
-            .map(|&(_, i)| &self.levels[i as usize])
-    }
-
-    /// Position of the level at `key` in a ladder, or where it would be inserted. Activity
-    /// clusters at the top, so look at the best level first.
-    #[inline]
-    fn find(ladder: &[(i64, u32)], key: i64) -> Result<usize, usize> {
-        match ladder.last() {
-            Some(top) if top.0 == key => Ok(ladder.len() - 1),
-            Some(top) if top.0 < key => Err(ladder.len()),
-            _ => ladder.binary_search_by_key(&key, |l| l.0),
-        }
+        self.ladder(side).best().map(|i| &self.levels[i as usize])
     }
 
     /// The arena index of the level at a price, if it exists.
@@ -444,22 +453,18 @@ impl OrderBook {
         if side == Side::None {
             return None;
         }
-        let ladder = self.ladder(side);
-        Self::find(ladder, key_of(side, price))
-            .ok()
-            .map(|p| ladder[p].1)
+        self.ladder(side).get(key_of(side, price))
     }
 
     /// The arena index of the level at a price, created empty if needed.
     #[inline]
     fn level_or_insert(&mut self, side: Side, price: i64) -> u32 {
         let key = key_of(side, price);
-        let pos = match Self::find(self.ladder(side), key) {
-            Ok(p) => return self.ladder(side)[p].1,
-            Err(p) => p,
-        };
+        if let Some(li) = self.ladder(side).get(key) {
+            return li;
+        }
         let li = new_level(&mut self.levels, &mut self.free_levels, price);
-        self.ladder_mut(side).insert(pos, (key, li));
+        self.ladder_mut(side).insert(key, li);
         li
     }
 
@@ -471,15 +476,15 @@ impl OrderBook {
             return;
         }
         let key = key_of(side, level.price);
-        let ladder = self.ladder_mut(side);
-        if let Ok(pos) = Self::find(ladder, key) {
-            ladder.remove(pos);
-        }
+        self.ladder_mut(side).remove(key);
         self.free_levels.push(li);
     }
 
     #[inline]
     fn check_price(&self, id: i64, price: i64) -> Result<(), BookError> {
+        if price < MIN_PRICE {
+            return Err(BookError::PriceRange { id, price });
+        }
         if price % self.tick != 0 {
             return Err(BookError::OffTick {
                 id,
@@ -544,11 +549,11 @@ impl OrderBook {
         }
         self.check_cross(id, side, price)?;
         let key = key_of(side, price);
-        let found = Self::find(self.ladder(side), key);
+        let found = self.ladder(side).get(key);
         match found {
             // An existing level's price passed the tick check already.
-            Ok(p) => self.check_room(id, self.ladder(side)[p].1, qty)?,
-            Err(_) => self.check_price(id, price)?,
+            Some(li) => self.check_room(id, li, qty)?,
+            None => self.check_price(id, price)?,
         }
         // Every check is done before the first change: the book stays as it was on error.
         let slot = match self.index.entry(id) {
@@ -563,10 +568,10 @@ impl OrderBook {
             &mut self.asks
         };
         let li = match found {
-            Ok(p) => ladder[p].1,
-            Err(p) => {
+            Some(li) => li,
+            None => {
                 let li = new_level(&mut self.levels, &mut self.free_levels, price);
-                ladder.insert(p, (key, li));
+                ladder.insert(key, li);
                 li
             }
         };
@@ -794,7 +799,7 @@ impl OrderBook {
             return;
         }
         let ladder = std::mem::take(self.ladder_mut(side));
-        for (_, li) in ladder {
+        for (_, li) in ladder.best_first() {
             let mut i = self.levels[li as usize].head;
             while i != NIL {
                 let node = self.nodes[i as usize];
@@ -1027,6 +1032,9 @@ impl OrderBook {
             fees: self.fees,
             ..OrderBook::default()
         };
+        // Room for every order at once; if the memory is not there, the tables grow as usual
+        // and fail (or not) on their own.
+        let _ = fresh.reserve(snapshot.len());
         fresh.apply_all(snapshot)?;
         *self = fresh;
         Ok(())
@@ -1039,12 +1047,10 @@ impl OrderBook {
         let mut seen = 0usize;
         for side in [Side::Buy, Side::Sell] {
             let ladder = self.ladder(side);
-            for w in ladder.windows(2) {
-                if w[0].0 >= w[1].0 {
-                    return Err(format!("{side:?} levels out of order"));
-                }
-            }
-            for &(key, li) in ladder {
+            ladder
+                .check()
+                .map_err(|e| format!("{side:?} ladder: {e}"))?;
+            for (key, li) in ladder.best_first() {
                 let level = &self.levels[li as usize];
                 if key != key_of(side, level.price) {
                     return Err(format!("ladder key of {} is wrong", level.price));
@@ -1093,6 +1099,21 @@ impl OrderBook {
         }
         if self.is_crossed() {
             return Err("book crossed".into());
+        }
+        // The best level must be the best by price itself, not only by the ladder's key.
+        for side in [Side::Buy, Side::Sell] {
+            let prices = self.side_levels(side).map(|l| l.price);
+            let best = if side == Side::Buy {
+                prices.max()
+            } else {
+                prices.min()
+            };
+            if best != self.top(side).map(|l| l.price) {
+                return Err(format!(
+                    "the best {side:?} level is {:?}, but {best:?} is better",
+                    self.top(side).map(|l| l.price)
+                ));
+            }
         }
         Ok(())
     }
@@ -1226,6 +1247,37 @@ mod tests {
         b.clear(Side::Buy);
         assert!(b.is_empty());
         assert_eq!(b.len(), 0);
+    }
+
+    #[test]
+    fn prices_without_a_negation_are_refused_and_negative_prices_order() {
+        let mut b = OrderBook::new(1).unwrap();
+        assert_eq!(
+            b.add(1, Side::Sell, i64::MIN, 5, 0),
+            Err(BookError::PriceRange {
+                id: 1,
+                price: i64::MIN
+            })
+        );
+        b.add(2, Side::Sell, 3, 5, 0).unwrap();
+        b.add(3, Side::Sell, -5, 5, 0).unwrap();
+        b.add(4, Side::Buy, -7, 5, 0).unwrap();
+        b.add(5, Side::Buy, MIN_PRICE, 5, 0).unwrap();
+        assert_eq!(b.bbo(), (Some(-7), Some(-5)));
+        b.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn invariants_catch_a_best_level_that_is_not_the_best() {
+        let mut b = OrderBook::new(1).unwrap();
+        b.add(1, Side::Sell, 100, 5, 0).unwrap();
+        // A level at i64::MIN behind `check_price`'s back: its key wraps to the worst place,
+        // so the ladder's best (100) is not the lowest ask any more.
+        let li = b.level_or_insert(Side::Sell, i64::MIN);
+        b.levels[li as usize].anon = 5;
+        b.levels[li as usize].qty = 5;
+        let err = b.check_invariants().unwrap_err();
+        assert!(err.contains("is better"), "{err}");
     }
 
     #[test]

@@ -75,6 +75,13 @@ pub enum PushError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Closed;
 
+/// The queue was closed while a batch was going in: the first `pushed` events of it are in
+/// the queue (and will be popped), the rest are not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClosedAfter {
+    pub pushed: usize,
+}
+
 /// Why a pop returned no event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PopError {
@@ -86,17 +93,94 @@ pub enum PopError {
 
 /// The capacity asked for is not usable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CapacityError(pub usize);
+pub enum CapacityError {
+    /// Outside 1 ..= [`MAX_CAPACITY`].
+    OutOfRange(usize),
+    /// In range, but the memory for that many slots (rounded up to a power of two) could not
+    /// be allocated.
+    NoMemory(usize),
+}
 
 impl std::fmt::Display for CapacityError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "capacity must be between 1 and {MAX_CAPACITY} events, got {}",
-            self.0
-        )
+        match *self {
+            CapacityError::OutOfRange(n) => write!(
+                f,
+                "capacity must be between 1 and {MAX_CAPACITY} events, got {n}"
+            ),
+            CapacityError::NoMemory(n) => write!(
+                f,
+                "cannot allocate an EventQueue of {n} events ({} bytes)",
+                n.saturating_mul(std::mem::size_of::<Record>() + 8)
+            ),
+        }
     }
 }
+
+/// `n` zero-filled values of `T` in memory from the allocator's zeroed path.
+///
+/// Why not `Box<[T]>`: a zeroed allocation aligned beyond 16 bytes (a `Record` is aligned to
+/// its cache line) is served by `posix_memalign` plus a `memset`, which commits every page at
+/// once: a queue of 2^24 events would take its gigabyte up front. At an alignment of 16,
+/// `calloc` hands out fresh `mmap` pages for a large ring, committed only when first written;
+/// so this asks for 16-byte alignment and `align_of::<T>()` bytes more, and starts the slice
+/// at the first aligned address. An allocation that fails is an error instead of an abort.
+struct ZeroedSlice<T> {
+    base: std::ptr::NonNull<u8>,
+    layout: std::alloc::Layout,
+    ptr: std::ptr::NonNull<T>,
+    len: usize,
+}
+
+impl<T: AllZeroValid> ZeroedSlice<T> {
+    fn new(len: usize) -> Option<ZeroedSlice<T>> {
+        let bytes = std::mem::size_of::<T>().checked_mul(len)?;
+        let layout =
+            std::alloc::Layout::from_size_align(bytes.checked_add(std::mem::align_of::<T>())?, 16)
+                .ok()?;
+        // SAFETY: the layout has a non-zero size (at least `align_of::<T>()`).
+        let base = std::ptr::NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })?;
+        let offset = base.as_ptr().align_offset(std::mem::align_of::<T>());
+        if offset > std::mem::align_of::<T>() {
+            // SAFETY: `base` was allocated above with `layout`.
+            unsafe { std::alloc::dealloc(base.as_ptr(), layout) };
+            return None;
+        }
+        // SAFETY: `offset <= align_of::<T>()`, so `base + offset` and the `bytes` after it lie
+        // inside the allocation of `bytes + align_of::<T>()` bytes.
+        let ptr = unsafe { base.as_ptr().add(offset) }.cast::<T>();
+        Some(ZeroedSlice {
+            base,
+            layout,
+            ptr: std::ptr::NonNull::new(ptr)?,
+            len,
+        })
+    }
+}
+
+impl<T> std::ops::Deref for ZeroedSlice<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        // SAFETY: `ptr` is aligned for `T` and points at `len` values of `T` inside the live
+        // allocation, all valid since they were zeroed (`T: AllZeroValid`, checked by `new`,
+        // the only constructor) and are only ever changed through `&T` (atomics, cells).
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl<T> Drop for ZeroedSlice<T> {
+    fn drop(&mut self) {
+        // The values need no drop (all-zero-valid types here are plain data and atomics).
+        // SAFETY: `base` was allocated with `layout` in `new` and is freed only here.
+        unsafe { std::alloc::dealloc(self.base.as_ptr(), self.layout) };
+    }
+}
+
+// SAFETY: a `ZeroedSlice<T>` owns its values like a `Box<[T]>` does; it is Send and Sync
+// exactly when `T` is.
+unsafe impl<T: Send> Send for ZeroedSlice<T> {}
+// SAFETY: as above; shared access hands out only `&[T]`.
+unsafe impl<T: Sync> Sync for ZeroedSlice<T> {}
 
 impl std::error::Error for CapacityError {}
 
@@ -105,6 +189,19 @@ impl std::error::Error for CapacityError {}
 struct Record(UnsafeCell<Event>);
 
 const _: () = assert!(std::mem::size_of::<Record>() == std::mem::size_of::<Event>());
+
+/// Types whose all-zero bit pattern is a valid value.
+///
+/// # Safety
+/// An implementor must be valid when every byte is zero.
+#[allow(dead_code)] // only ever a bound (of `ZeroedSlice::new`), which the lint does not count
+unsafe trait AllZeroValid {}
+
+// SAFETY: a `Record` is an `UnsafeCell<Event>` (`repr(C)`, no padding beyond the event's own
+// 64 bytes), and an all-zero `Event` is valid (`Event: bytemuck::Zeroable`).
+unsafe impl AllZeroValid for Record {}
+// SAFETY: an `AtomicU64` has the representation of a `u64`; zero is 0.
+unsafe impl AllZeroValid for AtomicU64 {}
 
 struct Ring {
     tail: CachePadded<AtomicU64>,
@@ -116,9 +213,9 @@ struct Ring {
     /// Set once the queue is closed (after the CLOSED bit of `tail`): lets the consumer check
     /// for the end without reading `tail`, the producers' busiest line.
     closed_hint: AtomicBool,
-    records: Box<[Record]>,
+    records: ZeroedSlice<Record>,
     /// `stamps[i] == p + 1` once position `p` (with `p & mask == i`) is written.
-    stamps: Box<[AtomicU64]>,
+    stamps: ZeroedSlice<AtomicU64>,
     mask: u64,
     capacity: u64,
     consumer_waiting: AtomicBool,
@@ -141,13 +238,11 @@ unsafe impl Send for Ring {}
 impl Ring {
     fn new(capacity: usize) -> Result<Ring, CapacityError> {
         if capacity == 0 || capacity > MAX_CAPACITY {
-            return Err(CapacityError(capacity));
+            return Err(CapacityError::OutOfRange(capacity));
         }
         let capacity = capacity.next_power_of_two();
-        let records = (0..capacity)
-            .map(|_| Record(UnsafeCell::new(Event::default())))
-            .collect();
-        let stamps = (0..capacity).map(|_| AtomicU64::new(0)).collect();
+        let records = ZeroedSlice::new(capacity).ok_or(CapacityError::NoMemory(capacity))?;
+        let stamps = ZeroedSlice::new(capacity).ok_or(CapacityError::NoMemory(capacity))?;
         Ok(Ring {
             tail: CachePadded::new(AtomicU64::new(0)),
             head: CachePadded::new(AtomicU64::new(0)),
@@ -512,17 +607,21 @@ impl Producer {
     }
 
     /// Pushes `n` events made by `make(i)` in order, waiting for room as needed, up to
-    /// `timeout` in all. Returns how many were pushed (fewer than `n` only on timeout).
+    /// `timeout` in all. Returns how many were pushed (fewer than `n` only on timeout); if
+    /// the queue closes on the way, the error says how many went in before.
     pub fn push_all_with(
         &self,
         n: usize,
         timeout: Option<Duration>,
         mut make: impl FnMut(usize) -> Event,
-    ) -> Result<usize, Closed> {
+    ) -> Result<usize, ClosedAfter> {
         let deadline = deadline(timeout);
         let mut done = 0;
         while done < n {
-            done += self.ring.push_with(n - done, |i| make(done + i))?;
+            done += self
+                .ring
+                .push_with(n - done, |i| make(done + i))
+                .map_err(|Closed| ClosedAfter { pushed: done })?;
             if done == n || deadline.is_some_and(|d| Instant::now() >= d) {
                 break;
             }
@@ -806,10 +905,10 @@ mod tests {
 
     #[test]
     fn capacity_rounds_up_and_rejects_zero() {
-        assert_eq!(channel(0).err(), Some(CapacityError(0)));
+        assert_eq!(channel(0).err(), Some(CapacityError::OutOfRange(0)));
         assert_eq!(
             channel(MAX_CAPACITY + 1).err(),
-            Some(CapacityError(MAX_CAPACITY + 1))
+            Some(CapacityError::OutOfRange(MAX_CAPACITY + 1))
         );
         let (p, _c) = channel(5).unwrap();
         assert_eq!(p.capacity(), 8);

@@ -2,20 +2,24 @@
 
 The same LOBSTER-like stream as the criterion bench `book/replay_lobster_like`
 (`admf.book.lobster_like`), applied in one batch call, one call per message, and by a
-plain-Python dict-of-deques book for the ratio; plus best bid + ask reads.
+plain-Python dict-of-deques book for the ratio; plus best bid + ask reads; plus deep books:
+one order at each of ``ADMF_BOOK_LEVELS`` (default 1M) distinct levels, added best-first and
+worst-first on both sides, and the restore of such a book from its snapshot.
 """
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from typing import Any
 
 import numpy as np
 import pytest
 
-from admf import Kind, OrderBook
+from admf import SCALE, Kind, OrderBook, Side
 from admf.book import lobster_like
 from admf.data.lobster import TICK
+from admf.events import EVENT_DTYPE
 
 N = 200_000
 BBO_READS = 200_000
@@ -123,3 +127,60 @@ def test_dict_of_deques_replay(benchmark: Any, rows: list[tuple[int, ...]]) -> N
     reference = OrderBook(TICK)
     reference.apply_batch(lobster_like(N, 42))
     assert book.best() == reference.bbo()
+
+
+# Deep books: one order at each of LEVELS distinct prices, added in price order. Ascending
+# bids and descending asks make every order a new best level; descending bids and ascending
+# asks put every one a level deeper than all before it (the case that was quadratic).
+LEVELS = int(os.environ.get("ADMF_BOOK_LEVELS", "1000000"))
+
+
+def deep_adds(side: Side, ascending: bool, n: int = LEVELS) -> np.ndarray:
+    ticks = np.arange(1, n + 1, dtype=np.int64)
+    if not ascending:
+        ticks = ticks[::-1]
+    events = np.zeros(n, dtype=EVENT_DTYPE)
+    events["kind"] = Kind.BOOK_ADD
+    events["order_id"] = np.arange(1, n + 1) + (0 if side == Side.BUY else n)
+    events["side"] = side
+    # Bids below asks, so that neither direction ever crosses.
+    base = 0 if side == Side.BUY else (n + 1) * TICK
+    events["price"] = base + ticks * TICK
+    events["qty"] = 100 * SCALE
+    return events
+
+
+@pytest.mark.parametrize(
+    ("side", "ascending"),
+    [(Side.BUY, True), (Side.BUY, False), (Side.SELL, True), (Side.SELL, False)],
+    ids=["bids-ascending", "bids-descending", "asks-ascending", "asks-descending"],
+)
+def test_book_deep_levels_insert(benchmark: Any, side: Side, ascending: bool) -> None:
+    events = deep_adds(side, ascending)
+
+    def run() -> OrderBook:
+        book = OrderBook(TICK, capacity=LEVELS)
+        book.apply_batch(events)
+        return book
+
+    benchmark.extra_info["elements"] = LEVELS
+    book = benchmark.pedantic(run, rounds=3, warmup_rounds=0)
+    assert book.level_count(side) == LEVELS
+    best = events["price"].max() if side == Side.BUY else events["price"].min()
+    assert book.bbo()[0 if side == Side.BUY else 1] == best
+
+
+def test_book_deep_levels_restore(benchmark: Any) -> None:
+    book = OrderBook(TICK)
+    book.apply_batch(deep_adds(Side.BUY, False, LEVELS // 2))
+    book.apply_batch(deep_adds(Side.SELL, True, LEVELS // 2))
+    snapshot = book.snapshot()
+
+    def run() -> OrderBook:
+        fresh = OrderBook(TICK, capacity=LEVELS)
+        fresh.restore(snapshot)
+        return fresh
+
+    benchmark.extra_info["elements"] = len(snapshot)
+    restored = benchmark.pedantic(run, rounds=3, warmup_rounds=0)
+    assert np.array_equal(restored.snapshot(), snapshot)

@@ -31,9 +31,10 @@ def admf_fills(path: str) -> list[tuple[str, str, int, float]]:
     result = backtest(SMA, [path], {"fast": 10, "slow": 30})
     out = []
     for row in result.of_kind(Kind.FILL):
-        # Bars are stamped at the end of their day; backtrader dates them by the day.
+        # Daily bars are stamped at their trading date's session close (16:00 New York), so
+        # a fill's date is the trading date, as backtrader dates it.
         ts = datetime.datetime.fromtimestamp(int(row["ts"]) / 1e9, datetime.UTC)
-        day = (ts - datetime.timedelta(days=1)).date().isoformat()
+        day = ts.date().isoformat()
         side = "BUY" if row["side"] == Side.BUY else "SELL"
         out.append((day, side, int(row["qty"]) // 10**9, int(row["price"]) / 1e9))
     return out

@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
@@ -16,7 +17,7 @@ import pytest
 from admf import SCALE, Kind, Side
 from admf.data import load_market_data, read_bars, read_market_data, read_quotes, read_trades
 from admf.data.bars import DAY_NS, bar_open_ts, detect_format
-from admf.errors import AdmfError
+from admf.errors import AdmfError, AdmfWarning
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "market"
 ORCL = DATA / "backtrader__orcl-1995-2014_head300.txt"
@@ -71,13 +72,19 @@ def test_detects_every_format(path: Path, name: str, kind: Kind) -> None:
     assert np.all(np.diff(events["ts"]) >= 0)
 
 
-def test_daily_bars_exact_and_stamped_at_the_end_of_the_day() -> None:
+def close_ny(day: dt.datetime) -> int:
+    """A trading date's 16:00 in New York, in ns UTC."""
+    local = dt.datetime(day.year, day.month, day.day, 16, tzinfo=ZoneInfo("America/New_York"))
+    return int(local.timestamp()) * 1_000_000_000
+
+
+def test_daily_bars_exact_and_stamped_at_the_session_close() -> None:
     events = read_bars(ORCL, instrument=3)
     ref = rows(ORCL)
     assert len(events) == len(ref) == 300
     first = events[0]
-    # 1995-01-03,2.179012,2.191358,2.117284,2.117284,1.883304,36301200
-    assert first["ts"] == ns(dt.datetime(1995, 1, 4))
+    # 1995-01-03,2.179012,2.191358,2.117284,2.117284,1.883304,36301200: 16:00 EST = 21:00 UTC
+    assert first["ts"] == ns(dt.datetime(1995, 1, 3, 21))
     assert (first["aux"], first["order_id"], first["payload"], first["price"]) == (
         2_179_012_000,
         2_191_358_000,
@@ -87,7 +94,9 @@ def test_daily_bars_exact_and_stamped_at_the_end_of_the_day() -> None:
     assert first["qty"] == 36_301_200 * SCALE
     for event, (date, o, h, lo, c, _adj, v) in zip(events, ref, strict=True):
         day = dt.datetime.strptime(date, "%Y-%m-%d")
-        assert event["ts"] == ns(day) + DAY_NS
+        assert event["ts"] == close_ny(day)
+        stamp = dt.datetime.fromtimestamp(int(event["ts"]) / 1e9, dt.UTC)
+        assert stamp.date() == day.date()  # never the next day, in UTC as in New York
         assert [event[f] for f in ("aux", "order_id", "payload", "price", "qty")] == [
             fixed(o),
             fixed(h),
@@ -95,9 +104,18 @@ def test_daily_bars_exact_and_stamped_at_the_end_of_the_day() -> None:
             fixed(c),
             fixed(v),
         ]
-    opens = bar_open_ts(events, DAY_NS)
-    assert opens[0] == ns(dt.datetime(1995, 1, 3))
     assert load_market_data(ORCL).interval_ns == DAY_NS
+
+
+def test_a_friday_bar_is_dated_friday_and_the_session_is_settable() -> None:
+    events = read_bars(ORCL)
+    friday = [e for e in events if close_ny(dt.datetime(1995, 5, 12)) == e["ts"]]
+    assert len(friday) == 1
+    london = read_bars(ORCL, tz="Europe/London", session_close="16:30")
+    # 1995-01-03 16:30 in London (GMT in winter)
+    assert london[0]["ts"] == ns(dt.datetime(1995, 1, 3, 16, 30))
+    with pytest.raises(AdmfError, match="session_close must be a time of day"):
+        read_bars(ORCL, session_close="4pm")
 
 
 def test_intraday_bars_keep_their_close_stamp() -> None:
@@ -163,8 +181,8 @@ def test_tick_rows_and_time_zones() -> None:
     assert data.events[0]["qty"] == 180 * SCALE
     shifted = read_bars(TICKS, tz="America/New_York")
     assert np.all(shifted["ts"] - data.events["ts"] == 4 * 3600 * 1_000_000_000)  # EDT
-    daily = read_bars(ORCL, tz="America/New_York")
-    assert daily[0]["ts"] == ns(dt.datetime(1995, 1, 4, 5))  # midnight EST
+    daily = read_bars(ORCL, tz="UTC")
+    assert daily[0]["ts"] == ns(dt.datetime(1995, 1, 3, 16))  # the session close, in UTC
 
 
 def test_quotes() -> None:
@@ -211,7 +229,8 @@ def test_unsorted_rows_come_back_in_time_order(tmp_path: Path) -> None:
     lines = TRUEFX.read_text().splitlines()
     path = tmp_path / "shuffled.csv"
     path.write_text("\n".join([lines[0], lines[3], lines[1], lines[2]]) + "\n")
-    events = read_quotes(path)
+    with pytest.warns(AdmfWarning, match=r"shuffled\.csv: 1 row\(s\) earlier.*sorted"):
+        events = read_quotes(path)
     assert list(events["ts"]) == sorted(events["ts"])
     assert list(events["ts"]) == list(read_quotes(TRUEFX)["ts"][:3])
 
@@ -242,7 +261,7 @@ def test_bad_values_are_named(tmp_path: Path) -> None:
     lines = ORCL.read_text().splitlines()
     bad = tmp_path / "bad.txt"
     bad.write_text("\n".join([lines[0], lines[1], lines[2].replace("2.123457", "abc")]) + "\n")
-    with pytest.raises(AdmfError, match=r"bad\.txt: cannot read as backtrader-daily.*'abc'"):
+    with pytest.raises(AdmfError, match=r"bad\.txt:3: column 'open': 'abc' is not a number"):
         read_bars(bad)
     missing = tmp_path / "missing.txt"
     missing.write_text("\n".join([lines[0], lines[1].replace("2.179012", "")]) + "\n")

@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "report",
     "query",
     "plugins",
+    "exchange",
 )
 
 

@@ -5,7 +5,29 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from admf.errors import AdmfError
+from admf.errors import AdmfError, SettingError
+
+OPTION_OF_SETTING: dict[str, str] = {
+    "initial_cash": "--cash",
+    "fill_at": "--fill-at",
+    "fee_rate": "--fee-rate",
+    "fee_per_unit": "--fee-per-unit",
+    "fee_minimum": "--fee-minimum",
+    "slippage_bps": "--slippage-bps",
+    "risk.max_position": "--max-position",
+    "risk.max_order_qty": "--max-order-qty",
+    "risk.max_notional": "--max-notional",
+    "risk.max_orders_per_second": "--max-orders-per-second",
+    "risk.daily_loss_limit": "--daily-loss-limit",
+    "maker_fee": "--maker-fee",
+    "taker_fee": "--taker-fee",
+    "latency_to_venue_ns": "--latency-to-venue-ns",
+    "latency_to_strategy_ns": "--latency-to-strategy-ns",
+    "seed": "--seed",
+    "on_error": "--on-error",
+}
+"""The command-line option of each setting (ranges live with the settings, in
+``admf.backtest.SETTING_RANGES``)."""
 
 
 def parse_params(items: list[str] | None) -> dict[str, str]:
@@ -51,6 +73,71 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> Any:
+    """The run's settings, checked before anything runs: a value out of range is one line
+    naming the option and its accepted values."""
+    try:
+        return _settings(args)
+    except SettingError as exc:
+        option = OPTION_OF_SETTING.get(exc.setting, exc.setting)
+        raise AdmfError(
+            f"{option}: {exc.value!r} is not accepted; expected {exc.accepted}"
+        ) from None
+
+
+def add_read_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("reading data files")
+    g.add_argument(
+        "--tz",
+        help="time zone of timestamps without one (default UTC) and of daily dates "
+        "(default America/New_York)",
+    )
+    g.add_argument(
+        "--session-close",
+        default="16:00",
+        metavar="HH:MM",
+        help="daily bars are stamped at this time on their trading date (default 16:00)",
+    )
+    g.add_argument(
+        "--columns",
+        metavar="FIELD=COLUMN,...",
+        help="read CSV bars whose header is no known format, e.g. "
+        "'timestamp=datetime,close=Adj Close' (stamped=open|close for intraday stamps)",
+    )
+    g.add_argument(
+        "--negative-prices",
+        action="store_true",
+        help="accept negative prices (spreads, some futures); refused by default",
+    )
+
+
+def read_options_from(args: argparse.Namespace) -> Any:
+    """How to read the data files, checked before the run."""
+    import datetime as dt
+    import zoneinfo
+
+    from admf.data.bars import ColumnMap
+    from admf.data.source import ReadOptions
+
+    if args.tz is not None:
+        try:
+            zoneinfo.ZoneInfo(args.tz)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise AdmfError(
+                f"--tz: {args.tz!r} is not a known time zone (e.g. UTC, Europe/London)"
+            ) from None
+    try:
+        close = dt.time.fromisoformat(args.session_close)
+    except ValueError:
+        raise AdmfError(
+            f"--session-close: {args.session_close!r} is not a time HH:MM[:SS]"
+        ) from None
+    columns = ColumnMap.parse(args.columns) if args.columns else None
+    return ReadOptions(
+        tz=args.tz, session_close=close, columns=columns, negative_prices=args.negative_prices
+    )
+
+
+def _settings(args: argparse.Namespace) -> Any:
     from admf.backtest import BacktestSettings
     from admf.risk import RiskLimits
 

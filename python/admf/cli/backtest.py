@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from admf.cli._common import add_settings_arguments, parse_params, settings_from
+from admf.cli._common import (
+    add_read_arguments,
+    add_settings_arguments,
+    parse_params,
+    read_options_from,
+    settings_from,
+)
 from admf.cli._results import add_run_arguments, check_output_path, exit_code, print_result
 
 NAME = "backtest"
@@ -25,20 +31,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_run_arguments(parser)
     add_settings_arguments(parser)
+    add_read_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from admf.backtest import backtest
 
     check_output_path(args.report, "--report", created=args.log)
+    settings = settings_from(args)
+    read = read_options_from(args)
     result = backtest(
         args.strategy,
         args.data,
         parse_params(args.param),
-        settings_from(args),
+        settings,
         log_dir=args.log,
         run_id=args.run_id,
         progress=not args.no_progress,
+        read=read,
     )
     print_result(result, f"backtest of {result.strategy}", NAME)
     if args.report:

@@ -29,31 +29,50 @@ open, ``order_id`` = high, ``payload`` = low; a quote ``price`` = bid, ``qty`` =
 ``aux`` = ask, ``order_id`` = ask size; a trade ``price``, ``qty``, ``side`` = the aggressor
 (Binance's ``buyer_maker`` means the seller aggressed) and ``order_id`` = the trade id.
 
-Time: ``ts`` is nanoseconds since the epoch, UTC. **A bar is stamped at its close**, the end
-of the half-open interval ``[open, open + interval)`` it covers, so nothing in a bar is
-visible before the bar is complete: a daily bar of 1995-01-03 has ``ts`` = 1995-01-04 00:00
-(in ``tz``), a one-minute bar opening at 00:00 has ``ts`` = 00:01. Files that stamp bars at
-their open (the ``stamped`` column above) are shifted by the bar interval; the open time is
-``ts - interval`` (``bar_open_ts``), where ``MarketData.interval_ns`` is the interval (one
-day for daily bars, else the smallest positive spacing of the file's timestamps, 0 for
-backtrader's tick rows). Timestamps without a zone are read in ``tz`` (default UTC);
-timestamps with an offset keep it.
+Time: ``ts`` is nanoseconds since the epoch, UTC. **A bar is stamped at its close**, so
+nothing in a bar is visible before the bar is complete. An intraday bar covers the half-open
+interval ``[open, open + interval)`` and is stamped at its end: a one-minute bar opening at
+00:00 has ``ts`` = 00:01; files that stamp bars at their open (the ``stamped`` column above)
+are shifted by the bar interval, and ``bar_open_ts`` gives ``ts - interval`` back. **A daily
+bar is stamped at its trading date's session close** in the exchange's time zone
+(``session_close``, default 16:00, in ``tz``, default ``America/New_York`` for daily files),
+so a daily bar of Friday 1995-05-12 has ``ts`` = 1995-05-12 16:00 New York time and every
+fill, report row and period built on it carries the date 1995-05-12.
+``MarketData.interval_ns`` is the interval: one day for daily bars, else the smallest
+positive spacing of the file's timestamps, 0 for backtrader's tick rows. Intraday timestamps
+without a zone are read in ``tz`` (default UTC); timestamps with an offset keep it.
+
+A file whose columns are named otherwise (a broker's export, ``Adj Close`` as the close, a
+``datetime`` column in another time zone) is read with ``columns=ColumnMap.parse(
+"timestamp=datetime,close=Adj Close")`` (fields not named are matched by name, case aside)
+and ``tz`` for its naive timestamps; dates without a time are daily bars as above.
 
 Numbers are converted to fixed point exactly: CSV decimals are parsed by Arrow as
 ``decimal128(38, 9)`` whose unscaled integer *is* the fixed-point value (no float round trip;
 a file with float artifacts beyond 9 decimals, such as ``218102.59507500002``, is parsed
 exactly at 18 decimals and rounded half away from zero to 9). Parquet doubles are rounded to
 the nearest 1e-9, which recovers the decimal the exchange sent for any price with at most 9
-decimals below about 9e6. Rows are returned in time order (a stable sort when the file is
-not sorted).
+decimals below about 9e6.
+
+Exact, or loud (limits in ``admf.data.checks``): a value beyond the accepted range, a
+non-zero value below 1e-9, an empty value, a timestamp outside 1677-09-21..2262-04-11, a
+zero or negative price (unless ``negative_prices=True``), a negative size, a bar whose high
+is below its open, close or low (or whose low is above its open or close), two bars with the
+same timestamp (tick rows aside), and a file with no rows are refused with an ``AdmfError``
+naming the file, the line (row for Parquet), the column and the value. Rows out of time
+order are sorted (stable) and counted in one ``AdmfWarning``; quotes and trades may share a
+timestamp. A UTF-8 byte-order mark is skipped.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import numpy.typing as npt
@@ -62,12 +81,26 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from admf.data.checks import (
+    QTY_LIMIT,
+    TS_MAX,
+    TS_MIN,
+    Rows,
+    check_prices,
+    check_sizes,
+    first,
+    in_time_order,
+    units,
+)
 from admf.errors import AdmfError
 from admf.events import EVENT_DTYPE, SCALE, EventArray, Kind, Side
 
 DAY_NS: Final[int] = 86_400 * 1_000_000_000
 _FIXED: Final[pa.DataType] = pa.decimal128(38, 9)
-_I64_MAX: Final[int] = 2**63 - 1
+DAILY_TZ: Final[str] = "America/New_York"
+"""The exchange time zone of daily bars when none is given."""
+SESSION_CLOSE: Final[dt.time] = dt.time(16, 0)
+"""The session close daily bars are stamped at when none is given (NYSE/NASDAQ)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +131,7 @@ FORMATS: Final[dict[str, MarketFormat]] = {
         ),
         MarketFormat("binance-quotes", Kind.QUOTE, "Binance book ticker (Parquet)", "-"),
         MarketFormat("binance-trades", Kind.TRADE, "Binance trades (Parquet)", "-"),
+        MarketFormat("columns", Kind.BAR, "CSV bars read through a ColumnMap", "close"),
     )
 }
 
@@ -156,7 +190,8 @@ def detect_format(path: str | Path) -> MarketFormat:
         try:
             names = pq.read_schema(path).names
         except (pa.ArrowException, OSError) as exc:
-            raise AdmfError(f"{path}: not a readable Parquet file: {exc}") from exc
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise AdmfError(f"{path}: not a readable Parquet file: {first_line}") from None
         for name, needed in _PARQUET_COLUMNS.items():
             if needed <= set(names):
                 return FORMATS[name]
@@ -171,6 +206,8 @@ def detect_format(path: str | Path) -> MarketFormat:
             f"{path}: a binary file, not a CSV or Parquet market data file; "
             f"expected one of: {_expected()}"
         )
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]  # a UTF-8 byte-order mark (Excel's exports) is not part of the header
     lines = head.decode("utf-8", errors="replace").splitlines()
     header = lines[0] if lines else ""
     first = lines[1] if len(lines) > 1 else ""
@@ -193,21 +230,102 @@ def detect_format(path: str | Path) -> MarketFormat:
 
 
 _WIDE: Final[pa.DataType] = pa.decimal128(38, 18)
+_ARROW_BAD_VALUE: Final[re.Pattern[str]] = re.compile(
+    r"column #(\d+): CSV conversion error to ([^:]+): invalid value '([^']*)'"
+)
+_ARROW_BAD_STRING: Final[re.Pattern[str]] = re.compile(
+    r"column #(\d+): The string '([^']*)' is not a valid (\S+)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnMap:
+    """Which columns of a CSV file hold a bar's fields, for files whose header is none of the
+    known formats. A field left ``None`` is found by its own name (case and spaces aside;
+    ``timestamp`` also as ``date``, ``datetime`` or ``time``); ``volume`` may be absent.
+    ``stamped`` says whether the file's intraday timestamps mark a bar's ``"open"`` or its
+    ``"close"``; dates without a time are daily bars, stamped at the session close."""
+
+    timestamp: str | None = None
+    open: str | None = None
+    high: str | None = None
+    low: str | None = None
+    close: str | None = None
+    volume: str | None = None
+    stamped: str = "close"
+
+    def __post_init__(self) -> None:
+        if self.stamped not in ("open", "close"):
+            raise AdmfError(f"ColumnMap: stamped must be 'open' or 'close', got {self.stamped!r}")
+
+    @classmethod
+    def parse(cls, text: str | Mapping[str, str]) -> ColumnMap:
+        """From ``"close=Adj Close,timestamp=datetime"`` (the CLI's ``--columns``) or a dict."""
+        items: dict[str, str] = {}
+        if isinstance(text, Mapping):
+            items = dict(text)
+        else:
+            for part in text.split(","):
+                if not part.strip():
+                    continue
+                key, sep, value = part.partition("=")
+                if not sep or not value.strip():
+                    raise AdmfError(f"--columns takes FIELD=COLUMN pairs, got {part!r}")
+                items[key.strip().lower()] = value.strip()
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(items) - set(known))
+        if unknown:
+            raise AdmfError(
+                f"--columns: unknown field(s) {', '.join(unknown)}; expected {', '.join(known)}"
+            )
+        return cls(**items)
+
+
+_TS_ALIASES: Final[tuple[str, ...]] = ("timestamp", "datetime", "date", "time")
+
+
+def _resolve(path: Path, header: list[str], cmap: ColumnMap) -> dict[str, int]:
+    """Field -> column index of the file, for the fields the file has."""
+    folded = [h.strip().lower() for h in header]
+    out: dict[str, int] = {}
+    for name in ("timestamp", "open", "high", "low", "close", "volume"):
+        given = getattr(cmap, name)
+        candidates = (
+            [given] if given is not None else (list(_TS_ALIASES) if name == "timestamp" else [name])
+        )
+        for cand in candidates:
+            if cand in header:
+                out[name] = header.index(cand)
+                break
+            if cand.strip().lower() in folded:
+                out[name] = folded.index(cand.strip().lower())
+                break
+        else:
+            if name == "volume" and given is None:
+                continue
+            raise AdmfError(
+                f"{path}: no column for {name} ({given or ' or '.join(candidates)}); "
+                f"columns found: {', '.join(header)}"
+            )
+    return out
 
 
 def _read_csv(
     path: Path,
     fmt: MarketFormat,
     names: list[str],
-    types: dict[str, pa.DataType],
+    types: dict[str, pa.DataType | None],
     *,
     header: bool = True,
-) -> pa.Table:
+) -> tuple[pa.Table, Rows]:
+    """The columns of ``types`` (a type of None is inferred by Arrow), and where rows are."""
     read = pa_csv.ReadOptions(column_names=names, skip_rows=1 if header else 0)
+    rows = Rows(path, 1 if header else 0, names)
 
-    def attempt(column_types: dict[str, pa.DataType]) -> pa.Table:
+    def attempt(column_types: dict[str, pa.DataType | None]) -> pa.Table:
         convert = pa_csv.ConvertOptions(
-            column_types=column_types, include_columns=list(column_types)
+            column_types={k: v for k, v in column_types.items() if v is not None},
+            include_columns=list(column_types),
         )
         return pa_csv.read_csv(path, read_options=read, convert_options=convert)
 
@@ -228,21 +346,58 @@ def _read_csv(
                 if current.get(name) != _FIXED:
                     raise
                 current[name] = _WIDE
-        for i, name in enumerate(table.column_names):
-            if current[name] == _WIDE:
-                rounded = pc.round(table.column(i), ndigits=9, round_mode="half_towards_infinity")
-                table = table.set_column(i, name, rounded.cast(_FIXED))
-        return table
     except pa.ArrowInvalid as exc:
-        raise AdmfError(f"{path}: cannot read as {fmt.name} ({fmt.description}): {exc}") from exc
+        raise _csv_error(rows, fmt, names, exc) from None
+    for i, name in enumerate(table.column_names):
+        if current[name] != _WIDE:
+            continue
+        wide = table.column(i)
+        rounded = pc.round(wide, ndigits=9, round_mode="half_towards_infinity")
+        # A value below the resolution would become a silent zero: refuse it instead.
+        lost = pc.and_(pc.not_equal(wide, 0), pc.equal(rounded, 0))
+        row = first(np.asarray(lost.to_numpy(zero_copy_only=False), dtype=bool))
+        if row is not None:
+            raise rows.refuse(
+                row, name, str(wide[row].as_py()), "is not zero but below the resolution 1e-9"
+            )
+        table = table.set_column(i, name, rounded.cast(_FIXED))
+    if table.num_rows == 0:
+        raise AdmfError(f"{path}: no rows ({fmt.name} with a header only, or empty)")
+    return table, rows
 
 
-def _fixed(path: Path, table: pa.Table, name: str) -> npt.NDArray[np.int64]:
-    """A column as fixed-point int64: decimals exactly, floats rounded to the nearest 1e-9."""
+def _csv_error(rows: Rows, fmt: MarketFormat, names: list[str], exc: Exception) -> AdmfError:
+    """Arrow's conversion error with the file's line added where it can be found."""
+    text = str(exc).strip().splitlines()[0]
+    bad = _ARROW_BAD_VALUE.search(text)
+    if bad is not None:
+        index, typ, value = int(bad.group(1)), bad.group(2), bad.group(3)
+        line = rows.line_with(index, value)
+        where = f"{rows.path}:{line}" if line is not None else str(rows.path)
+        why = "is out of range or not a number" if "decimal" in typ else f"cannot be read as {typ}"
+        if typ.startswith(("timestamp", "date")):
+            why = "is not a date/time in the supported range (1677-09-21..2262-04-11)"
+        return AdmfError(f"{where}: column {names[index]!r}: {value!r} {why} ({fmt.name})")
+    bad = _ARROW_BAD_STRING.search(text)
+    if bad is not None:
+        index, value, typ = int(bad.group(1)), bad.group(2), bad.group(3)
+        line = rows.line_with(index, value)
+        where = f"{rows.path}:{line}" if line is not None else str(rows.path)
+        return AdmfError(
+            f"{where}: column {names[index]!r}: {value!r} is not a number ({typ}; {fmt.name})"
+        )
+    return AdmfError(f"{rows.path}: cannot read as {fmt.name} ({fmt.description}): {text}")
+
+
+def _fixed(rows: Rows, table: pa.Table, name: str) -> npt.NDArray[np.int64]:
+    """A column as fixed-point int64: decimals exactly, floats rounded to the nearest 1e-9;
+    empty and unrepresentable values are refused with their row."""
     column = table.column(name)
-    if column.null_count:
-        raise AdmfError(f"{path}: column {name!r} has {column.null_count} empty values")
     array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    if array.null_count:
+        row = first(np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool))
+        assert row is not None
+        raise rows.refuse(row, name, "(empty)", "is missing; every row needs a value")
     if pa.types.is_decimal(array.type):
         if array.type != _FIXED:
             array = array.cast(_FIXED)
@@ -252,39 +407,115 @@ def _fixed(path: Path, table: pa.Table, name: str) -> npt.NDArray[np.int64]:
             buffer, dtype=np.int64, count=2 * len(array), offset=16 * array.offset
         )
         low, high = words[0::2], words[1::2]
-        if not np.array_equal(high, low >> 63):
-            raise AdmfError(
-                f"{path}: column {name!r} has a value beyond the fixed-point range "
-                f"(±{_I64_MAX / SCALE:.3e})"
+        row = first(high != (low >> 63))
+        if row is not None:
+            raise rows.refuse(
+                row,
+                name,
+                str(array[row].as_py()),
+                f"is beyond the fixed-point range (±{units(QTY_LIMIT)})",
             )
         return low.copy()
     if pa.types.is_floating(array.type):
         values = array.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-        if not np.all(np.isfinite(values)) or np.any(np.abs(values) >= _I64_MAX / SCALE):
-            raise AdmfError(f"{path}: column {name!r} has a non-finite or out-of-range value")
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(values) | (np.abs(values) >= QTY_LIMIT / SCALE)
+        row = first(bad)
+        if row is not None:
+            raise rows.refuse(
+                row, name, repr(float(values[row])), "is not finite or beyond the fixed-point range"
+            )
         rounded: npt.NDArray[np.int64] = np.rint(values * SCALE).astype(np.int64)
+        row = first((values != 0) & (rounded == 0))
+        if row is not None:
+            raise rows.refuse(
+                row, name, repr(float(values[row])), "is not zero but below the resolution 1e-9"
+            )
         return rounded
     if pa.types.is_integer(array.type):
         ints: npt.NDArray[np.int64] = np.asarray(
             array.to_numpy(zero_copy_only=False), dtype=np.int64
         )
-        if np.any(np.abs(ints) > _I64_MAX // SCALE):
-            raise AdmfError(f"{path}: column {name!r} has a value beyond the fixed-point range")
+        row = first(np.abs(ints) > QTY_LIMIT // SCALE)
+        if row is not None:
+            raise rows.refuse(
+                row,
+                name,
+                str(int(ints[row])),
+                f"is beyond the fixed-point range (±{units(QTY_LIMIT)})",
+            )
         return ints * SCALE
-    raise AdmfError(f"{path}: column {name!r} is {array.type}; expected numbers")
+    raise AdmfError(f"{rows.path}: column {name!r} is {array.type}; expected numbers")
 
 
-def _ns(column: pa.ChunkedArray | pa.Array, tz: str | None) -> npt.NDArray[np.int64]:
-    """Timestamps as int64 ns UTC; naive ones are read in ``tz`` (UTC when None)."""
+_SECOND: Final[int] = 1_000_000_000
+_TS_MIN_S: Final[int] = TS_MIN // _SECOND + 1
+_TS_MAX_S: Final[int] = TS_MAX // _SECOND - 1
+_EPOCH: Final[dt.datetime] = dt.datetime(1970, 1, 1)
+_ARROW_TZ_FROM: Final[int] = -2_208_988_800  # 1900-01-01
+_ARROW_TZ_UNTIL: Final[int] = 2_145_916_800  # 2038-01-01
+
+
+def _check_nulls(rows: Rows, name: str, column: pa.ChunkedArray | pa.Array) -> None:
+    if column.null_count:
+        row = first(np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool))
+        assert row is not None
+        raise rows.refuse(row, name, "(empty)", "is missing; every row needs a timestamp")
+
+
+def _utc_seconds(
+    rows: Rows, name: str, local: npt.NDArray[np.int64], tz: str | None
+) -> npt.NDArray[np.int64]:
+    """Wall-clock seconds in ``tz`` (None: already UTC) as UTC seconds, checked against the
+    nanosecond range so that the caller can scale them without wrapping."""
+    seconds = local
+    if tz is not None:
+        try:
+            zone = ZoneInfo(tz)
+            stamped = pc.assume_timezone(
+                pa.array(local, pa.timestamp("s")), tz, ambiguous="earliest", nonexistent="earliest"
+            )
+        except (pa.ArrowInvalid, KeyError, ValueError, ZoneInfoNotFoundError) as exc:
+            raise AdmfError(f"{rows.path}: cannot read times in time zone {tz!r}: {exc}") from None
+        seconds = np.array(stamped.cast(pa.int64()).to_numpy(), dtype=np.int64)
+        # Arrow's time zone rules stop at the last transition its database lists (2037), so
+        # daylight saving time is lost after it; Python's zoneinfo follows the zone's rule
+        # for ever after. The few rows outside 1900..2037 are converted by zoneinfo.
+        far = np.flatnonzero((local < _ARROW_TZ_FROM) | (local >= _ARROW_TZ_UNTIL))
+        for i in far.tolist():
+            try:
+                wall = _EPOCH + dt.timedelta(seconds=int(local[i]))
+                seconds[i] = int(wall.replace(tzinfo=zone).timestamp())
+            except (OverflowError, ValueError):
+                seconds[i] = _TS_MIN_S - 1 if local[i] < 0 else _TS_MAX_S + 1
+    row = first((seconds < _TS_MIN_S) | (seconds > _TS_MAX_S))
+    if row is not None:
+        try:
+            when = (_EPOCH + dt.timedelta(seconds=int(local[row]))).isoformat(sep=" ")
+        except OverflowError:
+            when = f"{int(local[row])} s from 1970"
+        raise rows.refuse(row, name, when, "is outside the timestamp range 1677-09-21..2262-04-11")
+    return seconds
+
+
+def _ns(
+    rows: Rows, name: str, column: pa.ChunkedArray | pa.Array, tz: str | None
+) -> npt.NDArray[np.int64]:
+    """Timestamps as int64 ns UTC; naive ones are read in ``tz`` (UTC when None). Missing and
+    out-of-range timestamps are refused with their row."""
+    _check_nulls(rows, name, column)
     typ = column.type
     if pa.types.is_date(typ):
-        column = column.cast(pa.timestamp("ns"))
-        typ = column.type
-    if typ.unit != "ns":
-        column = column.cast(pa.timestamp("ns", tz=typ.tz))
-    if typ.tz is None and tz is not None:
-        column = pc.assume_timezone(column, tz, ambiguous="earliest", nonexistent="earliest")
-    out: npt.NDArray[np.int64] = np.asarray(column.cast(pa.int64()).to_numpy(), dtype=np.int64)
+        days = np.asarray(column.cast(pa.int32()).to_numpy(), dtype=np.int64)
+        return _utc_seconds(rows, name, days * 86_400, tz) * _SECOND
+    if not pa.types.is_timestamp(typ):
+        raise AdmfError(f"{rows.path}: column {name!r} is {typ}; expected dates or timestamps")
+    raw = np.asarray(column.cast(pa.int64()).to_numpy(), dtype=np.int64)
+    per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": _SECOND}[typ.unit]
+    whole, frac = np.divmod(raw, per_second)
+    local = None if typ.tz is not None or tz is None else tz
+    seconds = _utc_seconds(rows, name, whole, local)
+    out: npt.NDArray[np.int64] = seconds * _SECOND + frac * (_SECOND // per_second)
     return out
 
 
@@ -296,80 +527,177 @@ def _min_spacing(ts: npt.NDArray[np.int64]) -> int:
     return int(positive.min()) if len(positive) else 0
 
 
+def _session_seconds(session_close: dt.time | str) -> int:
+    if isinstance(session_close, str):
+        try:
+            session_close = dt.time.fromisoformat(session_close)
+        except ValueError:
+            raise AdmfError(
+                f"session_close must be a time of day HH:MM[:SS], got {session_close!r}"
+            ) from None
+    if session_close.tzinfo is not None:
+        raise AdmfError("session_close is a wall-clock time; give its zone as tz")
+    return session_close.hour * 3600 + session_close.minute * 60 + session_close.second
+
+
+def _daily_ns(
+    rows: Rows, name: str, dates: pa.ChunkedArray, tz: str | None, session_close: dt.time | str
+) -> npt.NDArray[np.int64]:
+    """Trading dates stamped at their session close in the exchange's zone."""
+    _check_nulls(rows, name, dates)
+    days = np.asarray(dates.cast(pa.int32()).to_numpy(), dtype=np.int64)
+    local = days * 86_400 + _session_seconds(session_close)
+    return _utc_seconds(rows, name, local, tz or DAILY_TZ) * _SECOND
+
+
 _OHLCV: Final[list[str]] = ["open", "high", "low", "close", "volume"]
 
 
+def _sample_is_aware(path: Path, index: int = 0) -> bool:
+    """Whether the first row's timestamp carries a UTC offset."""
+    with path.open(encoding="utf-8-sig") as f:
+        f.readline()
+        parts = f.readline().split(",")
+    sample = parts[index].strip() if index < len(parts) else ""
+    return re.search(r"(Z|[+-]\d{2}:?\d{2})$", sample) is not None
+
+
 def _bars(
-    path: Path, fmt: MarketFormat, tz: str | None, interval_ns: int | None
-) -> tuple[npt.NDArray[np.int64], dict[str, npt.NDArray[np.int64]], int]:
-    dec = dict.fromkeys(_OHLCV, _FIXED)
-    if fmt.name == "backtrader-daily":
-        with path.open(encoding="utf-8") as f:
+    path: Path,
+    fmt: MarketFormat,
+    tz: str | None,
+    interval_ns: int | None,
+    session_close: dt.time | str,
+    cmap: ColumnMap | None,
+) -> tuple[npt.NDArray[np.int64], dict[str, npt.NDArray[np.int64]], int, Rows, dict[str, str]]:
+    dec: dict[str, pa.DataType | None] = dict.fromkeys(_OHLCV, _FIXED)
+    stamped = fmt.stamped
+    if cmap is not None:
+        with path.open(encoding="utf-8-sig") as f:
+            header = [h.strip() for h in f.readline().rstrip("\r\n").split(",")]
+        where = _resolve(path, header, cmap)
+        names = [f"_{i}" for i in range(len(header))]
+        for field_name, index in where.items():
+            names[index] = field_name
+        types = {n: (None if n == "timestamp" else _FIXED) for n in where}
+        table, _ = _read_csv(path, fmt, names, types)
+        rows = Rows(path, 1, header)
+        renamed = {n: header[i] for n, i in where.items()}
+        stamps = table.column("timestamp")
+        if pa.types.is_date(stamps.type):
+            ts, interval, stamped = (
+                _daily_ns(rows, renamed["timestamp"], stamps, tz, session_close),
+                DAY_NS,
+                "day",
+            )
+        else:
+            ts = _ns(rows, renamed["timestamp"], stamps, tz)
+            interval = _min_spacing(ts)
+            stamped = cmap.stamped
+        table = table.rename_columns([renamed.get(n, n) for n in table.column_names])
+        columns = {n: renamed[n] for n in _OHLCV if n in renamed}
+    elif fmt.name == "backtrader-daily":
+        with path.open(encoding="utf-8-sig") as f:
             header = f.readline().strip().lower().split(",")
         names = ["date", "open", "high", "low", "close", *[h.replace(" ", "_") for h in header[5:]]]
-        table = _read_csv(path, fmt, names, {"date": pa.timestamp("ns"), **dec})
-        day = pc.add(table.column("date"), pa.scalar(DAY_NS, pa.duration("ns")))
-        ts = _ns(day, tz)
+        table, rows = _read_csv(path, fmt, names, {"date": pa.date32(), **dec})
+        ts = _daily_ns(rows, "date", table.column("date"), tz, session_close)
         interval = DAY_NS
+        columns = {n: n for n in _OHLCV}
     elif fmt.name == "backtrader-intraday":
         names = ["date", "time", *_OHLCV, "openinterest"]
-        types = {"date": pa.timestamp("ns"), "time": pa.time64("ns"), **dec}
-        table = _read_csv(path, fmt, names, types)
-        local = pc.add(
-            table.column("date"), table.column("time").cast(pa.int64()).cast(pa.duration("ns"))
-        )
-        ts = _ns(local, tz)
+        types = {"date": pa.date32(), "time": pa.time64("ns"), **dec}
+        table, rows = _read_csv(path, fmt, names, types)
+        _check_nulls(rows, "time", table.column("time"))
+        days = np.asarray(table.column("date").cast(pa.int32()).to_numpy(), dtype=np.int64)
+        clock = np.asarray(table.column("time").cast(pa.int64()).to_numpy(), dtype=np.int64)
+        secs, frac = np.divmod(clock, _SECOND)
+        ts = _utc_seconds(rows, "date", days * 86_400 + secs, tz) * _SECOND + frac
         interval = _min_spacing(ts)
+        columns = {n: n for n in _OHLCV}
     else:
         with_volume = fmt.name != "nautilus-ohlc"
         names = ["timestamp", *(_OHLCV if with_volume else _OHLCV[:4])]
         if fmt.name == "backtrader-datetime":
             names = ["timestamp", *_OHLCV, "openinterest"]
-        stamp_type = pa.timestamp("ns")
-        with path.open(encoding="utf-8") as f:
-            f.readline()
-            sample = f.readline().split(",", 1)[0]
-        if re.search(r"(Z|[+-]\d{2}:?\d{2})$", sample.strip()):
-            stamp_type = pa.timestamp("ns", tz="UTC")
+        stamp_type = pa.timestamp("ns", tz="UTC") if _sample_is_aware(path) else pa.timestamp("ns")
         types = {"timestamp": stamp_type, **{n: _FIXED for n in names[1:6]}}
-        table = _read_csv(path, fmt, names, types)
-        ts = _ns(table.column("timestamp"), tz)
+        table, rows = _read_csv(path, fmt, names, types)
+        ts = _ns(rows, "timestamp", table.column("timestamp"), tz)
         interval = 0 if fmt.name == "backtrader-datetime" else _min_spacing(ts)
+        columns = {n: n for n in _OHLCV}
     if interval_ns is not None:
         interval = interval_ns
-    if fmt.stamped == "open":
+    if stamped == "open":
+        row = first(ts > TS_MAX - interval)
+        if row is not None:
+            raise rows.refuse(
+                row, "timestamp", str(int(ts[row])), "plus the bar interval is past 2262-04-11"
+            )
         ts = ts + interval
-    values = {n: _fixed(path, table, n) for n in _OHLCV[:4]}
+    values = {n: _fixed(rows, table, columns[n]) for n in _OHLCV[:4]}
     values["volume"] = (
-        _fixed(path, table, "volume")
-        if "volume" in table.column_names
+        _fixed(rows, table, columns["volume"])
+        if "volume" in columns and columns["volume"] in table.column_names
         else np.zeros(len(ts), dtype=np.int64)
     )
-    return ts, values, interval
+    return ts, values, interval, rows, columns
+
+
+def _check_bars(
+    rows: Rows,
+    ts: npt.NDArray[np.int64],
+    v: dict[str, npt.NDArray[np.int64]],
+    columns: dict[str, str],
+    negative_prices: bool,
+    interval: int,
+) -> None:
+    for name in _OHLCV[:4]:
+        check_prices(rows, columns.get(name, name), v[name], negative=negative_prices)
+    check_sizes(rows, columns.get("volume", "volume"), v["volume"])
+    high, low = v["high"], v["low"]
+    for name, bad in (
+        ("high", (high < low) | (high < v["open"]) | (high < v["close"])),
+        ("low", (low > v["open"]) | (low > v["close"])),
+    ):
+        row = first(bad)
+        if row is not None:
+            values = ", ".join(f"{n} {units(int(v[n][row]))}" for n in _OHLCV[:4])
+            what = "below the open, close or low" if name == "high" else "above the open or close"
+            raise rows.refuse(
+                row, columns.get(name, name), units(int(v[name][row])), f"is {what} ({values})"
+            )
+    if interval == 0:
+        return  # tick rows (backtrader's ticksample): several trades may share a timestamp
+    order = np.argsort(ts, kind="stable")
+    same = np.flatnonzero(ts[order][1:] == ts[order][:-1])
+    if len(same):
+        a, b = int(order[same[0]]), int(order[same[0] + 1])
+        raise AdmfError(
+            f"{rows.where(b)}: two bars with the same timestamp (the other at "
+            f"{rows.where(a)}); one bar per interval"
+        )
 
 
 def _quotes(
     path: Path, fmt: MarketFormat, tz: str | None
-) -> tuple[npt.NDArray[np.int64], dict[str, npt.NDArray[np.int64]]]:
+) -> tuple[npt.NDArray[np.int64], dict[str, npt.NDArray[np.int64]], Rows]:
     if fmt.name == "binance-quotes":
-        table = _read_parquet(path, fmt, ["timestamp", "bid", "bid_size", "ask", "ask_size"])
-        ts = _ns(table.column("timestamp"), tz)
-        return ts, {n: _fixed(path, table, n) for n in ("bid", "bid_size", "ask", "ask_size")}
+        table, rows = _read_parquet(path, fmt, ["timestamp", "bid", "bid_size", "ask", "ask_size"])
+        ts = _ns(rows, "timestamp", table.column("timestamp"), tz)
+        names = ("bid", "bid_size", "ask", "ask_size")
+        return ts, {n: _fixed(rows, table, n) for n in names}, rows
     if fmt.name == "nautilus-bid-ask":
-        with path.open(encoding="utf-8") as f:
-            f.readline()
-            sample = f.readline().split(",", 1)[0].strip()
-        aware = re.search(r"(Z|[+-]\d{2}:?\d{2})$", sample) is not None
-        stamp = pa.timestamp("ns", tz="UTC") if aware else pa.timestamp("ns")
-        table = _read_csv(
+        stamp = pa.timestamp("ns", tz="UTC") if _sample_is_aware(path) else pa.timestamp("ns")
+        table, rows = _read_csv(
             path,
             fmt,
             ["timestamp", "bid", "ask"],
             {"timestamp": stamp, "bid": _FIXED, "ask": _FIXED},
         )
-        ts = _ns(table.column("timestamp"), tz)
+        ts = _ns(rows, "timestamp", table.column("timestamp"), tz)
     else:  # nautilus-quote-ticks
-        table = _read_csv(
+        table, rows = _read_csv(
             path,
             fmt,
             ["timestamp", "bid", "ask", "volume"],
@@ -377,42 +705,62 @@ def _quotes(
             header=False,
         )
         text = table.column("timestamp")
+        _check_nulls(rows, "timestamp", text)
         try:
             seconds = pc.strptime(
-                pc.utf8_slice_codeunits(text, 0, 15), format="%Y%m%d %H%M%S", unit="ns"
+                pc.utf8_slice_codeunits(text, 0, 15), format="%Y%m%d %H%M%S", unit="s"
             )
             millis = pc.utf8_slice_codeunits(text, 15, 18).cast(pa.int64())
         except pa.ArrowInvalid as exc:
             raise AdmfError(
                 f"{path}: bad timestamp in {fmt.name} ({fmt.description}): {exc}"
             ) from exc
-        ts = _ns(seconds, tz) + np.asarray(millis.to_numpy(), dtype=np.int64) * 1_000_000
+        ts = (
+            _ns(rows, "timestamp", seconds, tz)
+            + np.asarray(millis.to_numpy(), dtype=np.int64) * 1_000_000
+        )
     zeros = np.zeros(len(ts), dtype=np.int64)
-    return ts, {
-        "bid": _fixed(path, table, "bid"),
-        "bid_size": zeros,
-        "ask": _fixed(path, table, "ask"),
-        "ask_size": zeros,
-    }
+    return (
+        ts,
+        {
+            "bid": _fixed(rows, table, "bid"),
+            "bid_size": zeros,
+            "ask": _fixed(rows, table, "ask"),
+            "ask_size": zeros,
+        },
+        rows,
+    )
 
 
-def _read_parquet(path: Path, fmt: MarketFormat, columns: list[str]) -> pa.Table:
+def _read_parquet(path: Path, fmt: MarketFormat, columns: list[str]) -> tuple[pa.Table, Rows]:
     try:
-        return pq.read_table(path, columns=columns)
-    except (pa.ArrowException, OSError) as exc:
-        raise AdmfError(f"{path}: cannot read as {fmt.name}: {exc}") from exc
+        table = pq.read_table(path, columns=columns)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AdmfError(f"{path}: not a readable Parquet file ({fmt.name}): {first_line}") from None
+    if table.num_rows == 0:
+        raise AdmfError(f"{path}: the Parquet file is empty (no rows)")
+    return table, Rows(path, None, columns)
 
 
 def _trades(
     path: Path, fmt: MarketFormat, tz: str | None
-) -> tuple[npt.NDArray[np.int64], dict[str, npt.NDArray[np.int64]], npt.NDArray[np.uint8]]:
-    table = _read_parquet(path, fmt, ["timestamp", "trade_id", "price", "quantity", "buyer_maker"])
-    ts = _ns(table.column("timestamp"), tz)
+) -> tuple[npt.NDArray[np.int64], dict[str, npt.NDArray[np.int64]], npt.NDArray[np.uint8], Rows]:
+    cols = ["timestamp", "trade_id", "price", "quantity", "buyer_maker"]
+    table, rows = _read_parquet(path, fmt, cols)
+    ts = _ns(rows, "timestamp", table.column("timestamp"), tz)
     maker = table.column("buyer_maker")
+    if maker.null_count:
+        _check_nulls(rows, "buyer_maker", maker)
     if pa.types.is_string(maker.type) or pa.types.is_large_string(maker.type):
         lowered = pc.utf8_lower(maker)
-        if not pc.all(pc.is_in(lowered, pa.array(["true", "false"]))).as_py():
-            raise AdmfError(f"{path}: column 'buyer_maker' must hold True/False")
+        valid = np.asarray(
+            pc.is_in(lowered, pa.array(["true", "false"])).to_numpy(zero_copy_only=False),
+            dtype=bool,
+        )
+        row = first(~valid)
+        if row is not None:
+            raise rows.refuse(row, "buyer_maker", repr(maker[row].as_py()), "is not True/False")
         maker = pc.equal(lowered, "true")
     buyer_maker = np.asarray(maker.to_numpy(zero_copy_only=False), dtype=bool)
     # The buyer was the resting (maker) order: the seller crossed the spread.
@@ -425,8 +773,9 @@ def _trades(
     )
     return (
         ts,
-        {"price": _fixed(path, table, "price"), "qty": _fixed(path, table, "quantity"), "id": ids},
+        {"price": _fixed(rows, table, "price"), "qty": _fixed(rows, table, "quantity"), "id": ids},
         side,
+        rows,
     )
 
 
@@ -435,9 +784,9 @@ _BLOCK: Final[int] = 1 << 14
 
 def _word(field: str) -> int:
     """Index of the 8-byte word of a record where ``field`` starts."""
-    fields = EVENT_DTYPE.fields
-    assert fields is not None
-    return int(fields[field][1]) // 8
+    fields_ = EVENT_DTYPE.fields
+    assert fields_ is not None
+    return int(fields_[field][1]) // 8
 
 
 def _events(
@@ -475,13 +824,6 @@ def _events(
     return events
 
 
-def _in_time_order(events: EventArray) -> EventArray:
-    ts = events["ts"]
-    if len(ts) > 1 and not np.all(ts[1:] >= ts[:-1]):
-        return events[np.argsort(ts, kind="stable")]
-    return events
-
-
 def load_market_data(
     path: str | Path,
     *,
@@ -489,25 +831,41 @@ def load_market_data(
     tz: str | None = None,
     interval_ns: int | None = None,
     fmt: str | None = None,
+    session_close: dt.time | str = SESSION_CLOSE,
+    columns: ColumnMap | Mapping[str, str] | str | None = None,
+    negative_prices: bool = False,
 ) -> MarketData:
     """Reads a bar, quote or trade file into events, with its format and bar interval.
 
     ``instrument`` is written into every event; ``tz`` is the time zone of naive timestamps
-    (UTC when None); ``interval_ns`` overrides the inferred bar interval; ``fmt`` names a
-    format of ``FORMATS`` instead of detecting it.
+    (UTC when None) and of daily dates (``America/New_York`` when None); daily bars are
+    stamped at ``session_close`` on their date in that zone; ``interval_ns`` overrides the
+    inferred bar interval; ``fmt`` names a format of ``FORMATS`` instead of detecting it;
+    ``columns`` (a ``ColumnMap``, a dict or ``"close=Adj Close,..."``) reads a CSV of bars
+    whose header is none of the known formats; ``negative_prices`` accepts negative prices
+    (spreads, some futures). See the module docstring for what is refused.
     """
     path = Path(path)
     if not 0 <= instrument < 2**32:
         raise AdmfError(f"instrument must be in 0..2**32-1, got {instrument}")
-    if fmt is None:
+    if interval_ns is not None and not 0 <= interval_ns <= 366 * DAY_NS:
+        raise AdmfError(f"interval_ns must be in 0..{366 * DAY_NS} (a year), got {interval_ns}")
+    cmap = None
+    if columns is not None:
+        cmap = columns if isinstance(columns, ColumnMap) else ColumnMap.parse(columns)
+        spec = FORMATS["columns"]
+        if _is_parquet(path):
+            raise AdmfError(f"{path}: a column mapping applies to CSV files, not Parquet")
+    elif fmt is None:
         spec = detect_format(path)
-    elif fmt in FORMATS:
+    elif fmt in FORMATS and fmt != "columns":
         spec = FORMATS[fmt]
     else:
         raise AdmfError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     interval = 0
     if spec.kind == Kind.BAR:
-        ts, v, interval = _bars(path, spec, tz, interval_ns)
+        ts, v, interval, rows, names = _bars(path, spec, tz, interval_ns, session_close, cmap)
+        _check_bars(rows, ts, v, names, negative_prices, interval)
         slots = {
             "price": v["close"],
             "qty": v["volume"],
@@ -517,7 +875,11 @@ def load_market_data(
         }
         events = _events(Kind.BAR, instrument, ts, slots)
     elif spec.kind == Kind.QUOTE:
-        ts, v = _quotes(path, spec, tz)
+        ts, v, rows = _quotes(path, spec, tz)
+        for name in ("bid", "ask"):
+            check_prices(rows, name, v[name], negative=negative_prices)
+        for name in ("bid_size", "ask_size"):
+            check_sizes(rows, name, v[name])
         slots = {
             "price": v["bid"],
             "qty": v["bid_size"],
@@ -526,24 +888,25 @@ def load_market_data(
         }
         events = _events(Kind.QUOTE, instrument, ts, slots)
     else:
-        ts, v, side = _trades(path, spec, tz)
+        ts, v, side, rows = _trades(path, spec, tz)
+        check_prices(rows, "price", v["price"], negative=negative_prices)
+        check_sizes(rows, "quantity", v["qty"])
         slots = {"price": v["price"], "qty": v["qty"], "order_id": v["id"]}
         events = _events(Kind.TRADE, instrument, ts, slots, side)
-    return MarketData(spec, _in_time_order(events), interval)
+    return MarketData(spec, in_time_order(events, path), interval)
 
 
 def read_market_data(
-    path: str | Path, *, instrument: int = 0, tz: str | None = None
+    path: str | Path, *, instrument: int = 0, tz: str | None = None, **options: Any
 ) -> tuple[Kind, EventArray]:
-    """``(kind, events)`` of a bar, quote or trade file, its format detected by its header."""
-    data = load_market_data(path, instrument=instrument, tz=tz)
+    """``(kind, events)`` of a bar, quote or trade file, its format detected by its header;
+    ``options`` are those of ``load_market_data``."""
+    data = load_market_data(path, instrument=instrument, tz=tz, **options)
     return data.kind, data.events
 
 
-def _read_kind(
-    path: str | Path, kind: Kind, instrument: int, tz: str | None, interval_ns: int | None = None
-) -> EventArray:
-    data = load_market_data(path, instrument=instrument, tz=tz, interval_ns=interval_ns)
+def _read_kind(path: str | Path, kind: Kind, instrument: int, **options: Any) -> EventArray:
+    data = load_market_data(path, instrument=instrument, **options)
     if data.kind != kind:
         raise AdmfError(
             f"{path}: holds {data.kind.name.lower()}s ({data.format.name}), "
@@ -552,28 +915,24 @@ def _read_kind(
     return data.events
 
 
-def read_bars(
-    path: str | Path,
-    *,
-    instrument: int = 0,
-    tz: str | None = None,
-    interval_ns: int | None = None,
-) -> EventArray:
-    """Bars (``Kind.BAR`` events stamped at their close) from a CSV or Parquet file."""
-    return _read_kind(path, Kind.BAR, instrument, tz, interval_ns)
+def read_bars(path: str | Path, *, instrument: int = 0, **options: Any) -> EventArray:
+    """Bars (``Kind.BAR`` events stamped at their close) from a CSV or Parquet file;
+    ``options`` are those of ``load_market_data``."""
+    return _read_kind(path, Kind.BAR, instrument, **options)
 
 
-def read_quotes(path: str | Path, *, instrument: int = 0, tz: str | None = None) -> EventArray:
+def read_quotes(path: str | Path, *, instrument: int = 0, **options: Any) -> EventArray:
     """Top-of-book quotes (``Kind.QUOTE`` events) from a CSV or Parquet file."""
-    return _read_kind(path, Kind.QUOTE, instrument, tz)
+    return _read_kind(path, Kind.QUOTE, instrument, **options)
 
 
-def read_trades(path: str | Path, *, instrument: int = 0, tz: str | None = None) -> EventArray:
+def read_trades(path: str | Path, *, instrument: int = 0, **options: Any) -> EventArray:
     """Trade prints (``Kind.TRADE`` events, ``side`` = aggressor) from a Parquet file."""
-    return _read_kind(path, Kind.TRADE, instrument, tz)
+    return _read_kind(path, Kind.TRADE, instrument, **options)
 
 
 def bar_open_ts(events: EventArray, interval_ns: int) -> npt.NDArray[np.int64]:
-    """The open times of close-stamped bars: ``ts - interval_ns``."""
+    """The open times of close-stamped intraday bars: ``ts - interval_ns`` (a daily bar's
+    ``ts`` is its session close; its open is on the same trading date)."""
     out: npt.NDArray[np.int64] = events["ts"] - np.int64(interval_ns)
     return out

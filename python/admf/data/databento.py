@@ -9,17 +9,29 @@ order in which a client sees the feed). Actions map as in Databento's own book e
 Fills (``F``) do not change the book (the venue follows them with a cancel or modify) and are
 dropped; trades (``T``) become ``TRADE`` records (side = aggressor) when asked for. DBN's
 ``F_LAST`` and ``F_SNAPSHOT`` flags become ``Flag.LAST`` and ``Flag.SNAPSHOT``.
+
+Exact, or loud: a file that ends inside a zstd frame or inside a record (a truncated
+download) is an ``AdmfError`` saying how many records were read, unless the caller asks for
+the prefix (``truncated="warn"``: an ``AdmfWarning`` with the count); a corrupt zstd frame or
+DBN header is an ``AdmfError``. A record whose price is beyond the accepted range
+(``admf.data.checks.PRICE_LIMIT``; ``UNDEF_PRICE`` on a clear is not a price), whose size
+does not fit fixed point, or whose order id does not fit 63 bits is refused, naming its
+record number.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
+from typing import Literal
 
 import databento_dbn as dbn
 import numpy as np
+import zstandard
 
 from admf.book import BookError, OrderBook
-from admf.errors import AdmfError
+from admf.data.checks import PRICE_LIMIT, QTY_LIMIT
+from admf.errors import AdmfError, AdmfWarning
 from admf.events import SCALE, EventArray, Flag, Kind, Side, empty_events
 
 __all__ = ["CME_ES_TICK", "CrossedBookBuilder", "read_mbo"]
@@ -32,21 +44,77 @@ _ACTIONS = {"A": Kind.BOOK_ADD, "C": Kind.BOOK_CANCEL, "M": Kind.BOOK_MODIFY, "R
 _I64_MAX = 2**63 - 1
 
 
+def _payload(path: Path) -> bytes:
+    """The file's DBN bytes, decompressed; a truncated or corrupt zstd frame is an error."""
+    data = path.read_bytes()
+    if path.suffix != ".zst":
+        return data
+    parts: list[bytes] = []
+    rest = data
+    # Databento writes several frames; each one must end where its header says it does.
+    while rest:
+        decompressor = zstandard.ZstdDecompressor().decompressobj()
+        try:
+            parts.append(decompressor.decompress(rest))
+        except zstandard.ZstdError as exc:
+            raise AdmfError(f"{path}: corrupt zstd data ({exc})") from None
+        if not decompressor.eof:
+            raise _Truncated(b"".join(parts), "ends inside a zstd frame")
+        rest = decompressor.unused_data
+    return b"".join(parts)
+
+
+class _Truncated(Exception):
+    def __init__(self, data: bytes, why: str) -> None:
+        super().__init__(why)
+        self.data = data
+        self.why = why
+
+
+def _decode(path: Path, data: bytes) -> tuple[list[object], int]:
+    """The records of DBN bytes and the number of bytes left over (a partial record)."""
+    decoder = dbn.DBNDecoder()
+    try:
+        decoder.write(data)
+        records = decoder.decode()
+    except (dbn.DBNError, RuntimeError, ValueError) as e:
+        raise AdmfError(f"{path}: not a readable DBN file ({e})") from None
+    return list(records), len(decoder.buffer())
+
+
 def read_mbo(
-    path: str | Path, *, trades: bool = False, instrument: int | None = None
+    path: str | Path,
+    *,
+    trades: bool = False,
+    instrument: int | None = None,
+    truncated: Literal["error", "warn"] = "error",
 ) -> EventArray:
     """Reads a DBN MBO file (zstd-compressed if its name ends in ``.zst``) into events.
-    ``instrument`` overrides the file's instrument id."""
+    ``instrument`` overrides the file's instrument id; ``truncated="warn"`` reads the records
+    of a truncated file with an ``AdmfWarning`` instead of refusing it."""
     path = Path(path)
-    compression = dbn.Compression("zstd" if path.suffix == ".zst" else "none")
-    decoder = dbn.DBNDecoder(compression=compression)
+    if truncated not in ("error", "warn"):
+        raise AdmfError(f"truncated must be 'error' or 'warn', got {truncated!r}")
+    why = ""
     try:
-        decoder.write(path.read_bytes())
-        records = decoder.decode()
-    except dbn.DBNError as e:
-        raise AdmfError(f"{path}: not a readable DBN file ({e})") from None
+        data = _payload(path)
+    except _Truncated as cut:
+        data, why = cut.data, cut.why
+    records, left = _decode(path, data)
+    if left and not why:
+        why = f"ends inside a record ({left} bytes of it)"
+    if why and not records:
+        raise AdmfError(f"{path}: truncated: the file {why} before its metadata header ends")
+    if not records or not isinstance(records[0], dbn.Metadata):
+        raise AdmfError(f"{path}: not a DBN file (no metadata header)")
+    if why:
+        message = f"{path}: truncated: the file {why}; {len(records) - 1} whole records read"
+        if truncated == "error":
+            raise AdmfError(message + " (read_mbo(..., truncated='warn') reads them)")
+        warnings.warn(message, AdmfWarning, stacklevel=2)
     rows: list[tuple[int, int, int, int, int, int, int, int]] = []
-    for rec in records:
+    max_size = QTY_LIMIT // SCALE
+    for number, rec in enumerate(records):
         if not isinstance(rec, dbn.MBOMsg):
             continue
         action = str(rec.action)
@@ -59,8 +127,13 @@ def read_mbo(
             continue  # a cancel of nothing
         side = _SIDES.get(str(rec.side), Side.NONE)
         price = 0 if rec.price == dbn.UNDEF_PRICE else rec.price
+        where = f"{path}: record {number}"
         if rec.order_id > _I64_MAX:
-            raise AdmfError(f"{path}: order id {rec.order_id} does not fit in 64 signed bits")
+            raise AdmfError(f"{where}: order id {rec.order_id} does not fit in 64 signed bits")
+        if abs(price) > PRICE_LIMIT:
+            raise AdmfError(f"{where}: price {price} is beyond the accepted range")
+        if rec.size > max_size:
+            raise AdmfError(f"{where}: size {rec.size} does not fit fixed point")
         flags = (Flag.LAST if rec.flags & dbn.F_LAST else 0) | (
             Flag.SNAPSHOT if rec.flags & dbn.F_SNAPSHOT else 0
         )

@@ -20,6 +20,17 @@ starts are never announced: start a book from the first row with ``seed_book``, 
 belongs to no known order (``OrderBook.add_anonymous``). ``consistent_deltas`` adds the
 corrections that keep such a book equal to every row (levels revealed from beyond the file's
 depth, orders canceled while out of view).
+
+Exact, or loud: every message is checked before it becomes fixed point, and a bad one is an
+``AdmfError`` naming the file, the line, the column and the value: a time outside the day
+(0 to 86,400 s), an order id outside 0..2^63-1, a size that is not positive (types 1-6) or
+that fixed point cannot hold, a price that is not positive (types 1-6), beyond the accepted
+range (``admf.data.checks.PRICE_LIMIT``) or, for book messages (types 1-4), off the tick
+(``tick=``, default ``TICK``, one cent), an unknown type or direction, and an empty file.
+The orderbook file is checked the same way (sizes >= 0, prices in range). Nothing is dropped
+without a word: the only messages ``consistent_deltas`` leaves out are those that refer to
+orders or sizes the file never showed (resting before it starts or beyond its depth), which
+it counts.
 """
 
 from __future__ import annotations
@@ -28,18 +39,21 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
 
 from admf.book import BookError, OrderBook
+from admf.data.checks import PRICE_LIMIT, QTY_LIMIT
 from admf.errors import AdmfError
 from admf.events import SCALE, EventArray, Flag, Kind, Side, empty_events
 
 __all__ = [
     "PRICE_FACTOR",
     "TICK",
+    "Deltas",
     "LobsterDay",
     "OrderbookRows",
     "book_deltas",
@@ -90,20 +104,65 @@ def _midnight_ns(path: Path) -> int:
     return int(midnight.timestamp()) * 1_000_000_000
 
 
+_DAY_SECONDS = 86_400
+_MAX_SIZE = QTY_LIMIT // SCALE
+_MAX_PRICE = PRICE_LIMIT // PRICE_FACTOR
+_COLUMNS = ("time", "type", "order id", "size", "price", "direction")
+
+
 def _seconds_to_ns(text: str, path: Path, line: int) -> int:
     whole, _, frac = text.strip().partition(".")
     if not whole.isdigit() or (frac and not frac.isdigit()) or len(frac) > 9:
         raise AdmfError(
-            f"{path}:{line}: time {text!r} is not seconds after midnight with at most 9 decimals"
+            f"{path}:{line}: column 'time': {text!r} is not seconds after midnight with at most "
+            "9 decimals"
+        )
+    if int(whole) >= _DAY_SECONDS:
+        raise AdmfError(
+            f"{path}:{line}: column 'time': {text!r} is not within the day (0 to 86400 s)"
         )
     return int(whole) * 1_000_000_000 + int(frac.ljust(9, "0") or 0)
 
 
-def read_messages(path: str | Path, *, instrument: int = 0) -> EventArray:
-    """One event per message line (see the module docstring for the mapping)."""
+def _check_message(path: Path, line: int, values: list[int], tick_units: int) -> None:
+    """One message's integers (type, order id, size, price, direction), before fixed point."""
+    code, order_id, size, price, direction = values
+
+    def bad(column: int, why: str) -> AdmfError:
+        return AdmfError(f"{path}:{line}: column {_COLUMNS[column]!r}: {values[column - 1]} {why}")
+
+    if not 1 <= code <= 7:
+        raise bad(1, "is not a message type 1 to 7")
+    if direction not in (1, -1):
+        raise bad(5, "is not a direction 1 (buy) or -1 (sell)")
+    if not 0 <= order_id <= 2**63 - 1:
+        raise bad(2, "is not an order id in 0..2^63-1")
+    if code == 7:
+        # A halt: size 0, and the price is a code (-1 halted, 0 quoting, 1 trading resumes).
+        if size != 0:
+            raise bad(3, "is not 0, the size of a trading halt message (type 7)")
+        if price not in (-1, 0, 1):
+            raise bad(4, "is not -1, 0 or 1, the codes of a trading halt message (type 7)")
+        return
+    if not 0 < size <= _MAX_SIZE:
+        raise bad(3, f"is not a size in 1..{_MAX_SIZE} shares")
+    if not 0 < price <= _MAX_PRICE:
+        raise bad(4, f"is not a price in 1..{_MAX_PRICE} (USD x 10,000)")
+    if code <= 4 and price % tick_units:
+        raise bad(4, f"is off the tick ({tick_units} in USD x 10,000)")
+
+
+def read_messages(path: str | Path, *, instrument: int = 0, tick: int = TICK) -> EventArray:
+    """One event per message line (see the module docstring for the mapping and what is
+    refused); ``tick`` (fixed point, default one cent) is the price grid of book messages
+    (a sub-penny stock: ``SCALE // 10_000``)."""
     path = Path(path)
+    if tick <= 0 or tick % PRICE_FACTOR:
+        raise AdmfError(f"tick must be a positive multiple of {PRICE_FACTOR} (1/10,000 USD)")
     base = _midnight_ns(path)
-    lines = path.read_text().splitlines()
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    if not lines:
+        raise AdmfError(f"{path}: no messages (an empty LOBSTER message file)")
     times: list[int] = []
     numbers: list[list[int]] = []
     for i, line in enumerate(lines):
@@ -115,18 +174,13 @@ def read_messages(path: str | Path, *, instrument: int = 0) -> EventArray:
             )
         times.append(_seconds_to_ns(cols[0], path, i + 1))
         try:
-            numbers.append([int(c) for c in cols[1:]])
+            values = [int(c) for c in cols[1:]]
         except ValueError:
             raise AdmfError(f"{path}:{i + 1}: expected integers after the time: {line!r}") from None
+        _check_message(path, i + 1, values, tick // PRICE_FACTOR)
+        numbers.append(values)
     table = np.array(numbers, dtype=np.int64).reshape(-1, 5)
     code, order_id, size, price, direction = table.T
-    for name, bad in (("type", ~np.isin(code, range(1, 8))), ("direction", np.abs(direction) != 1)):
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise AdmfError(
-                f"{path}:{i + 1}: {name} {int(table[i, 0 if name == 'type' else 4])} is not "
-                + ("1 to 7" if name == "type" else "1 or -1")
-            )
     side = np.where(direction == 1, Side.BUY, Side.SELL).astype(np.uint8)
     kind = np.array(_KIND_OF_TYPE, dtype=np.uint8)[code]
     trade = kind == Kind.TRADE
@@ -167,10 +221,33 @@ class OrderbookRows:
         return [(int(p), int(s)) for p, s in zip(price[k], size[k], strict=True) if s > 0]
 
 
+def _orderbook_error(path: Path, exc: Exception) -> AdmfError:
+    """The line and field of the first value ``np.loadtxt`` could not read."""
+    with path.open(encoding="utf-8-sig") as f:
+        for number, line in enumerate(f, start=1):
+            for column, field in enumerate(line.strip().split(",")):
+                try:
+                    value = int(field)
+                except ValueError:
+                    return AdmfError(
+                        f"{path}:{number}: field {column + 1}: {field!r} is not an integer"
+                    )
+                if not -(2**63) <= value < 2**63:
+                    return AdmfError(
+                        f"{path}:{number}: field {column + 1}: {field} does not fit in 64 bits"
+                    )
+    return AdmfError(f"{path}: not a LOBSTER orderbook file: {str(exc).splitlines()[0]}")
+
+
 def read_orderbook(path: str | Path) -> OrderbookRows:
-    """Reads an orderbook file."""
+    """Reads an orderbook file (see the module docstring for what is refused)."""
     path = Path(path)
-    raw = np.loadtxt(path, delimiter=",", dtype=np.int64, ndmin=2)
+    try:
+        raw = np.loadtxt(path, delimiter=",", dtype=np.int64, ndmin=2, encoding="utf-8-sig")
+    except (ValueError, OverflowError) as exc:
+        raise _orderbook_error(path, exc) from None
+    if raw.size == 0:
+        raise AdmfError(f"{path}: no rows (an empty LOBSTER orderbook file)")
     if raw.shape[1] % 4:
         raise AdmfError(
             f"{path}: expected 4 columns per level (ask price, ask size, bid price, bid size), "
@@ -179,6 +256,18 @@ def read_orderbook(path: str | Path) -> OrderbookRows:
     ask_p, ask_s, bid_p, bid_s = (raw[:, i::4].copy() for i in range(4))
     ask_empty = (ask_p >= _EMPTY_ASK) | (ask_s == 0)
     bid_empty = (bid_p <= -_EMPTY_ASK) | (bid_s == 0)
+    for name, offset, values, bad in (
+        ("size", 1, ask_s, (ask_s < 0) | (ask_s > _MAX_SIZE)),
+        ("size", 3, bid_s, (bid_s < 0) | (bid_s > _MAX_SIZE)),
+        ("price", 0, ask_p, ~ask_empty & ((ask_p <= 0) | (ask_p > _MAX_PRICE))),
+        ("price", 2, bid_p, ~bid_empty & ((bid_p <= 0) | (bid_p > _MAX_PRICE))),
+    ):
+        if bad.any():
+            row, level = (int(x) for x in np.argwhere(bad)[0])
+            raise AdmfError(
+                f"{path}:{row + 1}: field {4 * level + offset + 1}: {name} "
+                f"{int(values[row, level])} is out of range"
+            )
     ask_p = np.where(ask_empty, 0, ask_p * PRICE_FACTOR)
     bid_p = np.where(bid_empty, 0, bid_p * PRICE_FACTOR)
     ask_s = np.where(ask_empty, 0, ask_s * SCALE)
@@ -232,10 +321,10 @@ class LobsterDay:
 
 
 def read_day(
-    message_path: str | Path, orderbook_path: str | Path, *, instrument: int = 0
+    message_path: str | Path, orderbook_path: str | Path, *, instrument: int = 0, tick: int = TICK
 ) -> LobsterDay:
     """Reads a message file and its orderbook file; checks they have the same length."""
-    events = read_messages(message_path, instrument=instrument)
+    events = read_messages(message_path, instrument=instrument, tick=tick)
     rows = read_orderbook(orderbook_path)
     if len(rows) != len(events):
         raise AdmfError(
@@ -265,9 +354,17 @@ def _correction(kind: Kind, ts: int, order_id: int, side: Side, price: int, qty:
     return rec
 
 
-def consistent_deltas(
-    day: LobsterDay, *, tick: int = TICK
-) -> tuple[EventArray, npt.NDArray[np.int64]]:
+class Deltas(NamedTuple):
+    """What ``consistent_deltas`` made of a day."""
+
+    events: EventArray
+    ends: npt.NDArray[np.int64]
+    """Per message, the index in ``events`` just past its events."""
+    unknown: int
+    """Messages left out because they refer to an order (or size) the file never showed."""
+
+
+def consistent_deltas(day: LobsterDay, *, tick: int = TICK) -> Deltas:
     """The day's book deltas with corrections spliced in, so that a book started with
     ``day.seeded_book()`` equals every orderbook row within the file's depth after each
     message, and no delta is refused.
@@ -277,12 +374,13 @@ def consistent_deltas(
     come back as stale. After each message the rows are taken as the truth within their
     depth: missing size is added as anonymous size (``BOOK_ADD`` with order id 0), excess
     size is canceled (anonymous first, then the newest orders), all flagged
-    ``Flag.SNAPSHOT``; a message that refers to an order the book cannot know is dropped.
-    Returns the events and, per message, the index just past its events."""
+    ``Flag.SNAPSHOT``; a message the book refuses because it refers to an order (or size) the
+    file never showed is left out and counted (``Deltas.unknown``)."""
     book = day.seeded_book(tick=tick)
     depth = day.rows.levels
     out: list[np.void] = []
     ends = np.empty(len(day.events), dtype=np.int64)
+    unknown = 0
     book_kinds = set(int(k) for k in _BOOK_KINDS)
     for k, ev in enumerate(day.events):
         ts = int(ev["ts"])
@@ -291,7 +389,9 @@ def consistent_deltas(
                 book.apply_batch(day.events[k : k + 1])
                 out.append(ev)
             except BookError:
-                pass  # an order the file never showed; the row below repairs its level
+                # An order the file never showed, or whose size changed out of view (the
+                # values themselves were checked when read): the row below repairs its level.
+                unknown += 1
         rows = {side: day.rows.side(k, side) for side in (Side.BUY, Side.SELL)}
         missing: list[tuple[Side, int, int]] = []
         for side, row in rows.items():
@@ -327,4 +427,4 @@ def consistent_deltas(
     events = empty_events(len(out))
     for i, rec in enumerate(out):
         events[i] = rec
-    return events, ends
+    return Deltas(events, ends, unknown)

@@ -261,7 +261,7 @@ impl OrderBook {
         let taker_flags = flags::AGGRESSOR | if order.own { flags::OWN } else { 0 };
         let mut remaining = order.qty;
         while remaining > 0 {
-            let Some(&(_, li)) = self.ladder(maker_side).last() else {
+            let Some(li) = self.ladder(maker_side).best() else {
                 break;
             };
             let level = &mut self.levels[li as usize];

@@ -9,7 +9,7 @@
 
 use numpy::PyReadonlyArray1;
 use pyo3::create_exception;
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyMemoryError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 
@@ -94,7 +94,12 @@ impl PyOrderBook {
                 maker: maker_fee,
                 taker: taker_fee,
             });
-        inner.reserve(capacity);
+        inner.reserve(capacity).map_err(|e| {
+            PyMemoryError::new_err(format!(
+                "cannot reserve an OrderBook for capacity={capacity} orders ({e}); the \
+                 capacity is limited by memory (about 64 bytes per order) and to 2^32-1 orders"
+            ))
+        })?;
         Ok(PyOrderBook {
             inner,
             bbo_cache: None,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use numpy::{PyReadonlyArray1, PyReadwriteArray1};
 use pyo3::create_exception;
-use pyo3::exceptions::{PyException, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyException, PyMemoryError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
 use super::arrow;
@@ -17,7 +17,8 @@ use super::event::PyEvent;
 use crate::columns::Columns;
 use crate::event::{Event, EVENT_SIZE};
 use crate::queue::{
-    channel, Closed, Consumer, ConsumerGuard, PopError, Producer, PushError, SharedConsumer,
+    channel, CapacityError, ClosedAfter, Consumer, ConsumerGuard, PopError, Producer, PushError,
+    SharedConsumer,
 };
 
 create_exception!(
@@ -43,6 +44,31 @@ const SLICE: Duration = Duration::from_millis(50);
 
 fn closed_error() -> PyErr {
     QueueClosed::new_err("push to a closed EventQueue")
+}
+
+/// A `QueueClosed` of the tail of a batch (from event `first` on) as one of the whole batch.
+fn rebase_closed(py: Python<'_>, err: PyErr, first: usize, of: usize) -> PyErr {
+    if !err.is_instance_of::<QueueClosed>(py) {
+        return err;
+    }
+    let pushed = err
+        .value(py)
+        .getattr("pushed")
+        .and_then(|p| p.extract::<usize>())
+        .unwrap_or(0);
+    closed_after_error(py, first + pushed, of)
+}
+
+/// `QueueClosed` for a batch of which the first `pushed` events went in before the queue
+/// closed; the exception's `pushed` attribute holds that count.
+fn closed_after_error(py: Python<'_>, pushed: usize, of: usize) -> PyErr {
+    let err = QueueClosed::new_err(format!(
+        "push to a closed EventQueue: {pushed} of {of} events of the batch were pushed before \
+         it closed (they will be popped; the rest were not pushed)"
+    ));
+    // An attribute on a fresh exception instance of our own class cannot fail to be set.
+    let _ = err.value(py).setattr("pushed", pushed);
+    err
 }
 
 pub(super) fn busy_error() -> PyErr {
@@ -147,9 +173,12 @@ impl PyEventQueue {
         let mut done = self
             .producer
             .push_fill(n, |offset, records| cols.to_rows(offset, records))
-            .map_err(|_| closed_error())?;
+            .map_err(|_| closed_after_error(py, 0, n))?;
         if wait && done < n {
-            done += self.push_all(py, n - done, timeout, |i| cols.get(done + i))?;
+            let first = done;
+            done += self
+                .push_all(py, n - done, timeout, |i| cols.get(first + i))
+                .map_err(|e| rebase_closed(py, e, first, n))?;
         }
         Ok(done)
     }
@@ -166,7 +195,7 @@ impl PyEventQueue {
         let done = self
             .producer
             .push_with(n, &make)
-            .map_err(|_| closed_error())?;
+            .map_err(|_| closed_after_error(py, 0, n))?;
         if done == n {
             return Ok(n);
         }
@@ -174,15 +203,18 @@ impl PyEventQueue {
         let rest: Vec<Event> = (done..n).map(make).collect();
         let mut sent = 0;
         let producer = &self.producer;
-        let mut outcome: Result<(), Closed> = Ok(());
+        let mut outcome: Result<(), ClosedAfter> = Ok(());
         wait_sliced(py, timeout, |slice| {
             match producer.push_all_with(rest.len() - sent, Some(slice), |i| rest[sent + i]) {
                 Ok(k) => sent += k,
-                Err(e) => outcome = Err(e),
+                Err(e) => {
+                    sent += e.pushed;
+                    outcome = Err(e);
+                }
             }
             (sent == rest.len() || outcome.is_err()).then_some(())
         })?;
-        outcome.map_err(|_| closed_error())?;
+        outcome.map_err(|_| closed_after_error(py, done + sent, n))?;
         Ok(done + sent)
     }
 }
@@ -192,8 +224,10 @@ impl PyEventQueue {
     #[new]
     #[pyo3(signature = (capacity = 65536))]
     fn new(capacity: usize) -> PyResult<Self> {
-        let (producer, consumer) =
-            channel(capacity).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let (producer, consumer) = channel(capacity).map_err(|e| match e {
+            CapacityError::NoMemory(_) => PyMemoryError::new_err(e.to_string()),
+            CapacityError::OutOfRange(_) => PyValueError::new_err(e.to_string()),
+        })?;
         Ok(PyEventQueue {
             producer,
             consumer: SharedConsumer::new(consumer),
@@ -285,7 +319,7 @@ impl PyEventQueue {
                 let dst: &mut [u8] = bytemuck::cast_slice_mut(records);
                 copy_cached(dst, &bytes[offset * EVENT_SIZE..][..dst.len()]);
             })
-            .map_err(|_| closed_error())
+            .map_err(|_| closed_after_error(data.py(), 0, n))
     }
 
     /// Like `_push_bytes`, waiting up to `timeout` for room; returns how many were pushed.

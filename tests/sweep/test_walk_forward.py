@@ -119,3 +119,41 @@ def test_walk_forward_needs_enough_data(tmp_path: Path) -> None:
             workers=1,
             out=tmp_path,
         )
+
+
+def test_files_read_with_a_column_map(tmp_path: Path) -> None:
+    """``--columns`` reaches every trial and the window cuts: the same bars under another
+    header give the same windows, choices and out-of-sample returns."""
+    from admf.data.bars import ColumnMap
+    from admf.data.source import ReadOptions
+
+    lines = ORCL_2005.read_text().splitlines(keepends=True)
+    renamed = tmp_path / "broker.csv"
+    renamed.write_text("day,o,h,l,c,adj,v\n" + "".join(lines[1:]))
+    columns = ColumnMap.parse("timestamp=day,open=o,high=h,low=l,close=c,volume=v")
+    space = {"fast": [5, 10], "slow": [30]}
+    ours = optimize(
+        "sma-cross",
+        [renamed],
+        space,
+        walk_forward="train=3y,test=2y",
+        workers=2,
+        out=tmp_path / "mapped",
+        summaries_only=True,
+        read=ReadOptions(columns=columns),
+    )
+    plain = optimize(
+        "sma-cross",
+        [ORCL_2005],
+        space,
+        walk_forward="train=3y,test=2y",
+        workers=2,
+        out=tmp_path / "plain",
+        summaries_only=True,
+    )
+    assert ours.walk_forward is not None
+    assert plain.walk_forward is not None
+    assert ours.walk_forward.windows.num_rows == 4  # trains end 2008, 2010, 2012, 2014
+    assert ours.walk_forward.windows.to_pylist() == plain.walk_forward.windows.to_pylist()
+    assert ours.walk_forward.equity.equals(plain.walk_forward.equity)
+    assert (tmp_path / "mapped/data/w000-test/broker.csv").read_text().startswith("day,o,h")

@@ -6,7 +6,12 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Final
 
-from admf.cli._common import add_settings_arguments, settings_from
+from admf.cli._common import (
+    add_read_arguments,
+    add_settings_arguments,
+    read_options_from,
+    settings_from,
+)
 from admf.sweep.table import PARAM_PREFIX
 
 if TYPE_CHECKING:
@@ -65,6 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_settings_arguments(parser)
+    add_read_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
             retry_failed=args.retry_failed,
             walk_forward=args.walk_forward,
             progress=not args.no_progress,
+            read=read_options_from(args),
         )
     except SweepInterrupted as exc:
         print(

@@ -10,6 +10,7 @@ parameters chosen per window. Plotly figures; plotly.js is embedded, the page wo
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
 import math
@@ -22,6 +23,8 @@ import plotly.graph_objects as go  # type: ignore[import-untyped]
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from admf.data.bars import ColumnMap
+from admf.data.source import ReadOptions
 from admf.sweep.run import SweepResult, load
 from admf.sweep.table import PARAM_PREFIX, RUNS_DIR, params_of
 
@@ -118,7 +121,22 @@ def _best_tear_sheet(result: SweepResult, spec: dict[str, Any], out: Path) -> Pa
     if best.window is not None:
         data = sorted(str(p) for p in (result.path / "data" / f"w{best.window:03d}-test").iterdir())
     settings = BacktestSettings.from_dict({**spec["settings"], "seed": best.seed})
-    return write_result_report(backtest(spec["strategy"], data, best.params, settings), out)
+    run = backtest(spec["strategy"], data, best.params, settings, read=_read_options(spec))
+    return write_result_report(run, out)
+
+
+def _read_options(spec: dict[str, Any]) -> ReadOptions | None:
+    """The sweep's ``ReadOptions`` from its ``sweep.json`` (``ReadOptions.to_dict``)."""
+    values = spec.get("read")
+    if values is None:
+        return None
+    columns = values["columns"]
+    return ReadOptions(
+        tz=values["tz"],
+        session_close=dt.time.fromisoformat(values["session_close"]),
+        columns=ColumnMap(**columns) if columns else None,
+        negative_prices=values["negative_prices"],
+    )
 
 
 def write_sweep_report(

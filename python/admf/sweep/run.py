@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from admf.backtest import BacktestSettings, StrategySpec, resolve_strategy
+from admf.data.source import ReadOptions
 from admf.errors import AdmfError
 from admf.log.manifest import canonical_json
 from admf.metrics import Summary
@@ -193,11 +194,13 @@ def optimize(
     retry_failed: bool = False,
     walk_forward: str | None = None,
     progress: bool = False,
+    read: ReadOptions | None = None,
 ) -> SweepResult:
     """Runs a parameter sweep (or a walk-forward with ``walk_forward``) and returns its result
     table as Arrow. ``space``: ``--grid`` strings (``"fast=5:20:5"``) or ``{name: values}``.
     Run again with the same arguments, it resumes: recorded trials are not run again
-    (failed ones neither, unless ``retry_failed``)."""
+    (failed ones neither, unless ``retry_failed``). ``read`` says how to read the data files,
+    as for ``backtest``."""
     settings = settings or BacktestSettings()
     goal = Objective(objective, direction)
     dims = _space(space)
@@ -226,6 +229,7 @@ def optimize(
         "settings": settings.to_dict(),
         "summaries_only": summaries_only,
         "walk_forward": str(wf) if wf else None,
+        "read": read.to_dict() if read else None,
     }
     invalid: dict[int, str] = {}
     for i, params in enumerate(combos):
@@ -246,6 +250,7 @@ def optimize(
         data=tuple(paths),
         settings=settings,
         log_root=None if summaries_only else str(root / RUNS_DIR),
+        read=read,
     )
     ex = make_executor(executor, workers, time_limit, paths)
     try:
@@ -303,14 +308,15 @@ def _walk_forward(
     seed: int,
     settings: BacktestSettings,
 ) -> SweepResult:
-    files: list[MarketFile] = read_files(list(template.data))
+    files: list[MarketFile] = read_files(list(template.data), template.read)
     first, last = span(files)
     wins: list[Window] = windows(first, last, spec)
     data_root = run.root / "data"
 
     def window_data(w: Window, role: str) -> tuple[str, ...]:
         start, end = (w.train_start, w.train_end) if role == "train" else (w.train_end, w.test_end)
-        return tuple(cut(f, start, end, data_root / f"w{w.index:03d}-{role}") for f in files)
+        dest = data_root / f"w{w.index:03d}-{role}"
+        return tuple(cut(f, start, end, dest, template.read) for f in files)
 
     train_jobs: list[TrialJob] = []
     results: list[TrialResult] = []

@@ -21,6 +21,7 @@ from admf.log.manifest import canonical_json
 
 if TYPE_CHECKING:
     from admf.backtest import BacktestSettings
+    from admf.data.source import ReadOptions
 
 Status = Literal["ok", "failed", "invalid"]
 Role = Literal["search", "train", "test"]
@@ -46,6 +47,8 @@ class TrialJob:
     window: int | None = None
     role: Role = "search"
     keep_equity: bool = False
+    read: ReadOptions | None = None
+    """How to read the data files (``admf backtest``'s ``--tz``, ``--columns`` ...)."""
 
 
 class Curve(NamedTuple):
@@ -142,7 +145,13 @@ def run_trial(job: TrialJob) -> TrialResult:
     settings = dataclasses.replace(job.settings, seed=job.seed)
     try:
         result = backtest(
-            job.strategy, job.data, job.params, settings, log_dir=job.log_root, run_id=job.trial
+            job.strategy,
+            job.data,
+            job.params,
+            settings,
+            log_dir=job.log_root,
+            run_id=job.trial,
+            read=job.read,
         )
     except Exception as exc:  # a trial's error is its result; the sweep goes on
         return failed(job, f"{type(exc).__name__}: {exc}", time.perf_counter() - start)

@@ -21,13 +21,16 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from admf.errors import AdmfError
+
+if TYPE_CHECKING:
+    from admf.data.source import ReadOptions
 
 _DURATION: Final[re.Pattern[str]] = re.compile(r"(\d+)([dwmy])")
 _NS: Final[int] = 1_000_000_000
@@ -137,7 +140,11 @@ class MarketFile:
     ts: np.ndarray
 
 
-def read_files(paths: list[str]) -> list[MarketFile]:
+def _reader(read: ReadOptions | None) -> dict[str, Any]:
+    return read.market_kwargs() if read is not None else {}
+
+
+def read_files(paths: list[str], read: ReadOptions | None = None) -> list[MarketFile]:
     from admf.data.bars import load_market_data
 
     files = []
@@ -149,7 +156,7 @@ def read_files(paths: list[str]) -> list[MarketFile]:
             raise WalkForwardError(
                 f"{path}: walk-forward cuts bar, quote and trade files; not book data"
             )
-        files.append(MarketFile(path, load_market_data(path).events["ts"].copy()))
+        files.append(MarketFile(path, load_market_data(path, **_reader(read)).events["ts"].copy()))
     return files
 
 
@@ -161,7 +168,9 @@ def span(files: list[MarketFile]) -> tuple[int, int]:
     return min(int(t[0]) for t in non_empty), max(int(t[-1]) for t in non_empty)
 
 
-def cut(file: MarketFile, start_ns: int, end_ns: int, dest: Path) -> str:
+def cut(
+    file: MarketFile, start_ns: int, end_ns: int, dest: Path, read: ReadOptions | None = None
+) -> str:
     """Writes the rows of ``file`` stamped in ``[start_ns, end_ns)`` to ``dest/<name>`` in
     the file's own format, checks that they read back as those events, and returns the path.
     Existing cuts (a resumed sweep) are checked and kept."""
@@ -172,12 +181,16 @@ def cut(file: MarketFile, start_ns: int, end_ns: int, dest: Path) -> str:
     if not out.is_file():
         dest.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(out.name + ".tmp")
-        if detect_format(file.path).name in ("binance-quotes", "binance-trades"):
+        with open(file.path, "rb") as f:
+            parquet = f.read(4) == b"PAR1"
+        if parquet:
             table = pq.read_table(file.path)
             pq.write_table(table.slice(i, j - i), tmp)
         else:
             lines = file.path.read_bytes().splitlines(keepends=True)
-            headerless = detect_format(file.path).name == "nautilus-quote-ticks"
+            # A file read with --columns has a header of its own; the known formats say.
+            mapped = read is not None and read.columns is not None
+            headerless = not mapped and detect_format(file.path).name == "nautilus-quote-ticks"
             head, rows = ([], lines) if headerless else (lines[:1], lines[1:])
             rows = [r for r in rows if r.strip()]
             if len(rows) != len(file.ts):
@@ -185,7 +198,7 @@ def cut(file: MarketFile, start_ns: int, end_ns: int, dest: Path) -> str:
             tmp.write_bytes(b"".join(head + rows[i:j]))
         tmp.replace(out)
     expected = file.ts[i:j]
-    got = load_market_data(out).events["ts"] if j > i else np.zeros(0, np.int64)
+    got = load_market_data(out, **_reader(read)).events["ts"] if j > i else np.zeros(0, np.int64)
     if not np.array_equal(got, expected):
         raise WalkForwardError(
             f"{file.path}: its rows are not in time order, so a window cannot be cut from it"

@@ -509,9 +509,12 @@ def close_run_log(log: Any, collector: _Collector, completed: bool) -> None:
     """Closes a run's log, also after an interruption (Ctrl-C) or an error: every event handed
     to it so far is committed and sealed, and nothing here claims the run completed. A run
     that failed before its first event (a setting a stage refused) leaves no directory to
-    show in the ``runs`` view."""
+    show in the ``runs`` view. A completed run is marked finished once its last event is
+    durable: a run killed before that replays as unfinished."""
     for future in collector.futures:
         future.result()
+    if completed:
+        log.mark_finished()
     log.close(seal=True)
     if not completed and not collector.chunks:
         shutil.rmtree(log.path)

@@ -167,6 +167,14 @@ def replay(path: str | os.PathLike[str]) -> ReplayReport:
             f"seq {first + 1}: the {what} differs\n  recorded: {_describe(rec.events[first])}"
             f"\n  replayed: {_describe(replayed[first])}"
         )
+    from admf.log.verify import verify_log
+
+    status = verify_log(path).check()  # a log that fails verification is refused
+    if not status.finished:  # compare only what the run reached, and say it did not finish
+        difference = difference or (
+            f"seq {n + 1}: the recorded run did not finish (its log stops at seq "
+            f"{len(rec.events)}; the events it reached match)"
+        )
     elif len(rec.events) != len(replayed):
         longer = rec.events if len(rec.events) > n else replayed
         which = "recorded" if len(rec.events) > n else "replayed"

@@ -115,9 +115,11 @@ def write_result_report(result: BacktestResult, path: str | os.PathLike[str]) ->
 
 def write_log_report(log: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path:
     """The tear sheet of a logged run, rebuilt from its events."""
+    from admf.log.verify import verify_log
     from admf.replay import read_recording
 
     rec = read_recording(log)
+    finished = verify_log(log).finished
     cash: Any = rec.config.get("settings", {}).get("initial_cash", 100_000.0)
     initial_cash = round(float(cash) * SCALE)
     names = {int(d["instrument"]): str(d["name"]) for d in rec.config.get("data", [])}
@@ -126,4 +128,7 @@ def write_log_report(log: str | os.PathLike[str], path: str | os.PathLike[str]) 
     summary = summarize_run(rec.events, payloads, initial_cash, rec.output_hash)
     strategy = str(rec.config.get("strategy", ""))
     title = f"Run {rec.path.name}: {run_title(strategy, rec.config.get('params', {}), names)}"
+    if not finished:
+        last = int(rec.events["seq"][-1]) if len(rec.events) else 0
+        title += f" (UNFINISHED: the run did not finish; its log stops at seq {last})"
     return _write(rec.events, initial_cash, title, path, summary, names)

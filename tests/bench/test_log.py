@@ -2,7 +2,11 @@
 
 - durable append: 1M events through `EventLog.append` in appends of 10k, fsync per group
   (groups of 10k events or 5 ms), and the same through `append_async` in appends of 1k;
-- sealing: a 1M-event segment to zstd Parquet with page checksums;
+- sealing: a 1M-event segment to zstd Parquet with page checksums (its SHA-256 and the shape
+  record included);
+- what tamper evidence adds: one shape record write (atomic, fsynced; once per rotation, seal,
+  open and close) and the SHA-256 of a sealed 1M-event file (once per seal, and per tail
+  segment at close);
 - a GROUP BY over 10M synthetic events through `EventLog.sql`, and the same query by DuckDB
   on the same Parquet files read directly, in the same run.
 
@@ -11,6 +15,7 @@ With benchmarks disabled (the default test run) the sizes shrink so the file is 
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -22,6 +27,7 @@ import numpy as np
 import pytest
 
 from admf import EventLog, empty_events
+from admf.log import LogOptions
 
 
 def synthetic(n: int, seed: int = 0) -> np.ndarray:
@@ -58,7 +64,9 @@ def test_log_durable_append(benchmark: Any, request: pytest.FixtureRequest, tmp_
 
     def setup() -> tuple[tuple[EventLog], dict[str, Any]]:
         log = EventLog.create(
-            tmp_root, f"a{next(counter)}", fsync="group", group_events=10_000, group_ms=5
+            tmp_root,
+            f"a{next(counter)}",
+            options=LogOptions(fsync="group", group_events=10_000, group_ms=5),
         )
         return (log,), {}
 
@@ -83,7 +91,9 @@ def test_log_durable_append_async(
 
     def setup() -> tuple[tuple[EventLog], dict[str, Any]]:
         log = EventLog.create(
-            tmp_root, f"b{next(counter)}", fsync="group", group_events=10_000, group_ms=5
+            tmp_root,
+            f"b{next(counter)}",
+            options=LogOptions(fsync="group", group_events=10_000, group_ms=5),
         )
         return (log,), {}
 
@@ -104,7 +114,9 @@ def test_log_seal(benchmark: Any, request: pytest.FixtureRequest, tmp_root: Path
 
     def setup() -> tuple[tuple[EventLog], dict[str, Any]]:
         log = EventLog.create(
-            tmp_root, f"s{next(counter)}", fsync="never", auto_seal=False, group_events=100_000
+            tmp_root,
+            f"s{next(counter)}",
+            options=LogOptions(fsync="never", auto_seal=False, group_events=100_000),
         )
         log.append(ev)
         return (log,), {}
@@ -119,6 +131,36 @@ def test_log_seal(benchmark: Any, request: pytest.FixtureRequest, tmp_root: Path
     benchmark.pedantic(run, setup=setup, rounds=5 if enabled(request) else 1)
 
 
+def test_log_shape_record_write(benchmark: Any, tmp_root: Path) -> None:
+    """One atomic, fsynced shape record write of a log with 10 sealed files and a segment."""
+    from admf.log.shape import SealedEntry, SegmentEntry, Shape
+
+    run = tmp_root / "shape"
+    run.mkdir()
+    sealed = tuple(
+        SealedEntry(f"events-{i:020d}-{i:020d}-00000000.parquet", i, i, 1, "ab" * 32)
+        for i in range(1, 11)
+    )
+    shape = Shape("cd" * 32, sealed, (SegmentEntry("seg-00000000000000000011.admfseg", 11),))
+    benchmark(shape.write, run)
+    benchmark.extra_info["elements"] = 1
+    assert Shape.read(run).sealed == sealed
+
+
+def test_log_seal_hash(benchmark: Any, request: pytest.FixtureRequest, tmp_root: Path) -> None:
+    """The SHA-256 that sealing adds, over the Parquet file of 1M events."""
+    n = 1_000_000 if enabled(request) else 50_000
+    with EventLog.create(
+        tmp_root, "h", options=LogOptions(fsync="never", auto_seal=False, group_events=100_000)
+    ) as log:
+        log.append(synthetic(n))
+        (sealed,) = log.seal()
+    data = sealed.read_bytes()
+    benchmark(lambda: hashlib.sha256(data).hexdigest())
+    benchmark.extra_info["elements"] = n
+    benchmark.extra_info["bytes"] = len(data)
+
+
 QUERY = (
     "SELECT instrument, count(*) AS n, sum(qty) AS volume, avg(price) AS mean_price "
     "FROM {source} GROUP BY instrument ORDER BY instrument"
@@ -130,7 +172,9 @@ def sealed_log(request: pytest.FixtureRequest) -> Iterator[EventLog]:
     """A log of 10M synthetic events, sealed into 10 Parquet files."""
     n = 10_000_000 if enabled(request) else 200_000
     root = Path(tempfile.mkdtemp(prefix="admf-bench-sql-"))
-    log = EventLog.create(root, "big", fsync="never", group_events=100_000, auto_seal=False)
+    log = EventLog.create(
+        root, "big", options=LogOptions(fsync="never", group_events=100_000, auto_seal=False)
+    )
     step = 1_000_000
     for i in range(0, n, step):
         log.append(synthetic(min(step, n - i), seed=i))

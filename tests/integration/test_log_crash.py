@@ -21,6 +21,7 @@ from admf import EventLog
 
 CHILD = r"""
 import random, sys, time
+from admf.log import LogOptions
 from pathlib import Path
 import numpy as np
 from admf import EventLog, empty_events
@@ -39,8 +40,8 @@ def content(first, n, sequenced):
     ev["instrument"] = (seq % 5).astype(np.uint32)
     return ev
 
-log = EventLog.open(Path(root) / f"run={run_id}", group_events=500, group_ms=2,
-                    segment_events=3000)
+options = LogOptions(group_events=500, group_ms=2, segment_events=3000)
+log = EventLog.open(Path(root) / f"run={run_id}", options=options)
 rng = random.Random(seed)
 print("ready", log.next_seq, flush=True)
 while True:
@@ -152,3 +153,56 @@ def test_sigkill_never_loses_an_acknowledged_event(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_sigkill_never_loses_an_acknowledged_event_100_times(tmp_path: Path) -> None:
     crash_many_times(tmp_path, kills=100, seed=2)
+
+
+KILLED = r"""
+import sys
+from admf.backtest import backtest
+backtest("tests.integration.log_slow_strategy:SlowStop", [sys.argv[1]], {"qty": 3},
+         log_dir=sys.argv[2], run_id=sys.argv[3])
+print("done", flush=True)
+"""
+ROOT = Path(__file__).resolve().parents[2]
+BARS = ROOT / "tests" / "data" / "orcl-1995-daily-100.csv"
+
+
+def _backtest_process(root: Path, run_id: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-c", KILLED, str(BARS), str(root), run_id],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def test_backtests_killed_mid_run_never_replay_as_identical(tmp_path: Path) -> None:
+    """A run records that it finished: a killed one replays as unfinished (comparing what it
+    reached), never as "identical"; `admf verify` says it did not finish."""
+    from admf.cli import main
+    from admf.replay import replay
+
+    rng = random.Random(5)
+    done = _backtest_process(tmp_path, "complete")
+    assert done.wait(timeout=60) == 0
+    assert replay(tmp_path / "run=complete").identical
+    assert main(["verify", str(tmp_path / "run=complete")]) == 0
+    killed = 0
+    for trial in range(3):
+        proc = _backtest_process(tmp_path, f"k{trial}")
+        run = tmp_path / f"run=k{trial}"
+        deadline = time.monotonic() + 30
+        while not list((run / "tail").glob("seg-*")) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.05, 0.5))
+        assert proc.poll() is None, "the run ended before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        report = replay(run)
+        assert report.events > 0  # the run had reached the log
+        assert not report.identical, trial
+        assert report.first_difference is not None
+        assert "did not finish" in report.first_difference
+        assert main(["verify", str(run)]) == 3
+        killed += 1
+    assert killed == 3

@@ -17,7 +17,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from admf import EventLog, empty_events
 from admf.errors import AdmfError
 from admf.events import FIELD_NAMES
-from admf.log import SeqRange
+from admf.log import LogOptions, SeqRange
 
 
 def make(first: int, n: int, salt: int) -> np.ndarray:
@@ -35,8 +35,8 @@ class LogMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.root = Path(tempfile.mkdtemp(prefix="admf-log-hyp-"))
-        self.options = {"group_events": 7, "segment_events": 20, "group_ms": 0.5}
-        self.log = EventLog.create(self.root, "h", **self.options)  # type: ignore[arg-type]
+        self.options = LogOptions(group_events=7, segment_events=20, group_ms=0.5)
+        self.log = EventLog.create(self.root, "h", options=self.options)
         self.events = empty_events(0)  # the model: what the log must hold, seqs included
         self.payloads: list[bytes | None] = []
 
@@ -96,7 +96,7 @@ class LogMachine(RuleBasedStateMachine):
     @rule()
     def reopen(self) -> None:
         self.log.close()
-        self.log = EventLog.open(self.log.path, **self.options)  # type: ignore[arg-type]
+        self.log = EventLog.open(self.log.path, options=self.options)
         assert self.log.recovery == []
 
     @invariant()

@@ -17,7 +17,7 @@ import pytest
 import admf
 from admf import EVENT_SCHEMA, Event, EventLog, Flag, Kind, empty_events, to_record_batch
 from admf.errors import AdmfError
-from admf.log import LogLockedError, SeqRange
+from admf.log import LogLockedError, LogOptions, SeqRange
 
 
 def make_events(n: int, start: int = 0, kind: Kind = Kind.TRADE) -> np.ndarray:
@@ -46,7 +46,7 @@ def strip_seq(ev: np.ndarray) -> np.ndarray:
 
 def test_append_assigns_contiguous_seqs_and_reads_back(tmp_path: Path) -> None:
     ev = make_events(25_000)
-    with EventLog.create(tmp_path, "r1", group_events=10_000) as log:
+    with EventLog.create(tmp_path, "r1", options=LogOptions(group_events=10_000)) as log:
         assert log.append(ev[:10]) == SeqRange(1, 10)
         assert log.append(ev[10:]) == SeqRange(11, 25_000)
         back = log.read_events()
@@ -146,7 +146,7 @@ def test_payloads_are_stored_with_their_events(tmp_path: Path) -> None:
 
 
 def test_async_appends_are_grouped_and_resolved_when_durable(tmp_path: Path) -> None:
-    with EventLog.create(tmp_path, "r1", group_events=1000, group_ms=20) as log:
+    with EventLog.create(tmp_path, "r1", options=LogOptions(group_events=1000, group_ms=20)) as log:
         futures = [log.append_async(make_events(10, start=10 * i)) for i in range(50)]
         ranges = [f.result(timeout=10) for f in futures]
         assert ranges == [SeqRange(10 * i + 1, 10 * i + 10) for i in range(50)]
@@ -158,7 +158,7 @@ def test_async_appends_are_grouped_and_resolved_when_durable(tmp_path: Path) -> 
 def test_concurrent_appenders_get_disjoint_contiguous_ranges(tmp_path: Path) -> None:
     results: list[SeqRange] = []
     lock = threading.Lock()
-    with EventLog.create(tmp_path, "r1", group_events=64, group_ms=1) as log:
+    with EventLog.create(tmp_path, "r1", options=LogOptions(group_events=64, group_ms=1)) as log:
 
         def worker() -> None:
             for _ in range(40):
@@ -179,7 +179,9 @@ def test_concurrent_appenders_get_disjoint_contiguous_ranges(tmp_path: Path) -> 
 @pytest.mark.parametrize("policy", ["always", "group", "never"])
 def test_fsync_policies_round_trip(tmp_path: Path, policy: str) -> None:
     ev = make_events(3000)
-    with EventLog.create(tmp_path, "r1", fsync=policy, group_events=1000) as log:  # type: ignore[arg-type]
+    with EventLog.create(
+        tmp_path, "r1", options=LogOptions(fsync=policy, group_events=1000)
+    ) as log:  # type: ignore[arg-type]
         for i in range(0, 3000, 500):
             log.append(ev[i : i + 500])
         run_dir = log.path
@@ -189,9 +191,9 @@ def test_fsync_policies_round_trip(tmp_path: Path, policy: str) -> None:
 
 def test_invalid_options_are_refused(tmp_path: Path) -> None:
     with pytest.raises(AdmfError, match="fsync must be one of"):
-        EventLog.create(tmp_path, "r1", fsync="sometimes")  # type: ignore[arg-type]
-    with pytest.raises(AdmfError, match="group_ms >= 0"):
-        EventLog.create(tmp_path, "r1", group_events=0)
+        EventLog.create(tmp_path, "r1", options=LogOptions(fsync="sometimes"))  # type: ignore[arg-type]
+    with pytest.raises(AdmfError, match="group_events must be an integer >= 1"):
+        EventLog.create(tmp_path, "r1", options=LogOptions(group_events=0))
     with pytest.raises(AdmfError, match="invalid run id"):
         EventLog.create(tmp_path, "../escape")
     assert not list(tmp_path.iterdir())  # nothing was created
@@ -199,7 +201,9 @@ def test_invalid_options_are_refused(tmp_path: Path) -> None:
 
 def test_rollover_seals_full_segments_into_parquet(tmp_path: Path) -> None:
     ev = make_events(10_000)
-    with EventLog.create(tmp_path, "r1", group_events=1000, segment_events=3000) as log:
+    with EventLog.create(
+        tmp_path, "r1", options=LogOptions(group_events=1000, segment_events=3000)
+    ) as log:
         for i in range(0, 10_000, 1000):
             log.append(ev[i : i + 1000])
         log.seal()
@@ -217,10 +221,12 @@ def test_rollover_seals_full_segments_into_parquet(tmp_path: Path) -> None:
 
 def test_reopen_continues_the_log(tmp_path: Path) -> None:
     ev = make_events(2000)
-    with EventLog.create(tmp_path, "r1", segment_events=700, group_events=100) as log:
+    with EventLog.create(
+        tmp_path, "r1", options=LogOptions(segment_events=700, group_events=100)
+    ) as log:
         log.append(ev[:1500])
         run_dir = log.path
-    with EventLog.open(run_dir, segment_events=700, group_events=100) as log:
+    with EventLog.open(run_dir, options=LogOptions(segment_events=700, group_events=100)) as log:
         assert log.recovery == []
         assert log.append(ev[1500:]) == SeqRange(1501, 2000)
     with EventLog.open(run_dir, read_only=True) as log:
@@ -343,7 +349,9 @@ def test_sealed_files_carry_parquet_page_checksums(tmp_path: Path) -> None:
 
 def test_readers_see_a_consistent_prefix_while_the_writer_seals(tmp_path: Path) -> None:
     stop = threading.Event()
-    with EventLog.create(tmp_path, "r1", group_events=50, segment_events=200) as log:
+    with EventLog.create(
+        tmp_path, "r1", options=LogOptions(group_events=50, segment_events=200)
+    ) as log:
         log.append(make_events(10))
 
         def write() -> None:
@@ -372,7 +380,7 @@ def test_readers_see_a_consistent_prefix_while_the_writer_seals(tmp_path: Path) 
 def test_segments_roll_over_by_size_too(tmp_path: Path) -> None:
     ev = make_events(4000)
     with EventLog.create(
-        tmp_path, "r1", group_events=500, segment_bytes=100_000, auto_seal=False
+        tmp_path, "r1", options=LogOptions(group_events=500, segment_bytes=100_000, auto_seal=False)
     ) as log:
         for i in range(0, 4000, 500):
             log.append(ev[i : i + 500])

@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "replay",
     "report",
     "query",
+    "verify",
     "plugins",
     "exchange",
 )

@@ -19,9 +19,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from admf.log.verify import verify_log
     from admf.reporting import write_log_report
     from admf.sweep.table import TABLE_NAME
 
+    if not verify_log(args.log).finished:
+        print(
+            f"admf report: warning: {args.log} did not finish; the report shows what it holds",
+            file=sys.stderr,
+        )
     output = Path(args.output) if args.output else Path(args.log) / "report.html"
     if (Path(args.log) / TABLE_NAME).is_file():
         from admf.sweep.report import write_sweep_report

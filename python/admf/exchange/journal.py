@@ -81,5 +81,6 @@ class Journal:
         try:
             for future in self._futures:
                 future.result()
+            self.log.mark_finished()  # the session ended cleanly: `admf verify` says finished
         finally:
             self.log.close(seal=True)

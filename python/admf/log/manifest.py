@@ -2,7 +2,10 @@
 
 ``manifest.json`` is written once, atomically (temp file, fsync, rename, fsync of the
 directory), when the log is created. ``config_hash`` is the SHA-256 of the config as canonical
-JSON (sorted keys, no spaces), so two runs with the same config have the same hash.
+JSON (sorted keys, no spaces), so two runs with the same config have the same hash. ``digest``
+is the SHA-256 of every other field (seed, created_at, libraries included) as canonical JSON;
+the log's shape record holds it too, so an edited manifest is refused even if its digest was
+recomputed.
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ MANIFEST_NAME: Final[str] = "manifest.json"
 MANIFEST_FORMAT: Final[str] = "admf-log"
 RUN_ID_PATTERN: Final[re.Pattern[str]] = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
 _LIBRARIES: Final[tuple[str, ...]] = ("numpy", "pyarrow", "duckdb")
+
+
+class ManifestError(AdmfError, ValueError):
+    """A manifest that is missing a field, malformed, or does not match its digest."""
 
 
 def canonical_json(value: Any) -> str:
@@ -71,7 +78,12 @@ class Manifest:
     config_hash: str
     seed: int | None
     libraries: dict[str, str]
-    format_version: int = 1
+    format_version: int = 2
+
+    @property
+    def digest(self) -> str:
+        """The SHA-256 of every field as canonical JSON."""
+        return hashlib.sha256(canonical_json(self.to_json()).encode()).hexdigest()
 
     @classmethod
     def new(cls, run_id: str, config: dict[str, Any] | None, seed: int | None) -> Manifest:
@@ -108,7 +120,8 @@ class Manifest:
         """Writes ``manifest.json`` atomically into ``run_dir``."""
         path = run_dir / MANIFEST_NAME
         tmp = run_dir / (MANIFEST_NAME + ".tmp")
-        data = json.dumps(self.to_json(), indent=2, sort_keys=True).encode() + b"\n"
+        text = json.dumps({**self.to_json(), "digest": self.digest}, indent=2, sort_keys=True)
+        data = text.encode() + b"\n"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             os.write(fd, data)
@@ -126,9 +139,9 @@ class Manifest:
         except FileNotFoundError:
             raise AdmfError(f"{run_dir} is not an admf log: no {MANIFEST_NAME}") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise AdmfError(f"{path}: not valid JSON: {exc}") from exc
+            raise ManifestError(f"{path}: not valid JSON: {exc}") from None
         if not isinstance(raw, dict) or raw.get("format") != MANIFEST_FORMAT:
-            raise AdmfError(f"{path}: not an admf log manifest")
+            raise ManifestError(f"{path}: not an admf log manifest")
         try:
             manifest = cls(
                 run_id=str(raw["run_id"]),
@@ -141,7 +154,21 @@ class Manifest:
                 format_version=int(raw["format_version"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise AdmfError(f"{path}: manifest field missing or malformed: {exc}") from exc
+            raise ManifestError(f"{path}: manifest field missing or malformed: {exc}") from None
+        try:
+            created = datetime.fromisoformat(manifest.created_at)
+        except ValueError:
+            created = None
+        if created is None or created.tzinfo is None:
+            raise ManifestError(
+                f"{path}: created_at {manifest.created_at!r} is not an ISO 8601 timestamp "
+                "with a time zone"
+            )
         if config_hash(manifest.config) != manifest.config_hash:
-            raise AdmfError(f"{path}: config_hash does not match the config")
+            raise ManifestError(f"{path}: config_hash does not match the config")
+        if raw.get("digest") != manifest.digest:
+            raise ManifestError(
+                f"{path}: digest does not match the manifest's fields (edited after the run "
+                "was created?)"
+            )
         return manifest

@@ -3,9 +3,14 @@
 A segment file starts with a 16-byte file header and then holds frames, one per commit group::
 
     file header  magic "ADMFSEG\\0" | format version u32 | crc32 of the 12 bytes before  (16 B)
-    frame header magic "ADMF" | version u16 | reserved u16 | first seq u64 | count u32
+    frame header magic "ADMF" | version u16 | flags u16 | first seq u64 | count u32
                  | payload length u32 | crc32 of payload u32 | crc32 of the 28 bytes before (32 B)
     payload      an Arrow IPC stream: the schema and one record batch of ``count`` events
+
+An append (a commit group) may span several frames; only its last frame carries the
+``COMMIT`` flag, so recovery treats frames after the last commit as a torn tail: an append is
+in the log whole or not at all. (Frames of format version 1 predate the flag: each is its own
+commit.)
 
 All integers are little-endian. Each frame is self-contained (it carries its own schema), so a
 segment can hold frames written by different versions of the schema. Checksums are zlib's
@@ -21,8 +26,10 @@ checksums match, its payload decodes to exactly ``count`` rows, and its ``seq`` 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
+import weakref
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +42,9 @@ from admf.errors import AdmfError
 
 FILE_MAGIC: Final[bytes] = b"ADMFSEG\x00"
 FRAME_MAGIC: Final[bytes] = b"ADMF"
-FORMAT_VERSION: Final[int] = 1
+FORMAT_VERSION: Final[int] = 2
+COMMIT: Final[int] = 1
+"""Frame flag: the last frame of an append."""
 FILE_HEADER: Final[struct.Struct] = struct.Struct("<8sII")
 FRAME_HEADER: Final[struct.Struct] = struct.Struct("<4sHHQIIII")
 SEGMENT_SUFFIX: Final[str] = ".admfseg"
@@ -74,12 +83,22 @@ def encode_batch(batch: pa.RecordBatch) -> pa.Buffer:
     return sink.getvalue()
 
 
-def encode_frame(batch: pa.RecordBatch, first_seq: int) -> list[bytes | pa.Buffer]:
+def encode_frame(
+    batch: pa.RecordBatch, first_seq: int, *, commit: bool = True
+) -> list[bytes | pa.Buffer]:
     """A frame for ``batch`` (whose ``seq`` column starts at ``first_seq``): header and payload,
-    as the pieces to write one after the other."""
+    as the pieces to write one after the other. ``commit`` marks the last frame of an append."""
     payload = encode_batch(batch)
+    flags = COMMIT if commit else 0
     head = FRAME_HEADER.pack(
-        FRAME_MAGIC, FORMAT_VERSION, 0, first_seq, batch.num_rows, payload.size, crc32(payload), 0
+        FRAME_MAGIC,
+        FORMAT_VERSION,
+        flags,
+        first_seq,
+        batch.num_rows,
+        payload.size,
+        crc32(payload),
+        0,
     )
     head = head[:-4] + struct.pack("<I", crc32(head[:-4]))
     return [head, payload]
@@ -190,6 +209,7 @@ def scan_segment(path: Path, data: bytes, *, expect_first: int | None) -> ScanRe
     expected = expect_first
     result.first_seq = expect_first or 0
     result.next_seq = result.first_seq
+    committed = (0, offset, result.next_seq)  # frames, end offset and next seq of the commits
     while offset < size:
         if size - offset < FRAME_HEADER.size:
             result.torn = TornTail(path, offset, size, "frame header incomplete")
@@ -199,7 +219,7 @@ def scan_segment(path: Path, data: bytes, *, expect_first: int | None) -> ScanRe
                 raise LogCorruptionError(path, offset, "bad frame header checksum")
             result.torn = TornTail(path, offset, size, "bad frame header and no frame after it")
             break
-        _, version, _, first_seq, count, length, payload_crc, _ = FRAME_HEADER.unpack_from(
+        _, version, flags, first_seq, count, length, payload_crc, _ = FRAME_HEADER.unpack_from(
             data, offset
         )
         if version > FORMAT_VERSION:
@@ -226,6 +246,16 @@ def scan_segment(path: Path, data: bytes, *, expect_first: int | None) -> ScanRe
         expected = first_seq + count
         result.next_seq = expected
         offset = end
+        if version < 2 or flags & COMMIT:
+            committed = (len(result.batches), offset, expected)
+    frames, commit_end, commit_next = committed
+    if frames < len(result.batches):
+        reason = "the last append was not completed (frames after its last commit)"
+        if result.torn is not None:
+            reason = f"{result.torn.reason}; {reason}"
+        result.torn = TornTail(path, commit_end, size, reason)
+        del result.batches[frames:]
+        result.next_seq = commit_next
     result.end = offset if result.torn is None else result.torn.offset
     return result
 
@@ -266,42 +296,57 @@ def write_all(fd: int, data: bytes | pa.Buffer | memoryview) -> None:
         view = view[written:]
 
 
+def _close_fd(fd: int) -> None:
+    with contextlib.suppress(OSError):  # already closed
+        os.close(fd)
+
+
 class SegmentWriter:
-    """Appends frames to one segment file. Not thread-safe: the log serializes writers."""
+    """Appends frames to one segment file. Not thread-safe: the log serializes writers. The
+    descriptor is closed by `close`, or by the garbage collector if the log was dropped."""
 
     def __init__(self, path: Path, first_seq: int, *, create: bool, end: int = 0) -> None:
         self.path = path
         self.first_seq = first_seq
         if create:
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             try:
-                write_all(self._fd, file_header())
-                os.fsync(self._fd)
+                write_all(fd, file_header())
+                os.fsync(fd)
                 fsync_dir(path.parent)
             except BaseException:
-                os.close(self._fd)
+                os.close(fd)
                 raise
             self.size = FILE_HEADER.size
         else:
-            self._fd = os.open(path, os.O_WRONLY)
-            os.lseek(self._fd, end, os.SEEK_SET)
+            fd = os.open(path, os.O_WRONLY)
+            os.lseek(fd, end, os.SEEK_SET)
             self.size = end
+        self._fd = fd
+        self._finalizer = weakref.finalize(self, _close_fd, fd)
 
     def write(self, pieces: list[bytes | pa.Buffer]) -> int:
         n = 0
         for piece in pieces:
             write_all(self._fd, piece)
             n += len(piece) if isinstance(piece, bytes) else piece.size
-        self.size += n
+            self.size += len(piece) if isinstance(piece, bytes) else piece.size
         return n
 
     def sync(self) -> None:
         os.fdatasync(self._fd)
 
+    def cut(self, size: int, *, sync: bool) -> None:
+        """Cuts the file back to ``size`` bytes (a failed append's frames go) and makes the
+        cut durable."""
+        os.ftruncate(self._fd, size)
+        os.lseek(self._fd, size, os.SEEK_SET)
+        self.size = size
+        if sync:
+            os.fsync(self._fd)
+
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        self._finalizer()
 
 
 def truncate_file(path: Path, size: int, *, sync: bool = True) -> None:

@@ -5,8 +5,18 @@
 names users ask for, prices and quantities as exact ``DECIMAL(29, 9)`` next to the raw
 fixed-point ``BIGINT`` columns (suffix ``_fx``): ``bars``, ``quotes``, ``trades``, ``book``,
 ``orders``, ``fills``, ``signals``, ``risk``, ``errors``, ``custom``; ``runs`` has one row
-per run (its manifest). Many runs are queried together: their sealed files are read with
-``hive_partitioning`` (the ``run=<id>`` directory becomes the ``run`` column).
+per run (its manifest, and whether the run ``finished``). Many runs are queried together;
+the ``run`` column is the run id from each log's manifest (not its directory's name, which can
+be renamed).
+
+A query only reads the logs it was given (the sandbox): the connection runs with DuckDB's
+external access off, the log directories as the only ones it may read, extension autoloading
+and autoinstalling off, and its configuration locked; and every statement must be a
+``SELECT`` (checked with DuckDB's own parser before anything runs), because DuckDB would still
+let ``COPY ... TO``, ``ATTACH``, ``CREATE`` and ``DROP`` write inside an allowed directory.
+A refused query raises `QueryRefusedError` and changes nothing. Each sealed file a query may
+read is checked (see `admf.log.seal`) before and after the query runs: DuckDB does not verify
+Parquet page checksums, so the log does.
 """
 
 from __future__ import annotations
@@ -19,19 +29,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from admf.errors import AdmfError
 from admf.events import Kind
 from admf.log.manifest import MANIFEST_NAME
 from admf.log.payload import LOG_SCHEMA
+from admf.log.reading import unify
 
 if TYPE_CHECKING:
     from admf.log.eventlog import EventLog
+    from admf.log.seal import SealedFile
 
 
 class QueryError(AdmfError):
     """DuckDB refused a query; the message is DuckDB's."""
+
+
+class QueryRefusedError(QueryError):
+    """A statement that is not a read of the logs (writes, attaches, settings, extensions)."""
+
+
+_ALLOWED_STATEMENTS: Final[frozenset[str]] = frozenset({"SELECT"})
 
 
 VIEWS: Final[tuple[str, ...]] = (
@@ -150,6 +168,11 @@ _MACROS: Final[tuple[str, ...]] = (
 _ROW_SCHEMA: Final[pa.Schema] = pa.schema([*LOG_SCHEMA, pa.field("run", pa.string())])
 
 
+def _one_line(exc: Exception) -> str:
+    """DuckDB's message on one line (it adds hints on lines of their own)."""
+    return " ".join(str(exc).split())
+
+
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -168,6 +191,7 @@ def _runs_table(logs: Sequence[EventLog]) -> pa.Table:
                 "seed": m.seed,
                 "libraries": json.dumps(m.libraries, sort_keys=True),
                 "events": len(log),
+                "finished": log.finished,
                 "sealed_files": len(log.sealed_files),
                 "path": str(log.path),
             }
@@ -182,6 +206,7 @@ def _runs_table(logs: Sequence[EventLog]) -> pa.Table:
             ("seed", pa.int64()),
             ("libraries", pa.string()),
             ("events", pa.int64()),
+            ("finished", pa.bool_()),
             ("sealed_files", pa.int64()),
             ("path", pa.string()),
         ]
@@ -190,53 +215,73 @@ def _runs_table(logs: Sequence[EventLog]) -> pa.Table:
 
 
 class LogQuery:
-    """A DuckDB connection with the admf views over one or more logs. The views follow the
-    logs: before each query, newly sealed files and new tail rows are picked up."""
+    """A sandboxed DuckDB connection with the admf views over one or more logs. The views
+    follow the logs: before each query, newly sealed files and new tail rows are picked up."""
 
     def __init__(self, logs: Sequence[EventLog]) -> None:
         import duckdb  # imported on first use: writing a log does not need it
 
+        runs: dict[str, Path] = {}
+        for log in logs:
+            other = runs.setdefault(log.run_id, log.path)
+            if other != log.path:
+                raise AdmfError(
+                    f"{other} and {log.path} hold the same run {log.run_id!r} (a copy?); "
+                    "query them separately"
+                )
         self._duckdb_error: type[Exception] = duckdb.Error
         self._lock = threading.Lock()  # one DuckDB connection: one query at a time
         self._logs = list(logs)
-        self._con = duckdb.connect(":memory:")
+        self._con = duckdb.connect(
+            ":memory:",
+            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
+        )
         for macro in _MACROS:
             self._con.execute(macro)
+        # The order matters: the allowed directories can only be set while access is on, and
+        # nothing can be set once the configuration is locked.
+        allowed = ", ".join(_literal(str(log.path.resolve()) + "/") for log in self._logs)
+        self._con.execute(f"SET allowed_directories = [{allowed}]")
+        self._con.execute("SET enable_external_access = false")
+        self._con.execute("SET lock_configuration = true")
         self._files: tuple[str, ...] | None = None
         self._versions: tuple[int, ...] | None = None
         self._signatures: dict[str, tuple[tuple[str, str], ...]] = {}
+        self._sealed: list[SealedFile] = []
 
     def _refresh(self) -> None:
-        from admf.log.eventlog import unify
-
         files: list[str] = []
+        sealed_files: list[SealedFile] = []
         tails: list[pa.Table] = []
         versions: list[int] = []
+        groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[str]] = {}
         for log in self._logs:
             sealed, tail, version = log._snapshot()
-            files += [str(s.path) for s in sealed]
+            sealed_files += sealed
+            for s in sealed:
+                where = str(s.path.resolve())  # as the allowed directories are spelled
+                files.append(where)
+                groups.setdefault((log.run_id, self._signature(s)), []).append(where)
             versions.append(version)
             if tail:
                 table = unify(tail)
                 tails.append(
                     table.append_column("run", pa.array([log.run_id] * table.num_rows, pa.string()))
                 )
+        self._sealed = sealed_files
         if tuple(versions) == self._versions and tuple(files) == self._files:
             return
         tail_table = unify(tails) if tails else _ROW_SCHEMA.empty_table()
         self._con.register("_admf_tail", tail_table)
         self._con.register("_admf_runs", _runs_table(self._logs))
         parts = []
-        # Files with the same columns are read together (DuckDB's fastest path); only
+        # Files of one run with the same columns are read together (DuckDB's fastest path);
         # groups of different schemas (the schema grew) are combined by column name.
-        groups: dict[tuple[tuple[str, str], ...], list[str]] = {}
-        for f in files:
-            groups.setdefault(self._signature(f), []).append(f)
-        for group in groups.values():
+        for (run, _), group in groups.items():
             listing = ", ".join(_literal(f) for f in group)
             parts.append(
-                f"SELECT * FROM read_parquet([{listing}], hive_partitioning = true, "
-                "hive_types = {'run': VARCHAR})"
+                f"SELECT *, {_literal(run)} AS run "
+                f"FROM read_parquet([{listing}], hive_partitioning = false)"
             )
         if tails or not files:
             parts.append("SELECT * FROM _admf_tail")
@@ -248,27 +293,46 @@ class LogQuery:
         self._files = tuple(files)
         self._versions = tuple(versions)
 
-    def _signature(self, path: str) -> tuple[tuple[str, str], ...]:
+    def _signature(self, sealed: SealedFile) -> tuple[tuple[str, str], ...]:
         """The columns of a sealed file (files are immutable: read once)."""
-        known = self._signatures.get(path)
+        key = str(sealed.path)
+        known = self._signatures.get(key)
         if known is None:
-            schema = pq.read_schema(path)
-            known = tuple((f.name, str(f.type)) for f in schema)
-            self._signatures[path] = known
+            known = tuple((f.name, str(f.type)) for f in sealed.schema())
+            self._signatures[key] = known
         return known
 
+    def _check(self, query: str) -> None:
+        """Refuses, before anything runs, every statement that is not a read."""
+        try:
+            statements = self._con.extract_statements(query)
+        except self._duckdb_error as exc:
+            raise QueryError(_one_line(exc)) from None
+        for statement in statements:
+            kind = statement.type.name
+            if kind not in _ALLOWED_STATEMENTS:
+                text = " ".join(statement.query.split())[:60]
+                raise QueryRefusedError(
+                    f"refused a {kind} statement ({text!r}): queries over a log only read it, "
+                    "so only SELECT statements run"
+                )
+
     def sql(self, query: str) -> pa.Table:
-        """Runs ``query``; returns the result as an Arrow table (empty for a statement that
-        returns no rows)."""
+        """Runs ``query`` (SELECT statements only); returns the result as an Arrow table."""
         with self._lock:
+            self._check(query)
             self._refresh()
+            for sealed in self._sealed:
+                sealed.check()
             try:
                 relation = self._con.sql(query)
                 if relation is None:
                     return pa.table({})
                 table: pa.Table = relation.to_arrow_table()
             except self._duckdb_error as exc:
-                raise QueryError(str(exc)) from None
+                raise QueryError(_one_line(exc)) from None
+            for sealed in self._sealed:  # changed while DuckDB read it: refused if damaged
+                sealed.check()
         return table
 
     def close(self) -> None:

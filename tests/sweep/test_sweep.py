@@ -94,6 +94,11 @@ def test_failing_hanging_and_killed_trials(
         assert rows["kill", every]["status"] == "failed"
         assert rows["kill", every]["reason"].startswith("killed")
         assert str(-signal.SIGKILL) in rows["kill", every]["reason"]
+    # The logs the killed trials left half written do not stop SQL over the sweep.
+    from admf.log.sql import query
+
+    counts = query(tmp_path, "SELECT run, count(*) AS n FROM events GROUP BY run").to_pylist()
+    assert {r["run"]: r["n"] for r in counts}.get(rows["ok", 3]["run"], 0) > 0
 
 
 def _recorded(root: Path) -> set[str]:

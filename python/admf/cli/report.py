@@ -25,17 +25,17 @@ def run(args: argparse.Namespace) -> int:
     from admf.reporting import write_log_report
     from admf.sweep.table import TABLE_NAME
 
+    output = Path(args.output) if args.output else Path(args.log) / "report.html"
+    if (Path(args.log) / TABLE_NAME).is_file():
+        from admf.sweep.report import write_sweep_report
+
+        print(f"report: {write_sweep_report(args.log, output)}")
+        return 0
     if not verify_log(args.log).finished:
         print(
             f"admf report: warning: {args.log} did not finish; the report shows what it holds",
             file=sys.stderr,
         )
-    output = Path(args.output) if args.output else Path(args.log) / "report.html"
-    if (Path(args.log) / TABLE_NAME).is_file():
-        from admf.sweep.report import write_sweep_report
-
-        path = write_sweep_report(args.log, output)
-    else:
-        path = write_log_report(args.log, output)
+    path = write_log_report(args.log, output)
     print(f"report: {path}")
     return 0

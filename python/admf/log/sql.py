@@ -371,6 +371,8 @@ def open_logs(path: str | Path, *, verify: bool = True) -> list[EventLog]:
 
 def query(path: str | Path, sql: str) -> pa.Table:
     """Runs ``sql`` over the log(s) at ``path`` (see `open_logs`)."""
+    import pyarrow.parquet as pq
+
     from admf.sweep.table import TABLE_NAME
 
     logs = open_logs(path)

@@ -21,6 +21,7 @@ from admf.errors import AdmfError
 COMMANDS: tuple[str, ...] = (
     "demo",
     "backtest",
+    "optimize",
     "replay",
     "report",
     "query",

@@ -1,4 +1,4 @@
-"""``admf report``: the HTML tear sheet of a logged run."""
+"""``admf report``: the HTML tear sheet of a logged run, or the page of a sweep."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import argparse
 from pathlib import Path
 
 NAME = "report"
-HELP = "write the self-contained HTML tear sheet of a logged run"
+HELP = "write the self-contained HTML tear sheet of a logged run (or the page of a sweep)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("log", metavar="LOG", help="the run's log directory (run=<id>)")
+    parser.add_argument(
+        "log", metavar="LOG", help="the run's log directory (run=<id>), or a sweep directory"
+    )
     parser.add_argument(
         "--output", "-o", metavar="HTML", help="where to write it (default: LOG/report.html)"
     )
@@ -21,13 +23,19 @@ def run(args: argparse.Namespace) -> int:
 
     from admf.log.verify import verify_log
     from admf.reporting import write_log_report
+    from admf.sweep.table import TABLE_NAME
 
+    output = Path(args.output) if args.output else Path(args.log) / "report.html"
+    if (Path(args.log) / TABLE_NAME).is_file():
+        from admf.sweep.report import write_sweep_report
+
+        print(f"report: {write_sweep_report(args.log, output)}")
+        return 0
     if not verify_log(args.log).finished:
         print(
             f"admf report: warning: {args.log} did not finish; the report shows what it holds",
             file=sys.stderr,
         )
-    output = Path(args.output) if args.output else Path(args.log) / "report.html"
     path = write_log_report(args.log, output)
     print(f"report: {path}")
     return 0

@@ -417,15 +417,25 @@ class LogQuery:
         with self._lock:
             self._con.close()
 
+    def add_table(self, name: str, table: pa.Table) -> None:
+        """A view ``name`` over an Arrow table kept beside the logs (a sweep's results)."""
+        with self._lock:
+            self._con.register(f"_admf_{name}", table)
+            self._con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM _admf_{name}")
+
 
 def open_logs(path: str | Path, *, verify: bool = True) -> list[EventLog]:
     """Opens for reading the log at ``path`` (a ``run=<id>`` directory) or every run under it
-    (a directory of ``run=<id>`` directories)."""
+    (a directory of ``run=<id>`` directories; a sweep directory: its trials' runs, if any)."""
     from admf.log.eventlog import EventLog
+    from admf.sweep.table import RUNS_DIR, TABLE_NAME
 
     root = Path(path)
     if (root / MANIFEST_NAME).is_file():
         return [EventLog.open(root, read_only=True, verify=verify)]
+    if (root / TABLE_NAME).is_file():
+        runs = sorted(p for p in (root / RUNS_DIR).glob("run=*") if (p / MANIFEST_NAME).is_file())
+        return [EventLog.open(run, read_only=True, verify=verify) for run in runs]
     if not root.is_dir():
         raise AdmfError(f"no event log at {root}: not a directory")
     runs = sorted(p for p in root.glob("run=*") if (p / MANIFEST_NAME).is_file())
@@ -439,8 +449,14 @@ def open_logs(path: str | Path, *, verify: bool = True) -> list[EventLog]:
 
 def query(path: str | Path, sql: str) -> pa.Table:
     """Runs ``sql`` over the log(s) at ``path`` (see `open_logs`)."""
+    import pyarrow.parquet as pq
+
+    from admf.sweep.table import TABLE_NAME
+
     logs = open_logs(path)
     engine = LogQuery(logs)
+    if (Path(path) / TABLE_NAME).is_file():
+        engine.add_table("sweep", pq.read_table(Path(path) / TABLE_NAME))
     try:
         return engine.sql(sql)
     finally:

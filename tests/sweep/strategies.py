@@ -8,7 +8,7 @@ import signal
 import time
 from pathlib import Path
 
-from admf import SCALE, Event, Side, Strategy, StrategyConfig
+from admf import Event, Side, Strategy, StrategyConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +50,6 @@ class Faulty(Strategy):
         if self.config.mode == "slow" and self.bars == 1:
             time.sleep(self.config.sleep)
         if self.bars % self.config.every == 0:
-            self.ctx.submit(Side.BUY, 10 * SCALE)
+            self.ctx.submit(Side.BUY, 10)
         elif self.ctx.position() > 0:
             self.ctx.submit(Side.SELL, self.ctx.position())

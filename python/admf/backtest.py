@@ -438,7 +438,7 @@ class _ProgressBar:
 
 def backtest(
     strategy: StrategySpec,
-    data: Sequence[str | os.PathLike[str]],
+    data: Sequence[str | os.PathLike[str] | Source],
     params: dict[str, Any] | None = None,
     settings: BacktestSettings | None = None,
     log_dir: str | os.PathLike[str] | None = None,
@@ -448,7 +448,8 @@ def backtest(
 ) -> BacktestResult:
     """Runs ``strategy`` over the data files; see the module docstring. ``progress`` shows a
     progress bar on the terminal; ``read`` says how to read the files (time zone, session
-    close, column mapping)."""
+    close, column mapping). A file may also come already read (a ``Source`` of
+    ``load_source(path, n, read)`` for the n-th file: a sweep's worker reads its data once)."""
     params = dict(params or {})
     settings = settings or BacktestSettings()
     if not data:
@@ -456,7 +457,12 @@ def backtest(
     strategy_cls = resolve_strategy(strategy)
     # Parameters are checked before anything is created: a bad one leaves no run behind.
     strategy_cls.make_config(params)
-    sources = [load_source(path, i + 1, read) for i, path in enumerate(data)]
+    sources = [
+        d if isinstance(d, Source) else load_source(d, i + 1, read) for i, d in enumerate(data)
+    ]
+    for i, s in enumerate(sources):
+        if s.instrument != i + 1:
+            raise AdmfError(f"{s.path}: read as instrument {s.instrument}, given as file {i + 1}")
     spec = (
         strategy if isinstance(strategy, str) else f"{strategy.__module__}:{strategy.__qualname__}"
     )

@@ -11,7 +11,9 @@ sweep recognises the trials it already has.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
+import os
 import shutil
 import time
 from pathlib import Path
@@ -21,7 +23,7 @@ from admf.log.manifest import canonical_json
 
 if TYPE_CHECKING:
     from admf.backtest import BacktestSettings
-    from admf.data.source import ReadOptions
+    from admf.data.source import ReadOptions, Source
 
 Status = Literal["ok", "failed", "invalid"]
 Role = Literal["search", "train", "test"]
@@ -134,6 +136,24 @@ def _numbers(statistics: Any) -> dict[str, float | int]:
     }
 
 
+@functools.lru_cache(maxsize=8)
+def _read(path: str, instrument: int, read: ReadOptions | None, stamp: tuple[int, int]) -> Source:
+    from admf.data.source import load_source
+
+    return load_source(path, instrument, read)
+
+
+def read_once(job: TrialJob) -> list[Source]:
+    """The job's data files, read once per worker process and kept for its next trials (the
+    key holds each file's size and modification time, so a file changed meanwhile is read
+    again). The kernel only reads a source's events, so trials can share them."""
+    sources = []
+    for i, path in enumerate(job.data):
+        st = os.stat(path)
+        sources.append(_read(str(path), i + 1, job.read, (st.st_size, st.st_mtime_ns)))
+    return sources
+
+
 def run_trial(job: TrialJob) -> TrialResult:
     """Runs the trial's backtest; an exception becomes a failed result with its reason."""
     from admf.backtest import backtest
@@ -146,7 +166,7 @@ def run_trial(job: TrialJob) -> TrialResult:
     try:
         result = backtest(
             job.strategy,
-            job.data,
+            read_once(job),
             job.params,
             settings,
             log_dir=job.log_root,

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from admf.errors import AdmfError
-from admf.log.segment import fsync_dir
+from admf.log.segment import write_atomically
 
 MANIFEST_NAME: Final[str] = "manifest.json"
 MANIFEST_FORMAT: Final[str] = "admf-log"
@@ -118,18 +118,8 @@ class Manifest:
 
     def write(self, run_dir: Path) -> None:
         """Writes ``manifest.json`` atomically into ``run_dir``."""
-        path = run_dir / MANIFEST_NAME
-        tmp = run_dir / (MANIFEST_NAME + ".tmp")
         text = json.dumps({**self.to_json(), "digest": self.digest}, indent=2, sort_keys=True)
-        data = text.encode() + b"\n"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        fsync_dir(run_dir)
+        write_atomically(run_dir / MANIFEST_NAME, text.encode() + b"\n")
 
     @classmethod
     def read(cls, run_dir: Path) -> Manifest:

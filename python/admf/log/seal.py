@@ -26,7 +26,7 @@ from typing import Final, NamedTuple
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from admf.log.segment import LogCorruptionError, crc32, fsync_dir, write_all
+from admf.log.segment import LogCorruptionError, crc32, write_atomically
 
 SEALED_GLOB: Final[str] = "events-*.parquet"
 SEALED_PATTERN: Final[re.Pattern[str]] = re.compile(
@@ -169,18 +169,8 @@ def seal_table(table: pa.Table, run_dir: Path, first_seq: int, *, sync: bool = T
     crc = crc32(data)
     sha = hashlib.sha256(data).hexdigest()
     name = sealed_name(first_seq, last_seq, crc)
-    tmp = run_dir / (name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o444)
-    try:
-        write_all(fd, data)
-        if sync:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
     final = run_dir / name
-    os.replace(tmp, final)
-    if sync:
-        fsync_dir(run_dir)
+    write_atomically(final, data, 0o444, sync=sync)
     sealed = SealedFile(final, first_seq, last_seq, crc, data.size, sha)
     sealed.remember()
     return sealed

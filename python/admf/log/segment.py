@@ -296,6 +296,24 @@ def write_all(fd: int, data: bytes | pa.Buffer | memoryview) -> None:
         view = view[written:]
 
 
+def write_atomically(
+    path: Path, data: bytes | pa.Buffer | memoryview, mode: int = 0o644, *, sync: bool = True
+) -> None:
+    """Writes ``path`` whole or not at all: into ``path.tmp``, fsynced, renamed over ``path``,
+    and the directory fsynced (``sync=False`` skips both fsyncs, for logs that never sync)."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        write_all(fd, data)
+        if sync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    if sync:
+        fsync_dir(path.parent)
+
+
 def _close_fd(fd: int) -> None:
     with contextlib.suppress(OSError):  # already closed
         os.close(fd)

@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
-from admf.log.segment import LogCorruptionError, fsync_dir, write_all
+from admf.log.segment import LogCorruptionError, write_atomically
 
 SHAPE_NAME: Final[str] = "shape.json"
 SHAPE_FORMAT: Final[str] = "admf-log-shape"
@@ -135,17 +134,7 @@ class Shape:
         body = self.body()
         body["checksum"] = hashlib.sha256(_canonical(body)).hexdigest()
         data = json.dumps(body, indent=1, sort_keys=True).encode() + b"\n"
-        tmp = run_dir / (SHAPE_NAME + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            write_all(fd, data)
-            if sync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, run_dir / SHAPE_NAME)
-        if sync:
-            fsync_dir(run_dir)
+        write_atomically(run_dir / SHAPE_NAME, data, sync=sync)
 
     @classmethod
     def read(cls, run_dir: Path) -> Shape:

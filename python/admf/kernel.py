@@ -420,6 +420,12 @@ class Kernel:
                     break
         except RunStopped:
             pass
+        except BaseException:
+            # Ctrl-C (or a crash of the kernel itself): what was applied so far still reaches
+            # the sink, so the log keeps it; nothing marks the run finished.
+            with contextlib.suppress(Exception):
+                self._flush()
+            raise
         for component in self.components:
             component.stop()
         self._drain_pending()

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use numpy::{PyArray1, PyReadonlyArray1};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple, PyType};
 
@@ -362,7 +362,9 @@ impl PyKernelCore {
                 let pair = pair.cast_into::<PyTuple>()?;
                 let handler = pair.get_item(0)?;
                 if let Err(err) = handler.call1((&event,)) {
-                    if err.is_instance(py, stop) {
+                    // Only an `Exception` is the handler's error (an ERROR event); Ctrl-C
+                    // (KeyboardInterrupt), SystemExit and a stop end the run, as in Python.
+                    if err.is_instance(py, stop) || !err.is_instance_of::<PyException>(py) {
                         return Err(err);
                     }
                     error.call1((pair.get_item(1)?, &event, err.value(py)))?;

@@ -18,6 +18,7 @@ from collections.abc import Collection, Mapping
 from typing import Any, Final, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from admf.errors import AdmfError
 from admf.events import EventArray, Kind
@@ -133,7 +134,7 @@ def unhandled_warning(name: str, handlers: Collection[str], events: EventArray) 
     if not wanted:
         return None
     # Kinds by count (no sort of a long run's kinds); values no Kind names are left out.
-    counts = np.bincount(events["kind"], minlength=max(Kind) + 1)
+    counts = kind_counts(events)
     present = {k for k in Kind if counts[k]}
     if wanted & present:
         return None
@@ -146,17 +147,26 @@ def unhandled_warning(name: str, handlers: Collection[str], events: EventArray) 
     )
 
 
-def marked_events(events: EventArray) -> tuple[EventArray, str | None]:
+def kind_counts(events: EventArray) -> npt.NDArray[np.intp]:
+    """How many events of each kind code (indexed by the code), in one pass over the kinds."""
+    counts: npt.NDArray[np.intp] = np.bincount(events["kind"], minlength=max(Kind) + 1)
+    return counts
+
+
+def marked_events(
+    events: EventArray, counts: npt.NDArray[np.intp] | None = None
+) -> tuple[EventArray, str | None]:
     """The events with what the equity curve is marked at: as they are when they hold two
     market marks or more, else with a ``TRADE`` mark at each fill's price right after the
-    fill (book deltas without trades). The second item says so (None: the market's prices)."""
+    fill (book deltas without trades). The second item says so (None: the market's prices).
+    ``counts``: the events' ``kind_counts``, when the caller has them."""
     from admf.analysis import MARK_KINDS
 
-    marks = int(np.count_nonzero(np.isin(events["kind"], [int(k) for k in MARK_KINDS])))
-    fills = events[events["kind"] == Kind.FILL]
-    if marks >= 2 or len(fills) < 2:
+    counts = kind_counts(events) if counts is None else counts
+    marks = int(sum(counts[k] for k in MARK_KINDS))
+    if marks >= 2 or counts[Kind.FILL] < 2:
         return events, None
-    at_fills = fills.copy()
+    at_fills = events[events["kind"] == Kind.FILL]
     at_fills["kind"] = Kind.TRADE
     merged = np.concatenate([events, at_fills])
     out: EventArray = merged[np.argsort(merged["seq"], kind="stable")]
@@ -172,11 +182,14 @@ class Statistics(NamedTuple):
     marked_at: str | None
 
 
-def statistics_of(events: EventArray, initial_cash: int) -> Statistics:
-    """The statistics of a run's events (see ``Statistics``)."""
+def statistics_of(
+    events: EventArray, initial_cash: int, counts: npt.NDArray[np.intp] | None = None
+) -> Statistics:
+    """The statistics of a run's events (see ``Statistics``); ``counts`` as for
+    ``marked_events``."""
     from admf.analysis import run_statistics
 
-    events, marked_at = marked_events(events)
+    events, marked_at = marked_events(events, counts)
     try:
         return Statistics(run_statistics(events, initial_cash), None, marked_at)
     except AdmfError as exc:
@@ -194,20 +207,23 @@ def summarize_run(
 ) -> RunSummary:
     """The summary of a run from its events and payloads (by seq; objects or the log's
     bytes)."""
-    kinds = events["kind"]
+    counts = kind_counts(events)
 
-    def count(kind: Kind) -> int:
-        return int(np.count_nonzero(kinds == kind))
+    def of_kind(kind: Kind) -> EventArray:
+        # Most runs have no errors or risk decisions: no pass over the kinds for those.
+        if counts[kind] == 0:
+            return events[:0]
+        selected: EventArray = events[events["kind"] == kind]
+        return selected
 
-    errors = events[kinds == Kind.ERROR]
-    risk = events[kinds == Kind.RISK]
-    statistics = statistics_of(events, initial_cash)
+    errors = of_kind(Kind.ERROR)
+    statistics = statistics_of(events, initial_cash, counts)
     return RunSummary(
         events=len(events),
-        orders=count(Kind.ORDER_SUBMIT),
-        fills=count(Kind.FILL),
-        rejected=count(Kind.ORDER_REJECTED),
-        risk_denied=int(np.count_nonzero(risk["aux"] != 0)),
+        orders=int(counts[Kind.ORDER_SUBMIT]),
+        fills=int(counts[Kind.FILL]),
+        rejected=int(counts[Kind.ORDER_REJECTED]),
+        risk_denied=int(np.count_nonzero(of_kind(Kind.RISK)["aux"] != 0)),
         errors=len(errors),
         handler_errors=handler_error_count(errors, payloads),
         output_hash=output_hash,

@@ -265,6 +265,7 @@ def analyze(
         npt.NDArray[np.int64],
     ],
     tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
+    tuple[npt.NDArray[np.uint64], int],
 ]: ...
 
 @final

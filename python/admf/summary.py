@@ -15,14 +15,17 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Collection, Mapping
-from typing import Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 from admf.errors import AdmfError
 from admf.events import EventArray, Kind
-from admf.metrics import Summary
+from admf.metrics import Summary, summarize
+
+if TYPE_CHECKING:
+    from admf.analysis import Analysis
 
 MARKET_HANDLERS: Final[tuple[str, ...]] = ("on_bar", "on_quote", "on_trade", "on_book")
 """The handlers of a strategy that receive market data (their kinds: ``HANDLER_KINDS``)."""
@@ -154,7 +157,7 @@ def kind_counts(events: EventArray) -> npt.NDArray[np.intp]:
 
 
 def marked_events(
-    events: EventArray, counts: npt.NDArray[np.intp] | None = None
+    events: EventArray, counts: npt.NDArray[np.intp] | npt.NDArray[np.uint64] | None = None
 ) -> tuple[EventArray, str | None]:
     """The events with what the equity curve is marked at: as they are when they hold two
     market marks or more, else with a ``TRADE`` mark at each fill's price right after the
@@ -182,16 +185,16 @@ class Statistics(NamedTuple):
     marked_at: str | None
 
 
-def statistics_of(
-    events: EventArray, initial_cash: int, counts: npt.NDArray[np.intp] | None = None
-) -> Statistics:
-    """The statistics of a run's events (see ``Statistics``); ``counts`` as for
-    ``marked_events``."""
-    from admf.analysis import run_statistics
+def statistics_of(events: EventArray, initial_cash: int, analysis: Analysis) -> Statistics:
+    """The statistics of a run's events (see ``Statistics``), from their ``analysis`` (one
+    fold; a second only for a curve marked at the fills)."""
+    from admf.analysis import analyze, statistics_inputs
 
-    events, marked_at = marked_events(events, counts)
+    marked, marked_at = marked_events(events, analysis.tally.kinds)
+    if marked_at is not None:
+        analysis = analyze(marked, initial_cash)
     try:
-        return Statistics(run_statistics(events, initial_cash), None, marked_at)
+        return Statistics(summarize(*statistics_inputs(analysis)), None, marked_at)
     except AdmfError as exc:
         return Statistics(None, str(exc), None)
 
@@ -207,23 +210,20 @@ def summarize_run(
 ) -> RunSummary:
     """The summary of a run from its events and payloads (by seq; objects or the log's
     bytes)."""
-    counts = kind_counts(events)
+    from admf.analysis import analyze
 
-    def of_kind(kind: Kind) -> EventArray:
-        # Most runs have no errors or risk decisions: no pass over the kinds for those.
-        if counts[kind] == 0:
-            return events[:0]
-        selected: EventArray = events[events["kind"] == kind]
-        return selected
-
-    errors = of_kind(Kind.ERROR)
-    statistics = statistics_of(events, initial_cash, counts)
+    # One fold gives the counts and what the statistics are made of.
+    analysis = analyze(events, initial_cash)
+    counts = analysis.tally.kinds
+    # Most runs have no errors: no pass over the kinds for them.
+    errors = events[events["kind"] == Kind.ERROR] if counts[Kind.ERROR] else events[:0]
+    statistics = statistics_of(events, initial_cash, analysis)
     return RunSummary(
         events=len(events),
         orders=int(counts[Kind.ORDER_SUBMIT]),
         fills=int(counts[Kind.FILL]),
         rejected=int(counts[Kind.ORDER_REJECTED]),
-        risk_denied=int(np.count_nonzero(of_kind(Kind.RISK)["aux"] != 0)),
+        risk_denied=analysis.tally.risk_denied,
         errors=len(errors),
         handler_errors=handler_error_count(errors, payloads),
         output_hash=output_hash,

@@ -83,6 +83,25 @@ struct OpenTrip {
     fees: i64,
 }
 
+/// Counts of a run's events, taken in the same pass as the rest (a pass over a long run's
+/// records costs as much as the fold, being memory bound).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tally {
+    /// Events of each kind code.
+    pub kinds: [u64; 256],
+    /// `RISK` decisions that refused an order (a non-zero reason code in `aux`).
+    pub risk_denied: u64,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Tally {
+            kinds: [0; 256],
+            risk_denied: 0,
+        }
+    }
+}
+
 /// What [`analyze`] builds.
 #[derive(Debug, Default)]
 pub struct Analysis {
@@ -92,26 +111,22 @@ pub struct Analysis {
     pub steps: Vec<(i64, i64)>,
     /// The portfolio after the last event.
     pub portfolio: Option<Portfolio>,
+    pub tally: Tally,
 }
 
 /// Folds a run's events (in `seq` order) into its equity curve, round trips and positions.
 pub fn analyze(events: &[Event], initial_cash: i64) -> Analysis {
     let mut portfolio = Portfolio::new(initial_cash);
     let mut out = Analysis::default();
-    let marks = events.iter().filter(|e| is_mark(e.kind)).count();
-    for column in [
-        &mut out.curve.ts,
-        &mut out.curve.equity,
-        &mut out.curve.cash,
-        &mut out.curve.exposure,
-    ] {
-        column.reserve_exact(marks);
-    }
     let mut trips: BTreeMap<u32, OpenTrip> = BTreeMap::new();
     let mut total = 0i64;
     let mut pending: Option<i64> = None;
-    let fill = Kind::Fill as u8;
+    let (fill, risk) = (Kind::Fill as u8, Kind::Risk as u8);
     for e in events {
+        out.tally.kinds[e.kind as usize] += 1;
+        if e.kind == risk && e.aux != 0 {
+            out.tally.risk_denied += 1;
+        }
         if e.kind == fill {
             portfolio.apply(e);
             let signed = if e.side == Side::Buy as u8 {
@@ -231,5 +246,19 @@ mod tests {
         assert_eq!(short.pnl, 9 * SCALE);
         let steps: Vec<i64> = a.steps.iter().map(|s| s.1 / SCALE).collect();
         assert_eq!(steps, [10, -10, 0]);
+        assert_eq!(a.tally.kinds[Kind::Bar as usize], 3);
+        assert_eq!(a.tally.kinds[Kind::Fill as usize], 3);
+        assert_eq!(a.tally.risk_denied, 0);
+    }
+
+    #[test]
+    fn tally_counts_kinds_and_refusals() {
+        let risk = |aux| Event {
+            aux,
+            ..Event::new(Kind::Risk, 1)
+        };
+        let a = analyze(&[bar(1, 10), risk(0), risk(3), risk(1)], 0);
+        assert_eq!(a.tally.kinds[Kind::Risk as usize], 3);
+        assert_eq!(a.tally.risk_denied, 2);
     }
 }

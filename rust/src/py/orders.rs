@@ -239,14 +239,17 @@ type Trips<'py> = (
     I64s<'py>,
 );
 
+/// (events of each kind code, risk decisions that refused an order)
+type Tally<'py> = (Bound<'py, PyArray1<u64>>, u64);
+
 /// Folds a run's events (bytes of EVENT_DTYPE records in seq order) into its equity curve,
-/// round trips and position steps, all fixed point, as columns.
+/// round trips and position steps, all fixed point, as columns, and its event counts.
 #[pyfunction]
 fn analyze<'py>(
     py: Python<'py>,
     events: PyReadonlyArray1<'py, u8>,
     initial_cash_fx: i64,
-) -> PyResult<(Curve<'py>, Trips<'py>, (I64s<'py>, I64s<'py>))> {
+) -> PyResult<(Curve<'py>, Trips<'py>, (I64s<'py>, I64s<'py>), Tally<'py>)> {
     let bytes = events.as_slice()?;
     // Read in place when numpy's buffer is aligned for the record (it nearly always is).
     let records: Cow<'_, [Event]> = match bytemuck::try_cast_slice(bytes) {
@@ -285,7 +288,8 @@ fn analyze<'py>(
         col(&|i| s[i].0, s.len()).into_pyarray(py),
         col(&|i| s[i].1, s.len()).into_pyarray(py),
     );
-    Ok((curve, trips, steps))
+    let tally = (a.tally.kinds.to_vec().into_pyarray(py), a.tally.risk_denied);
+    Ok((curve, trips, steps, tally))
 }
 
 /// The statistics of an equity curve that need all of its points (see `admf.metrics`).

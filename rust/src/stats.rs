@@ -218,26 +218,36 @@ fn median(values: &mut [i64]) -> f64 {
     (lower as f64 + upper as f64) / 2.0
 }
 
-/// The median of `values`: a value more than half of them hold (the usual case: a curve's
-/// regular spacing) is found without a copy; else the copy is partially sorted.
-fn median_of(values: impl Iterator<Item = i64> + Clone) -> f64 {
-    // Boyer-Moore majority vote: a value held by more than half is the candidate.
-    let (mut candidate, mut votes, mut n) = (0i64, 0usize, 0usize);
-    for v in values.clone() {
-        n += 1;
-        if votes == 0 {
-            (candidate, votes) = (v, 1);
-        } else if v == candidate {
-            votes += 1;
+/// Boyer-Moore majority vote: a value held by more than half of the values is the candidate.
+#[derive(Default)]
+struct Majority {
+    candidate: i64,
+    votes: usize,
+    n: usize,
+}
+
+impl Majority {
+    #[inline]
+    fn add(&mut self, v: i64) {
+        self.n += 1;
+        if self.votes == 0 {
+            (self.candidate, self.votes) = (v, 1);
+        } else if v == self.candidate {
+            self.votes += 1;
         } else {
-            votes -= 1;
+            self.votes -= 1;
         }
     }
-    // More than half hold it: both middle places of the sorted values do.
-    if n > 0 && 2 * values.clone().filter(|&v| v == candidate).count() > n {
-        return candidate as f64;
+
+    /// The median of the values voted (given again).
+    fn median(&self, values: impl Iterator<Item = i64> + Clone) -> f64 {
+        // More than half hold it: both middle places of the sorted values do.
+        let held = values.clone().filter(|&v| v == self.candidate).count();
+        if self.n > 0 && 2 * held > self.n {
+            return self.candidate as f64;
+        }
+        median(&mut values.collect::<Vec<_>>())
     }
-    median(&mut values.collect::<Vec<_>>())
 }
 
 /// Periods per year of a series of stamps in time order (`python/admf/metrics.py`): days per
@@ -248,34 +258,42 @@ pub fn periods_per_year(ts: &[i64]) -> f64 {
     if n < 2 {
         return f64::NAN;
     }
-    // 1970-01-01 was a Thursday: (day + 3) % 7 is 0 on Mondays.
-    let weekend = ts
-        .iter()
-        .filter(|&&t| (trading_day(t) + 3).rem_euclid(7) >= 5)
-        .count();
+    // One pass: the points of each day (a day's points are one run, in time order; a day is
+    // found by division only where it changes), the weekend's, and the spacings' vote.
+    let (mut per_day, mut weekend, mut spacing_vote) = (Vec::new(), 0usize, Majority::default());
+    let mut day = trading_day(ts[0]);
+    // The stamps of `day`: (day * DAY_NS, (day + 1) * DAY_NS], as `trading_day` reads them.
+    let (mut day_end, mut run) = (day_end_of(day), 0usize);
+    let mut prev = ts[0];
+    for &t in ts {
+        if t > day_end || t <= day_end.wrapping_sub(DAY_NS) {
+            per_day.push(run);
+            day = trading_day(t);
+            (day_end, run) = (day_end_of(day), 0);
+        }
+        run += 1;
+        // 1970-01-01 was a Thursday: (day + 3) % 7 is 0 on Mondays.
+        if (day + 3).rem_euclid(7) >= 5 {
+            weekend += 1;
+        }
+        if run > 1 || !per_day.is_empty() {
+            spacing_vote.add(t.wrapping_sub(prev));
+        }
+        prev = t;
+    }
+    per_day.push(run);
     let days_per_year = if weekend as f64 / n as f64 > WEEKEND_SHARE {
         365.0
     } else {
         252.0
     };
-    let spacing = median_of(ts.windows(2).map(|w| w[1].wrapping_sub(w[0])));
+    let spacing = spacing_vote.median(ts.windows(2).map(|w| w[1].wrapping_sub(w[0])));
     // Also false for NaN, as numpy's `spacing <= 0` is.
     if spacing <= 0.0 {
         return f64::NAN;
     }
     if spacing < DAILY_SPACING_NS {
-        // In time order, a day's points are one run of equal days.
-        let mut per_day = Vec::new();
-        let (mut day, mut run) = (trading_day(ts[0]), 0i64);
-        for &t in ts {
-            let d = trading_day(t);
-            if d != day {
-                per_day.push(run);
-                (day, run) = (d, 0);
-            }
-            run += 1;
-        }
-        per_day.push(run);
+        let mut per_day: Vec<i64> = per_day.into_iter().map(|r| r as i64).collect();
         return days_per_year * median(&mut per_day);
     }
     for (limit_days, per_year) in SLOW_SPACINGS {
@@ -284,6 +302,12 @@ pub fn periods_per_year(ts: &[i64]) -> f64 {
         }
     }
     1.0
+}
+
+/// The last stamp of a trading day (see [`trading_day`]).
+#[inline]
+fn day_end_of(day: i64) -> i64 {
+    day.wrapping_mul(DAY_NS).wrapping_add(DAY_NS)
 }
 
 #[cfg(test)]
@@ -346,8 +370,13 @@ mod tests {
     fn median_matches_the_middle_or_the_mean_of_the_two() {
         assert_eq!(median(&mut [3, 1, 2]), 2.0);
         assert_eq!(median(&mut [4, 1, 3, 2]), 2.5);
-        assert_eq!(median_of([7, 7, 1, 7].into_iter()), 7.0);
-        assert_eq!(median_of([7, 1, 2, 7].into_iter()), 4.5);
+        let median_of = |values: [i64; 4]| {
+            let mut vote = Majority::default();
+            values.iter().for_each(|&v| vote.add(v));
+            vote.median(values.into_iter())
+        };
+        assert_eq!(median_of([7, 7, 1, 7]), 7.0);
+        assert_eq!(median_of([7, 1, 2, 7]), 4.5);
         assert!(median(&mut []).is_nan());
     }
 

@@ -46,6 +46,27 @@ impl Curve {
         self.exposure.push(exposure);
     }
 
+    fn columns(&mut self) -> [&mut Vec<i64>; 4] {
+        [
+            &mut self.ts,
+            &mut self.equity,
+            &mut self.cash,
+            &mut self.exposure,
+        ]
+    }
+
+    fn reserve(&mut self, points: usize) {
+        for column in self.columns() {
+            column.reserve_exact(points);
+        }
+    }
+
+    fn shrink_to_fit(&mut self) {
+        for column in self.columns() {
+            column.shrink_to_fit();
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.ts.len()
     }
@@ -118,6 +139,9 @@ pub struct Analysis {
 pub fn analyze(events: &[Event], initial_cash: i64) -> Analysis {
     let mut portfolio = Portfolio::new(initial_cash);
     let mut out = Analysis::default();
+    // At most one point per event: reserved up front (pages untouched until written) and
+    // trimmed at the end, instead of a pass to count the marks or a copy at each growth.
+    out.curve.reserve(events.len());
     let mut trips: BTreeMap<u32, OpenTrip> = BTreeMap::new();
     let mut total = 0i64;
     let mut pending: Option<i64> = None;
@@ -150,6 +174,7 @@ pub fn analyze(events: &[Event], initial_cash: i64) -> Analysis {
     if let Some(ts) = pending {
         out.curve.push(&portfolio, ts);
     }
+    out.curve.shrink_to_fit();
     out.portfolio = Some(portfolio);
     out
 }

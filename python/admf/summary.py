@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 MARKET_HANDLERS: Final[tuple[str, ...]] = ("on_bar", "on_quote", "on_trade", "on_book")
 """The handlers of a strategy that receive market data (their kinds: ``HANDLER_KINDS``)."""
 
+FIRST_EVENTS: Final[int] = 4096
+"""How many of a run's first events ``unhandled_warning`` looks at before counting all."""
+
 MARKED_AT_FILLS: Final[str] = "the run's own fills (the data has no trades or bars to mark at)"
 
 
@@ -135,6 +138,9 @@ def unhandled_warning(name: str, handlers: Collection[str], events: EventArray) 
     mine = sorted(h for h in handlers if h in MARKET_HANDLERS)
     wanted = set().union(*(kinds_of(h) for h in mine))
     if not wanted:
+        return None
+    # The usual answer (a handled kind among the first events) without a pass over them all.
+    if wanted & set(events["kind"][:FIRST_EVENTS].tolist()):
         return None
     # Kinds by count (no sort of a long run's kinds); values no Kind names are left out.
     counts = kind_counts(events)

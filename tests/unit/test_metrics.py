@@ -236,11 +236,12 @@ def test_summary_from_plain_float_arrays() -> None:
 # --- The Rust statistics (rust/src/stats.rs) against the numpy formulas they replaced. ---
 #
 # Counts, drawdowns, stamps, exposure and periods per year must be equal. Float sums may not
-# be: numpy sums pairwise, Rust with Neumaier's compensation, so a mean or a sum of squares
-# differs by rounding, a few units in the last place of the sum of the magnitudes (numpy's
-# own error, below 1e-15 relative for these sizes). We allow 1e-12 relative to the value or
-# to that magnitude: a mean of returns that cancel to nearly zero, or the deviation of equal
-# returns (zero in Rust, a rounding of numpy's mean in numpy), is compared to the mean |r|.
+# be: numpy sums pairwise (plainly within blocks of 128), Rust plainly within blocks of 256
+# and with Neumaier's compensation across them, so a mean or a sum of squares differs by
+# rounding: at worst ~256 units in the last place of the sum of the magnitudes (~3e-14),
+# typically a few. We allow 1e-12 relative to the value or to that magnitude: a mean of
+# returns that cancel to nearly zero, or the deviation of equal returns (a rounding of each
+# side's mean), is compared to the mean |r|.
 REL = 1e-12
 
 

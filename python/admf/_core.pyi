@@ -248,7 +248,7 @@ class Portfolio:
     def unrealized_fx(self) -> int: ...
 
 def analyze(
-    events: npt.NDArray[np.uint8], initial_cash_fx: int
+    events: npt.NDArray[np.uint8], initial_cash_fx: int, cash_and_exposure: bool = True
 ) -> tuple[
     tuple[
         npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]

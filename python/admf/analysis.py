@@ -62,10 +62,14 @@ class Analysis(NamedTuple):
     tally: Tally
 
 
-def analyze(events: EventArray, initial_cash_fx: int) -> Analysis:
-    """Folds a run's events (in ``seq`` order) into its equity curve, trades and positions."""
+def analyze(
+    events: EventArray, initial_cash_fx: int, *, cash_and_exposure: bool = True
+) -> Analysis:
+    """Folds a run's events (in ``seq`` order) into its equity curve, trades and positions.
+    ``cash_and_exposure=False`` leaves those columns of the curve empty: the statistics need
+    neither, and a long run's columns cost as much to write as the fold itself."""
     raw = np.ascontiguousarray(events).view(np.uint8)
-    curve, trips, steps, tally = _core.analyze(raw, initial_cash_fx)
+    curve, trips, steps, tally = _core.analyze(raw, initial_cash_fx, cash_and_exposure)
     trades = np.empty(len(trips[0]), dtype=TRADE_DTYPE)
     for name, column in zip(TRADE_DTYPE.names or (), trips, strict=True):
         trades[name] = column

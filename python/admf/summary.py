@@ -198,7 +198,7 @@ def statistics_of(events: EventArray, initial_cash: int, analysis: Analysis) -> 
 
     marked, marked_at = marked_events(events, analysis.tally.kinds)
     if marked_at is not None:
-        analysis = analyze(marked, initial_cash)
+        analysis = analyze(marked, initial_cash, cash_and_exposure=False)
     try:
         return Statistics(summarize(*statistics_inputs(analysis)), None, marked_at)
     except AdmfError as exc:
@@ -219,7 +219,7 @@ def summarize_run(
     from admf.analysis import analyze
 
     # One fold gives the counts and what the statistics are made of.
-    analysis = analyze(events, initial_cash)
+    analysis = analyze(events, initial_cash, cash_and_exposure=False)
     counts = analysis.tally.kinds
     # Most runs have no errors: no pass over the kinds for them.
     errors = events[events["kind"] == Kind.ERROR] if counts[Kind.ERROR] else events[:0]

@@ -27,6 +27,15 @@ fn is_mark(kind: u8) -> bool {
     )
 }
 
+/// Which columns of the [`Curve`] [`analyze_with`] fills.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Columns {
+    All,
+    /// `ts` and `equity` only (`cash` and `exposure` stay empty): what the statistics need,
+    /// at half the memory a long run's curve takes.
+    Equity,
+}
+
 /// Equity at each mark, fixed point, as columns: cash after every fill the mark caused
 /// (every fill before the next mark) plus the positions at the market's last prices.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -38,33 +47,22 @@ pub struct Curve {
 }
 
 impl Curve {
-    fn push(&mut self, p: &Portfolio, ts: i64) {
+    fn push(&mut self, p: &Portfolio, ts: i64, columns: Columns) {
         let (equity, exposure) = p.equity_and_exposure();
         self.ts.push(ts);
         self.equity.push(equity);
-        self.cash.push(p.cash);
-        self.exposure.push(exposure);
-    }
-
-    fn columns(&mut self) -> [&mut Vec<i64>; 4] {
-        [
-            &mut self.ts,
-            &mut self.equity,
-            &mut self.cash,
-            &mut self.exposure,
-        ]
-    }
-
-    fn reserve(&mut self, points: usize) {
-        for column in self.columns() {
-            column.reserve_exact(points);
+        if columns == Columns::All {
+            self.cash.push(p.cash);
+            self.exposure.push(exposure);
         }
     }
 
-    fn shrink_to_fit(&mut self) {
-        for column in self.columns() {
-            column.shrink_to_fit();
+    fn columns(&mut self, columns: Columns) -> Vec<&mut Vec<i64>> {
+        let mut out = vec![&mut self.ts, &mut self.equity];
+        if columns == Columns::All {
+            out.extend([&mut self.cash, &mut self.exposure]);
         }
+        out
     }
 
     pub fn len(&self) -> usize {
@@ -137,11 +135,18 @@ pub struct Analysis {
 
 /// Folds a run's events (in `seq` order) into its equity curve, round trips and positions.
 pub fn analyze(events: &[Event], initial_cash: i64) -> Analysis {
+    analyze_with(events, initial_cash, Columns::All)
+}
+
+/// [`analyze`], filling only the given columns of the curve.
+pub fn analyze_with(events: &[Event], initial_cash: i64, columns: Columns) -> Analysis {
     let mut portfolio = Portfolio::new(initial_cash);
     let mut out = Analysis::default();
     // At most one point per event: reserved up front (pages untouched until written) and
     // trimmed at the end, instead of a pass to count the marks or a copy at each growth.
-    out.curve.reserve(events.len());
+    for column in out.curve.columns(columns) {
+        column.reserve_exact(events.len());
+    }
     let mut trips: BTreeMap<u32, OpenTrip> = BTreeMap::new();
     let mut total = 0i64;
     let mut pending: Option<i64> = None;
@@ -163,7 +168,7 @@ pub fn analyze(events: &[Event], initial_cash: i64) -> Analysis {
             close_trips(&mut trips, &mut out.trips, e, signed);
         } else if is_mark(e.kind) {
             if let Some(ts) = pending.take() {
-                out.curve.push(&portfolio, ts);
+                out.curve.push(&portfolio, ts, columns);
             }
             if let Some(price) = mark_price(e) {
                 portfolio.mark(e.instrument, price);
@@ -172,9 +177,11 @@ pub fn analyze(events: &[Event], initial_cash: i64) -> Analysis {
         }
     }
     if let Some(ts) = pending {
-        out.curve.push(&portfolio, ts);
+        out.curve.push(&portfolio, ts, columns);
     }
-    out.curve.shrink_to_fit();
+    for column in out.curve.columns(columns) {
+        column.shrink_to_fit();
+    }
     out.portfolio = Some(portfolio);
     out
 }
@@ -271,6 +278,10 @@ mod tests {
         assert_eq!(short.pnl, 9 * SCALE);
         let steps: Vec<i64> = a.steps.iter().map(|s| s.1 / SCALE).collect();
         assert_eq!(steps, [10, -10, 0]);
+        let light = analyze_with(&events, 1_000 * SCALE, Columns::Equity);
+        assert_eq!(light.curve.equity, a.curve.equity);
+        assert_eq!(light.curve.ts, a.curve.ts);
+        assert!(light.curve.cash.is_empty() && light.curve.exposure.is_empty());
         assert_eq!(a.tally.kinds[Kind::Bar as usize], 3);
         assert_eq!(a.tally.kinds[Kind::Fill as usize], 3);
         assert_eq!(a.tally.risk_denied, 0);

@@ -13,7 +13,7 @@ use pyo3::prelude::*;
 use super::event::{events_from_bytes, PyEvent};
 use super::kernel::PyKernelCore;
 use crate::event::{Event, SCALE};
-use crate::orders::{analyze as analyze_events, Portfolio, Position};
+use crate::orders::{analyze_with, Columns, Portfolio, Position};
 use crate::stats::{self, CurveStats, Steps};
 
 #[inline]
@@ -244,11 +244,14 @@ type Tally<'py> = (Bound<'py, PyArray1<u64>>, u64);
 
 /// Folds a run's events (bytes of EVENT_DTYPE records in seq order) into its equity curve,
 /// round trips and position steps, all fixed point, as columns, and its event counts.
+/// `cash_and_exposure=False` leaves those two columns of the curve empty.
 #[pyfunction]
+#[pyo3(signature = (events, initial_cash_fx, cash_and_exposure=true))]
 fn analyze<'py>(
     py: Python<'py>,
     events: PyReadonlyArray1<'py, u8>,
     initial_cash_fx: i64,
+    cash_and_exposure: bool,
 ) -> PyResult<(Curve<'py>, Trips<'py>, (I64s<'py>, I64s<'py>), Tally<'py>)> {
     let bytes = events.as_slice()?;
     // Read in place when numpy's buffer is aligned for the record (it nearly always is).
@@ -256,7 +259,12 @@ fn analyze<'py>(
         Ok(slice) => Cow::Borrowed(slice),
         Err(_) => Cow::Owned(events_from_bytes(bytes)?),
     };
-    let a = py.detach(|| analyze_events(&records, initial_cash_fx));
+    let columns = if cash_and_exposure {
+        Columns::All
+    } else {
+        Columns::Equity
+    };
+    let a = py.detach(|| analyze_with(&records, initial_cash_fx, columns));
     let col = |f: &dyn Fn(usize) -> i64, n: usize| (0..n).map(f).collect::<Vec<i64>>();
     let c = a.curve;
     let curve = (

@@ -34,6 +34,11 @@ Conventions (stated in ``Summary`` and the report):
   with a non-zero position; without a position series the trades' holding intervals are used.
 - Turnover is the traded notional (entry and exit of every trade) divided by the mean equity,
   over the whole run (``turnover``) and per year (``annual_turnover``).
+
+The statistics that need every point of the curve (returns' mean and deviations, drawdown,
+mean equity, exposure from the position steps, periods per year) are computed in two passes
+in Rust (``rust/src/stats.rs``, ``_core.curve_statistics``) rather than in numpy's many; they
+equal the numpy formulas up to the rounding of float sums (``tests/unit/test_metrics.py``).
 """
 
 from __future__ import annotations

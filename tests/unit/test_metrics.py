@@ -231,6 +231,9 @@ def test_summary_from_plain_float_arrays() -> None:
     assert summary(TS, VALUES)["total_return"] == pytest.approx(0.3068)  # ints: fixed point
     with pytest.raises(AdmfError, match="exposure has"):
         summary(TS, VALUES / SCALE, exposure=gross[:2])
+    for bad in (math.nan, math.inf):
+        with pytest.raises(AdmfError, match="must be finite"):
+            summary(TS, np.where(np.arange(len(TS)) == 2, bad, EQUITY))
 
 
 # --- The Rust statistics (rust/src/stats.rs) against the numpy formulas they replaced. ---

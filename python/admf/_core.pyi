@@ -18,6 +18,7 @@ __all__ = [
     "SMA",
     "Bollinger",
     "BookError",
+    "CurveStatistics",
     "EndOfStream",
     "Event",
     "EventQueue",
@@ -30,7 +31,9 @@ __all__ = [
     "SimVenue",
     "_lobster_like",
     "analyze",
+    "curve_statistics",
     "merge",
+    "periods_per_year",
 ]
 
 EVENT_SIZE: Final[int]
@@ -245,7 +248,7 @@ class Portfolio:
     def unrealized_fx(self) -> int: ...
 
 def analyze(
-    events: npt.NDArray[np.uint8], initial_cash_fx: int
+    events: npt.NDArray[np.uint8], initial_cash_fx: int, cash_and_exposure: bool = True
 ) -> tuple[
     tuple[
         npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]
@@ -262,7 +265,39 @@ def analyze(
         npt.NDArray[np.int64],
     ],
     tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
+    tuple[npt.NDArray[np.uint64], int],
 ]: ...
+
+@final
+class CurveStatistics:
+    @property
+    def returns(self) -> int: ...
+    @property
+    def mean_return(self) -> float: ...
+    @property
+    def std_return(self) -> float: ...
+    @property
+    def downside_deviation(self) -> float: ...
+    @property
+    def max_drawdown(self) -> float: ...
+    @property
+    def max_drawdown_duration_ns(self) -> int: ...
+    @property
+    def max_drawdown_peak_ns(self) -> int: ...
+    @property
+    def max_drawdown_trough_ns(self) -> int: ...
+    @property
+    def mean_equity(self) -> float: ...
+    @property
+    def exposure(self) -> float: ...
+
+def curve_statistics(
+    ts: npt.NDArray[np.int64],
+    equity: npt.NDArray[np.int64] | npt.NDArray[np.float64],
+    positions_ts: npt.NDArray[np.int64] | None = None,
+    positions_qty: npt.NDArray[np.int64] | None = None,
+) -> CurveStatistics: ...
+def periods_per_year(ts: npt.NDArray[np.int64]) -> float: ...
 
 @final
 class KernelCore:

@@ -8,6 +8,8 @@ of the portfolio's fold of fills (``rust/src/orders/analysis.rs``), all in fixed
   trip and opens the next), as a ``metrics.TRADE_DTYPE`` array; entry and exit prices are
   volume-weighted, fees and the net P&L exact.
 - The **positions**: the step function ``(ts, qty)`` of the total signed position.
+- The **tally**: how many events of each kind, and the risk decisions that refused an order
+  (counted in the same pass: a pass over a long run's records costs as much as the fold).
 """
 
 from __future__ import annotations
@@ -20,8 +22,7 @@ import numpy.typing as npt
 from admf import _core
 from admf.errors import AdmfError
 from admf.events import EventArray, Kind
-from admf.metrics import TRADE_DTYPE, Summary, TradeArray
-from admf.metrics import summarize as summarize_metrics
+from admf.metrics import TRADE_DTYPE, TradeArray
 
 I64 = npt.NDArray[np.int64]
 
@@ -46,20 +47,33 @@ class Steps(NamedTuple):
     qty: I64
 
 
+class Tally(NamedTuple):
+    """Counts of the events: ``kinds[code]`` of each kind code (``Kind``), and the ``RISK``
+    decisions that refused an order (a non-zero reason code)."""
+
+    kinds: npt.NDArray[np.uint64]
+    risk_denied: int
+
+
 class Analysis(NamedTuple):
     curve: EquityCurve
     trades: TradeArray
     positions: Steps
+    tally: Tally
 
 
-def analyze(events: EventArray, initial_cash_fx: int) -> Analysis:
-    """Folds a run's events (in ``seq`` order) into its equity curve, trades and positions."""
+def analyze(
+    events: EventArray, initial_cash_fx: int, *, cash_and_exposure: bool = True
+) -> Analysis:
+    """Folds a run's events (in ``seq`` order) into its equity curve, trades and positions.
+    ``cash_and_exposure=False`` leaves those columns of the curve empty: the statistics need
+    neither, and a long run's columns cost as much to write as the fold itself."""
     raw = np.ascontiguousarray(events).view(np.uint8)
-    curve, trips, steps = _core.analyze(raw, initial_cash_fx)
+    curve, trips, steps, tally = _core.analyze(raw, initial_cash_fx, cash_and_exposure)
     trades = np.empty(len(trips[0]), dtype=TRADE_DTYPE)
     for name, column in zip(TRADE_DTYPE.names or (), trips, strict=True):
         trades[name] = column
-    return Analysis(EquityCurve(*curve), trades, Steps(*steps))
+    return Analysis(EquityCurve(*curve), trades, Steps(*steps), Tally(*tally))
 
 
 def round_trips(fills: EventArray) -> TradeArray:
@@ -77,23 +91,11 @@ def positions_of(events: EventArray) -> Steps:
     return analyze(events[events["kind"] == Kind.FILL], 0).positions
 
 
-def metric_inputs(
-    events: EventArray, initial_cash_fx: int
-) -> tuple[tuple[I64, I64], TradeArray, tuple[I64, I64]]:
-    """What ``admf.metrics`` and ``admf.report`` take, from a run's events: the equity curve
-    in fixed point, the round trips and the position step function (one fold)."""
-    return statistics_inputs(analyze(events, initial_cash_fx))
-
-
 def statistics_inputs(
     a: Analysis,
 ) -> tuple[tuple[I64, I64], TradeArray, tuple[I64, I64]]:
-    """`metric_inputs` of a run already analyzed."""
+    """What ``admf.metrics`` and ``admf.report`` take from a run's analysis: the equity curve
+    in fixed point, the round trips and the position step function."""
     if len(a.curve.ts) < 2:
         raise AdmfError("the run has fewer than 2 market data points: no statistics")
     return (a.curve.ts, a.curve.equity), a.trades, (a.positions.ts, a.positions.qty)
-
-
-def run_statistics(events: EventArray, initial_cash_fx: int) -> Summary:
-    """The metrics of a run from its events (see ``admf.metrics``)."""
-    return summarize_metrics(*metric_inputs(events, initial_cash_fx))

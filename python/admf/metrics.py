@@ -34,6 +34,11 @@ Conventions (stated in ``Summary`` and the report):
   with a non-zero position; without a position series the trades' holding intervals are used.
 - Turnover is the traded notional (entry and exit of every trade) divided by the mean equity,
   over the whole run (``turnover``) and per year (``annual_turnover``).
+
+The statistics that need every point of the curve (returns' mean and deviations, drawdown,
+mean equity, exposure from the position steps, periods per year) are computed in two passes
+in Rust (``rust/src/stats.rs``, ``_core.curve_statistics``) rather than in numpy's many; they
+equal the numpy formulas up to the rounding of float sums (``tests/unit/test_metrics.py``).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from admf import _core
 from admf.errors import AdmfError
 from admf.events import SCALE
 
@@ -290,23 +296,7 @@ def trade_array(trades: Any) -> TradeArray:
 
 def infer_periods_per_year(ts: I64) -> float:
     """Periods per year of a series of timestamps (see the module documentation)."""
-    if len(ts) < 2:
-        return math.nan
-    days = trading_day(ts)
-    weekday = (days + 3) % 7  # 1970-01-01 was a Thursday: 0 = Monday
-    days_per_year = 365.0 if np.mean(weekday >= 5) > 0.10 else 252.0
-    spacing = float(np.median(np.diff(ts)))
-    if spacing <= 0:
-        return math.nan
-    if spacing < DAILY_SPACING_NS:
-        # The stamps are in time order: a day's points are one run of equal days.
-        starts = np.flatnonzero(np.diff(days)) + 1
-        per_day = np.diff(np.concatenate([[0], starts, [len(days)]]))
-        return days_per_year * float(np.median(per_day))
-    for limit_days, per_year in ((4, days_per_year), (10, 52.0), (45, 12.0), (120, 4.0)):
-        if spacing < limit_days * DAY_NS:
-            return per_year
-    return 1.0
+    return _core.periods_per_year(np.ascontiguousarray(ts, dtype=np.int64))
 
 
 def returns(equity: npt.NDArray[Any]) -> F64:
@@ -327,26 +317,6 @@ def drawdown(equity: npt.NDArray[Any]) -> F64:
         dd = np.where(peak > 0, values / np.where(peak > 0, peak, 1.0) - 1.0, 0.0)
     out: F64 = np.asarray(dd, dtype=np.float64)
     return out
-
-
-def _max_drawdown(ts: I64, equity: npt.NDArray[Any]) -> tuple[float, int, int, int]:
-    """(max drawdown, longest underwater duration, peak ts, trough ts)."""
-    if len(equity) == 0:
-        return math.nan, 0, 0, 0
-    dd = drawdown(equity)
-    trough = int(np.argmin(dd))
-    peak = int(np.argmax(equity[: trough + 1]))
-    # Underwater spells: from the last new high to the next point back at (or above) it.
-    running_peak = np.maximum.accumulate(equity)
-    at_peak = equity >= running_peak
-    peak_ts = np.where(at_peak, ts, np.iinfo(np.int64).min)
-    last_peak_ts = np.maximum.accumulate(peak_ts)
-    # A spell ends at the first point back at a peak, or at the end of the curve.
-    ends = np.flatnonzero(at_peak[1:] & ~at_peak[:-1]) + 1
-    longest = int(np.max(ts[ends] - last_peak_ts[ends - 1])) if len(ends) else 0
-    if not at_peak[-1]:
-        longest = max(longest, int(ts[-1] - last_peak_ts[-1]))
-    return float(dd[trough]), longest, int(ts[peak]), int(ts[trough])
 
 
 def in_market(ts: I64, positions: tuple[I64, I64] | None, trades: TradeArray) -> F64 | None:
@@ -386,15 +356,18 @@ def summarize(
     if len(ts) < 2:
         raise AdmfError(f"an equity curve needs at least 2 points, got {len(ts)}")
     trade_rows = trade_array(trades)
-    held = in_market(ts, position_series(positions), trade_rows)
+    steps = position_series(positions)
+    # With position steps the exposure comes with the curve's statistics (one pass).
+    held = in_market(ts, None, trade_rows) if steps is None else None
     qty = trade_rows["qty"].astype(np.float64) / SCALE
     notional = float(
         np.sum(np.abs(qty) * (trade_rows["entry_price"] + trade_rows["exit_price"]) / SCALE)
     )
     return _statistics(
         ts,
-        values.astype(np.float64) / SCALE,
+        values,
         trade_rows["pnl"].astype(np.float64) / SCALE,
+        steps,
         held,
         notional,
         periods_per_year,
@@ -429,6 +402,8 @@ def summary(
         raise AdmfError(f"an equity curve needs at least 2 points, got {len(stamps)}")
     if np.any(np.diff(stamps) < 0):
         raise AdmfError("equity timestamps must be in time order")
+    if not np.all(np.isfinite(curve)):
+        raise AdmfError("equity values must be finite numbers (no NaN or infinity)")
     pnl = np.asarray([] if trade_pnl is None else trade_pnl, dtype=np.float64)
     held = None
     if exposure is not None:
@@ -437,28 +412,35 @@ def summary(
             raise AdmfError(f"exposure has {gross.shape} points, the equity curve {curve.shape}")
         held = (gross[:-1] != 0).astype(np.float64)
     return _statistics(
-        stamps, curve, pnl, held, float(traded), periods_per_year, annualize
+        stamps, curve, pnl, None, held, float(traded), periods_per_year, annualize
     ).as_dict()
 
 
 def _statistics(
     ts: I64,
-    equity: F64,
+    equity: I64 | F64,
     pnl: F64,
+    positions: tuple[I64, I64] | None,
     held: F64 | None,
     notional: float,
     periods_per_year: float | None,
     annualize: bool | None,
 ) -> Summary:
-    """The statistics from the curve in whole units, the trades' P&L, the in-market flags of
-    the periods and the traded notional."""
+    """The statistics from the curve (int64: fixed point; float64: whole units), the trades'
+    P&L, the position steps or else the in-market flags of the periods, and the traded
+    notional."""
     ppy = infer_periods_per_year(ts) if periods_per_year is None else float(periods_per_year)
     if not ppy > 0:
         raise AdmfError(f"periods per year must be positive, got {ppy}")
 
-    r = returns(equity)
-    r = r[~np.isnan(r)]
-    start, end = float(equity[0]), float(equity[-1])
+    # Every statistic that needs all the points, in one Rust pass (`rust/src/stats.rs`).
+    curve = _core.curve_statistics(
+        np.ascontiguousarray(ts),
+        equity if equity.flags.c_contiguous else equity.copy(),
+        *(() if positions is None else (np.ascontiguousarray(p) for p in positions)),
+    )
+    fixed = equity.dtype.kind in "iu"
+    start, end = (float(equity[i]) / SCALE if fixed else float(equity[i]) for i in (0, -1))
     total = end / start - 1.0 if start > 0 else math.nan
     length = int(ts[-1]) - int(ts[0])
     years = length / YEAR_NS
@@ -469,18 +451,16 @@ def _statistics(
         not_annualized = f"the run spans {span(length)}, less than {MIN_ANNUALIZED_DAYS} days"
     cagr = _cagr(start, end, years)
     sharpe = sortino = volatility = math.nan
-    if len(r) >= 2:
-        std = float(np.std(r, ddof=1))
-        mean = float(np.mean(r))
+    if curve.returns >= 2:
+        std, mean = curve.std_return, curve.mean_return
         volatility = std * math.sqrt(ppy)
         if std > 0:
             sharpe = mean / std * math.sqrt(ppy)
-        downside = math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2)))
+        downside = curve.downside_deviation
         if downside > 0:
             sortino = mean / downside * math.sqrt(ppy)
         elif mean > 0:
             sortino = math.inf
-    mdd, mdd_duration, mdd_peak, mdd_trough = _max_drawdown(ts, equity)
 
     wins, losses = pnl[pnl > 0], pnl[pnl < 0]
     win_rate = len(wins) / len(pnl) if len(pnl) else math.nan
@@ -488,8 +468,11 @@ def _statistics(
     profit_factor = (
         float(wins.sum()) / gross_loss if gross_loss > 0 else (math.inf if len(wins) else math.nan)
     )
-    exposure = float(held.mean()) if held is not None and len(held) else math.nan
-    mean_equity = float(np.mean(equity))
+    if held is not None:
+        exposure = float(held.mean()) if len(held) else math.nan
+    else:
+        exposure = curve.exposure
+    mean_equity = curve.mean_equity
     turnover = notional / mean_equity if mean_equity > 0 else math.nan
     annual_turnover = turnover / years if years > 0 else math.nan
     if not_annualized is not None:
@@ -505,10 +488,10 @@ def _statistics(
         sharpe=sharpe,
         sortino=sortino,
         annual_volatility=volatility,
-        max_drawdown=mdd,
-        max_drawdown_duration_ns=mdd_duration,
-        max_drawdown_peak_ns=mdd_peak,
-        max_drawdown_trough_ns=mdd_trough,
+        max_drawdown=curve.max_drawdown,
+        max_drawdown_duration_ns=curve.max_drawdown_duration_ns,
+        max_drawdown_peak_ns=curve.max_drawdown_peak_ns,
+        max_drawdown_trough_ns=curve.max_drawdown_trough_ns,
         trades=len(pnl),
         win_rate=win_rate,
         profit_factor=profit_factor,

@@ -15,16 +15,23 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Collection, Mapping
-from typing import Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from admf.errors import AdmfError
 from admf.events import EventArray, Kind
-from admf.metrics import Summary
+from admf.metrics import Summary, summarize
+
+if TYPE_CHECKING:
+    from admf.analysis import Analysis
 
 MARKET_HANDLERS: Final[tuple[str, ...]] = ("on_bar", "on_quote", "on_trade", "on_book")
 """The handlers of a strategy that receive market data (their kinds: ``HANDLER_KINDS``)."""
+
+FIRST_EVENTS: Final[int] = 4096
+"""How many of a run's first events ``unhandled_warning`` looks at before counting all."""
 
 MARKED_AT_FILLS: Final[str] = "the run's own fills (the data has no trades or bars to mark at)"
 
@@ -132,8 +139,11 @@ def unhandled_warning(name: str, handlers: Collection[str], events: EventArray) 
     wanted = set().union(*(kinds_of(h) for h in mine))
     if not wanted:
         return None
+    # The usual answer (a handled kind among the first events) without a pass over them all.
+    if wanted & set(events["kind"][:FIRST_EVENTS].tolist()):
+        return None
     # Kinds by count (no sort of a long run's kinds); values no Kind names are left out.
-    counts = np.bincount(events["kind"], minlength=max(Kind) + 1)
+    counts = kind_counts(events)
     present = {k for k in Kind if counts[k]}
     if wanted & present:
         return None
@@ -146,17 +156,26 @@ def unhandled_warning(name: str, handlers: Collection[str], events: EventArray) 
     )
 
 
-def marked_events(events: EventArray) -> tuple[EventArray, str | None]:
+def kind_counts(events: EventArray) -> npt.NDArray[np.intp]:
+    """How many events of each kind code (indexed by the code), in one pass over the kinds."""
+    counts: npt.NDArray[np.intp] = np.bincount(events["kind"], minlength=max(Kind) + 1)
+    return counts
+
+
+def marked_events(
+    events: EventArray, counts: npt.NDArray[np.intp] | npt.NDArray[np.uint64] | None = None
+) -> tuple[EventArray, str | None]:
     """The events with what the equity curve is marked at: as they are when they hold two
     market marks or more, else with a ``TRADE`` mark at each fill's price right after the
-    fill (book deltas without trades). The second item says so (None: the market's prices)."""
+    fill (book deltas without trades). The second item says so (None: the market's prices).
+    ``counts``: the events' ``kind_counts``, when the caller has them."""
     from admf.analysis import MARK_KINDS
 
-    marks = int(np.count_nonzero(np.isin(events["kind"], [int(k) for k in MARK_KINDS])))
-    fills = events[events["kind"] == Kind.FILL]
-    if marks >= 2 or len(fills) < 2:
+    counts = kind_counts(events) if counts is None else counts
+    marks = int(sum(counts[k] for k in MARK_KINDS))
+    if marks >= 2 or counts[Kind.FILL] < 2:
         return events, None
-    at_fills = fills.copy()
+    at_fills = events[events["kind"] == Kind.FILL]
     at_fills["kind"] = Kind.TRADE
     merged = np.concatenate([events, at_fills])
     out: EventArray = merged[np.argsort(merged["seq"], kind="stable")]
@@ -172,13 +191,16 @@ class Statistics(NamedTuple):
     marked_at: str | None
 
 
-def statistics_of(events: EventArray, initial_cash: int) -> Statistics:
-    """The statistics of a run's events (see ``Statistics``)."""
-    from admf.analysis import run_statistics
+def statistics_of(events: EventArray, initial_cash: int, analysis: Analysis) -> Statistics:
+    """The statistics of a run's events (see ``Statistics``), from their ``analysis`` (one
+    fold; a second only for a curve marked at the fills)."""
+    from admf.analysis import analyze, statistics_inputs
 
-    events, marked_at = marked_events(events)
+    marked, marked_at = marked_events(events, analysis.tally.kinds)
+    if marked_at is not None:
+        analysis = analyze(marked, initial_cash, cash_and_exposure=False)
     try:
-        return Statistics(run_statistics(events, initial_cash), None, marked_at)
+        return Statistics(summarize(*statistics_inputs(analysis)), None, marked_at)
     except AdmfError as exc:
         return Statistics(None, str(exc), None)
 
@@ -194,20 +216,20 @@ def summarize_run(
 ) -> RunSummary:
     """The summary of a run from its events and payloads (by seq; objects or the log's
     bytes)."""
-    kinds = events["kind"]
+    from admf.analysis import analyze
 
-    def count(kind: Kind) -> int:
-        return int(np.count_nonzero(kinds == kind))
-
-    errors = events[kinds == Kind.ERROR]
-    risk = events[kinds == Kind.RISK]
-    statistics = statistics_of(events, initial_cash)
+    # One fold gives the counts and what the statistics are made of.
+    analysis = analyze(events, initial_cash, cash_and_exposure=False)
+    counts = analysis.tally.kinds
+    # Most runs have no errors: no pass over the kinds for them.
+    errors = events[events["kind"] == Kind.ERROR] if counts[Kind.ERROR] else events[:0]
+    statistics = statistics_of(events, initial_cash, analysis)
     return RunSummary(
         events=len(events),
-        orders=count(Kind.ORDER_SUBMIT),
-        fills=count(Kind.FILL),
-        rejected=count(Kind.ORDER_REJECTED),
-        risk_denied=int(np.count_nonzero(risk["aux"] != 0)),
+        orders=int(counts[Kind.ORDER_SUBMIT]),
+        fills=int(counts[Kind.FILL]),
+        rejected=int(counts[Kind.ORDER_REJECTED]),
+        risk_denied=analysis.tally.risk_denied,
         errors=len(errors),
         handler_errors=handler_error_count(errors, payloads),
         output_hash=output_hash,

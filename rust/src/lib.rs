@@ -9,6 +9,7 @@ pub mod kernel;
 pub mod merge;
 pub mod orders;
 pub mod queue;
+pub mod stats;
 
 #[cfg(feature = "python")]
 mod py;

@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 
 from admf import SCALE, Kind, Side
-from admf.analysis import analyze, statistics_inputs
 from admf.backtest import BacktestSettings, resolve_strategy, run_kernel
 from admf.kernel import Kernel
-from admf.metrics import summarize
+from admf.strategy import Strategy, overridden_handlers
+from admf.summary import summarize_run, unhandled_warning
 from tests.bench.fx_bars import fx_minute_bars
 from tests.integration.backtrader_feed import minute_bars
 
@@ -165,27 +165,49 @@ class _All:
 
 
 def test_result_building_1m(benchmark: Any, bars: np.ndarray) -> None:
-    """Equity curve, round trips and statistics of a 1M-bar SMA run; ``share_of_run`` is this
-    over the run's own time (median of 3 runs, in this test): the target is <= 10%, reported,
-    not asserted (`make test` runs this once, on a busy machine)."""
-    runs = []
+    """What a backtest does with a 1M-bar SMA run's events once it has them, as
+    ``admf.backtest.summarize`` does: the warning check of each strategy and ``summarize_run``
+    (the counts, the fold into the equity curve, round trips and positions, the statistics).
+    ``share_of_run`` is this over the run's own time (median of 3 runs, in this test): the
+    target is <= 10%, reported, not asserted (`make test` runs this once, on a busy
+    machine); ``cpu_share_of_run`` is the same in process CPU time, steadier when the machine
+    is shared."""
+    runs, run_cpu = [], []
     sink = _All()
     for _ in range(3):
         sink = _All()
-        start = time.perf_counter_ns()
-        _admf("sma-cross", bars, sink)
+        start, cpu = time.perf_counter_ns(), time.process_time_ns()
+        kernel, portfolio = _admf("sma-cross", bars, sink)
         runs.append(time.perf_counter_ns() - start)
+        run_cpu.append(time.process_time_ns() - cpu)
     events = np.concatenate(sink.chunks)
+    strategies = [c for c in kernel.components if isinstance(c, Strategy)]
     built: list[int] = []
+    built_cpu: list[int] = []
 
     def build() -> Any:
-        start = time.perf_counter_ns()
-        out = summarize(*statistics_inputs(analyze(events, 100_000 * SCALE)))
+        start, cpu = time.perf_counter_ns(), time.process_time_ns()
+        warnings = [
+            unhandled_warning("sma-cross", overridden_handlers(s), events) for s in strategies
+        ]
+        out = summarize_run(
+            events,
+            kernel.payloads,
+            portfolio.initial_cash_fx,
+            kernel.output_hash,
+            warnings=tuple(w for w in warnings if w is not None),
+        )
         built.append(time.perf_counter_ns() - start)
+        built_cpu.append(time.process_time_ns() - cpu)
         return out
 
     summary = benchmark.pedantic(build, rounds=5, warmup_rounds=1)
-    assert summary.trades > 0
+    assert summary.statistics is not None
+    assert summary.statistics.trades > 0
+    assert summary.fills == int(np.count_nonzero(events["kind"] == Kind.FILL))
     benchmark.extra_info["elements"] = len(bars)
     share = float(np.median(built) / np.median(runs))
+    benchmark.extra_info["cpu_share_of_run"] = round(
+        float(np.median(built_cpu) / np.median(run_cpu)), 4
+    )
     benchmark.extra_info["share_of_run"] = round(share, 4)

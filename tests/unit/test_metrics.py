@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from admf import SCALE, Side
+from admf import SCALE, Side, _core
 from admf.data import read_bars
 from admf.errors import AdmfError
 from admf.metrics import (
@@ -229,3 +231,152 @@ def test_summary_from_plain_float_arrays() -> None:
     assert summary(TS, VALUES)["total_return"] == pytest.approx(0.3068)  # ints: fixed point
     with pytest.raises(AdmfError, match="exposure has"):
         summary(TS, VALUES / SCALE, exposure=gross[:2])
+    for bad in (math.nan, math.inf):
+        with pytest.raises(AdmfError, match="must be finite"):
+            summary(TS, np.where(np.arange(len(TS)) == 2, bad, EQUITY))
+
+
+# --- The Rust statistics (rust/src/stats.rs) against the numpy formulas they replaced. ---
+#
+# Counts, drawdowns, stamps, exposure and periods per year must be equal. Float sums may not
+# be: numpy sums pairwise (plainly within blocks of 128), Rust plainly within blocks of 256
+# and with Neumaier's compensation across them, so a mean or a sum of squares differs by
+# rounding: at worst ~256 units in the last place of the sum of the magnitudes (~3e-14),
+# typically a few. We allow 1e-12 relative to the value or to that magnitude: a mean of
+# returns that cancel to nearly zero, or the deviation of equal returns (a rounding of each
+# side's mean), is compared to the mean |r|.
+REL = 1e-12
+
+
+def reference_statistics(
+    ts: np.ndarray, equity: np.ndarray, positions: tuple[np.ndarray, np.ndarray] | None
+) -> dict[str, float]:
+    """The numpy computation of `admf.metrics` before the Rust pass, for comparison."""
+    values = equity.astype(np.float64) / SCALE if equity.dtype.kind == "i" else equity
+    prev = values[:-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(prev > 0, values[1:] / np.where(prev > 0, prev, 1.0) - 1.0, np.nan)
+    r = r[~np.isnan(r)]
+    out: dict[str, float] = {"returns": len(r), "mean_equity": float(np.mean(values))}
+    out["mean_return"] = float(np.mean(r)) if len(r) else math.nan
+    out["std_return"] = float(np.std(r, ddof=1)) if len(r) >= 2 else math.nan
+    out["downside_deviation"] = (
+        math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2))) if len(r) else math.nan
+    )
+    peak = np.maximum.accumulate(values)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dd = np.where(peak > 0, values / np.where(peak > 0, peak, 1.0) - 1.0, 0.0)
+    trough = int(np.argmin(dd))
+    at_peak = values >= peak
+    last_peak_ts = np.maximum.accumulate(np.where(at_peak, ts, np.iinfo(np.int64).min))
+    ends = np.flatnonzero(at_peak[1:] & ~at_peak[:-1]) + 1
+    longest = int(np.max(ts[ends] - last_peak_ts[ends - 1])) if len(ends) else 0
+    if not at_peak[-1]:
+        longest = max(longest, int(ts[-1] - last_peak_ts[-1]))
+    out["max_drawdown"] = float(dd[trough])
+    out["max_drawdown_duration_ns"] = longest
+    out["max_drawdown_peak_ns"] = int(ts[int(np.argmax(values[: trough + 1]))])
+    out["max_drawdown_trough_ns"] = int(ts[trough])
+    out["exposure"] = math.nan
+    if positions is not None:
+        pts, qty = positions
+        idx = np.searchsorted(pts, ts[:-1], side="right") - 1
+        held = np.where(idx >= 0, qty[np.clip(idx, 0, None)] if len(qty) else 0, 0) != 0
+        out["exposure"] = float(held.astype(np.float64).mean())
+    return out
+
+
+def reference_periods_per_year(ts: np.ndarray) -> float:
+    days = (ts - 1) // DAY_NS
+    days_per_year = 365.0 if np.mean((days + 3) % 7 >= 5) > 0.10 else 252.0
+    spacing = float(np.median(np.diff(ts)))
+    if spacing <= 0:
+        return math.nan
+    if spacing < 0.8 * DAY_NS:
+        starts = np.flatnonzero(np.diff(days)) + 1
+        per_day = np.diff(np.concatenate([[0], starts, [len(days)]]))
+        return days_per_year * float(np.median(per_day))
+    for limit_days, per_year in ((4, days_per_year), (10, 52.0), (45, 12.0), (120, 4.0)):
+        if spacing < limit_days * DAY_NS:
+            return per_year
+    return 1.0
+
+
+def assert_same_statistics(
+    ts: np.ndarray, equity: np.ndarray, positions: tuple[np.ndarray, np.ndarray] | None
+) -> None:
+    expected = reference_statistics(ts, equity, positions)
+    got = _core.curve_statistics(ts, equity, *(positions or ()))
+    values = equity.astype(np.float64) / SCALE if equity.dtype.kind == "i" else equity
+    prev = values[:-1]
+    defined = prev > 0
+    # The magnitudes the sums are made of: the returns' and the equity's.
+    magnitude = {
+        "mean_equity": float(np.mean(np.abs(values))),
+        "mean_return": float(np.mean(np.abs(values[1:][defined] / prev[defined] - 1.0)))
+        if defined.any()
+        else 0.0,
+    }
+    for name in ("std_return", "downside_deviation"):
+        magnitude[name] = magnitude["mean_return"]
+    for name, want in expected.items():
+        value = getattr(got, name)
+        if name in magnitude:
+            assert value == pytest.approx(want, rel=REL, abs=REL * magnitude[name], nan_ok=True), (
+                name
+            )
+        elif isinstance(want, float) and math.isnan(want):
+            assert math.isnan(value), name
+        else:
+            assert value == want, name
+    want_ppy = reference_periods_per_year(ts)
+    ppy = infer_periods_per_year(ts)
+    assert (math.isnan(ppy) and math.isnan(want_ppy)) or ppy == want_ppy
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "backtrader__orcl-1995-2014_head300.txt",
+        "nautilus__ftx_btc-perp-20211231-20220201_1m_head300.csv",
+        "nautilus__fxcm_gbpusd-m1-bid-2012_head300.csv",
+        "backtrader__2006-01-02-volume-min-001_head300.txt",
+    ],
+)
+def test_rust_statistics_equal_numpy_on_real_bars(name: str) -> None:
+    """A curve of real closes (fixed point and units) with a long-when-rising position."""
+    bars = read_bars(ORCL.parent / name)
+    ts, close = np.ascontiguousarray(bars["ts"]), np.ascontiguousarray(bars["price"])
+    rising = np.concatenate([[0], np.sign(np.diff(close))]).astype(np.int64) * SCALE
+    for equity in (close, close.astype(np.float64) / SCALE):
+        assert_same_statistics(ts, equity, (ts, rising))
+        assert_same_statistics(ts, equity, None)
+
+
+@st.composite
+def curves(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    n = draw(st.integers(2, 400))
+    gap = st.sampled_from([0, 60 * 10**9, 3_600 * 10**9, DAY_NS, 7 * DAY_NS, 31 * DAY_NS])
+    gaps = draw(st.lists(gap | st.integers(0, 3 * DAY_NS), min_size=n - 1, max_size=n - 1))
+    ts = draw(st.integers(0, 2 * 10**18)) + np.concatenate([[0], np.cumsum(gaps)])
+    ts = ts.astype(np.int64)
+    level = st.floats(0.01, 1e6) | st.sampled_from([0.0, -1.0, 1.0])
+    if draw(st.booleans()):
+        fx = st.integers(-10 * SCALE, 10**6 * SCALE) | st.just(100 * SCALE)
+        equity = np.array(draw(st.lists(fx, min_size=n, max_size=n)), dtype=np.int64)
+    else:
+        equity = np.array(draw(st.lists(level, min_size=n, max_size=n)), dtype=np.float64)
+    steps = draw(st.integers(0, 20))
+    pts = np.sort(np.array(draw(st.lists(st.sampled_from(ts), min_size=steps, max_size=steps))))
+    qty = np.array(draw(st.lists(st.integers(-3, 3), min_size=steps, max_size=steps)))
+    return ts, equity, (pts.astype(np.int64), qty.astype(np.int64))
+
+
+@settings(max_examples=150, deadline=None)
+@given(curves())
+def test_rust_statistics_equal_numpy_on_random_curves(
+    curve: tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]],
+) -> None:
+    ts, equity, positions = curve
+    assert_same_statistics(ts, equity, positions)
+    assert_same_statistics(ts, equity, None)

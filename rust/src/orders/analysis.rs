@@ -27,6 +27,15 @@ fn is_mark(kind: u8) -> bool {
     )
 }
 
+/// Which columns of the [`Curve`] [`analyze_with`] fills.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Columns {
+    All,
+    /// `ts` and `equity` only (`cash` and `exposure` stay empty): what the statistics need,
+    /// at half the memory a long run's curve takes.
+    Equity,
+}
+
 /// Equity at each mark, fixed point, as columns: cash after every fill the mark caused
 /// (every fill before the next mark) plus the positions at the market's last prices.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -38,12 +47,22 @@ pub struct Curve {
 }
 
 impl Curve {
-    fn push(&mut self, p: &Portfolio, ts: i64) {
+    fn push(&mut self, p: &Portfolio, ts: i64, columns: Columns) {
         let (equity, exposure) = p.equity_and_exposure();
         self.ts.push(ts);
         self.equity.push(equity);
-        self.cash.push(p.cash);
-        self.exposure.push(exposure);
+        if columns == Columns::All {
+            self.cash.push(p.cash);
+            self.exposure.push(exposure);
+        }
+    }
+
+    fn columns(&mut self, columns: Columns) -> Vec<&mut Vec<i64>> {
+        let mut out = vec![&mut self.ts, &mut self.equity];
+        if columns == Columns::All {
+            out.extend([&mut self.cash, &mut self.exposure]);
+        }
+        out
     }
 
     pub fn len(&self) -> usize {
@@ -83,6 +102,25 @@ struct OpenTrip {
     fees: i64,
 }
 
+/// Counts of a run's events, taken in the same pass as the rest (a pass over a long run's
+/// records costs as much as the fold, being memory bound).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tally {
+    /// Events of each kind code.
+    pub kinds: [u64; 256],
+    /// `RISK` decisions that refused an order (a non-zero reason code in `aux`).
+    pub risk_denied: u64,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Tally {
+            kinds: [0; 256],
+            risk_denied: 0,
+        }
+    }
+}
+
 /// What [`analyze`] builds.
 #[derive(Debug, Default)]
 pub struct Analysis {
@@ -92,26 +130,32 @@ pub struct Analysis {
     pub steps: Vec<(i64, i64)>,
     /// The portfolio after the last event.
     pub portfolio: Option<Portfolio>,
+    pub tally: Tally,
 }
 
 /// Folds a run's events (in `seq` order) into its equity curve, round trips and positions.
 pub fn analyze(events: &[Event], initial_cash: i64) -> Analysis {
+    analyze_with(events, initial_cash, Columns::All)
+}
+
+/// [`analyze`], filling only the given columns of the curve.
+pub fn analyze_with(events: &[Event], initial_cash: i64, columns: Columns) -> Analysis {
     let mut portfolio = Portfolio::new(initial_cash);
     let mut out = Analysis::default();
-    let marks = events.iter().filter(|e| is_mark(e.kind)).count();
-    for column in [
-        &mut out.curve.ts,
-        &mut out.curve.equity,
-        &mut out.curve.cash,
-        &mut out.curve.exposure,
-    ] {
-        column.reserve_exact(marks);
+    // At most one point per event: reserved up front (pages untouched until written) and
+    // trimmed at the end, instead of a pass to count the marks or a copy at each growth.
+    for column in out.curve.columns(columns) {
+        column.reserve_exact(events.len());
     }
     let mut trips: BTreeMap<u32, OpenTrip> = BTreeMap::new();
     let mut total = 0i64;
     let mut pending: Option<i64> = None;
-    let fill = Kind::Fill as u8;
+    let (fill, risk) = (Kind::Fill as u8, Kind::Risk as u8);
     for e in events {
+        out.tally.kinds[e.kind as usize] += 1;
+        if e.kind == risk && e.aux != 0 {
+            out.tally.risk_denied += 1;
+        }
         if e.kind == fill {
             portfolio.apply(e);
             let signed = if e.side == Side::Buy as u8 {
@@ -124,7 +168,7 @@ pub fn analyze(events: &[Event], initial_cash: i64) -> Analysis {
             close_trips(&mut trips, &mut out.trips, e, signed);
         } else if is_mark(e.kind) {
             if let Some(ts) = pending.take() {
-                out.curve.push(&portfolio, ts);
+                out.curve.push(&portfolio, ts, columns);
             }
             if let Some(price) = mark_price(e) {
                 portfolio.mark(e.instrument, price);
@@ -133,7 +177,10 @@ pub fn analyze(events: &[Event], initial_cash: i64) -> Analysis {
         }
     }
     if let Some(ts) = pending {
-        out.curve.push(&portfolio, ts);
+        out.curve.push(&portfolio, ts, columns);
+    }
+    for column in out.curve.columns(columns) {
+        column.shrink_to_fit();
     }
     out.portfolio = Some(portfolio);
     out
@@ -231,5 +278,23 @@ mod tests {
         assert_eq!(short.pnl, 9 * SCALE);
         let steps: Vec<i64> = a.steps.iter().map(|s| s.1 / SCALE).collect();
         assert_eq!(steps, [10, -10, 0]);
+        let light = analyze_with(&events, 1_000 * SCALE, Columns::Equity);
+        assert_eq!(light.curve.equity, a.curve.equity);
+        assert_eq!(light.curve.ts, a.curve.ts);
+        assert!(light.curve.cash.is_empty() && light.curve.exposure.is_empty());
+        assert_eq!(a.tally.kinds[Kind::Bar as usize], 3);
+        assert_eq!(a.tally.kinds[Kind::Fill as usize], 3);
+        assert_eq!(a.tally.risk_denied, 0);
+    }
+
+    #[test]
+    fn tally_counts_kinds_and_refusals() {
+        let risk = |aux| Event {
+            aux,
+            ..Event::new(Kind::Risk, 1)
+        };
+        let a = analyze(&[bar(1, 10), risk(0), risk(3), risk(1)], 0);
+        assert_eq!(a.tally.kinds[Kind::Risk as usize], 3);
+        assert_eq!(a.tally.risk_denied, 2);
     }
 }

@@ -1,4 +1,6 @@
-//! `admf._core.Portfolio`, `Position` and `analyze`: the one fold of fills seen from Python.
+//! `admf._core.Portfolio`, `Position` and `analyze`: the one fold of fills seen from Python;
+//! `curve_statistics` and `periods_per_year`: the statistics of its equity curve
+//! (`crate::stats`).
 //!
 //! Numbers a strategy reads are in units (floats); the same names with `_fx` give the
 //! engine's fixed-point integers.
@@ -11,7 +13,8 @@ use pyo3::prelude::*;
 use super::event::{events_from_bytes, PyEvent};
 use super::kernel::PyKernelCore;
 use crate::event::{Event, SCALE};
-use crate::orders::{analyze as analyze_events, Portfolio, Position};
+use crate::orders::{analyze_with, Columns, Portfolio, Position};
+use crate::stats::{self, CurveStats, Steps};
 
 #[inline]
 fn units(fixed: i64) -> f64 {
@@ -236,21 +239,32 @@ type Trips<'py> = (
     I64s<'py>,
 );
 
+/// (events of each kind code, risk decisions that refused an order)
+type Tally<'py> = (Bound<'py, PyArray1<u64>>, u64);
+
 /// Folds a run's events (bytes of EVENT_DTYPE records in seq order) into its equity curve,
-/// round trips and position steps, all fixed point, as columns.
+/// round trips and position steps, all fixed point, as columns, and its event counts.
+/// `cash_and_exposure=False` leaves those two columns of the curve empty.
 #[pyfunction]
+#[pyo3(signature = (events, initial_cash_fx, cash_and_exposure=true))]
 fn analyze<'py>(
     py: Python<'py>,
     events: PyReadonlyArray1<'py, u8>,
     initial_cash_fx: i64,
-) -> PyResult<(Curve<'py>, Trips<'py>, (I64s<'py>, I64s<'py>))> {
+    cash_and_exposure: bool,
+) -> PyResult<(Curve<'py>, Trips<'py>, (I64s<'py>, I64s<'py>), Tally<'py>)> {
     let bytes = events.as_slice()?;
     // Read in place when numpy's buffer is aligned for the record (it nearly always is).
     let records: Cow<'_, [Event]> = match bytemuck::try_cast_slice(bytes) {
         Ok(slice) => Cow::Borrowed(slice),
         Err(_) => Cow::Owned(events_from_bytes(bytes)?),
     };
-    let a = py.detach(|| analyze_events(&records, initial_cash_fx));
+    let columns = if cash_and_exposure {
+        Columns::All
+    } else {
+        Columns::Equity
+    };
+    let a = py.detach(|| analyze_with(&records, initial_cash_fx, columns));
     let col = |f: &dyn Fn(usize) -> i64, n: usize| (0..n).map(f).collect::<Vec<i64>>();
     let c = a.curve;
     let curve = (
@@ -282,10 +296,121 @@ fn analyze<'py>(
         col(&|i| s[i].0, s.len()).into_pyarray(py),
         col(&|i| s[i].1, s.len()).into_pyarray(py),
     );
-    Ok((curve, trips, steps))
+    let tally = (a.tally.kinds.to_vec().into_pyarray(py), a.tally.risk_denied);
+    Ok((curve, trips, steps, tally))
+}
+
+/// The statistics of an equity curve that need all of its points (see `admf.metrics`).
+#[pyclass(frozen, module = "admf._core", name = "CurveStatistics")]
+pub struct PyCurveStatistics {
+    inner: CurveStats,
+}
+
+#[pymethods]
+impl PyCurveStatistics {
+    #[getter]
+    fn returns(&self) -> usize {
+        self.inner.returns
+    }
+    #[getter]
+    fn mean_return(&self) -> f64 {
+        self.inner.mean_return
+    }
+    #[getter]
+    fn std_return(&self) -> f64 {
+        self.inner.std_return
+    }
+    #[getter]
+    fn downside_deviation(&self) -> f64 {
+        self.inner.downside_deviation
+    }
+    #[getter]
+    fn max_drawdown(&self) -> f64 {
+        self.inner.max_drawdown
+    }
+    #[getter]
+    fn max_drawdown_duration_ns(&self) -> i64 {
+        self.inner.max_drawdown_duration_ns
+    }
+    #[getter]
+    fn max_drawdown_peak_ns(&self) -> i64 {
+        self.inner.max_drawdown_peak_ns
+    }
+    #[getter]
+    fn max_drawdown_trough_ns(&self) -> i64 {
+        self.inner.max_drawdown_trough_ns
+    }
+    #[getter]
+    fn mean_equity(&self) -> f64 {
+        self.inner.mean_equity
+    }
+    #[getter]
+    fn exposure(&self) -> f64 {
+        self.inner.exposure
+    }
+
+    fn __repr__(&self) -> String {
+        format!("CurveStatistics({:?})", self.inner)
+    }
+}
+
+/// An equity curve's values: fixed point (int64) or whole units (float64).
+#[derive(FromPyObject)]
+enum EquityValues<'py> {
+    Fixed(PyReadonlyArray1<'py, i64>),
+    Units(PyReadonlyArray1<'py, f64>),
+}
+
+/// The statistics of the curve `(ts, equity)` (in time order, lengths checked by the
+/// caller), with the exposure from the position steps `(positions_ts, positions_qty)` when
+/// given.
+#[pyfunction]
+#[pyo3(signature = (ts, equity, positions_ts=None, positions_qty=None))]
+fn curve_statistics<'py>(
+    py: Python<'py>,
+    ts: PyReadonlyArray1<'py, i64>,
+    equity: EquityValues<'py>,
+    positions_ts: Option<PyReadonlyArray1<'py, i64>>,
+    positions_qty: Option<PyReadonlyArray1<'py, i64>>,
+) -> PyResult<PyCurveStatistics> {
+    let ts = ts.as_slice()?;
+    let positions = match (&positions_ts, &positions_qty) {
+        (Some(t), Some(q)) => Some(Steps {
+            ts: t.as_slice()?,
+            qty: q.as_slice()?,
+        }),
+        (None, None) => None,
+        _ => {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "positions_ts and positions_qty go together",
+            ))
+        }
+    };
+    let inner = match &equity {
+        EquityValues::Fixed(values) => {
+            let values = values.as_slice()?;
+            py.detach(|| stats::curve_stats(ts, values, units, positions))
+        }
+        EquityValues::Units(values) => {
+            let values = values.as_slice()?;
+            py.detach(|| stats::curve_stats(ts, values, |v| v, positions))
+        }
+    };
+    Ok(PyCurveStatistics { inner })
+}
+
+/// Periods per year of stamps in time order (see `admf.metrics`); NaN below 2 stamps or
+/// without a positive median spacing.
+#[pyfunction]
+fn periods_per_year(py: Python<'_>, ts: PyReadonlyArray1<'_, i64>) -> PyResult<f64> {
+    let ts = ts.as_slice()?;
+    Ok(py.detach(|| stats::periods_per_year(ts)))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyCurveStatistics>()?;
+    m.add_function(wrap_pyfunction!(curve_statistics, m)?)?;
+    m.add_function(wrap_pyfunction!(periods_per_year, m)?)?;
     m.add_class::<PyPortfolio>()?;
     m.add_class::<PyPosition>()?;
     m.add_function(wrap_pyfunction!(analyze, m)?)?;

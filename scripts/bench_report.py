@@ -53,7 +53,9 @@ def rate(ns: float) -> str:
     per_second = 1e9 / ns
     if per_second >= 1e6:
         return f"{per_second / 1e6:.2f}M/s"
-    return f"{per_second / 1e3:.1f}k/s"
+    if per_second >= 100:
+        return f"{per_second / 1e3:.1f}k/s"
+    return f"{per_second:.2f}/s"  # sweep trials, shape-record writes
 
 
 def main(out: Path) -> int:

@@ -21,24 +21,16 @@ import numpy as np
 import pyarrow as pa
 
 from admf.analysis import Analysis, analyze, statistics_inputs
-from admf.book import SimVenue
 from admf.errors import AdmfError
 from admf.events import SCALE, EventArray, Flag, Kind, Side, empty_events, to_fixed
-from admf.kernel import Audit, Context, Kernel, OrderStage, Payload, Validation
+from admf.kernel import Kernel, OrderStage, Payload
 from admf.metrics import Summary
 from admf.metrics import summarize as summarize_metrics
-from admf.pipeline import OrderPipeline
 from admf.portfolio import Portfolio
-from admf.risk import RiskEngine, RiskLimits
-from admf.strategy import HANDLER_KINDS, Strategy, overridden_handlers
+from admf.risk import RiskLimits
+from admf.strategy import Strategy
 from admf.venue import (
     FILL_AT,
-    BarVenue,
-    BookVenue,
-    ExecutionRouter,
-    FeeModel,
-    Instruments,
-    SlippageModel,
 )
 
 StrategySpec = str | type[Strategy]
@@ -305,64 +297,24 @@ def run_kernel(
     progress: Callable[[int], None] | None = None,
     books: dict[int, int] | None = None,
 ) -> tuple[Kernel, Portfolio]:
-    """Wires and runs one kernel; the building block of backtests and replays. ``books``
-    maps the instruments traded on the book venue to their tick size."""
-    config = strategy_cls.make_config(params)
-    kernel = Kernel(sources, seed=settings.seed, on_error=settings.on_error, sink=sink)
-    kernel.progress = progress
-    portfolio = Portfolio(to_fixed(settings.initial_cash))
-    portfolio.attach_market(kernel.core)
-    specs = Instruments(
-        lot=to_fixed(settings.lot_size),
-        tick=1 if settings.tick_size is None else to_fixed(settings.tick_size),
-        ticks=dict(books or {}),
+    """Wires and runs one kernel; the building block of backtests and replays (the wiring
+    is `admf.node.build_node`). ``books`` maps the instruments traded on the book venue to
+    their tick size."""
+    from admf.node import build_node
+
+    node = build_node(
+        strategy_cls,
+        params,
+        settings,
+        sources,
+        instruments,
+        sink,
+        stages=stages,
+        progress=progress,
+        books=books,
     )
-    venue = BarVenue(
-        kernel,
-        portfolio,
-        FeeModel(settings.fee_rate, settings.fee_per_unit, settings.fee_minimum),
-        SlippageModel(settings.slippage_bps),
-        fill_at=settings.fill_at,
-        lot=specs.lot,
-    )
-    risk = RiskEngine(settings.risk, portfolio, kernel.core.last_price)
-    execution: OrderStage = venue
-    book_venues: dict[int, SimVenue] = {}
-    if books:
-        for instrument, tick in sorted(books.items()):
-            book_venues[instrument] = SimVenue(
-                tick,
-                instrument,
-                maker_fee=round(settings.maker_fee * SCALE),
-                taker_fee=round(settings.taker_fee * SCALE),
-                latency_to_venue=settings.latency_to_venue_ns,
-                latency_to_strategy=settings.latency_to_strategy_ns,
-            )
-        book_venue = BookVenue(kernel, book_venues)
-        execution = ExecutionRouter(dict.fromkeys(book_venues, book_venue), venue)
-    chosen: dict[str, OrderStage] = {
-        "validation": Validation(instruments),
-        "risk": risk,
-        "execution": execution,
-        "audit": Audit(),
-    }
-    chosen.update(stages or {})
-    # Order matters: the venue (subscribed first, when it was made) fills pending orders on a
-    # bar before the strategy sees it; the portfolio folds a fill before the strategy hears
-    # of it.
-    kernel.subscribe(Kind.FILL, portfolio.apply, "portfolio")
-    pipeline = OrderPipeline(kernel, [chosen[name] for name in chosen])
-    ctx = Context(kernel, portfolio, instruments[0] if instruments else 0, book_venues, specs)
-    strategy = strategy_cls(config, ctx)
-    for handler in overridden_handlers(strategy):
-        for kind_name in HANDLER_KINDS[handler]:
-            kernel.subscribe(
-                Kind[kind_name], getattr(strategy, handler), f"{strategy_cls.__name__}.{handler}"
-            )
-    kernel.add_component(pipeline)
-    kernel.add_component(strategy)
-    kernel.run()
-    return kernel, portfolio
+    node.run()
+    return node.kernel, node.portfolio
 
 
 class _ProgressBar:

@@ -63,6 +63,9 @@ Payload = Any
 Units = int | float | Decimal
 """A number in units (shares, currency) as a strategy passes it."""
 Sink = Callable[[EventArray, list[Payload | None] | None], None]
+Feed = Callable[[], "tuple[EventArray, list[Payload | None] | None] | None"]
+"""A live source: the next batch of inputs with their payloads (None for none), waiting for
+it; None when the source has ended."""
 
 ORDER_COMMANDS = (Kind.ORDER_SUBMIT, Kind.ORDER_CANCEL, Kind.ORDER_MODIFY)
 
@@ -235,6 +238,7 @@ class Kernel:
         on_error: str = "continue",
         flush_at: int = 65_536,
         sink: Sink | None = None,
+        feed: Feed | None = None,
     ) -> None:
         if on_error not in ("continue", "stop"):
             raise AdmfError(f"on_error must be 'continue' or 'stop', got {on_error!r}")
@@ -248,6 +252,10 @@ class Kernel:
         self.rng = random.Random(seed)
         self.on_error = on_error
         self.sink = sink
+        self.feed = feed
+        """Where inputs come from once ``sources`` are used up (a live queue); None: the run
+        ends with them."""
+        self._input_payloads: deque[Payload] = deque()
         self.components: list[Component] = []
         self.errors = 0
         self._subs: list[list[Subscription]] = [[] for _ in range(256)]
@@ -426,6 +434,13 @@ class Kernel:
                                 drain()
                     else:
                         timed(event)
+                if self.feed is not None and core.done:
+                    # A live source: what happened so far goes to the sink (the log, then the
+                    # venue) before the kernel waits for the next batch.
+                    self._flush()
+                    if not self._extend(self.feed()):
+                        break
+                    continue
                 if core.alarm_due:
                     self._fire_timers()
                     continue
@@ -500,6 +515,18 @@ class Kernel:
         }
         self.emit(Event(Kind.ERROR, 0, order_id=seq), detail)
 
+    def _extend(self, batch: tuple[EventArray, list[Payload | None] | None] | None) -> bool:
+        """Appends a live batch of inputs; False at the end of the source."""
+        if batch is None:
+            return False
+        events, payloads = batch
+        if payloads is not None:
+            # Inputs are sequenced in the order they are appended: their payloads wait in that
+            # order until `_flush` knows their seqs.
+            self._input_payloads.extend(p for p in payloads if p is not None)
+        self.core.extend(np.ascontiguousarray(events).view(np.uint8))
+        return True
+
     def _fire_timers(self) -> None:
         due = self.core.peek_ts
         if due is None:
@@ -521,6 +548,14 @@ class Kernel:
             return
         events = raw.view(EVENT_DTYPE)
         payloads: list[Payload | None] | None = None
+        if self._input_payloads:
+            flags = events["flags"]
+            with_payload = np.flatnonzero(
+                (flags & Flag.INPUT != 0) & (flags & F_HAS_PAYLOAD != 0)
+            ).tolist()
+            first = int(events["seq"][0])
+            for i in with_payload:
+                self._payloads[first + i] = self._input_payloads.popleft()
         if self._payloads:
             first = int(events["seq"][0])
             payloads = [None] * len(events)

@@ -31,8 +31,9 @@ if TYPE_CHECKING:
     from admf.backtest import BacktestSettings
     from admf.book import SimVenue
 
-ExecutionFactory = Callable[[Kernel, Portfolio], OrderStage]
-"""Builds the execution stage of a node from its kernel and portfolio."""
+ExecutionFactory = Callable[[Kernel, Portfolio, Callable[[], OrderStage]], OrderStage]
+"""Builds the execution stage of a node from its kernel, its portfolio and a function that
+builds the simulated venues (for a stage that wraps them)."""
 
 
 @dataclasses.dataclass
@@ -86,11 +87,11 @@ def build_node(
         ticks=dict(books or {}),
     )
     book_venues: dict[int, SimVenue] = {}
-    stage: OrderStage
-    if execution is not None:
-        stage = execution(kernel, portfolio)
-    else:
-        stage = _simulated_venues(kernel, portfolio, settings, specs, books, book_venues)
+
+    def simulated() -> OrderStage:
+        return _simulated_venues(kernel, portfolio, settings, specs, books, book_venues)
+
+    stage = simulated() if execution is None else execution(kernel, portfolio, simulated)
     risk = RiskEngine(settings.risk, portfolio, kernel.core.last_price)
     chosen: dict[str, OrderStage] = {
         "validation": Validation(instruments),

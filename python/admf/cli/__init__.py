@@ -16,7 +16,7 @@ from types import ModuleType
 
 from admf.errors import AdmfError
 
-COMMANDS: tuple[str, ...] = ("demo", "backtest", "replay", "report", "query", "plugins")
+COMMANDS: tuple[str, ...] = ("demo", "backtest", "replay", "live", "report", "query", "plugins")
 
 
 def _load(name: str) -> ModuleType:

@@ -1,0 +1,465 @@
+"""A live session: the node fed by asyncio adapters, recorded, supervised, stopped cleanly.
+
+Threads: the asyncio loop (adapters, clock, control, signals) and one kernel thread that
+drains the ``EventQueue`` in batches and applies events in ``seq`` order (`admf.node`).
+
+The order of things:
+
+1. the execution adapter connects, reconciles its orders with the venue and records
+   ``RECONCILED``; until then the gate lets no new exposure out;
+2. market data, ``CLOCK`` readings and control commands flow in;
+3. after each batch the kernel flushes what happened to the log, and only once the log holds
+   them (synchronously, durable under the log's fsync policy) are the batch's order commands
+   handed to the execution adapter;
+4. on SIGINT, SIGTERM, ``admf live ctl LOG stop``, the end of the data or ``duration``: a
+   ``STOP`` record (the gate cancels open orders unless told to keep them), a wait for the
+   venue's answers up to ``stop_deadline``, then the adapters disconnect, the queue closes,
+   the kernel drains it and stops the strategy, and the log is flushed and sealed.
+
+The exit code says how it ended (`Ending`).
+
+Resume (`LiveSession.resume`): the log's recorded inputs go through a fresh node first (the
+same events come out again; the log refuses any that differ), which rebuilds the strategy,
+orders, positions and cash; the adapter's order tracker is folded from the log; then the
+session reconciles with the venue and goes on appending to the same log. Commands already in
+the log are never sent again: an order the venue does not know after a crash is reported
+rejected, one it knows is adopted with its fills.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import enum
+import os
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from admf.backtest import BacktestSettings, resolve_strategy
+from admf.clock import clock_ticks
+from admf.errors import AdmfError
+from admf.events import EventArray, Flag, Kind
+from admf.kernel import Kernel, OrderStage, Payload
+from admf.live.adapter import (
+    SIM,
+    AdapterContext,
+    DataAdapter,
+    ExecutionAdapter,
+    LiveSetupError,
+    load_adapter,
+)
+from admf.live.codes import LiveCode
+from admf.live.control import ControlWatcher
+from admf.live.gate import LiveGate
+from admf.live.inbox import Inbox
+from admf.live.outbox import Outbox, client_prefix
+from admf.live.tracker import OrderTracker
+from admf.log import EventLog
+from admf.node import Node, build_node
+from admf.portfolio import Portfolio
+
+SECRET_WORDS = ("key", "secret", "token", "password")
+
+
+class Ending(enum.IntEnum):
+    """How a session ended: its exit code."""
+
+    FINISHED = 0
+    """The data ended, ``duration`` passed, or ``admf live ctl LOG stop``."""
+    FAILED = 1
+    """An adapter or the kernel failed (the log says which)."""
+    UNANSWERED = 3
+    """Stopped, but orders were still waiting for the venue at the deadline."""
+    SIGINT = 130
+    SIGTERM = 143
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveSpec:
+    """What a live session runs."""
+
+    strategy: str
+    symbols: tuple[str, ...]
+    data_adapter: str
+    exec_adapter: str = SIM
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    settings: BacktestSettings = dataclasses.field(default_factory=BacktestSettings)
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Adapter options (``--adapter-option``); credentials never go here."""
+    cancel_on_stop: bool = True
+    stop_deadline: float = 5.0
+    clock_interval: float = 0.1
+    duration: float | None = None
+    queue_capacity: int = 65_536
+    connect_timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not self.symbols:
+            raise LiveSetupError("symbols: a live session needs at least one symbol")
+        if self.stop_deadline < 0:
+            raise LiveSetupError(f"stop_deadline must be >= 0, got {self.stop_deadline}")
+        if not self.clock_interval > 0:
+            raise LiveSetupError(f"clock_interval must be > 0, got {self.clock_interval}")
+        if self.duration is not None and not self.duration > 0:
+            raise LiveSetupError(f"duration must be > 0, got {self.duration}")
+        for name in self.options:
+            if any(word in name.lower() for word in SECRET_WORDS):
+                raise LiveSetupError(
+                    f"adapter option {name!r} looks like a credential: give credentials "
+                    "in the environment or in --adapter-config, never on the command line"
+                )
+
+    def to_config(self) -> dict[str, Any]:
+        """The manifest's record of the session (no credentials)."""
+        return {
+            "command": "live",
+            "strategy": self.strategy,
+            "params": {
+                k: v if isinstance(v, int | float | bool) else str(v)
+                for k, v in self.params.items()
+            },
+            "settings": self.settings.to_dict(),
+            "data": [
+                {"path": symbol, "instrument": i + 1, "name": symbol, "tick": None}
+                for i, symbol in enumerate(self.symbols)
+            ],
+            "live": {
+                "symbols": list(self.symbols),
+                "data_adapter": self.data_adapter,
+                "exec_adapter": self.exec_adapter,
+                "options": dict(self.options),
+                "cancel_on_stop": self.cancel_on_stop,
+                "stop_deadline": self.stop_deadline,
+                "clock_interval": self.clock_interval,
+                "duration": self.duration,
+                "queue_capacity": self.queue_capacity,
+            },
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> LiveSpec:
+        live = config["live"]
+        return cls(
+            strategy=config["strategy"],
+            symbols=tuple(live["symbols"]),
+            data_adapter=live["data_adapter"],
+            exec_adapter=live["exec_adapter"],
+            params=dict(config["params"]),
+            settings=BacktestSettings.from_dict(config["settings"]),
+            options=dict(live["options"]),
+            cancel_on_stop=live["cancel_on_stop"],
+            stop_deadline=live["stop_deadline"],
+            clock_interval=live["clock_interval"],
+            duration=live["duration"],
+            queue_capacity=live["queue_capacity"],
+        )
+
+
+def live_execution(
+    prefix: str, instruments: list[int], *, venue: bool, reconciling: bool
+) -> tuple[Callable[[Kernel, Portfolio, Callable[[], OrderStage]], OrderStage], list[Outbox]]:
+    """The execution factory of a live node: the gate around the venue adapter's outbox
+    (``venue``) or around the simulated venue; the outbox, if any, is put in the list."""
+    made: list[Outbox] = []
+
+    def factory(
+        kernel: Kernel, portfolio: Portfolio, simulated: Callable[[], OrderStage]
+    ) -> OrderStage:
+        inner: OrderStage
+        if venue:
+            outbox = Outbox(prefix)
+            made.append(outbox)
+            inner = outbox
+        else:
+            inner = simulated()
+        return LiveGate(kernel, portfolio, inner, instruments, reconciling=reconciling)
+
+    return factory, made
+
+
+def build_live_node(
+    spec: LiveSpec,
+    run_id: str,
+    sink: Any,
+    feed: Any,
+) -> tuple[Node, Outbox | None]:
+    """The node of a live session (also what `admf replay` rebuilds from its log)."""
+    venue = spec.exec_adapter != SIM
+    instruments = list(range(1, len(spec.symbols) + 1))
+    factory, outboxes = live_execution(
+        client_prefix(run_id), instruments, venue=venue, reconciling=venue
+    )
+    node = build_node(
+        resolve_strategy(spec.strategy),
+        spec.params,
+        spec.settings,
+        [],
+        instruments,
+        sink,
+        feed=feed,
+        execution=factory,
+    )
+    return node, (outboxes[0] if outboxes else None)
+
+
+class LiveSession:
+    """One live session (see the module docstring)."""
+
+    def __init__(
+        self,
+        spec: LiveSpec,
+        log: EventLog,
+        recorded: tuple[EventArray, list[Payload | None]] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.log = log
+        self.run_dir = log.path
+        self.prefix = client_prefix(log.run_id)
+        self.inbox = Inbox(spec.queue_capacity)
+        self.recorded = recorded
+        self.recorded_last = log.last_seq
+        venue = spec.exec_adapter != SIM
+        if recorded is not None and venue:
+            self.tracker = OrderTracker.from_log(self.prefix, self.inbox, recorded[0])
+        else:
+            self.tracker = OrderTracker(self.prefix, self.inbox)
+        self.data: DataAdapter = self._adapter(spec.data_adapter, None)
+        self.execution: ExecutionAdapter | None = (
+            self._adapter(spec.exec_adapter, self.tracker) if venue else None
+        )
+        self.node, self.outbox = build_live_node(spec, log.run_id, self._sink, self._feed())
+        self.ending: Ending | None = None
+        self.reason = ""
+        self.kernel_error: BaseException | None = None
+        self.stop_applied = threading.Event()
+        self._stop = asyncio.Event()
+        self._futures: list[Any] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.sent = 0
+
+    # -- construction -------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, spec: LiveSpec, root: str | os.PathLike[str]) -> LiveSession:
+        log = EventLog.create(root, None, config=spec.to_config(), seed=spec.settings.seed)
+        try:
+            return cls(spec, log)
+        except BaseException:
+            log.close()
+            raise
+
+    @classmethod
+    def resume(cls, run_dir: str | os.PathLike[str]) -> LiveSession:
+        from admf.events import from_arrow
+        from admf.log import PAYLOAD_COLUMN
+
+        log = EventLog.open(run_dir)
+        try:
+            config = dict(log.manifest.config)
+            if config.get("command") != "live":
+                raise AdmfError(
+                    f"{run_dir} is not the log of a live session (its command is "
+                    f"{config.get('command')!r}); nothing to resume"
+                )
+            spec = LiveSpec.from_config(config)
+            table = log.read()
+            events = from_arrow(table.drop_columns([PAYLOAD_COLUMN]))
+            payloads = [
+                None if p is None else bytes(p) for p in table.column(PAYLOAD_COLUMN).to_pylist()
+            ]
+            return cls(spec, log, (events, payloads))
+        except BaseException:
+            log.close()
+            raise
+
+    def _adapter(self, name: str, tracker: OrderTracker | None) -> Any:
+        context = AdapterContext(self.inbox, list(self.spec.symbols), self.spec.options, tracker)
+        adapter = load_adapter(name)(context)
+        if adapter is None:
+            raise LiveSetupError(
+                f"adapter {name!r} has no {'execution' if tracker else 'data'} side"
+            )
+        return adapter
+
+    # -- the kernel thread ----------------------------------------------------------------
+
+    def _feed(self) -> Callable[[], Any]:
+        recorded = self.recorded
+
+        def feed() -> tuple[EventArray, list[Payload | None] | None] | None:
+            nonlocal recorded
+            if recorded is not None:
+                events, payloads = recorded
+                recorded = None
+                inputs = (events["flags"] & Flag.INPUT) != 0
+                chosen = np.flatnonzero(inputs)
+                batch = events[chosen].copy()
+                batch["seq"] = 0
+                return batch, [payloads[i] for i in chosen.tolist()]
+            return self.inbox.feed()
+
+        return feed
+
+    def _sink(self, events: EventArray, payloads: list[Payload | None] | None) -> None:
+        commands = self.outbox.take() if self.outbox is not None else []
+        if commands:
+            # The commands go out only once the log holds them.
+            self.log.append(events, payloads)
+        else:
+            self._futures.append(self.log.append_async(events, payloads))
+        fresh = [c for c in commands if c.seq > self.recorded_last]
+        if fresh and self.execution is not None and self._loop is not None:
+            self.sent += len(fresh)
+            self._loop.call_soon_threadsafe(self.execution.send, fresh)
+        stops = (events["kind"] == Kind.CUSTOM) & (events["order_id"] == LiveCode.STOP)
+        if stops.any() and int(events["seq"][np.flatnonzero(stops)[-1]]) > self.recorded_last:
+            self.stop_applied.set()
+
+    def _kernel_main(self) -> None:
+        try:
+            self.node.run()
+        except BaseException as exc:  # reported by the session, which then stops
+            self.kernel_error = exc
+        finally:
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(self._request_stop, "kernel ended", Ending.FAILED)
+
+    # -- the session ----------------------------------------------------------------------
+
+    def _request_stop(self, reason: str, ending: Ending = Ending.FINISHED) -> None:
+        if self.ending is None:
+            self.ending = ending
+            self.reason = reason
+        self._stop.set()
+
+    def request_stop(self, reason: str, ending: Ending = Ending.FINISHED) -> None:
+        """Asks the session to stop (thread-safe)."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._request_stop, reason, ending)
+
+    async def run(self) -> Ending:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._stop = asyncio.Event()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGINT, self._request_stop, "SIGINT", Ending.SIGINT)
+            loop.add_signal_handler(signal.SIGTERM, self._request_stop, "SIGTERM", Ending.SIGTERM)
+        kernel = threading.Thread(target=self._kernel_main, name="admf-kernel", daemon=True)
+        if self.recorded is not None:
+            self.inbox.record(LiveCode.RESUMED, {"from_seq": self.recorded_last + 1})
+        kernel.start()
+        tasks: list[asyncio.Task[Any]] = []
+        try:
+            async with asyncio.TaskGroup() as group:
+                if self.execution is not None:
+                    async with asyncio.timeout(self.spec.connect_timeout):
+                        await self.execution.connect()
+                        # Reconciled before any market data: no new exposure before it.
+                        await self.execution.reconcile()
+                    tasks.append(group.create_task(self._guard(self.execution.run(), "execution")))
+                async with asyncio.timeout(self.spec.connect_timeout):
+                    await self.data.connect()
+                tasks.append(group.create_task(self._data()))
+                tasks.append(
+                    group.create_task(
+                        clock_ticks(self.inbox.push, self.inbox.clock, self.spec.clock_interval)
+                    )
+                )
+                watcher = ControlWatcher(self.run_dir, self.inbox, self._request_stop)
+                tasks.append(group.create_task(watcher.run()))
+                if self.spec.duration is not None:
+                    tasks.append(group.create_task(self._timer(self.spec.duration)))
+                await self._stop.wait()
+                await self._shutdown(tasks)
+                for task in tasks:
+                    task.cancel()
+        except* (OSError, AdmfError, TimeoutError) as failure:
+            self.ending = Ending.FAILED
+            self.reason = "; ".join(f"{type(e).__name__}: {e}" for e in failure.exceptions)
+        finally:
+            for task in tasks:
+                task.cancel()
+            with contextlib.suppress(Exception):
+                await self.data.disconnect()
+            if self.execution is not None:
+                with contextlib.suppress(Exception):
+                    await self.execution.disconnect()
+            self.inbox.close()
+            await asyncio.to_thread(kernel.join)
+            for future in self._futures:
+                future.result()
+            self.log.close(seal=True)
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGINT)
+                loop.remove_signal_handler(signal.SIGTERM)
+        if self.kernel_error is not None:
+            self.ending = Ending.FAILED
+            self.reason = f"kernel: {type(self.kernel_error).__name__}: {self.kernel_error}"
+        return self.ending if self.ending is not None else Ending.FINISHED
+
+    async def _guard(self, coroutine: Any, what: str) -> None:
+        try:
+            await coroutine
+        except (OSError, AdmfError) as exc:
+            self._request_stop(f"{what} failed: {type(exc).__name__}: {exc}", Ending.FAILED)
+
+    async def _data(self) -> None:
+        await self._guard(self.data.run(), "market data")
+        self._request_stop("the market data ended")
+
+    async def _timer(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        self._request_stop(f"duration of {seconds:g} s reached")
+
+    async def _shutdown(self, tasks: list[asyncio.Task[Any]]) -> None:
+        """Stops market data, records ``STOP`` and waits for the venue's answers."""
+        loop = asyncio.get_running_loop()
+        cancel = self.spec.cancel_on_stop
+        for task in tasks[1 if self.execution is not None else 0 :]:
+            task.cancel()
+        self.inbox.record(
+            LiveCode.STOP,
+            {"reason": self.reason, "cancel_open_orders": cancel},
+            aux=1 if cancel else 0,
+        )
+        deadline = loop.time() + self.spec.stop_deadline
+        while loop.time() < deadline:
+            if self.stop_applied.is_set() and self._answered(cancel):
+                return
+            if self.kernel_error is not None or not self.node_alive():
+                return
+            await asyncio.sleep(0.01)
+        if self.ending in (None, Ending.FINISHED):
+            self.ending = Ending.UNANSWERED
+        open_orders = [o.client_id for o in self.tracker.open_orders()]
+        self.inbox.record(LiveCode.VENUE_ERROR, {"unanswered_at_stop": open_orders})
+
+    def node_alive(self) -> bool:
+        return self.kernel_error is None
+
+    def _answered(self, cancel: bool) -> bool:
+        if self.execution is None:
+            return True
+        if self.execution.busy():
+            return False
+        if cancel:
+            return not self.tracker.open_orders()
+        return True
+
+
+def run_session(session: LiveSession) -> Ending:
+    """Runs a session on a fresh event loop; returns how it ended."""
+    return asyncio.run(session.run())
+
+
+def run_dir_of(path: str | os.PathLike[str]) -> Path:
+    p = Path(path)
+    if not (p / "manifest.json").is_file():
+        raise AdmfError(f"{p} is not a run's log directory (no manifest.json)")
+    return p

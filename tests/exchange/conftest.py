@@ -77,8 +77,8 @@ class RunningExchange:
         return self.server.url
 
     def close(self) -> None:
-        stop = self._stop
-        if stop is not None:
+        stop, self._stop = self._stop, None
+        if stop is not None and not self.loop.is_closed():
             self.loop.call_soon_threadsafe(stop.set)
         self.thread.join(timeout=30)
 

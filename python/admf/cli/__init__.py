@@ -16,7 +16,16 @@ from types import ModuleType
 
 from admf.errors import AdmfError
 
-COMMANDS: tuple[str, ...] = ("demo", "backtest", "replay", "live", "report", "query", "plugins")
+COMMANDS: tuple[str, ...] = (
+    "demo",
+    "backtest",
+    "replay",
+    "live",
+    "report",
+    "query",
+    "plugins",
+    "exchange",
+)
 
 
 def _load(name: str) -> ModuleType:

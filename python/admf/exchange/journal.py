@@ -30,6 +30,8 @@ class Journal:
         self.counts: dict[str, int] = {}
         self.faults: list[dict[str, Any]] = []
         """Every injected fault, also kept here for tests and the admin endpoint."""
+        self.log_errors: list[str] = []
+        """Stream errors of the exchange (a slow client cut off), also kept here."""
 
     def record(self, event: Event, payload: Any = None) -> None:
         self._events.append(event)
@@ -48,6 +50,12 @@ class Journal:
         entry = {"fault": name, **details}
         self.faults.append(entry)
         self.record(Event(int(Kind.CUSTOM), ts), entry)
+
+    def error(self, ts: int, message: str) -> None:
+        from admf.events import Kind
+
+        self.log_errors.append(message)
+        self.record(Event(int(Kind.ERROR), ts), {"stream": message})
 
     def flush(self) -> None:
         if not self._events:

@@ -15,6 +15,7 @@ change) and trades (executions); bars as bars.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, Final
 
 import msgpack
@@ -148,6 +149,8 @@ class MarketDataHub:
         self._last_touch: dict[int, tuple[int, int, int, int]] = {}
         self.matchers: dict[int, Any] = {}
         self.messages = 0
+        self.offer: Callable[[StreamClient, Frame, str], bool] = lambda c, f, _: c.offer(f)
+        """How a frame reaches a client (the server's, with its fault switches)."""
 
     def on_event(self, inst: Instrument, event: np.void) -> None:
         kind = int(event["kind"])
@@ -252,5 +255,5 @@ class MarketDataHub:
             frame = cache.get(key)
             if frame is None:
                 frame = cache[key] = client.encode([pending[i][2] for i in chosen])
-            if client.stream.offer(frame):
+            if self.offer(client.stream, frame, "market data"):
                 self.messages += len(chosen)

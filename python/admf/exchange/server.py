@@ -118,6 +118,7 @@ class ExchangeServer:
         self.core = ExchangeCore(config, credentials, self.journal)
         self.hub = MarketDataHub()
         self.hub.matchers = self.core.matchers
+        self.hub.offer = self._offer
         self.core.market_data.append(self.hub.on_event)
         self.core.trade_updates.append(self._on_trade_update)
         self.listeners: dict[str, list[StreamClient]] = {}
@@ -250,23 +251,21 @@ class ExchangeServer:
         if late is not None:
             self._offer(client, late[1], "trade_updates")
 
-    def _offer(self, client: StreamClient, frame: bytes | str, stream: str) -> None:
+    def _offer(self, client: StreamClient, frame: bytes | str, stream: str) -> bool:
         if self.faults.take("drop_connection"):
             self._fault("drop_connection", stream=stream)
             client.drop()
-            return
+            return False
         if self.faults.take("malformed_frames"):
             self._fault("malformed_frames", stream=stream)
             frame = MALFORMED_FRAME
-        client.offer(frame)
+        return client.offer(frame)
 
     def _fault(self, name: str, **details: Any) -> None:
         self.journal.fault(self.core.now, name, **details)
 
     def _overflow(self, client: StreamClient) -> None:
-        self.journal.record(
-            Event(int(Kind.ERROR), self.core.now), {"stream": "slow client cut off"}
-        )
+        self.journal.error(self.core.now, "slow client cut off")
 
     # -- the app --------------------------------------------------------------------------
 

@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
 Frame = bytes | str
+WRITE_BUFFER = 32 * 1024
+"""Bytes a connection may hold beyond its queue: the transport's high-water mark and the
+socket's send buffer. Without a bound the kernel would let a stalled client's socket absorb
+megabytes, and the exchange would notice it late."""
 _DROP = object()
+_DRAIN_POLL = 0.001
 MALFORMED_FRAME = b"\xc1\x00{not json"
 """Bytes that are neither JSON nor MessagePack (0xc1 is never used in MessagePack)."""
 
@@ -38,6 +44,12 @@ class StreamClient:
         self.on_overflow = on_overflow
         self.closed = False
         self.sent = 0
+        transport = request.transport
+        if transport is not None:
+            transport.set_write_buffer_limits(high=WRITE_BUFFER)
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, WRITE_BUFFER)
         self.task = asyncio.get_running_loop().create_task(self._write())
 
     def offer(self, frame: Frame) -> bool:
@@ -77,6 +89,13 @@ class StreamClient:
                 else:
                     await self.ws.send_bytes(frame)
                 self.sent += 1
+                # aiohttp's WebSocket writer keeps writing past the transport's high-water
+                # mark (it drains only every 64 KiB of its own count, and not always then),
+                # so the bound is kept here: while the client has not taken what is
+                # buffered, its queue fills, and a full queue cuts it off.
+                transport = self.request.transport
+                while transport is not None and transport.get_write_buffer_size() > WRITE_BUFFER:
+                    await asyncio.sleep(_DRAIN_POLL)
         except (ConnectionError, RuntimeError, asyncio.CancelledError):
             self.closed = True
 

@@ -25,9 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     pace = serve.add_mutually_exclusive_group()
     pace.add_argument("--speed", type=float, default=1.0, help="replay speed (1 = real time)")
-    pace.add_argument(
-        "--as-fast-as-possible", action="store_true", help="replay without waiting"
-    )
+    pace.add_argument("--as-fast-as-possible", action="store_true", help="replay without waiting")
     pace.add_argument(
         "--paused", action="store_true", help="start paused (POST /admin/replay steps it)"
     )

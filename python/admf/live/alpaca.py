@@ -139,17 +139,26 @@ class AlpacaSettings:
 
 
 def parse_time(text: str) -> int:
-    """An RFC 3339 timestamp as ns since the epoch (nanosecond digits kept)."""
+    """An RFC 3339 timestamp as ns since the epoch (nanosecond digits kept; datetime keeps
+    only microseconds)."""
     head, dot, rest = text.partition(".")
     frac = ""
-    tz = "Z"
     if dot:
         digits = 0
         while digits < len(rest) and rest[digits].isdigit():
             digits += 1
-        frac, tz = rest[:digits], rest[digits:] or "Z"
-    stamp = dt.datetime.fromisoformat(head + (tz if tz != "Z" else "+00:00"))
-    return int(stamp.timestamp()) * 1_000_000_000 + int((frac + "000000000")[:9] or 0)
+        frac, zone = rest[:digits], rest[digits:]
+    else:
+        zone = ""
+        for mark in ("Z", "z", "+", "-"):
+            at = head.find(mark, 10)  # after the date's own dashes
+            if at >= 0:
+                head, zone = head[:at], head[at:]
+                break
+    if zone in ("", "Z", "z"):
+        zone = "+00:00"
+    stamp = dt.datetime.fromisoformat(head + zone)
+    return int(stamp.timestamp()) * 1_000_000_000 + int((frac + "000000000")[:9])
 
 
 def _fixed(value: Any) -> int:

@@ -1,0 +1,56 @@
+"""Strategies of the live tests (importable as ``tests.live.strategies:NAME`` when the tests
+run from the repository root, as ``python -m pytest`` and ``python -m admf`` do)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from admf import Event, Strategy, StrategyConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class FlipConfig(StrategyConfig):
+    every: int = 3
+    qty: int = 10
+
+
+class Flip(Strategy):
+    """Buys ``qty`` at market every ``every`` bars while flat and sells it ``every`` bars
+    later: many orders and fills on a short data file."""
+
+    Config = FlipConfig
+    config: FlipConfig
+
+    def on_start(self) -> None:
+        self.bars = 0
+
+    def on_bar(self, bar: Event) -> None:
+        self.bars += 1
+        if self.bars % self.config.every:
+            return
+        if self.ctx.position() == 0:
+            self.ctx.buy(self.config.qty)
+        elif self.ctx.position() > 0:
+            self.ctx.sell(self.ctx.position())
+
+
+@dataclasses.dataclass(frozen=True)
+class RestingConfig(StrategyConfig):
+    qty: int = 5
+    below: float = 0.5
+    """Limit price as a fraction of the first close: far below the market, so it rests."""
+
+
+class Resting(Strategy):
+    """Places one buy limit far below the market on its first bar and keeps it open."""
+
+    Config = RestingConfig
+    config: RestingConfig
+
+    def on_start(self) -> None:
+        self.placed = False
+
+    def on_bar(self, bar: Event) -> None:
+        if not self.placed:
+            self.placed = True
+            self.ctx.buy(self.config.qty, price=round(bar.close * self.config.below, 2))

@@ -44,7 +44,8 @@ def test_dry_run_records_and_replays_exactly(
     assert (inputs["kind"] == Kind.BAR).sum() == 100
     # Every bar is preceded by a CLOCK reading carrying its venue time.
     clocks = inputs[inputs["kind"] == Kind.CLOCK]
-    assert len(clocks) >= 100 and (clocks["aux"] > 0).sum() == 100
+    assert len(clocks) >= 100
+    assert (clocks["aux"] > 0).sum() == 100
     report = replay(run)
     assert report.identical, report.first_difference
     assert main(["replay", str(run), "--as-backtest"]) == 0
@@ -123,7 +124,8 @@ def test_alpaca_session_against_the_paper_exchange(
     assert result.portfolio.fills > 0
     assert main(["replay", str(run), "--as-backtest"]) == 0
     out = capsys.readouterr().out
-    assert "fills matched:" in out and "P&L live:" in out
+    assert "fills matched:" in out
+    assert "P&L live:" in out
     # Credentials never reach the log, the manifest or the console.
     for path in run.rglob("*"):
         if path.is_file():

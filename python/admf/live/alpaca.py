@@ -81,6 +81,8 @@ class AlpacaSettings:
     submit_attempts: int = 6
     channels: tuple[str, ...] = ("bars",)
     """Market data channels: bars, quotes, trades."""
+    time_in_force: str = "day"
+    """Of orders that are not IOC or FOK: day or gtc."""
 
     def public(self) -> dict[str, Any]:
         """The settings that may be recorded (no credentials)."""
@@ -134,6 +136,10 @@ class AlpacaSettings:
             raise LiveSetupError(
                 f"alpaca adapter: channels must be bars, quotes or trades (joined by +), "
                 f"got {', '.join(bad)}"
+            )
+        if values.get("time_in_force", "day") not in ("day", "gtc"):
+            raise LiveSetupError(
+                f"alpaca adapter: time_in_force must be day or gtc, got {values['time_in_force']!r}"
             )
         return cls(**values)
 
@@ -440,7 +446,9 @@ class AlpacaExecution:
             "symbol": self.context.symbols[command.instrument - 1],
             "side": "buy" if command.side == BUY else "sell",
             "type": "market" if command.market else "limit",
-            "time_in_force": "ioc" if command.ioc else "fok" if command.fok else "day",
+            "time_in_force": (
+                "ioc" if command.ioc else "fok" if command.fok else self.settings.time_in_force
+            ),
             "client_order_id": command.client_order_id,
         }
         if command.qty:

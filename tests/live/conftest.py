@@ -140,15 +140,21 @@ def alpaca_options(ex: Exchange) -> dict[str, Any]:
         "backoff_max": 0.2,
         "poll_interval": 0.1,
         "timeout": 2.0,
+        "inflight_check": 0.2,
     }
 
 
-def play_when_connected(ex: Exchange, bars_per_second: float) -> threading.Thread:
-    """Starts the exchange's replay once a session's market data stream is subscribed."""
+def play_when_connected(
+    ex: Exchange, bars_per_second: float, faults: dict[str, Any] | None = None
+) -> threading.Thread:
+    """Starts the exchange's replay (with ``faults`` switched on) once a session's market
+    data stream is subscribed."""
 
     def wait() -> None:
         for _ in range(500):
             if ex.data_clients():
+                if faults:
+                    ex.set_faults(faults)
                 ex.play(bars_per_second)
                 return
             threading.Event().wait(0.01)

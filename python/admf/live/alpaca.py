@@ -81,6 +81,8 @@ class AlpacaSettings:
     submit_attempts: int = 6
     channels: tuple[str, ...] = ("bars",)
     """Market data channels: bars, quotes, trades."""
+    inflight_check: float = 1.0
+    """Seconds without news after which an open order is looked up at the venue."""
     time_in_force: str = "day"
     """Of orders that are not IOC or FOK: day or gtc."""
 
@@ -123,7 +125,7 @@ class AlpacaSettings:
                 f"alpaca adapter: no credentials; set {KEY_ENV} and {SECRET_ENV} or give "
                 "key_id and secret_key in the [alpaca] table of --adapter-config"
             )
-        for name in ("timeout", "backoff_min", "backoff_max", "poll_interval"):
+        for name in ("timeout", "backoff_min", "backoff_max", "poll_interval", "inflight_check"):
             if name in values:
                 values[name] = float(values[name])
         for name in ("rate_per_minute", "stream_failures", "submit_attempts"):
@@ -382,9 +384,12 @@ class AlpacaExecution:
         self.tracker: OrderTracker = context.tracker
         self.settings = settings
         self.http = _Http(settings)
-        self.commands: asyncio.Queue[Command] = asyncio.Queue()
-        """Unbounded on purpose: a command in the log is never dropped."""
-        self._working = 0
+        self._requests: set[asyncio.Task[None]] = set()
+        """Requests on their way: one task per command, so a slow answer holds up no other
+        order; a command is never dropped."""
+        self._submitted: dict[int, asyncio.Event] = {}
+        """Per order: set once its submission has an outcome (a cancel waits for it)."""
+        self._touched: dict[int, float] = {}
         self.polling = False
         self.reconnects = 0
         self.last_positions: dict[str, int] = {}
@@ -403,43 +408,65 @@ class AlpacaExecution:
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
-            group.create_task(self._work())
             group.create_task(self._updates())
+            group.create_task(self._inflight_checks())
 
     def send(self, commands: Sequence[Command]) -> None:
+        loop = asyncio.get_running_loop()
         for command in commands:
             if command.kind == K_ORDER_SUBMIT:
                 self.tracker.add(command)
-            self.commands.put_nowait(command)
+                self._submitted[command.order_id] = asyncio.Event()
+            task = loop.create_task(self._request(command))
+            self._requests.add(task)
+            task.add_done_callback(self._requests.discard)
 
     def busy(self) -> bool:
-        return self._working > 0 or not self.commands.empty()
+        return bool(self._requests)
 
     # -- commands ---------------------------------------------------------------------------
 
-    async def _work(self) -> None:
-        while True:
-            command = await self.commands.get()
-            self._working += 1
+    async def _request(self, command: Command) -> None:
+        self._touched[command.order_id] = asyncio.get_running_loop().time()
+        if command.kind == K_ORDER_SUBMIT:
             try:
-                if command.kind == K_ORDER_SUBMIT:
-                    await self._submit(command)
-                elif command.kind == int(Kind.ORDER_CANCEL):
-                    await self._cancel(command)
-                else:
-                    order = self.tracker.by_order.get(command.order_id)
-                    self.inbox.push(
-                        Event(
-                            K_ORDER_REJECTED,
-                            self.inbox.now(),
-                            instrument=command.instrument,
-                            order_id=command.order_id,
-                        ),
-                        "the alpaca adapter does not modify orders; cancel and resubmit",
-                    )
-                    del order
+                await self._submit(command)
             finally:
-                self._working -= 1
+                self._submitted[command.order_id].set()
+        elif command.kind == int(Kind.ORDER_CANCEL):
+            submitted = self._submitted.get(command.order_id)
+            if submitted is not None:
+                await submitted.wait()
+            await self._cancel(command)
+        else:
+            self.inbox.push(
+                Event(
+                    K_ORDER_REJECTED,
+                    self.inbox.now(),
+                    instrument=command.instrument,
+                    order_id=command.order_id,
+                ),
+                "the alpaca adapter does not modify orders; cancel and resubmit",
+            )
+
+    async def _inflight_checks(self) -> None:
+        """Asks the venue about open orders that heard nothing for ``inflight_check``
+        seconds: an update the stream lost (Alpaca replays none) is found this way."""
+        loop = asyncio.get_running_loop()
+        period = self.settings.inflight_check
+        while True:
+            await asyncio.sleep(period)
+            now = loop.time()
+            for order in self.tracker.open_orders():
+                if (
+                    order.order_id in self._submitted
+                    and not self._submitted[order.order_id].is_set()
+                ):
+                    continue  # its request is still out
+                if now - self._touched.get(order.order_id, 0.0) < period:
+                    continue
+                self._touched[order.order_id] = now
+                await self._resolve(order)
 
     def _body(self, command: Command) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -652,6 +679,7 @@ class AlpacaExecution:
                 LiveCode.UNKNOWN_ORDER, {"client_order_id": client_id, "event": event}
             )
             return
+        self._touched[order.order_id] = asyncio.get_running_loop().time()
         if event in ("new", "accepted", "pending_new"):
             self.tracker.ack(order, str(venue_order.get("id")))
         elif event in ("fill", "partial_fill"):

@@ -54,6 +54,7 @@ class LiveGate:
         *,
         reconciling: bool = True,
     ) -> None:
+        self._venue = reconciling
         self.kernel = kernel
         self.portfolio = portfolio
         self.inner = inner
@@ -117,6 +118,11 @@ class LiveGate:
             self.paused = True
             self._cancel_all()
             self._close_positions()
+        elif code == LiveCode.RESUMED:
+            # A new session on the same log: the last one's stop is over; a venue's orders
+            # are reconciled again before new exposure.
+            self.stopping = False
+            self.reconciling = self.reconciling or self._venue
         elif code == LiveCode.STOP:
             self.stopping = True
             if event.aux:

@@ -270,6 +270,37 @@ class KernelCore:
         cls, sources: list[npt.NDArray[np.uint8]], first_seq: int = 1, flush_at: int = 65536
     ) -> KernelCore: ...
     def subscribe(self, kind: int, on: bool = True) -> None: ...
+    def attach_orders(
+        self,
+        portfolio: Portfolio,
+        instruments: list[int],
+        *,
+        fill_at: str,
+        fee_rate: float,
+        fee_per_unit_fx: int,
+        fee_minimum_fx: int,
+        slippage_bps: float,
+        lot_fx: int,
+        max_order_qty_fx: int | None = None,
+        max_notional_fx: int | None = None,
+        max_position_fx: int | None = None,
+        max_orders_per_second: int | None = None,
+        daily_loss_limit_fx: int | None = None,
+        kill_switch: bool = False,
+    ) -> None: ...
+    def command(self, event: Event) -> list[Event]: ...
+    def dispatch(
+        self,
+        handlers: list[Any],
+        pending: Any,
+        drain: Any,
+        timed: Any,
+        error: Any,
+        stop: type[BaseException],
+        sample_every: int,
+        count: int,
+    ) -> int: ...
+    def take_payloads(self) -> list[tuple[int, str]]: ...
     def __iter__(self) -> KernelCore: ...
     def __next__(self) -> Event: ...
     def extend(self, events: npt.NDArray[np.uint8]) -> None: ...

@@ -25,7 +25,6 @@ import random
 import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from decimal import Decimal
 from time import perf_counter_ns
 from typing import Any, Protocol
 
@@ -36,38 +35,23 @@ from admf.errors import AdmfError
 from admf.events import (
     BUY,
     EVENT_DTYPE,
-    F_FOK,
     F_HAS_PAYLOAD,
-    F_IOC,
     F_MARKET,
-    F_POST_ONLY,
-    K_CUSTOM,
-    K_ORDER_CANCEL,
-    K_ORDER_MODIFY,
     K_ORDER_REJECTED,
     K_ORDER_SUBMIT,
-    K_SIGNAL,
-    SCALE,
     SELL,
     EventArray,
     Flag,
     Kind,
-    to_fixed,
 )
 from admf.log.payload import encode_payload
-from admf.portfolio import Portfolio
 from admf.strategy import Component
-from admf.venue import Instruments
 
 Payload = Any
-Units = int | float | Decimal
-"""A number in units (shares, currency) as a strategy passes it."""
 Sink = Callable[[EventArray, list[Payload | None] | None], None]
 Feed = Callable[[], "tuple[EventArray, list[Payload | None] | None] | None"]
 """A live source: the next batch of inputs with their payloads (None for none), waiting for
 it; None when the source has ended."""
-
-ORDER_COMMANDS = (Kind.ORDER_SUBMIT, Kind.ORDER_CANCEL, Kind.ORDER_MODIFY)
 
 
 class RunStopped(AdmfError):
@@ -376,6 +360,12 @@ class Kernel:
         self._pending.append(sequenced)
         return sequenced
 
+    def command(self, event: Event) -> None:
+        """Sequences an order command and runs it down the order path in Rust at once (see
+        ``KernelCore.attach_orders``); what it caused is dispatched after the current handler
+        returns."""
+        self._pending.extend(self.core.command(event))
+
     def attach_payload(self, seq: int, payload: Payload) -> None:
         """Gives an event sequenced in Rust (flagged ``HAS_PAYLOAD`` there) its payload; it
         must not have been flushed yet."""
@@ -412,28 +402,21 @@ class Kernel:
             return
         self._drain_pending()
         core = self.core
-        handlers = self._handlers
-        pending = self._pending
-        error = self._handler_error
-        drain = self._drain_pending
-        timed = self._dispatch_timed
         n = 0
         try:
             while True:
-                for event in core:
-                    n += 1
-                    if n % SAMPLE_EVERY:
-                        for fn, stats in handlers[event.kind]:
-                            try:
-                                fn(event)
-                            except RunStopped:
-                                raise
-                            except Exception as exc:
-                                error(stats, event, exc)
-                            if pending:
-                                drain()
-                    else:
-                        timed(event)
+                # The dispatch loop runs in Rust (see `KernelCore.dispatch`): per event, a
+                # handler call and nothing else in Python unless the handler made something.
+                n = core.dispatch(
+                    self._handlers,
+                    self._pending,
+                    self._drain_pending,
+                    self._dispatch_timed,
+                    self._handler_error,
+                    RunStopped,
+                    SAMPLE_EVERY,
+                    n,
+                )
                 if self.feed is not None and core.done:
                     # A live source: what happened so far goes to the sink (the log, then the
                     # venue) before the kernel waits for the next batch.
@@ -543,6 +526,8 @@ class Kernel:
         self.core.set_alarm(self._timers[0][0] if self._timers else None)
 
     def _flush(self) -> None:
+        for seq, words in self.core.take_payloads():
+            self._payloads[seq] = words
         raw = self.core.drain()
         if not len(raw):
             return
@@ -614,178 +599,3 @@ async def _run_async(
         raise
     finally:
         stats.ns += perf_counter_ns() - start
-
-
-class Context:
-    """What a strategy reads and commands: time, randomness, portfolio, orders, signals,
-    timers. Every command is an event in the log."""
-
-    def __init__(
-        self,
-        kernel: Kernel,
-        portfolio: Portfolio,
-        instrument: int,
-        books: dict[int, Any] | None = None,
-        instruments: Instruments | None = None,
-    ) -> None:
-        self._kernel = kernel
-        self._instruments = instruments or Instruments()
-        self.portfolio = portfolio
-        self.instrument = instrument
-        """The default instrument (the first data source's)."""
-        self._books = books or {}
-
-    def book(self, instrument: int | None = None) -> Any:
-        """The simulated venue of an instrument with book data (``bbo()``, ``depth(side, n)``,
-        ``order(id)``, ``open_orders()``: the market's book and own orders' queue positions),
-        or None for bar data."""
-        return self._books.get(self.instrument if instrument is None else instrument)
-
-    @property
-    def now(self) -> int:
-        """The kernel clock in ns."""
-        return self._kernel.now
-
-    @property
-    def rng(self) -> random.Random:
-        """The run's seeded random generator (the seed is in the manifest)."""
-        return self._kernel.rng
-
-    def position(self, instrument: int | None = None) -> float:
-        """The signed position in ``instrument`` (default: ``self.instrument``), in units."""
-        return self.position_fx(instrument) / SCALE
-
-    def position_fx(self, instrument: int | None = None) -> int:
-        """The signed position, fixed point (``SCALE`` per unit)."""
-        return self.portfolio.qty_fx(self.instrument if instrument is None else instrument)
-
-    def submit(
-        self,
-        side: int,
-        qty: Units = 0,
-        *,
-        instrument: int | None = None,
-        price: Units | None = None,
-        value: Units = 0,
-        ioc: bool = False,
-        fok: bool = False,
-        post_only: bool = False,
-    ) -> int:
-        """Submits an order and returns its id. ``qty`` in units (shares, contracts) or, with
-        ``qty=0``, ``value`` in currency, sized in whole lots at the fill price (fees included,
-        see ``admf.venue``). ``price=None`` is a market order, else a limit price in currency.
-        A quantity that is not a positive multiple of the instrument's lot size, or a price
-        off its tick, raises `AdmfError`; `submit_fx` takes fixed point."""
-        qty_fx = _to_fixed(qty, "qty")
-        if qty and not qty_fx:
-            inst = self.instrument if instrument is None else instrument
-            raise AdmfError(f"order qty {qty!r} of instrument {inst} is below the 1e-9 resolution")
-        return self.submit_fx(
-            side,
-            qty_fx,
-            instrument=instrument,
-            price_fx=None if price is None else _to_fixed(price, "price"),
-            value_fx=_to_fixed(value, "value"),
-            ioc=ioc,
-            fok=fok,
-            post_only=post_only,
-        )
-
-    def submit_fx(
-        self,
-        side: int,
-        qty_fx: int = 0,
-        *,
-        instrument: int | None = None,
-        price_fx: int | None = None,
-        value_fx: int = 0,
-        ioc: bool = False,
-        fok: bool = False,
-        post_only: bool = False,
-    ) -> int:
-        """`submit` with quantity, price and value in fixed point (``SCALE`` per unit)."""
-        inst = self.instrument if instrument is None else instrument
-        if qty_fx == 0 and value_fx <= 0:
-            raise AdmfError(f"an order needs a positive qty or value, got qty 0, value {value_fx}")
-        if qty_fx or price_fx is not None:
-            self._instruments.check(inst, qty_fx or self._instruments.lot, price_fx)
-        flags = F_MARKET if price_fx is None else 0
-        if ioc:
-            flags |= F_IOC
-        if fok:
-            flags |= F_FOK
-        if post_only:
-            flags |= F_POST_ONLY
-        order_id = self._kernel.next_order_id()
-        self._kernel.emit(
-            Event(
-                K_ORDER_SUBMIT,
-                0,
-                instrument=inst,
-                order_id=order_id,
-                side=side,
-                price=price_fx or 0,
-                qty=qty_fx,
-                aux=value_fx,
-                flags=flags,
-            )
-        )
-        return order_id
-
-    def buy(self, qty: Units = 0, **kwargs: Any) -> int:
-        """`submit` a buy: ``ctx.buy(500)`` buys 500 shares at market."""
-        return self.submit(BUY, qty, **kwargs)
-
-    def sell(self, qty: Units = 0, **kwargs: Any) -> int:
-        """`submit` a sell."""
-        return self.submit(SELL, qty, **kwargs)
-
-    def cancel(self, order_id: int, instrument: int | None = None) -> None:
-        inst = self.instrument if instrument is None else instrument
-        self._kernel.emit(Event(K_ORDER_CANCEL, 0, instrument=inst, order_id=order_id))
-
-    def modify(
-        self, order_id: int, price: Units, qty: Units, instrument: int | None = None
-    ) -> None:
-        """Moves a resting order to ``price`` and ``qty`` (units)."""
-        self.modify_fx(order_id, _to_fixed(price, "price"), _to_fixed(qty, "qty"), instrument)
-
-    def modify_fx(
-        self, order_id: int, price_fx: int, qty_fx: int, instrument: int | None = None
-    ) -> None:
-        """`modify` in fixed point."""
-        inst = self.instrument if instrument is None else instrument
-        self._instruments.check(inst, qty_fx, price_fx)
-        self._kernel.emit(
-            Event(K_ORDER_MODIFY, 0, instrument=inst, order_id=order_id, price=price_fx, qty=qty_fx)
-        )
-
-    def emit(
-        self, value: Units = 0, payload: Payload | None = None, *, custom: bool = False
-    ) -> int:
-        """Logs a signal (or a custom event) with a ``value`` in units (kept as its ``price``)
-        and an optional payload; returns its seq."""
-        kind = K_CUSTOM if custom else K_SIGNAL
-        event = Event(kind, 0, instrument=self.instrument, price=_to_fixed(value, "value"))
-        return self._kernel.emit(event, payload).seq
-
-    def set_timer(self, *, at: int | None = None, after: int | None = None) -> int:
-        """Fires ``on_timer`` at ``at`` ns or ``after`` ns from now; returns the timer id."""
-        if (at is None) == (after is None):
-            raise AdmfError("set_timer takes exactly one of at= and after=")
-        return self._kernel.set_timer(at if at is not None else self.now + (after or 0))
-
-
-def _to_fixed(value: Units, name: str) -> int:
-    """``value`` in fixed point, exactly for ints and Decimals and to the nearest 1e-9 for
-    floats; an `AdmfError` naming ``name`` if it is not a finite number."""
-    if isinstance(value, int):
-        return value * SCALE
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise AdmfError(f"{name} must be a finite number, got {value}")
-        return int((value * SCALE).to_integral_value())
-    try:
-        return to_fixed(value)
-    except (TypeError, ValueError):
-        raise AdmfError(f"{name} must be a finite number, got {value!r}") from None

@@ -5,12 +5,13 @@ inputs and a different execution stage:
 
 - inputs: merged arrays (``sources``: a backtest, the recorded inputs of a replay), then,
   for a live session, batches drained from the ``EventQueue`` (``feed``);
-- execution: the simulated venues (bars: `BarVenue`; book data: `BookVenue`) unless an
-  ``execution`` factory gives another stage (the live execution stage, which hands commands
-  to a venue adapter once they are in the log).
+- the order path: in Rust inside the kernel (validation, risk, the bar venue, the portfolio's
+  fold), or as Python stages when some are replaced (``stages``), as a live session does:
+  its ``execution`` factory builds the stage that hands commands to a venue adapter once
+  they are in the log, or wraps the simulated bar venue (``--exec-adapter sim``).
 
-Everything else (validation, risk, audit, the portfolio's fold of fills, the strategy and its
-context) is built here and nowhere else.
+Everything else (the portfolio, the strategy and its context, their subscriptions) is built
+here and nowhere else; the pieces of the order path are `admf.backtest`'s.
 """
 
 from __future__ import annotations
@@ -19,17 +20,17 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from admf._core import Event
+from admf.book import SimVenue
 from admf.events import SCALE, EventArray, Kind, to_fixed
-from admf.kernel import Audit, Context, Feed, Kernel, OrderStage, Payload, Sink, Validation
+from admf.kernel import Feed, Kernel, OrderStage, Payload, Sink
 from admf.pipeline import OrderPipeline
 from admf.portfolio import Portfolio
-from admf.risk import RiskEngine
-from admf.strategy import HANDLER_KINDS, Strategy, overridden_handlers
-from admf.venue import BarVenue, BookVenue, ExecutionRouter, FeeModel, Instruments, SlippageModel
+from admf.strategy import HANDLER_KINDS, Context, Strategy, overridden_handlers
+from admf.venue import BarVenue, Instruments, SlippageModel
 
 if TYPE_CHECKING:
     from admf.backtest import BacktestSettings
-    from admf.book import SimVenue
 
 ExecutionFactory = Callable[[Kernel, Portfolio, Callable[[], OrderStage]], OrderStage]
 """Builds the execution stage of a node from its kernel, its portfolio and a function that
@@ -43,9 +44,13 @@ class Node:
     kernel: Kernel
     portfolio: Portfolio
     strategy: Strategy
-    pipeline: OrderPipeline
+    pipeline: OrderPipeline | None
+    """The Python order path (None: the order path runs in Rust inside the kernel)."""
     context: Context
-    execution: OrderStage
+    execution: OrderStage | None
+    """The execution stage an ``execution`` factory made, if any."""
+    command: Callable[[Event], None]
+    """Where order commands go (what ``ctx.buy`` calls)."""
 
     def run(self) -> None:
         self.kernel.run()
@@ -64,20 +69,16 @@ def build_node(
     books: dict[int, int] | None = None,
     feed: Feed | None = None,
     execution: ExecutionFactory | None = None,
-    flush_at: int = 65_536,
 ) -> Node:
     """Wires one run. ``books`` maps the instruments traded on the book venue to their tick
-    size; ``feed`` makes it a live run (inputs after ``sources`` come from it); ``execution``
-    replaces the simulated venues."""
+    size; ``stages`` replace stages of the order path (which then runs as Python stages);
+    ``feed`` makes it a live run (inputs after ``sources`` come from it); ``execution``
+    builds the execution stage (a live venue's), with the bar venue at hand for a stage that
+    wraps the simulation."""
+    from admf.backtest import _fee_model, _python_pipeline, _rust_order_path
+
     config = strategy_cls.make_config(params)
-    kernel = Kernel(
-        sources,
-        seed=settings.seed,
-        on_error=settings.on_error,
-        sink=sink,
-        feed=feed,
-        flush_at=flush_at,
-    )
+    kernel = Kernel(sources, seed=settings.seed, on_error=settings.on_error, sink=sink, feed=feed)
     kernel.progress = progress
     portfolio = Portfolio(to_fixed(settings.initial_cash))
     portfolio.attach_market(kernel.core)
@@ -87,59 +88,7 @@ def build_node(
         ticks=dict(books or {}),
     )
     book_venues: dict[int, SimVenue] = {}
-
-    def simulated() -> OrderStage:
-        return _simulated_venues(kernel, portfolio, settings, specs, books, book_venues)
-
-    stage = simulated() if execution is None else execution(kernel, portfolio, simulated)
-    risk = RiskEngine(settings.risk, portfolio, kernel.core.last_price)
-    chosen: dict[str, OrderStage] = {
-        "validation": Validation(instruments),
-        "risk": risk,
-        "execution": stage,
-        "audit": Audit(),
-    }
-    chosen.update(stages or {})
-    # Order matters: the venue (subscribed first, when it was made) fills pending orders on a
-    # bar before the strategy sees it; the portfolio folds a fill before the strategy hears
-    # of it.
-    kernel.subscribe(Kind.FILL, portfolio.apply, "portfolio")
-    pipeline = OrderPipeline(kernel, [chosen[name] for name in chosen])
-    ctx = Context(kernel, portfolio, instruments[0] if instruments else 0, book_venues, specs)
-    strategy = strategy_cls(config, ctx)
-    for handler in overridden_handlers(strategy):
-        for kind_name in HANDLER_KINDS[handler]:
-            kernel.subscribe(
-                Kind[kind_name], getattr(strategy, handler), f"{strategy_cls.__name__}.{handler}"
-            )
-    kernel.add_component(pipeline)
-    kernel.add_component(strategy)
-    return Node(kernel, portfolio, strategy, pipeline, ctx, chosen["execution"])
-
-
-def _simulated_venues(
-    kernel: Kernel,
-    portfolio: Portfolio,
-    settings: BacktestSettings,
-    specs: Instruments,
-    books: dict[int, int] | None,
-    book_venues: dict[int, SimVenue],
-) -> OrderStage:
-    """The simulation's execution stage: the bar venue, with the book venue routed in for the
-    instruments in ``books`` (filled into ``book_venues``)."""
-    from admf.book import SimVenue
-
-    venue = BarVenue(
-        kernel,
-        portfolio,
-        FeeModel(settings.fee_rate, settings.fee_per_unit, settings.fee_minimum),
-        SlippageModel(settings.slippage_bps),
-        fill_at=settings.fill_at,
-        lot=specs.lot,
-    )
-    if not books:
-        return venue
-    for instrument, tick in sorted(books.items()):
+    for instrument, tick in sorted((books or {}).items()):
         book_venues[instrument] = SimVenue(
             tick,
             instrument,
@@ -148,8 +97,42 @@ def _simulated_venues(
             latency_to_venue=settings.latency_to_venue_ns,
             latency_to_strategy=settings.latency_to_strategy_ns,
         )
-    book_venue = BookVenue(kernel, book_venues)
-    return ExecutionRouter(dict.fromkeys(book_venues, book_venue), venue)
+    stage: OrderStage | None = None
+    if execution is not None:
+
+        def simulated() -> OrderStage:
+            return BarVenue(
+                kernel,
+                portfolio,
+                _fee_model(settings),
+                SlippageModel(settings.slippage_bps),
+                fill_at=settings.fill_at,
+                lot=specs.lot,
+            )
+
+        stage = execution(kernel, portfolio, simulated)
+        stages = {**(stages or {}), "execution": stage}
+    pipeline: OrderPipeline | None = None
+    if stages:
+        pipeline = _python_pipeline(
+            kernel, portfolio, settings, instruments, specs, book_venues, stages
+        )
+        kernel.add_component(pipeline)
+        command: Callable[[Event], None] = pipeline.command
+    else:
+        _rust_order_path(kernel, portfolio, settings, instruments, specs, book_venues)
+        command = kernel.command
+    ctx = Context(
+        kernel, portfolio, instruments[0] if instruments else 0, book_venues, specs, command
+    )
+    strategy = strategy_cls(config, ctx)
+    for handler in overridden_handlers(strategy):
+        for kind_name in HANDLER_KINDS[handler]:
+            kernel.subscribe(
+                Kind[kind_name], getattr(strategy, handler), f"{strategy_cls.__name__}.{handler}"
+            )
+    kernel.add_component(strategy)
+    return Node(kernel, portfolio, strategy, pipeline, ctx, stage, command)
 
 
 __all__ = ["ExecutionFactory", "Node", "Payload", "build_node"]

@@ -1,9 +1,15 @@
-"""The order path: a pipeline of stages, each replaceable by a plugin.
+"""The order path in Python: a pipeline of stages, each replaceable by a plugin.
 
 signal -> validation -> risk -> execution -> audit. A strategy's command is an event
-(``ORDER_SUBMIT``, ``ORDER_CANCEL``, ``ORDER_MODIFY``); the pipeline runs it through each stage
-in order, and a stage that refuses it logs why and stops it there. Cancels and modifies skip
-risk. Replace a stage by passing another object with ``name`` and ``process(order, kernel)``.
+(``ORDER_SUBMIT``, ``ORDER_CANCEL``, ``ORDER_MODIFY``); the pipeline sequences it and runs it
+through each stage in order at once, and a stage that refuses it logs why and stops it there.
+Cancels and modifies skip risk. Replace a stage by passing another object with ``name`` and
+``process(order, kernel)``.
+
+A run whose stages are all the engine's own runs the same path in Rust inside the kernel
+(``KernelCore.attach_orders``); a run with a replaced stage runs this pipeline, whose default
+stages (`admf.kernel.Validation`, `admf.risk.RiskEngine`, `admf.venue.BarVenue`) decide
+exactly as the Rust ones, event for event.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from collections.abc import Sequence
 
 from admf._core import Event
 from admf.events import K_ORDER_REJECTED, K_ORDER_SUBMIT
-from admf.kernel import ORDER_COMMANDS, Kernel, OrderStage
+from admf.kernel import Kernel, OrderStage
 from admf.strategy import Component
 
 STAGE_NAMES = ("validation", "risk", "execution", "audit")
@@ -27,8 +33,10 @@ class OrderPipeline(Component):
             raise ValueError(f"pipeline stages must be {STAGE_NAMES}, got {tuple(names)}")
         self.kernel = kernel
         self.stages = list(stages)
-        for kind in ORDER_COMMANDS:
-            kernel.subscribe(kind, self.on_command, "pipeline")
+
+    def command(self, order: Event) -> None:
+        """Sequences a strategy's command and runs it through the stages."""
+        self.on_command(self.kernel.emit(order))
 
     def on_command(self, order: Event) -> None:
         submit = order.kind == K_ORDER_SUBMIT

@@ -1,5 +1,9 @@
 """Pre-trade risk: limits checked on every order before it reaches the venue.
 
+The engine's own risk stage runs in Rust inside the kernel (``rust/src/orders/risk.rs``);
+this class is the same rules in Python, run when a stage of the order pipeline is replaced
+by a plugin (see `admf.pipeline`), and deciding exactly as the Rust one.
+
 Every decision, allowed or denied, is a ``RISK`` event in the log: ``order_id`` and ``side``
 of the order, ``aux`` the reason code (0 = allowed) and the reason in words as its payload.
 A denied order goes no further; the strategy sees an ``ORDER_REJECTED`` report. Crossing the
@@ -16,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from admf._core import Event
 from admf.events import BUY, K_RISK, SCALE
-from admf.portfolio import Portfolio, notional
+from admf.portfolio import Portfolio, notional, units_text
 
 if TYPE_CHECKING:
     from admf.kernel import Kernel
@@ -79,7 +83,7 @@ class RiskEngine:
             and self._max_position is None
             and limits.max_orders_per_second is None
         )
-        self._day = -1
+        self._day: int | None = None
         self._day_start_equity = 0
         self._last_equity = 0
 
@@ -97,7 +101,7 @@ class RiskEngine:
             if day != self._day:
                 # The day starts from the last equity seen before it (the previous close of
                 # the book, for daily bars), or from now on the first day.
-                start = self._last_equity if self._day >= 0 else equity
+                start = self._last_equity if self._day is not None else equity
                 self._day, self._day_start_equity = day, start
             self._last_equity = equity
             if self._day_start_equity - equity > self._max_loss:
@@ -113,18 +117,21 @@ class RiskEngine:
         if self._max_qty is not None and qty > self._max_qty:
             return (
                 Reason.MAX_ORDER_QTY,
-                f"order qty {qty / SCALE:g} > max {self._max_qty / SCALE:g}",
+                f"order qty {units_text(qty)} > max {units_text(self._max_qty)}",
             )
         if self._max_notional is not None and notional(price, qty) > self._max_notional:
             value = notional(price, qty) / SCALE
-            return Reason.MAX_NOTIONAL, f"notional {value:.2f} > max {self._max_notional / SCALE:g}"
+            return (
+                Reason.MAX_NOTIONAL,
+                f"notional {value:.2f} > max {units_text(self._max_notional)}",
+            )
         if self._max_position is not None:
             held = self.portfolio.qty_fx(order.instrument)
             after = held + (qty if order.side == BUY else -qty)
             if abs(after) > self._max_position:
                 return (
                     Reason.MAX_POSITION,
-                    f"position would be {after / SCALE:g}, max {self._max_position / SCALE:g}",
+                    f"position would be {units_text(after)}, max {units_text(self._max_position)}",
                 )
         if self.limits.max_orders_per_second is not None:
             while self._recent and self._recent[0] <= now - 1_000_000_000:

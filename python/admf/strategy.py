@@ -13,12 +13,36 @@ in Rust.
 from __future__ import annotations
 
 import dataclasses
+import random
+from collections.abc import Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from admf._core import Event
+from admf.errors import AdmfError
+from admf.events import (
+    BUY,
+    F_FOK,
+    F_IOC,
+    F_MARKET,
+    F_POST_ONLY,
+    K_CUSTOM,
+    K_ORDER_CANCEL,
+    K_ORDER_MODIFY,
+    K_ORDER_SUBMIT,
+    K_SIGNAL,
+    SCALE,
+    SELL,
+    to_fixed,
+)
+from admf.portfolio import Portfolio
+from admf.venue import Instruments
 
 if TYPE_CHECKING:
-    from admf.kernel import Context
+    from admf.kernel import Kernel, Payload
+
+Units = int | float | Decimal
+"""A number in units (shares, currency) as a strategy passes it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,3 +186,181 @@ def overridden_handlers(strategy: Strategy) -> list[str]:
     """The handler names a strategy's class overrides, in ``HANDLER_KINDS`` order."""
     cls = type(strategy)
     return [name for name in HANDLER_KINDS if getattr(cls, name) is not getattr(Strategy, name)]
+
+
+class Context:
+    """What a strategy reads and commands: time, randomness, portfolio, orders, signals,
+    timers. Every command is an event in the log."""
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        portfolio: Portfolio,
+        instrument: int,
+        books: dict[int, Any] | None = None,
+        instruments: Instruments | None = None,
+        orders: Callable[[Event], None] | None = None,
+    ) -> None:
+        self._kernel = kernel
+        self._instruments = instruments or Instruments()
+        self._orders = orders or kernel.command
+        """Where order commands go: the order path in Rust, or a pipeline of Python stages."""
+        self.portfolio = portfolio
+        self.instrument = instrument
+        """The default instrument (the first data source's)."""
+        self._books = books or {}
+
+    def book(self, instrument: int | None = None) -> Any:
+        """The simulated venue of an instrument with book data (``bbo()``, ``depth(side, n)``,
+        ``order(id)``, ``open_orders()``: the market's book and own orders' queue positions),
+        or None for bar data."""
+        return self._books.get(self.instrument if instrument is None else instrument)
+
+    @property
+    def now(self) -> int:
+        """The kernel clock in ns."""
+        return self._kernel.now
+
+    @property
+    def rng(self) -> random.Random:
+        """The run's seeded random generator (the seed is in the manifest)."""
+        return self._kernel.rng
+
+    def position(self, instrument: int | None = None) -> float:
+        """The signed position in ``instrument`` (default: ``self.instrument``), in units."""
+        return self.position_fx(instrument) / SCALE
+
+    def position_fx(self, instrument: int | None = None) -> int:
+        """The signed position, fixed point (``SCALE`` per unit)."""
+        return self.portfolio.qty_fx(self.instrument if instrument is None else instrument)
+
+    def submit(
+        self,
+        side: int,
+        qty: Units = 0,
+        *,
+        instrument: int | None = None,
+        price: Units | None = None,
+        value: Units = 0,
+        ioc: bool = False,
+        fok: bool = False,
+        post_only: bool = False,
+    ) -> int:
+        """Submits an order and returns its id. ``qty`` in units (shares, contracts) or, with
+        ``qty=0``, ``value`` in currency, sized in whole lots at the fill price (fees included,
+        see ``admf.venue``). ``price=None`` is a market order, else a limit price in currency.
+        A quantity that is not a positive multiple of the instrument's lot size, or a price
+        off its tick, raises `AdmfError`; `submit_fx` takes fixed point."""
+        qty_fx = _to_fixed(qty, "qty")
+        if qty and not qty_fx:
+            inst = self.instrument if instrument is None else instrument
+            raise AdmfError(f"order qty {qty!r} of instrument {inst} is below the 1e-9 resolution")
+        return self.submit_fx(
+            side,
+            qty_fx,
+            instrument=instrument,
+            price_fx=None if price is None else _to_fixed(price, "price"),
+            value_fx=_to_fixed(value, "value"),
+            ioc=ioc,
+            fok=fok,
+            post_only=post_only,
+        )
+
+    def submit_fx(
+        self,
+        side: int,
+        qty_fx: int = 0,
+        *,
+        instrument: int | None = None,
+        price_fx: int | None = None,
+        value_fx: int = 0,
+        ioc: bool = False,
+        fok: bool = False,
+        post_only: bool = False,
+    ) -> int:
+        """`submit` with quantity, price and value in fixed point (``SCALE`` per unit)."""
+        inst = self.instrument if instrument is None else instrument
+        if qty_fx == 0 and value_fx <= 0:
+            raise AdmfError(f"an order needs a positive qty or value, got qty 0, value {value_fx}")
+        if qty_fx or price_fx is not None:
+            self._instruments.check(inst, qty_fx or self._instruments.lot, price_fx)
+        flags = F_MARKET if price_fx is None else 0
+        if ioc:
+            flags |= F_IOC
+        if fok:
+            flags |= F_FOK
+        if post_only:
+            flags |= F_POST_ONLY
+        order_id = self._kernel.next_order_id()
+        self._orders(
+            Event(
+                K_ORDER_SUBMIT,
+                0,
+                instrument=inst,
+                order_id=order_id,
+                side=side,
+                price=price_fx or 0,
+                qty=qty_fx,
+                aux=value_fx,
+                flags=flags,
+            )
+        )
+        return order_id
+
+    def buy(self, qty: Units = 0, **kwargs: Any) -> int:
+        """`submit` a buy: ``ctx.buy(500)`` buys 500 shares at market."""
+        return self.submit(BUY, qty, **kwargs)
+
+    def sell(self, qty: Units = 0, **kwargs: Any) -> int:
+        """`submit` a sell."""
+        return self.submit(SELL, qty, **kwargs)
+
+    def cancel(self, order_id: int, instrument: int | None = None) -> None:
+        inst = self.instrument if instrument is None else instrument
+        self._orders(Event(K_ORDER_CANCEL, 0, instrument=inst, order_id=order_id))
+
+    def modify(
+        self, order_id: int, price: Units, qty: Units, instrument: int | None = None
+    ) -> None:
+        """Moves a resting order to ``price`` and ``qty`` (units)."""
+        self.modify_fx(order_id, _to_fixed(price, "price"), _to_fixed(qty, "qty"), instrument)
+
+    def modify_fx(
+        self, order_id: int, price_fx: int, qty_fx: int, instrument: int | None = None
+    ) -> None:
+        """`modify` in fixed point."""
+        inst = self.instrument if instrument is None else instrument
+        self._instruments.check(inst, qty_fx, price_fx)
+        self._orders(
+            Event(K_ORDER_MODIFY, 0, instrument=inst, order_id=order_id, price=price_fx, qty=qty_fx)
+        )
+
+    def emit(
+        self, value: Units = 0, payload: Payload | None = None, *, custom: bool = False
+    ) -> int:
+        """Logs a signal (or a custom event) with a ``value`` in units (kept as its ``price``)
+        and an optional payload; returns its seq."""
+        kind = K_CUSTOM if custom else K_SIGNAL
+        event = Event(kind, 0, instrument=self.instrument, price=_to_fixed(value, "value"))
+        return self._kernel.emit(event, payload).seq
+
+    def set_timer(self, *, at: int | None = None, after: int | None = None) -> int:
+        """Fires ``on_timer`` at ``at`` ns or ``after`` ns from now; returns the timer id."""
+        if (at is None) == (after is None):
+            raise AdmfError("set_timer takes exactly one of at= and after=")
+        return self._kernel.set_timer(at if at is not None else self.now + (after or 0))
+
+
+def _to_fixed(value: Units, name: str) -> int:
+    """``value`` in fixed point, exactly for ints and Decimals and to the nearest 1e-9 for
+    floats; an `AdmfError` naming ``name`` if it is not a finite number."""
+    if isinstance(value, int):
+        return value * SCALE
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise AdmfError(f"{name} must be a finite number, got {value}")
+        return int((value * SCALE).to_integral_value())
+    try:
+        return to_fixed(value)
+    except (TypeError, ValueError):
+        raise AdmfError(f"{name} must be a finite number, got {value!r}") from None

@@ -157,8 +157,10 @@ class BarVenue:
     def process(self, order: Event, kernel: Kernel) -> bool:
         if order.kind == K_ORDER_CANCEL:
             target = self.pending.pop(order.order_id, None)
-            kind = K_ORDER_CANCELED if target is not None else K_ORDER_REJECTED
-            self._report(kind, target or order, "cancel of an order that is not open")
+            if target is None:
+                self._report(K_ORDER_REJECTED, order, "cancel of an order that is not open")
+            else:
+                self._report(K_ORDER_CANCELED, target)
             return True
         if order.kind == K_ORDER_MODIFY:
             target = self.pending.get(order.order_id)
@@ -175,10 +177,11 @@ class BarVenue:
                 self._report(K_ORDER_REJECTED, order, "no bar yet to fill at its close")
                 return True
             self._try_fill(order, close, close, close, at_open=False)
-            return True
-        self.pending[order.order_id] = order
-        self._idle = 0
-        self.bars.active = True
+        else:
+            self.pending[order.order_id] = order
+        if self.pending:
+            self._idle = 0
+            self.bars.active = True
         return True
 
     # -- market data ----------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from admf import Event, Side, Strategy, StrategyConfig
+from admf.indicators import EMA
 
 BEHAVIOUR = {"buy_every": 5}
 """Read at run time by `Rebalancer`, so a test can make a replay diverge on purpose."""
@@ -125,3 +126,87 @@ class BuyOnce(Strategy):
 
     def on_fill(self, fill: Event) -> None:
         self.fills.append((fill.price, fill.qty, fill.fee))
+
+
+@dataclasses.dataclass(frozen=True)
+class EmaFlipConfig(StrategyConfig):
+    fast: int = 10
+    slow: int = 20
+    qty: float = 10_000.0
+
+
+class EmaFlip(Strategy):
+    """EMA(fast/slow) cross, always in the market once the averages are warm: at every cross
+    a market order closing the position and a market order opening the reverse one (the
+    order-heavy benchmark)."""
+
+    Config = EmaFlipConfig
+    config: EmaFlipConfig
+
+    def on_start(self) -> None:
+        self.fast = EMA(self.config.fast)
+        self.slow = EMA(self.config.slow)
+        self.side = 0
+        self.fills = 0
+
+    def on_bar(self, bar: Event) -> None:
+        close = bar.close
+        fast = self.fast.update(close)
+        slow = self.slow.update(close)
+        if slow is None or fast is None or fast == slow:
+            return
+        side = 1 if fast > slow else -1
+        if side == self.side:
+            return
+        qty = self.config.qty
+        if self.side:
+            self.ctx.submit(Side.BUY if side > 0 else Side.SELL, qty)  # close
+        self.ctx.submit(Side.BUY if side > 0 else Side.SELL, qty)  # reverse
+        self.side = side
+
+    def on_fill(self, fill: Event) -> None:
+        self.fills += 1
+
+
+class Alternate(Strategy):
+    """A market order of one unit on every bar, buying and selling in turn, and hears of each
+    fill: the cost of one order, from ``ctx.submit`` to ``on_fill``."""
+
+    def on_start(self) -> None:
+        self.long = False
+        self.fills = 0
+
+    def on_bar(self, bar: Event) -> None:
+        self.long = not self.long
+        self.ctx.submit(Side.BUY if self.long else Side.SELL, 1)
+
+    def on_fill(self, fill: Event) -> None:
+        self.fills += 1
+
+
+class OrderTypes(Strategy):
+    """Limit, IOC, FOK, modify, cancel, a cancel of nothing and value-sized sells, on a
+    schedule of bars: every branch of the bar venue."""
+
+    def on_start(self) -> None:
+        self.bars = 0
+        self.resting = 0
+
+    def on_bar(self, bar: Event) -> None:
+        self.bars += 1
+        step = self.bars % 10
+        close = bar.close
+        if step == 1:
+            self.resting = self.ctx.buy(10, price=round(close * 0.97, 2))
+        elif step == 2:
+            self.ctx.modify(self.resting, round(close * 0.99, 2), 20)
+        elif step == 3:
+            self.ctx.sell(5, price=round(close * 1.2, 2), ioc=True)
+            self.ctx.buy(5, price=round(close * 1.01, 2), fok=True)
+        elif step == 4:
+            self.ctx.cancel(self.resting)
+            self.ctx.cancel(10_000_000)
+        elif step == 5:
+            self.ctx.sell(value=2_000.0)
+        elif step == 6:
+            self.ctx.buy(value=1_000.0, price=round(close * 1.05, 2))

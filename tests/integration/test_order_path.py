@@ -186,3 +186,59 @@ def test_a_stage_replaced_by_a_python_plugin_gives_identical_outputs(max_qty: in
     assert stage.seen == default.kind_counts()["ORDER_SUBMIT"] > 400
     assert replaced.kind_counts() == default.kind_counts()
     assert replaced.output_hash == default.output_hash
+
+
+FX = "fx"
+
+
+@pytest.mark.parametrize(
+    ("strategy", "params", "settings", "data"),
+    [
+        (SMA, {}, {"fee_rate": 0.001, "slippage_bps": 5, "fee_minimum": 1.0}, ORCL),
+        (SMA, {}, {"fill_at": "close", "fee_per_unit": 0.01}, ORCL),
+        ("Greedy", {}, {"initial_cash": 1e7, "risk": RiskLimits(max_position=2_500)}, ORCL),
+        ("Greedy", {}, {"initial_cash": 1e7, "risk": RiskLimits(daily_loss_limit=1.0)}, ORCL),
+        ("Greedy", {}, {"risk": RiskLimits(max_notional=20_000, max_order_qty=5_000)}, ORCL),
+        ("Greedy", {}, {"risk": RiskLimits(kill_switch=True)}, ORCL),
+        ("OrderTypes", {}, {"fee_rate": 0.0005}, ORCL),
+        ("OrderTypes", {}, {"fill_at": "close"}, ORCL),
+        ("BuyOnce", {"qty": 1_000_000}, {}, ORCL),
+        ("EmaFlip", {}, {"fee_rate": 0.0001, "risk": RiskLimits(max_position=15_000)}, FX),
+    ],
+)
+def test_the_rust_and_the_python_order_paths_log_the_same_events(
+    strategy: str, params: dict[str, Any], settings: dict[str, Any], data: str
+) -> None:
+    from admf.kernel import Audit
+    from tests.bench.fx_bars import fx_minute_bars
+
+    spec = strategy if ":" in strategy else f"tests.integration.strategies:{strategy}"
+    cls = resolve_strategy(spec)
+    events = fx_minute_bars(20_000) if data == FX else load_source(data, 1).events
+    chosen = BacktestSettings(**settings)
+    rust, _ = run_kernel(cls, params, chosen, [events], [1], None)
+    # Replacing any stage runs every stage in Python.
+    python, _ = run_kernel(cls, params, chosen, [events], [1], None, stages={"audit": Audit()})
+    assert rust.errors == python.errors == 0
+    assert rust.kind_counts() == python.kind_counts()
+    assert rust.payloads == python.payloads
+    assert rust.output_hash == python.output_hash
+
+
+def test_sql_positions_and_equity_views_are_the_fold(tmp_path: Any) -> None:
+    from admf.log import query
+
+    result = backtest(
+        SMA, [ORCL], settings=BacktestSettings(fee_rate=0.001), log_dir=tmp_path, run_id="r"
+    )
+    a = result.analysis
+    equity = query(tmp_path, "SELECT * FROM equity")
+    assert equity.num_rows == len(a.curve.ts) == 2_517
+    for name in ("equity", "cash", "exposure"):
+        column = equity.column(f"{name}_fx").to_numpy()
+        np.testing.assert_array_equal(column, getattr(a.curve, name))
+    positions = query(tmp_path, "SELECT * FROM positions ORDER BY seq")
+    np.testing.assert_array_equal(positions.column("qty_fx").to_numpy(), a.positions.qty)
+    assert positions.column("cash_fx").to_numpy()[-1] == result.portfolio.cash_fx
+    last = query(tmp_path, "SELECT equity FROM equity ORDER BY seq DESC LIMIT 1")
+    assert float(last.column(0)[0].as_py()) == pytest.approx(result.portfolio.equity())

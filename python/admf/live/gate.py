@@ -16,6 +16,7 @@ Everything here is decided from events in the log, so a replay decides the same.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from admf._core import Event
 from admf.events import (
@@ -55,6 +56,9 @@ class LiveGate:
         reconciling: bool = True,
     ) -> None:
         self._venue = reconciling
+        self.command: Callable[[Event], object] = kernel.emit
+        """Where the gate's own commands (flattening) go: the node sets it to the order
+        path's entry (what ``ctx.buy`` calls), so they pass validation, risk and the gate."""
         self.kernel = kernel
         self.portfolio = portfolio
         self.inner = inner
@@ -146,16 +150,14 @@ class LiveGate:
 
     def _cancel_all(self) -> None:
         for order_id, order in list(self.open.items()):
-            self.kernel.emit(
-                Event(K_ORDER_CANCEL, 0, instrument=order.instrument, order_id=order_id)
-            )
+            self.command(Event(K_ORDER_CANCEL, 0, instrument=order.instrument, order_id=order_id))
 
     def _close_positions(self) -> None:
         for instrument in self.instruments:
             position = self.portfolio.qty_fx(instrument)
             if position == 0:
                 continue
-            self.kernel.emit(
+            self.command(
                 Event(
                     K_ORDER_SUBMIT,
                     0,

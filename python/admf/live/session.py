@@ -205,6 +205,8 @@ def build_live_node(
         feed=feed,
         execution=factory,
     )
+    assert isinstance(node.execution, LiveGate)
+    node.execution.command = node.command
     return node, (outboxes[0] if outboxes else None)
 
 

@@ -47,6 +47,8 @@ VIEWS: Final[tuple[str, ...]] = (
     "errors",
     "custom",
     "runs",
+    "positions",
+    "equity",
 )
 
 _KIND_NAMES: Final[str] = " ".join(f"WHEN {k.value} THEN '{k.name}'" for k in Kind)
@@ -136,6 +138,82 @@ _VIEW_SQL: Final[dict[str, str]] = {
         FROM _admf_rows WHERE kind = {Kind.CUSTOM.value}""",
     "runs": "SELECT * FROM _admf_runs",
 }
+
+
+# The portfolio's fold of fills (rust/src/orders/portfolio.rs, admf.analysis) as views:
+# `positions` has the position of the instrument and the account's cash after every fill;
+# `equity` the equity at every mark (bar close, trade, two-sided quote's mid, book execution):
+# the cash after every fill before the next mark plus each position at its instrument's last
+# price (its last fill's before any). Notionals are rounded half away from zero as the fold
+# does, so these columns equal `BacktestResult.analysis` to the unit.
+def _notional(price: str, qty: str) -> str:
+    product = f"(CAST({price} AS HUGEINT) * ({qty}))"
+    return (
+        f"CAST(CASE WHEN {product} >= 0 THEN ({product} + 500000000) // 1000000000 "
+        f"ELSE -((-{product} + 500000000) // 1000000000) END AS BIGINT)"
+    )
+
+
+_FOLD: Final[str] = f"""
+    WITH cash0 AS (
+        SELECT run, CAST(round(TRY_CAST(json_extract(config, '$.settings.initial_cash')
+                                        AS DOUBLE) * 1e9) AS BIGINT) AS cash0
+        FROM _admf_runs),
+    fill AS (
+        SELECT run, seq, ts, instrument, price, CASE side WHEN 1 THEN qty ELSE -qty END AS signed,
+               CASE side WHEN 1 THEN -1 ELSE 1 END * {_notional("price", "qty")} - aux AS flow
+        FROM _admf_rows WHERE kind = {Kind.FILL.value}),
+    step AS (
+        SELECT run, seq, ts, instrument, price,
+               CAST(SUM(signed) OVER (PARTITION BY run, instrument ORDER BY seq) AS BIGINT)
+                   AS qty_fx,
+               CAST(COALESCE(cash0, 0) + SUM(flow) OVER (PARTITION BY run ORDER BY seq)
+                    AS BIGINT) AS cash_fx
+        FROM fill LEFT JOIN cash0 USING (run))"""
+
+_VIEW_SQL["positions"] = f"""{_FOLD}
+    SELECT run, seq, ts, instrument, admf_dec(qty_fx) AS qty, admf_dec(cash_fx) AS cash,
+           qty_fx, cash_fx
+    FROM step"""
+
+_VIEW_SQL["equity"] = f"""{_FOLD},
+    marks AS (
+        SELECT run, seq, ts, instrument,
+               CASE WHEN kind <> {Kind.QUOTE.value} THEN price
+                    WHEN price > 0 AND aux > 0
+                    THEN price // 2 + aux // 2 + (price % 2 + aux % 2) // 2 END AS price_fx,
+               COALESCE(LEAD(seq) OVER (PARTITION BY run ORDER BY seq),
+                        18446744073709551615::UBIGINT) AS upto
+        FROM _admf_rows
+        WHERE kind IN ({Kind.BAR.value}, {Kind.TRADE.value}, {Kind.QUOTE.value},
+                       {Kind.BOOK_EXECUTE.value})),
+    priced AS (SELECT run, seq, instrument, price_fx FROM marks WHERE price_fx IS NOT NULL),
+    grid AS (
+        SELECT m.run, m.seq, m.upto, i.instrument
+        FROM marks m JOIN (SELECT DISTINCT run, instrument FROM fill) i USING (run)),
+    held AS (
+        SELECT g.run, g.seq, s.qty_fx, COALESCE(p.price_fx, s.price) AS price_fx
+        FROM grid g
+        ASOF JOIN step s
+            ON g.run = s.run AND g.instrument = s.instrument AND g.upto > s.seq
+        ASOF LEFT JOIN priced p
+            ON g.run = p.run AND g.instrument = p.instrument AND g.seq >= p.seq),
+    valued AS (
+        SELECT run, seq, CAST(SUM({_notional("price_fx", "qty_fx")}) AS BIGINT) AS value_fx,
+               CAST(SUM({_notional("price_fx", "abs(qty_fx)")}) AS BIGINT) AS exposure_fx
+        FROM held GROUP BY run, seq),
+    cashed AS (
+        SELECT m.run, m.seq, m.ts, COALESCE(s.cash_fx, c.cash0, 0) AS cash_fx
+        FROM marks m
+        LEFT JOIN cash0 c USING (run)
+        ASOF LEFT JOIN step s ON m.run = s.run AND m.upto > s.seq)
+    SELECT run, seq, ts, admf_dec(equity_fx) AS equity, admf_dec(cash_fx) AS cash,
+           admf_dec(exposure_fx) AS exposure, equity_fx, cash_fx, exposure_fx
+    FROM (
+        SELECT c.run, c.seq, c.ts, c.cash_fx + COALESCE(v.value_fx, 0) AS equity_fx, c.cash_fx,
+               COALESCE(v.exposure_fx, 0) AS exposure_fx
+        FROM cashed c LEFT JOIN valued v USING (run, seq))
+    ORDER BY run, seq"""
 
 _MACROS: Final[tuple[str, ...]] = (
     "CREATE OR REPLACE TEMP MACRO admf_dec(x) AS CAST(x AS DECIMAL(19, 0)) * 0.000000001",

@@ -113,11 +113,12 @@ pub fn analyze(events: &[Event], initial_cash: i64) -> Analysis {
 }
 
 fn point(p: &Portfolio, ts: i64) -> CurvePoint {
+    let (equity, exposure) = p.equity_and_exposure();
     CurvePoint {
         ts,
-        equity: p.equity(),
+        equity,
         cash: p.cash,
-        exposure: p.exposure(),
+        exposure,
     }
 }
 

@@ -5,8 +5,6 @@
 //! portfolio a strategy reads, the risk engine's view, the equity curve and the round trips
 //! all come from this fold.
 
-use std::collections::BTreeMap;
-
 use crate::event::{Event, Side, SCALE};
 
 /// `price * qty` (both fixed point) in fixed point, rounded half away from zero.
@@ -39,14 +37,30 @@ pub struct Position {
     pub last_fill: i64,
 }
 
+/// One instrument's position and the market price it is valued at.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    instrument: u32,
+    pos: Position,
+    mark: Option<i64>,
+}
+
+impl Entry {
+    /// The market's last price, or the last fill's before any market price is known.
+    fn price(&self) -> i64 {
+        self.mark.unwrap_or(self.pos.last_fill)
+    }
+}
+
 /// Cash, positions and P&L built from fills, with the market's last price per instrument
 /// for marking.
 #[derive(Clone, Debug)]
 pub struct Portfolio {
     pub initial_cash: i64,
     pub cash: i64,
-    positions: BTreeMap<u32, Position>,
-    marks: BTreeMap<u32, i64>,
+    /// By instrument, sorted: a run holds a few instruments, so a sorted vector beats a map
+    /// on the hot paths (every fill, every point of the equity curve).
+    entries: Vec<Entry>,
     pub fills: u64,
     /// Sum of the notionals of all fills (for turnover); `i128` because a busy run's turnover
     /// in fixed point outgrows `i64`.
@@ -61,22 +75,46 @@ impl Portfolio {
         Portfolio {
             initial_cash,
             cash: initial_cash,
-            positions: BTreeMap::new(),
-            marks: BTreeMap::new(),
+            entries: Vec::new(),
             fills: 0,
             traded: 0,
             last_seq: 0,
         }
     }
 
-    /// The position in `instrument` (flat if never traded).
-    pub fn position(&self, instrument: u32) -> Position {
-        self.positions.get(&instrument).copied().unwrap_or_default()
+    fn entry(&mut self, instrument: u32) -> &mut Entry {
+        let i = match self
+            .entries
+            .binary_search_by_key(&instrument, |e| e.instrument)
+        {
+            Ok(i) => i,
+            Err(i) => {
+                let fresh = Entry {
+                    instrument,
+                    pos: Position::default(),
+                    mark: None,
+                };
+                self.entries.insert(i, fresh);
+                i
+            }
+        };
+        &mut self.entries[i]
     }
 
-    /// The positions ever traded, by instrument.
+    /// The position in `instrument` (flat if never traded).
+    pub fn position(&self, instrument: u32) -> Position {
+        match self
+            .entries
+            .binary_search_by_key(&instrument, |e| e.instrument)
+        {
+            Ok(i) => self.entries[i].pos,
+            Err(_) => Position::default(),
+        }
+    }
+
+    /// The positions ever traded or marked, by instrument.
     pub fn positions(&self) -> impl Iterator<Item = (u32, Position)> + '_ {
-        self.positions.iter().map(|(i, p)| (*i, *p))
+        self.entries.iter().map(|e| (e.instrument, e.pos))
     }
 
     /// Folds one fill (price, qty > 0, side, fee in `aux`); false if this sequenced fill was
@@ -88,15 +126,11 @@ impl Portfolio {
             }
             self.last_seq = fill.seq;
         }
-        let pos = self.positions.entry(fill.instrument).or_default();
+        let pos = &mut self.entry(fill.instrument).pos;
         let buy = fill.side == Side::Buy as u8;
         let signed = if buy { fill.qty } else { -fill.qty };
         let value = notional(fill.price, fill.qty);
-        self.cash += if buy { -value } else { value };
-        self.cash -= fill.aux;
         pos.fees += fill.aux;
-        self.fills += 1;
-        self.traded += value as i128;
         let before = pos.qty;
         let after = before + signed;
         if before == 0 || (before > 0) == (signed > 0) {
@@ -117,50 +151,59 @@ impl Portfolio {
         }
         pos.qty = after;
         pos.last_fill = fill.price;
+        self.cash += if buy { -value } else { value };
+        self.cash -= fill.aux;
+        self.fills += 1;
+        self.traded += value as i128;
         true
     }
 
     /// Marks `instrument` at the market's `price`.
     pub fn mark(&mut self, instrument: u32, price: i64) {
-        self.marks.insert(instrument, price);
-    }
-
-    /// The price a position is valued at: the market's last, or the last fill's before any
-    /// market price is known.
-    pub fn mark_of(&self, instrument: u32) -> i64 {
-        match self.marks.get(&instrument) {
-            Some(&p) => p,
-            None => self.position(instrument).last_fill,
-        }
+        self.entry(instrument).mark = Some(price);
     }
 
     /// Cash plus every position at its mark.
     pub fn equity(&self) -> i64 {
         self.cash
             + self
-                .positions
+                .entries
                 .iter()
-                .map(|(i, p)| notional(self.mark_of(*i), p.qty))
+                .map(|e| notional(e.price(), e.pos.qty))
                 .sum::<i64>()
     }
 
     /// Sum over positions of `|qty|` at its mark.
     pub fn exposure(&self) -> i64 {
-        self.positions
+        self.entries
             .iter()
-            .map(|(i, p)| notional(self.mark_of(*i), p.qty.abs()))
+            .map(|e| notional(e.price(), e.pos.qty.abs()))
             .sum()
     }
 
+    /// Equity and exposure in one pass.
+    pub fn equity_and_exposure(&self) -> (i64, i64) {
+        let mut value = 0;
+        let mut exposure = 0;
+        for e in &self.entries {
+            if e.pos.qty != 0 {
+                let price = e.price();
+                value += notional(price, e.pos.qty);
+                exposure += notional(price, e.pos.qty.abs());
+            }
+        }
+        (self.cash + value, exposure)
+    }
+
     pub fn realized(&self) -> i64 {
-        self.positions.values().map(|p| p.realized).sum()
+        self.entries.iter().map(|e| e.pos.realized).sum()
     }
 
     /// Sum over positions of `(mark - avg_price) * qty`.
     pub fn unrealized(&self) -> i64 {
-        self.positions
+        self.entries
             .iter()
-            .map(|(i, p)| notional(self.mark_of(*i) - p.avg_price, p.qty))
+            .map(|e| notional(e.price() - e.pos.avg_price, e.pos.qty))
             .sum()
     }
 }

@@ -1,16 +1,23 @@
 //! `admf._core.KernelCore` and `merge`: the kernel's hot loop seen from Python.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple, PyType};
 
 use super::book::PySimVenue;
 use super::event::{events_from_bytes, PyEvent};
+use super::orders::PyPortfolio;
 use crate::event::{flags, Event, Kind};
 use crate::kernel::KernelCore;
 use crate::merge;
+use crate::orders::bar_venue::{BarVenue, FillAt};
+use crate::orders::fees::{FeeModel, SlippageModel};
+use crate::orders::path::{Engine, OrderPath};
+use crate::orders::risk::{RiskEngine, RiskLimits};
+use crate::orders::validation::Validation;
 
 fn is_book_delta(kind: u8) -> bool {
     (Kind::BookAdd as u8..=Kind::BookClear as u8).contains(&kind)
@@ -47,6 +54,79 @@ pub struct PyKernelCore {
     venues: BTreeMap<u32, Py<PySimVenue>>,
     /// Market data the venue refused: (seq of the delta, why).
     venue_errors: Vec<(u64, String)>,
+    /// The order path in Rust, with the portfolio it folds fills into (see `attach_orders`).
+    orders: Option<(OrderPath, Py<PyPortfolio>)>,
+    /// Kinds some Python handler subscribed to.
+    notify: [bool; 256],
+    /// Sequenced events waiting to be handed to Python, in seq order.
+    ready: VecDeque<Event>,
+}
+
+impl PyKernelCore {
+    /// Whether the order path needs events of `kind` to stop in Rust even when no Python
+    /// handler wants them (bars for the venue, fills for the portfolio).
+    fn needs_in_rust(&self, kind: u8) -> bool {
+        self.orders.is_some() && (kind == Kind::Bar as u8 || kind == Kind::Fill as u8)
+    }
+
+    /// The next subscribed input, venue answer or order path event, sequenced.
+    fn next_event(&mut self, py: Python<'_>) -> Option<Event> {
+        let PyKernelCore {
+            core,
+            venues,
+            venue_errors,
+            orders,
+            notify,
+            ready,
+        } = self;
+        loop {
+            if let Some(e) = ready.pop_front() {
+                return Some(e);
+            }
+            let e = if venues.is_empty() {
+                core.advance()
+            } else {
+                core.advance_with(|e, out| {
+                    if !is_book_delta(e.kind) {
+                        return;
+                    }
+                    if let Some(venue) = venues.get(&e.instrument) {
+                        if let Err(err) = venue.borrow_mut(py).inner.on_market(e, out) {
+                            // The delta is logged already; the error becomes an ERROR event
+                            // right after it, its message kept for the Python side.
+                            venue_errors.push((e.seq, err.to_string()));
+                            out.push(Event {
+                                order_id: e.seq as i64,
+                                instrument: e.instrument,
+                                flags: flags::HAS_PAYLOAD,
+                                ..Event::new(Kind::Error, e.ts)
+                            });
+                        }
+                    }
+                })
+            }?;
+            if let Some((path, portfolio)) = orders {
+                if e.kind == Kind::Bar as u8 {
+                    // The venue fills on the bar before anyone sees it: its fills come first.
+                    let mut portfolio = portfolio.borrow_mut(py);
+                    let mut out = Vec::new();
+                    let mut engine = Engine {
+                        core,
+                        portfolio: &mut portfolio.inner,
+                        notify,
+                        out: &mut out,
+                    };
+                    path.on_bar(&e, &mut engine);
+                    ready.extend(out);
+                } else if e.kind == Kind::Fill as u8 {
+                    portfolio.borrow_mut(py).inner.apply(&e);
+                }
+            }
+            if notify[e.kind as usize] {
+                ready.push_back(e);
+            }
+        }
+    }
 }
 
 #[pymethods]
@@ -62,13 +142,126 @@ impl PyKernelCore {
             core: KernelCore::new(merged(sources)?, first_seq, flush_at),
             venues: BTreeMap::new(),
             venue_errors: Vec::new(),
+            orders: None,
+            notify: [false; 256],
+            ready: VecDeque::new(),
         })
     }
 
-    /// Hands inputs of `kind` to Python (True) or keeps them in Rust (False).
+    /// Hands events of `kind` to Python (True) or keeps them in Rust (False).
     #[pyo3(signature = (kind, on = true))]
     fn subscribe(&mut self, kind: u8, on: bool) {
-        self.core.subscribe(kind, on);
+        self.notify[kind as usize] = on;
+        self.core.subscribe(kind, on || self.needs_in_rust(kind));
+    }
+
+    /// Runs order commands through the order path in Rust (validation, risk, the bar venue,
+    /// or the book venue of an instrument with one), folding every fill into `portfolio`.
+    /// Amounts are fixed point; the limits' None means no limit.
+    #[pyo3(signature = (portfolio, instruments, *, fill_at, fee_rate, fee_per_unit_fx, fee_minimum_fx, slippage_bps, lot_fx, max_order_qty_fx=None, max_notional_fx=None, max_position_fx=None, max_orders_per_second=None, daily_loss_limit_fx=None, kill_switch=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn attach_orders(
+        &mut self,
+        portfolio: Py<PyPortfolio>,
+        instruments: Vec<u32>,
+        fill_at: &str,
+        fee_rate: f64,
+        fee_per_unit_fx: i64,
+        fee_minimum_fx: i64,
+        slippage_bps: f64,
+        lot_fx: i64,
+        max_order_qty_fx: Option<i64>,
+        max_notional_fx: Option<i64>,
+        max_position_fx: Option<i64>,
+        max_orders_per_second: Option<u32>,
+        daily_loss_limit_fx: Option<i64>,
+        kill_switch: bool,
+    ) -> PyResult<()> {
+        let fill_at = match fill_at {
+            "next_open" => FillAt::NextOpen,
+            "close" => FillAt::Close,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "fill_at must be one of next_open, close, got {other:?}"
+                )))
+            }
+        };
+        let venue = BarVenue::new(
+            fill_at,
+            FeeModel {
+                rate: fee_rate,
+                per_unit: fee_per_unit_fx,
+                minimum: fee_minimum_fx,
+            },
+            SlippageModel { bps: slippage_bps },
+            lot_fx,
+        );
+        let risk = RiskEngine::new(RiskLimits {
+            max_order_qty: max_order_qty_fx,
+            max_notional: max_notional_fx,
+            max_position: max_position_fx,
+            max_orders_per_second,
+            daily_loss_limit: daily_loss_limit_fx,
+            kill_switch,
+        });
+        let validation = Validation {
+            instruments: instruments.into_iter().collect(),
+        };
+        self.orders = Some((OrderPath::new(validation, risk, venue), portfolio));
+        for kind in [Kind::Bar as u8, Kind::Fill as u8] {
+            self.core.subscribe(kind, true);
+        }
+        Ok(())
+    }
+
+    /// Sequences an order command (submit, cancel, modify) and runs it down the order path
+    /// at once; returns the events it caused that Python handlers subscribed to (the command
+    /// included), in seq order.
+    fn command(&mut self, py: Python<'_>, event: &Bound<'_, PyEvent>) -> PyResult<Vec<PyEvent>> {
+        let PyKernelCore {
+            core,
+            venues,
+            orders,
+            notify,
+            ..
+        } = self;
+        let Some((path, portfolio)) = orders else {
+            return Err(PyValueError::new_err(
+                "no order path attached to this kernel",
+            ));
+        };
+        let mut portfolio = portfolio.borrow_mut(py);
+        let mut out = Vec::new();
+        let mut engine = Engine {
+            core,
+            portfolio: &mut portfolio.inner,
+            notify,
+            out: &mut out,
+        };
+        let mut book = |cmd: &Event, core: &mut KernelCore| {
+            let venue = venues.get(&cmd.instrument)?;
+            let mut answers = Vec::new();
+            let done = venue
+                .borrow_mut(py)
+                .inner
+                .submit(cmd, &mut answers)
+                .map_err(|e| format!("order {}: {e}", cmd.order_id));
+            for e in answers {
+                core.schedule(e);
+            }
+            Some(done)
+        };
+        path.command(event.get().inner, &mut engine, &mut book);
+        Ok(out.into_iter().map(|inner| PyEvent { inner }).collect())
+    }
+
+    /// The reasons in words of the order path's events flagged HAS_PAYLOAD so far, as
+    /// (seq, text); clears them.
+    fn take_payloads(&mut self) -> Vec<(u64, String)> {
+        match &mut self.orders {
+            Some((path, _)) => std::mem::take(&mut path.payloads),
+            None => Vec::new(),
+        }
     }
 
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -78,34 +271,56 @@ impl PyKernelCore {
     /// The next subscribed input or venue answer, sequenced; stops when the output buffer
     /// needs draining, the alarm is due, or everything is done (see `done`, `alarm_due`).
     fn __next__(&mut self, py: Python<'_>) -> Option<PyEvent> {
-        let PyKernelCore {
-            core,
-            venues,
-            venue_errors,
-        } = self;
-        let next = if venues.is_empty() {
-            core.advance()
-        } else {
-            core.advance_with(|e, out| {
-                if !is_book_delta(e.kind) {
-                    return;
-                }
-                if let Some(venue) = venues.get(&e.instrument) {
-                    if let Err(err) = venue.borrow_mut(py).inner.on_market(e, out) {
-                        // The delta is logged already; the error becomes an ERROR event
-                        // right after it, its message kept for the Python side.
-                        venue_errors.push((e.seq, err.to_string()));
-                        out.push(Event {
-                            order_id: e.seq as i64,
-                            instrument: e.instrument,
-                            flags: flags::HAS_PAYLOAD,
-                            ..Event::new(Kind::Error, e.ts)
-                        });
+        self.next_event(py).map(|inner| PyEvent { inner })
+    }
+
+    /// Hands every subscribed event to its handlers until the output buffer needs draining,
+    /// the alarm is due or everything is done; returns the number of events counted so far.
+    /// The loop of `Kernel.run` in Rust: `handlers[kind]` is a tuple of (callable, stats);
+    /// after each handler, `drain()` runs if `pending` is not empty; one event in
+    /// `sample_every` goes to `timed(event)` instead; a handler's exception goes to
+    /// `error(stats, event, exc)`, except `stop` (an exception class), which ends the loop.
+    #[allow(clippy::too_many_arguments)]
+    fn dispatch(
+        slf: &Bound<'_, Self>,
+        handlers: &Bound<'_, PyList>,
+        pending: &Bound<'_, PyAny>,
+        drain: &Bound<'_, PyAny>,
+        timed: &Bound<'_, PyAny>,
+        error: &Bound<'_, PyAny>,
+        stop: &Bound<'_, PyType>,
+        sample_every: u64,
+        count: u64,
+    ) -> PyResult<u64> {
+        let py = slf.py();
+        let mut n = count;
+        loop {
+            let next = slf.borrow_mut().next_event(py);
+            let Some(inner) = next else {
+                return Ok(n);
+            };
+            n += 1;
+            let event = Bound::new(py, PyEvent { inner })?;
+            if n.is_multiple_of(sample_every) {
+                timed.call1((&event,))?;
+                continue;
+            }
+            let chosen = handlers.get_item(inner.kind as usize)?;
+            let chosen = chosen.cast::<PyTuple>()?;
+            for pair in chosen.iter() {
+                let pair = pair.cast_into::<PyTuple>()?;
+                let handler = pair.get_item(0)?;
+                if let Err(err) = handler.call1((&event,)) {
+                    if err.is_instance(py, stop) {
+                        return Err(err);
                     }
+                    error.call1((pair.get_item(1)?, &event, err.value(py)))?;
                 }
-            })
-        };
-        next.map(|inner| PyEvent { inner })
+                if pending.len()? > 0 {
+                    drain.call0()?;
+                }
+            }
+        }
     }
 
     /// Routes the book deltas of `instrument` to `venue` inside the kernel (no Python per

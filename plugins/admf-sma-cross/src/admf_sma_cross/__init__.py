@@ -37,23 +37,23 @@ class SmaCross(Strategy):
     config: SmaCrossConfig
 
     def on_start(self) -> None:
-        self.fast = SMA(self.config.fast)
-        self.slow = SMA(self.config.slow)
+        # Bound methods, looked up once: on_bar runs on every bar.
+        self.fast = SMA(self.config.fast).update_fixed
+        self.slow = SMA(self.config.slow).update_fixed
         self.last_diff = 0.0
 
     def on_bar(self, bar: Event) -> None:
         close = bar.close_fx
-        fast = self.fast.update_fixed(close)
-        slow = self.slow.update_fixed(close)
-        if fast is None or slow is None:
+        fast = self.fast(close)
+        slow = self.slow(close)
+        if slow is None or fast is None:
             return
-        before = self.last_diff
         diff = fast - slow
-        if abs(diff) < 1e-9:
-            diff = 0.0
-        if diff != 0.0:
-            self.last_diff = diff
-        if before < 0.0 and diff > 0.0 and self.ctx.position() == 0:
+        if -1e-9 < diff < 1e-9:
+            return  # no cross: the last non-zero difference stands
+        before = self.last_diff
+        self.last_diff = diff
+        if before < 0.0 < diff and self.ctx.position() == 0:
             self.ctx.buy(value=self.ctx.portfolio.cash * self.config.fraction)
-        elif before > 0.0 and diff < 0.0 and self.ctx.position() > 0:
+        elif diff < 0.0 < before and self.ctx.position() > 0:
             self.ctx.sell(self.ctx.position())

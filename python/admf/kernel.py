@@ -548,9 +548,10 @@ class Kernel:
                 payloads[seq - first] = payload
             self.payloads.update(self._payloads)
             self._payloads.clear()
-        hash_outputs(events, payloads, self._event_hash, self._payload_hash)
         if self.sink is not None:
+            # First the sink (a live session's log, then its venue): hashing can wait.
             self.sink(events, payloads)
+        hash_outputs(events, payloads, self._event_hash, self._payload_hash)
         for kind, handler, stats in self._batch_handlers:
             mine = events[events["kind"] == kind]
             if len(mine):

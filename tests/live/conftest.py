@@ -132,7 +132,7 @@ def credentials(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
     return KEY, SECRET
 
 
-def alpaca_options(ex: Exchange) -> dict[str, Any]:
+def alpaca_options(ex: Exchange | ExchangeServer) -> dict[str, Any]:
     return {
         "trading_url": ex.url,
         "data_url": ex.url.replace("http", "ws", 1) + "/v2/iex",

@@ -112,6 +112,8 @@ class Inbox:
                 return batch, self._take_payloads(batch)
 
     def _take_payloads(self, batch: EventArray) -> list[Payload | None] | None:
+        if not self._payloads:
+            return None
         marked = np.flatnonzero(batch["flags"] & F_HAS_PAYLOAD)
         if not len(marked):
             return None

@@ -16,7 +16,10 @@ from admf.events import Kind
 from tests.exchange.conftest import AAPL_L3, KEY, ORCL, SECRET, RunningExchange, run_exchange
 
 HEADERS = {"APCA-API-KEY-ID": KEY, "APCA-API-SECRET-KEY": SECRET}
-BOOK_KINDS = [int(k) for k in (Kind.BOOK_ADD, Kind.BOOK_CANCEL, Kind.BOOK_MODIFY, Kind.BOOK_EXECUTE, Kind.BOOK_CLEAR)]
+BOOK_KINDS = [
+    int(k)
+    for k in (Kind.BOOK_ADD, Kind.BOOK_CANCEL, Kind.BOOK_MODIFY, Kind.BOOK_EXECUTE, Kind.BOOK_CLEAR)
+]
 
 # (book event number at which to act, order): what the parity strategy does too.
 AAPL_ORDERS: list[tuple[int, dict[str, Any]]] = [
@@ -62,7 +65,9 @@ def aapl_session(**settings: Any) -> list[dict[str, Any]]:
 
 def mixed_session() -> list[dict[str, Any]]:
     """Orders on ORCL bars (seeded partial fills) and AAPL's book in one session."""
-    ex = run_exchange(f"ORCL={ORCL}", f"AAPL={AAPL_L3}", partial_fill_rate=0.5, seed=11, initial_cash=10**6)
+    ex = run_exchange(
+        f"ORCL={ORCL}", f"AAPL={AAPL_L3}", partial_fill_rate=0.5, seed=11, initial_cash=10**6
+    )
     updates: list[dict[str, Any]] = []
     try:
         server = ex.server
@@ -70,10 +75,38 @@ def mixed_session() -> list[dict[str, Any]]:
         ex.call(lambda: server.core.trade_updates.append(lambda key, data: updates.append(data)))
         for i in range(20):
             ex.step(1)
-            post(ex, {"symbol": "ORCL", "qty": str(5 + i), "side": "buy", "type": "market", "time_in_force": "gtc"})
-        post(ex, {"symbol": "AAPL", "qty": "120", "side": "buy", "type": "limit", "limit_price": "585.40", "time_in_force": "gtc"})
+            post(
+                ex,
+                {
+                    "symbol": "ORCL",
+                    "qty": str(5 + i),
+                    "side": "buy",
+                    "type": "market",
+                    "time_in_force": "gtc",
+                },
+            )
+        post(
+            ex,
+            {
+                "symbol": "AAPL",
+                "qty": "120",
+                "side": "buy",
+                "type": "limit",
+                "limit_price": "585.40",
+                "time_in_force": "gtc",
+            },
+        )
         ex.step(90)
-        post(ex, {"symbol": "AAPL", "qty": "50", "side": "buy", "type": "market", "time_in_force": "day"})
+        post(
+            ex,
+            {
+                "symbol": "AAPL",
+                "qty": "50",
+                "side": "buy",
+                "type": "market",
+                "time_in_force": "day",
+            },
+        )
         ex.step(10**6)
     finally:
         ex.close()

@@ -41,33 +41,105 @@ def still_serving(ex: RunningExchange) -> None:
     [
         (b"{not json", 400, 40010000, "request body format is invalid"),
         (b"[1, 2]", 400, 40010000, "request body must be a JSON object"),
-        ({**GOOD, "qty": True}, 422, 40010001, "qty must be a number or a decimal string, got True"),
+        (
+            {**GOOD, "qty": True},
+            422,
+            40010001,
+            "qty must be a number or a decimal string, got True",
+        ),
         ({**GOOD, "qty": "abc"}, 422, 40010001, "qty is not a number: 'abc'"),
         ({**GOOD, "qty": "NaN"}, 422, 40010001, "qty must be finite, got 'NaN'"),
-        ({**GOOD, "qty": "0.0000000001"}, 422, 40010001, "qty has more than 9 decimal places: '0.0000000001'"),
+        (
+            {**GOOD, "qty": "0.0000000001"},
+            422,
+            40010001,
+            "qty has more than 9 decimal places: '0.0000000001'",
+        ),
         ({**GOOD, "qty": "0"}, 422, 40010001, "qty must be > 0, got 0"),
         ({**GOOD, "qty": -3}, 422, 40010001, "qty must be > 0, got -3"),
-        ({k: v for k, v in GOOD.items() if k != "qty"}, 422, 40010001, "qty or notional is required, exactly one of them"),
-        ({**GOOD, "notional": "10"}, 422, 40010001, "qty or notional is required, exactly one of them"),
+        (
+            {k: v for k, v in GOOD.items() if k != "qty"},
+            422,
+            40010001,
+            "qty or notional is required, exactly one of them",
+        ),
+        (
+            {**GOOD, "notional": "10"},
+            422,
+            40010001,
+            "qty or notional is required, exactly one of them",
+        ),
         ({**GOOD, "symbol": 5}, 422, 40010001, "symbol must be a string, got 5"),
         ({**GOOD, "symbol": "NOPE"}, 422, 40010001, 'asset "NOPE" not found'),
         ({**GOOD, "side": "up"}, 422, 40010001, "side must be one of buy, sell, got 'up'"),
-        ({**GOOD, "type": "iceberg"}, 422, 40010001, "type must be one of market, limit, stop, stop_limit, got 'iceberg'"),
-        ({**GOOD, "type": "trailing_stop"}, 422, 40010001, "trailing_stop orders are not supported by this exchange"),
-        ({**GOOD, "time_in_force": "forever"}, 422, 40010001, "time_in_force must be one of day, gtc, opg, cls, ioc, fok, got 'forever'"),
-        ({**GOOD, "type": "limit"}, 422, 40010001, "limit_price must be given and > 0 for limit orders"),
-        ({**GOOD, "limit_price": "2"}, 422, 40010001, "limit_price is not allowed for market orders"),
-        ({**GOOD, "extended_hours": "yes"}, 422, 40010001, "extended_hours must be true or false, got 'yes'"),
-        ({**GOOD, "client_order_id": "x" * 49}, 422, 40010001, "client_order_id must be 1 to 48 characters"),
-        ({**GOOD, "order_class": "bracket"}, 422, 40010001, "order_class 'bracket' is not supported (simple only)"),
-        ({**GOOD, "symbol": "USDJPY", "time_in_force": "opg"}, 422, 40010001, "time_in_force opg needs bar data; USDJPY has a book"),
+        (
+            {**GOOD, "type": "iceberg"},
+            422,
+            40010001,
+            "type must be one of market, limit, stop, stop_limit, got 'iceberg'",
+        ),
+        (
+            {**GOOD, "type": "trailing_stop"},
+            422,
+            40010001,
+            "trailing_stop orders are not supported by this exchange",
+        ),
+        (
+            {**GOOD, "time_in_force": "forever"},
+            422,
+            40010001,
+            "time_in_force must be one of day, gtc, opg, cls, ioc, fok, got 'forever'",
+        ),
+        (
+            {**GOOD, "type": "limit"},
+            422,
+            40010001,
+            "limit_price must be given and > 0 for limit orders",
+        ),
+        (
+            {**GOOD, "limit_price": "2"},
+            422,
+            40010001,
+            "limit_price is not allowed for market orders",
+        ),
+        (
+            {**GOOD, "extended_hours": "yes"},
+            422,
+            40010001,
+            "extended_hours must be true or false, got 'yes'",
+        ),
+        (
+            {**GOOD, "client_order_id": "x" * 49},
+            422,
+            40010001,
+            "client_order_id must be 1 to 48 characters",
+        ),
+        (
+            {**GOOD, "order_class": "bracket"},
+            422,
+            40010001,
+            "order_class 'bracket' is not supported (simple only)",
+        ),
+        (
+            {**GOOD, "symbol": "USDJPY", "time_in_force": "opg"},
+            422,
+            40010001,
+            "time_in_force opg needs bar data; USDJPY has a book",
+        ),
     ],
 )
-def test_bad_orders(ex: RunningExchange, body: object, status: int, code: int, message: str) -> None:
+def test_bad_orders(
+    ex: RunningExchange, body: object, status: int, code: int, message: str
+) -> None:
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     r = requests.post(f"{ex.url}/v2/orders", data=data, headers=HEADERS, timeout=5)
     assert (r.status_code, r.json()) == (status, {"code": code, "message": message})
-    assert requests.get(f"{ex.url}/v2/orders", params={"status": "all"}, headers=HEADERS, timeout=5).json() == []
+    assert (
+        requests.get(
+            f"{ex.url}/v2/orders", params={"status": "all"}, headers=HEADERS, timeout=5
+        ).json()
+        == []
+    )
     still_serving(ex)
 
 
@@ -93,8 +165,22 @@ def test_bad_orders(ex: RunningExchange, body: object, status: int, code: int, m
         ("PUT", "/v2/account", None, 405, 40510000),
     ],
 )
-def test_bad_requests(ex: RunningExchange, method: str, path: str, params: dict[str, str] | None, status: int, code: int) -> None:
-    r = requests.request(method, f"{ex.url}{path}", params=params, json={} if method == "PATCH" else None, headers=HEADERS, timeout=5)
+def test_bad_requests(
+    ex: RunningExchange,
+    method: str,
+    path: str,
+    params: dict[str, str] | None,
+    status: int,
+    code: int,
+) -> None:
+    r = requests.request(
+        method,
+        f"{ex.url}{path}",
+        params=params,
+        json={} if method == "PATCH" else None,
+        headers=HEADERS,
+        timeout=5,
+    )
     assert r.status_code == status
     assert r.json()["code"] == code
     assert "Traceback" not in r.text

@@ -20,8 +20,18 @@ ADMF = [sys.executable, "-m", "admf"]
 def test_serve_answers_and_stops(tmp_path: Path) -> None:
     accounts = tmp_path / "keys.toml"
     proc = subprocess.Popen(
-        [*ADMF, "exchange", "serve", "--data", ORCL, "--paused", "--write-accounts", str(accounts),
-         "--log", str(tmp_path / "log")],
+        [
+            *ADMF,
+            "exchange",
+            "serve",
+            "--data",
+            ORCL,
+            "--paused",
+            "--write-accounts",
+            str(accounts),
+            "--log",
+            str(tmp_path / "log"),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

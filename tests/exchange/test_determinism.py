@@ -10,9 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from admf import SCALE, Strategy, StrategyConfig
+from admf import SCALE, Event, Side, Strategy, StrategyConfig
 from admf.backtest import BacktestSettings, backtest
-from admf import Event, Side
 from tests.exchange.conftest import AAPL_L3
 from tests.exchange.scripted import AAPL_ORDERS, aapl_session, digest, mixed_session
 
@@ -61,14 +60,17 @@ class ScriptedOrders(Strategy):
         if order["type"] == "market":
             self.ctx.submit(Side.BUY, qty)
         else:
-            self.ctx.submit(Side.BUY, qty, price=round(float(order["limit_price"]) * 100) * SCALE // 100)
+            self.ctx.submit(
+                Side.BUY, qty, price=round(float(order["limit_price"]) * 100) * SCALE // 100
+            )
 
 
 def test_fills_equal_the_backtests_simvenue() -> None:
     result = backtest(ScriptedOrders, [AAPL_L3], settings=BacktestSettings(initial_cash=1_000_000))
     fills = result.fills()
     expected = [
-        (round(p * 100), round(q)) for p, q in zip(fills["price"].to_pylist(), fills["qty"].to_pylist(), strict=True)
+        (round(p * 100), round(q))
+        for p, q in zip(fills["price"].to_pylist(), fills["qty"].to_pylist(), strict=True)
     ]
     updates = aapl_session()
     got = [
@@ -77,4 +79,54 @@ def test_fills_equal_the_backtests_simvenue() -> None:
         if u["event"] in ("fill", "partial_fill")
     ]
     assert len(expected) >= 3  # the market order walks levels; the limits fill later
+    assert got == expected
+
+
+class BuyThenSell(Strategy):
+    """Buys 10 on the 5th bar and sells them on the 20th (decided on those bars)."""
+
+    Config = _Config
+
+    def on_start(self) -> None:
+        self.bars = 0
+
+    def on_bar(self, bar: Event) -> None:
+        self.bars += 1
+        if self.bars == 5:
+            self.ctx.submit(Side.BUY, 10 * SCALE)
+        elif self.bars == 20:
+            self.ctx.submit(Side.SELL, 10 * SCALE)
+
+
+def test_bar_fills_equal_the_backtests_bar_venue() -> None:
+    import requests
+
+    from tests.exchange.conftest import KEY, ORCL, SECRET, run_exchange
+
+    result = backtest(BuyThenSell, [ORCL])
+    fills = result.fills()
+    expected = list(zip(fills["side"].to_pylist(), fills["price"].to_pylist(), strict=True))
+    headers = {"APCA-API-KEY-ID": KEY, "APCA-API-SECRET-KEY": SECRET}
+    ex = run_exchange(f"ORCL={ORCL}")
+    try:
+        got = []
+        for bars, side in ((5, "buy"), (20, "sell")):
+            ex.step(bars - ex.call(lambda: ex.server.core.position))  # type: ignore[union-attr]
+            body = {
+                "symbol": "ORCL",
+                "qty": "10",
+                "side": side,
+                "type": "market",
+                "time_in_force": "day",
+            }
+            order = requests.post(
+                f"{ex.url}/v2/orders", json=body, headers=headers, timeout=5
+            ).json()
+            ex.step(1)
+            done = requests.get(
+                f"{ex.url}/v2/orders/{order['id']}", headers=headers, timeout=5
+            ).json()
+            got.append((side.upper(), float(done["filled_avg_price"])))
+    finally:
+        ex.close()
     assert got == expected

@@ -42,7 +42,9 @@ def set_faults(ex: RunningExchange, **switches: float) -> dict[str, float]:
 @contextlib.contextmanager
 def listen(ex: RunningExchange) -> Iterator[ClientConnection]:
     with connect(ex.url.replace("http", "ws") + "/stream") as ws:
-        ws.send(json.dumps({"action": "authenticate", "data": {"key_id": KEY, "secret_key": SECRET}}))
+        ws.send(
+            json.dumps({"action": "authenticate", "data": {"key_id": KEY, "secret_key": SECRET}})
+        )
         ws.recv(timeout=5)
         ws.send(json.dumps({"action": "listen", "data": {"streams": ["trade_updates"]}}))
         ws.recv(timeout=5)
@@ -50,7 +52,9 @@ def listen(ex: RunningExchange) -> Iterator[ClientConnection]:
 
 
 def submit(ex: RunningExchange, **extra: str) -> requests.Response:
-    return requests.post(f"{ex.url}/v2/orders", json={**ORDER, **extra}, headers=HEADERS, timeout=15)
+    return requests.post(
+        f"{ex.url}/v2/orders", json={**ORDER, **extra}, headers=HEADERS, timeout=15
+    )
 
 
 def logged_faults(path: Path) -> list[str]:
@@ -78,7 +82,9 @@ def test_http_faults_and_idempotent_retry(logged: tuple[RunningExchange, Path]) 
     set_faults(ex, accept_then_504=1)
     with pytest.raises(APIError) as err:
         client.submit_order(
-            MarketOrderRequest(symbol="ORCL", qty=1, side="buy", time_in_force="gtc", client_order_id="retry-1")
+            MarketOrderRequest(
+                symbol="ORCL", qty=1, side="buy", time_in_force="gtc", client_order_id="retry-1"
+            )
         )
     assert (err.value.status_code, err.value.message) == (422, "client_order_id must be unique")
     (order,) = client.get_orders(GetOrdersRequest(status="all"))
@@ -118,7 +124,8 @@ def test_trade_update_faults(logged: tuple[RunningExchange, Path]) -> None:
         set_faults(ex, malformed_frames=1)
         submit(ex)
         bad = ws.recv(timeout=5)
-        with pytest.raises(ValueError):
+        assert bad == b"\xc1\x00{not json"
+        with pytest.raises(UnicodeDecodeError):
             json.loads(bad)
 
         set_faults(ex, drop_connection=1)

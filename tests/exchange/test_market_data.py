@@ -82,8 +82,10 @@ async def test_stock_data_stream_gets_bars_quotes_and_trades(market: RunningExch
             len(load_source(p, 1).events) for p in (ORCL, BTC_QUOTES, BTC_TRADES)
         )
         await wait_for(
-            lambda: (len(got["bars"]), len(got["quotes"]), len(got["trades"]))
-            == (n_bars, n_quotes, n_trades)
+            lambda: (
+                (len(got["bars"]), len(got["quotes"]), len(got["trades"]))
+                == (n_bars, n_quotes, n_trades)
+            )
         )
     finally:
         task.cancel()

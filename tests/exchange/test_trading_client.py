@@ -260,3 +260,26 @@ def test_refusals_are_api_errors_with_alpacas_bodies(orcl: RunningExchange) -> N
     # Another account sees none of this one's orders.
     other = client(orcl, OTHER_KEY, OTHER_SECRET)
     assert other.get_orders(GetOrdersRequest(status="all")) == []
+
+
+def test_day_orders_expire_and_fees_are_paid() -> None:
+    from tests.exchange.conftest import ORCL, run_exchange
+
+    ex = run_exchange(f"ORCL={ORCL}", fee_rate=0.001)
+    try:
+        c = client(ex)
+        ex.step(1)
+        day = c.submit_order(
+            LimitOrderRequest(symbol="ORCL", qty=1, side="buy", time_in_force="day", limit_price=1)
+        )
+        c.submit_order(market(10))
+        ex.step(1)  # 1995-01-04: the market order fills; the day order works that day
+        assert c.get_order_by_id(day.id).status == OrderStatus.NEW
+        ex.step(1)  # 1995-01-05: a new day
+        assert c.get_order_by_id(day.id).status == OrderStatus.EXPIRED
+        account = c.get_account()
+        # 10 * 2.123457 plus 0.1% of it, exact.
+        assert account.cash == "99978.74419543"
+        assert account.accrued_fees == "0.02123457"
+    finally:
+        ex.close()

@@ -74,7 +74,8 @@ async def test_every_event_kind_reaches_trading_stream(two_symbols: RunningExcha
     ex.step(1)
     async with Listener(ex) as ls:
         buy = await asyncio.to_thread(
-            c.submit_order, MarketOrderRequest(symbol="ORCL", qty=10, side="buy", time_in_force="gtc")
+            c.submit_order,
+            MarketOrderRequest(symbol="ORCL", qty=10, side="buy", time_in_force="gtc"),
         )
         for _ in range(12):
             ex.step(1)
@@ -82,7 +83,9 @@ async def test_every_event_kind_reaches_trading_stream(two_symbols: RunningExcha
             c.submit_order,
             LimitOrderRequest(symbol="ORCL", qty=1, side="buy", time_in_force="gtc", limit_price=1),
         )
-        new = await asyncio.to_thread(c.replace_order_by_id, far.id, ReplaceOrderRequest(limit_price=1.1))
+        new = await asyncio.to_thread(
+            c.replace_order_by_id, far.id, ReplaceOrderRequest(limit_price=1.1)
+        )
         await asyncio.to_thread(c.cancel_order_by_id, new.id)
         ioc = await asyncio.to_thread(
             c.submit_order,
@@ -91,10 +94,14 @@ async def test_every_event_kind_reaches_trading_stream(two_symbols: RunningExcha
         ex.step(1)
         off_tick = await asyncio.to_thread(
             c.submit_order,
-            LimitOrderRequest(symbol="AAPL", qty=1, side="buy", time_in_force="day", limit_price=585.005),
+            LimitOrderRequest(
+                symbol="AAPL", qty=1, side="buy", time_in_force="day", limit_price=585.005
+            ),
         )
         ex.step(100)  # past ORCL's last bar to AAPL's first message: the venue answers
-        await wait_for(lambda: "rejected" in ls.events(off_tick.id) and "expired" in ls.events(ioc.id))
+        await wait_for(
+            lambda: "rejected" in ls.events(off_tick.id) and "expired" in ls.events(ioc.id)
+        )
 
     fills = [u for u in ls.updates if u.order.id == buy.id and u.event in ("fill", "partial_fill")]
     kinds = ls.events(buy.id)

@@ -46,6 +46,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--partial-fill-rate", type=float, default=0.0, help="chance of a partial fill on bars"
     )
     serve.add_argument(
+        "--rate-limit",
+        type=int,
+        default=0,
+        metavar="N",
+        help="requests per minute per account, then 429 (Alpaca: 200; default 0: off)",
+    )
+    serve.add_argument(
         "--fault",
         action="append",
         metavar="NAME=VALUE",
@@ -70,9 +77,10 @@ def run(args: argparse.Namespace) -> int:
         initial_cash=args.cash,
         fee_rate=args.fee_rate,
         partial_fill_rate=args.partial_fill_rate,
+        rate_limit=args.rate_limit,
     )
     faults = parse_fault_args(args.fault)
-    credentials = None
+    credentials: list[tuple[Credentials, float | None]] | None = None
     if args.accounts is None:
         generated = Credentials.generate()
         credentials = [(generated, None)]

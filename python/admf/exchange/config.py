@@ -45,6 +45,8 @@ class ExchangeConfig:
     """Per market data connection (error 405 beyond it)."""
     max_connections: int = 64
     """Market data connections per key (error 406 beyond it)."""
+    rate_limit: int = 0
+    """Requests per minute per account (Alpaca: 200); 0 turns limiting off."""
     auth_timeout: float = 10.0
     """Seconds a stream client has to authenticate (error 404 after it)."""
 
@@ -66,6 +68,8 @@ class ExchangeConfig:
         for name in ("bars_page_size", "client_buffer", "max_symbols", "max_connections"):
             if getattr(self, name) < 1:
                 raise ExchangeConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.rate_limit < 0:
+            raise ExchangeConfigError(f"rate_limit must be >= 0 (0: off), got {self.rate_limit}")
         if self.auth_timeout <= 0:
             raise ExchangeConfigError(f"auth_timeout must be > 0, got {self.auth_timeout}")
         if self.accounts_file is not None and not Path(self.accounts_file).is_file():

@@ -17,20 +17,22 @@ from typing import Any
 import numpy as np
 
 from admf._core import Event
-from admf.book import SimVenue
-from admf.events import SCALE, Flag, Kind, Side
+from admf.book import BookError, SimVenue
+from admf.events import SCALE, EventArray, Flag, Kind, Side
 from admf.exchange.accounts import Account, Credentials, make_accounts
 from admf.exchange.config import ExchangeConfig
 from admf.exchange.journal import Journal
 from admf.exchange.market import Instrument, load_instruments, merge
 from admf.exchange.matching import BarMatcher, BookMatcher, Report, Working
-from admf.exchange.orders import ORDER_TYPES, SIDES, TIMES_IN_FORCE, Order
+from admf.exchange.orders import Order, OrderRequest, parse_order
 from admf.exchange.wire import (
+    ASSET_CLASS,
+    ASSET_EXCHANGE,
     CODE_FORBIDDEN,
+    CODE_NOT_CANCELABLE,
     ApiError,
     fixed_to_str,
     not_found,
-    parse_fixed,
     rfc3339,
     unprocessable,
 )
@@ -38,10 +40,11 @@ from admf.venue import FeeModel
 
 TradeUpdateSink = Callable[[str, dict[str, Any]], None]
 """Receives (account key id, the ``data`` of a trade_updates message)."""
-MarketSink = Callable[[Instrument, np.void], None]
-
-_MAX_CLIENT_ORDER_ID = 48
-_REPLACE_FIELDS = ("qty", "time_in_force", "limit_price", "stop_price", "client_order_id")
+MarketSink = Callable[[EventArray, int], None]
+"""Receives each played chunk of market events and the timeline index of its first."""
+BookSink = Callable[[Instrument, np.void, int], None]
+"""Receives each book event of a symbol with a book, after the venue applied it."""
+_PRICE_KINDS = [int(Kind.BAR), int(Kind.TRADE), int(Kind.BOOK_EXECUTE)]
 
 
 class ExchangeCore:
@@ -87,9 +90,14 @@ class ExchangeCore:
         self.orders: dict[str, Order] = {}
         self.by_venue: dict[int, Order] = {}
         self.by_client: dict[tuple[str, str], Order] = {}
+        self._open_by_account: dict[str, dict[str, Order]] = {}
+        self._open_by_symbol: dict[str, dict[str, Order]] = {}
+        self._unpriced_buys: dict[str, dict[str, Order]] = {}
+        self._priced: dict[str, int] = {}
         self._next_venue_id = 1
         self.trade_updates: list[TradeUpdateSink] = []
         self.market_data: list[MarketSink] = []
+        self.book_events: list[BookSink] = []
 
     # -- ids, accounts --------------------------------------------------------------------
 
@@ -114,37 +122,62 @@ class ExchangeCore:
     # -- the replay -----------------------------------------------------------------------
 
     def play(self, n: int) -> int:
-        """Plays the next ``n`` market events (fewer at the end); returns how many."""
+        """Plays the next ``n`` market events (fewer at the end); returns how many.
+
+        Matching sees, in time order, every event of a symbol with a book (the venue keeps
+        the market's book) and the events of the other symbols while they have working
+        orders; the market-data sinks get the whole chunk at once."""
         end = min(self.position + n, len(self.timeline))
         start = self.position
         if end <= start:
             return 0
         chunk = self.timeline[start:end]
         self.journal.market(chunk)
-        for index in range(start, end):
-            event = self.timeline[index]
-            self.position = index + 1
-            self.now = max(self.now, int(event["ts"]))
-            number = int(event["instrument"])
-            inst = self.by_number[number]
-            self._mark(number, event)
-            reports = self.matchers[number].on_market(event)
-            self._apply(reports)
-            for sink in self.market_data:
-                sink(inst, event)
-            if index == self._last_index[number]:
+        active = [
+            num for num, m in self.matchers.items() if isinstance(m, BookMatcher) or m.working
+        ]
+        if active:
+            numbers = chunk["instrument"]
+            for i in np.flatnonzero(np.isin(numbers, active)).tolist():
+                event = chunk[i]
+                number = int(numbers[i])
+                self.now = max(self.now, int(event["ts"]))
+                try:
+                    reports = self.matchers[number].on_market(event)
+                except BookError as exc:
+                    # A delta the venue cannot apply (a crossing auction print, say): logged
+                    # with its reason, as a backtest does, and the replay goes on.
+                    self.journal.error(self.now, f"{self.by_number[number].symbol}: {exc}")
+                    continue
+                self._apply(reports)
+                for book_sink in self.book_events:
+                    book_sink(self.by_number[number], event, start + i)
+        self.position = end
+        self.now = max(self.now, int(chunk["ts"][-1]))
+        self._mark(chunk)
+        for sink in self.market_data:
+            sink(chunk, start)
+        for inst in self.instruments:
+            if start <= self._last_index[inst.number] < end:
                 self._close_symbol(inst)
         return end - start
 
-    def _mark(self, number: int, event: np.void) -> None:
-        kind = int(event["kind"])
-        if kind == Kind.QUOTE:
-            bid, ask = int(event["price"]), int(event["aux"])
-            self.last_quote[number] = (bid, ask)
-            if bid and ask:
-                self.last_price[number] = (bid + ask) // 2
-        elif kind in (Kind.BAR, Kind.TRADE, Kind.BOOK_EXECUTE):
-            self.last_price[number] = int(event["price"])
+    def _mark(self, chunk: EventArray) -> None:
+        """The last prices (and quotes) per symbol after a chunk of market events."""
+        kinds = chunk["kind"]
+        numbers = chunk["instrument"]
+        for number in np.unique(numbers).tolist():
+            mine = numbers == number
+            quotes = np.flatnonzero(mine & (kinds == Kind.QUOTE))
+            if len(quotes):
+                q = chunk[quotes[-1]]
+                bid, ask = int(q["price"]), int(q["aux"])
+                self.last_quote[number] = (bid, ask)
+                if bid and ask:
+                    self.last_price[number] = (bid + ask) // 2
+            priced = np.flatnonzero(mine & np.isin(kinds, _PRICE_KINDS))
+            if len(priced):
+                self.last_price[number] = int(chunk["price"][priced[-1]])
 
     def _close_symbol(self, inst: Instrument) -> None:
         """The symbol's data ended: its open orders expire (the market is closed for good)."""
@@ -169,22 +202,59 @@ class ExchangeCore:
     def _open_orders(
         self, account: Account | None = None, symbol: str | None = None
     ) -> list[Order]:
-        return [
-            o
-            for o in self.orders.values()
-            if o.is_open
-            and (account is None or o.account_key == account.credentials.key_id)
-            and (symbol is None or o.symbol == symbol)
-        ]
+        """Open orders in arrival order, of one account and/or one symbol."""
+        if account is not None:
+            pool = self._open_by_account.get(account.credentials.key_id, {})
+        elif symbol is not None:
+            pool = self._open_by_symbol.get(symbol, {})
+        else:
+            pool = {o.id: o for d in self._open_by_account.values() for o in d.values()}
+        found = [o for o in pool.values() if symbol is None or o.symbol == symbol]
+        found.sort(key=lambda o: o.seq)
+        return found
+
+    # Open orders are indexed as they open and close, and the cash held for priced buy
+    # orders is kept as a running sum, so a submit costs the same with thousands resting.
+
+    def _opened(self, o: Order) -> None:
+        self._open_by_account.setdefault(o.account_key, {})[o.id] = o
+        self._open_by_symbol.setdefault(o.symbol, {})[o.id] = o
+        if o.side == "buy" and self._price_of(o) is None:
+            self._unpriced_buys.setdefault(o.account_key, {})[o.id] = o
+        self._reserve(o, 1)
+
+    def _closing(self, o: Order) -> None:
+        """Call before an open order's status leaves the open set."""
+        self._reserve(o, -1)
+        self._open_by_account.get(o.account_key, {}).pop(o.id, None)
+        self._open_by_symbol.get(o.symbol, {}).pop(o.id, None)
+        self._unpriced_buys.get(o.account_key, {}).pop(o.id, None)
+
+    @staticmethod
+    def _price_of(o: Order) -> int | None:
+        if o.qty is None:
+            return None
+        return o.limit_price or o.stop_price or None
+
+    def _reserve(self, o: Order, sign: int) -> None:
+        price = self._price_of(o)
+        if o.side == "buy" and price is not None:
+            key = o.account_key
+            self._priced[key] = self._priced.get(key, 0) + sign * o.remaining * price
 
     def reserved(self, account: Account, exclude: Order | None = None) -> int:
         """Cash held for open buy orders (their remaining size at their price or the
         market's)."""
-        total = 0
-        for o in self._open_orders(account):
-            if o.side != "buy" or o is exclude:
-                continue
-            total += self._cost(o)
+        key = account.credentials.key_id
+        priced = self._priced.get(key, 0)
+        if exclude is not None and exclude.is_open and exclude.side == "buy":
+            price = self._price_of(exclude)
+            if price is not None:
+                priced -= exclude.remaining * price
+        total = priced // SCALE
+        for o in self._unpriced_buys.get(key, {}).values():
+            if o is not exclude:
+                total += self._cost(o)
         return total
 
     def _cost(self, o: Order) -> int:
@@ -216,112 +286,11 @@ class ExchangeCore:
 
     # -- orders ---------------------------------------------------------------------------
 
-    def _parse_order(self, body: Any, replacing: Order | None = None) -> dict[str, Any]:
-        if not isinstance(body, dict):
-            raise ApiError(400, 40010000, "request body must be a JSON object")
-
-        def text(name: str, default: str | None = None) -> str | None:
-            value = body.get(name, default)
-            if value is None:
-                return None
-            if not isinstance(value, str):
-                raise unprocessable(f"{name} must be a string, got {value!r}")
-            return value
-
-        def number(name: str) -> int | None:
-            value = body.get(name)
-            return None if value is None else parse_fixed(value, name)
-
-        if replacing is not None:
-            unknown = [k for k in body if k not in (*_REPLACE_FIELDS, "trail")]
-            if unknown:
-                raise unprocessable(f"cannot replace {', '.join(sorted(unknown))}")
-            symbol = replacing.symbol
-            side = replacing.side
-            type_ = replacing.type
-            notional = None
-        else:
-            symbol = text("symbol")
-            if not symbol:
-                raise unprocessable("symbol is required")
-            side = text("side")
-            if side not in SIDES:
-                raise unprocessable(f"side must be one of {', '.join(SIDES)}, got {side!r}")
-            type_ = text("type", text("order_type", "market"))
-            if type_ == "trailing_stop":
-                raise unprocessable("trailing_stop orders are not supported by this exchange")
-            if type_ not in ORDER_TYPES:
-                raise unprocessable(f"type must be one of {', '.join(ORDER_TYPES)}, got {type_!r}")
-            order_class = text("order_class") or "simple"
-            if order_class != "simple":
-                raise unprocessable(f"order_class {order_class!r} is not supported (simple only)")
-            notional = number("notional")
-        inst = self.instrument(symbol)
-        if inst is None:
-            raise unprocessable(f'asset "{symbol}" not found')
-        qty = number("qty")
-        if replacing is not None and qty is None:
-            qty = replacing.qty
-        if (qty is None) == (notional is None):
-            raise unprocessable("qty or notional is required, exactly one of them")
-        if qty is not None and qty <= 0:
-            raise unprocessable(f"qty must be > 0, got {fixed_to_str(qty)}")
-        if notional is not None:
-            if notional <= 0:
-                raise unprocessable(f"notional must be > 0, got {fixed_to_str(notional)}")
-            if type_ != "market":
-                raise unprocessable("notional orders must be market orders")
-        default_tif = replacing.time_in_force if replacing is not None else None
-        tif = text("time_in_force", default_tif)
-        if tif not in TIMES_IN_FORCE:
-            raise unprocessable(
-                f"time_in_force must be one of {', '.join(TIMES_IN_FORCE)}, got {tif!r}"
-            )
-        if inst.is_book and tif in ("opg", "cls"):
-            raise unprocessable(f"time_in_force {tif} needs bar data; {inst.symbol} has a book")
-        limit = number("limit_price")
-        stop = number("stop_price")
-        if replacing is not None:
-            limit = limit if limit is not None else replacing.limit_price
-            stop = stop if stop is not None else replacing.stop_price
-        if type_ in ("limit", "stop_limit"):
-            if limit is None or limit <= 0:
-                raise unprocessable(f"limit_price must be given and > 0 for {type_} orders")
-        elif limit is not None:
-            raise unprocessable(f"limit_price is not allowed for {type_} orders")
-        if type_ in ("stop", "stop_limit"):
-            if stop is None or stop <= 0:
-                raise unprocessable(f"stop_price must be given and > 0 for {type_} orders")
-        elif stop is not None:
-            raise unprocessable(f"stop_price is not allowed for {type_} orders")
-        client_order_id = text("client_order_id")
-        if client_order_id is not None and not 0 < len(client_order_id) <= _MAX_CLIENT_ORDER_ID:
-            raise unprocessable(f"client_order_id must be 1 to {_MAX_CLIENT_ORDER_ID} characters")
-        extended = (
-            body.get("extended_hours", False) if replacing is None else replacing.extended_hours
-        )
-        if not isinstance(extended, bool):
-            raise unprocessable(f"extended_hours must be true or false, got {extended!r}")
-        intent = text("position_intent") if replacing is None else replacing.position_intent
-        return {
-            "inst": inst,
-            "side": side,
-            "type": type_,
-            "tif": tif,
-            "qty": qty,
-            "notional": notional,
-            "limit": limit,
-            "stop": stop,
-            "client_order_id": client_order_id,
-            "extended_hours": extended,
-            "position_intent": intent,
-        }
-
-    def _check_funds(self, account: Account, p: dict[str, Any], replacing: Order | None) -> None:
-        inst: Instrument = p["inst"]
-        if p["side"] == "buy":
-            price = p["limit"] or p["stop"] or self.reference_price(inst, "buy")
-            cost = p["notional"] if p["notional"] is not None else p["qty"] * price // SCALE
+    def _check_funds(self, account: Account, p: OrderRequest, replacing: Order | None) -> None:
+        inst = p.inst
+        if p.side == "buy":
+            price = p.limit or p.stop or self.reference_price(inst, "buy")
+            cost = p.notional if p.notional is not None else (p.qty or 0) * price // SCALE
             power = self.buying_power(account, exclude=replacing)
             if cost > power:
                 raise ApiError(
@@ -336,10 +305,10 @@ class ExchangeCore:
         existing = pos.qty if pos is not None else 0
         held, related = self.held_for_sells(account, inst.symbol, exclude=replacing)
         available = max(existing - held, 0)
-        wanted = p["qty"] if p["qty"] is not None else 0
-        if p["notional"] is not None:
+        wanted = p.qty if p.qty is not None else 0
+        if p.notional is not None:
             ref = self.reference_price(inst, "sell")
-            wanted = p["notional"] * SCALE // ref if ref else existing + 1
+            wanted = p.notional * SCALE // ref if ref else existing + 1
         if wanted > available:
             raise ApiError(
                 403,
@@ -359,8 +328,8 @@ class ExchangeCore:
         that follow at once, such as the fill of a marketable order, reach the client on
         its stream, as on Alpaca)."""
         try:
-            p = self._parse_order(body)
-            coid = p["client_order_id"]
+            p = parse_order(body, self.instrument)
+            coid = p.client_order_id
             if coid is not None and (account.credentials.key_id, coid) in self.by_client:
                 raise unprocessable("client_order_id must be unique")
             self._check_funds(account, p, None)
@@ -372,12 +341,10 @@ class ExchangeCore:
         self._start(order)
         return order, snapshot
 
-    def _new_order(
-        self, account: Account, p: dict[str, Any], replaces: Order | None = None
-    ) -> Order:
-        inst: Instrument = p["inst"]
+    def _new_order(self, account: Account, p: OrderRequest, replaces: Order | None = None) -> Order:
+        inst = p.inst
         order_id = str(self._uuid())
-        coid = p["client_order_id"] or str(self._uuid())
+        coid = p.client_order_id or str(self._uuid())
         order = Order(
             id=order_id,
             venue_id=self._next_venue_id,
@@ -386,15 +353,15 @@ class ExchangeCore:
             client_order_id=coid,
             symbol=inst.symbol,
             asset_id=inst.asset_id,
-            side=p["side"],
-            type=p["type"],
-            time_in_force=p["tif"],
-            qty=p["qty"],
-            notional=p["notional"],
-            limit_price=p["limit"],
-            stop_price=p["stop"],
-            extended_hours=p["extended_hours"],
-            position_intent=p["position_intent"],
+            side=p.side,
+            type=p.type,
+            time_in_force=p.tif,
+            qty=p.qty,
+            notional=p.notional,
+            limit_price=p.limit,
+            stop_price=p.stop,
+            extended_hours=p.extended_hours,
+            position_intent=p.position_intent,
             created_ns=self.now,
             updated_ns=self.now,
             replaces=replaces.id if replaces is not None else None,
@@ -403,6 +370,7 @@ class ExchangeCore:
         self.orders[order.id] = order
         self.by_venue[order.venue_id] = order
         self.by_client[(account.credentials.key_id, coid)] = order
+        self._opened(order)
         flags = 0
         if order.type == "market":
             flags |= Flag.MARKET
@@ -497,6 +465,7 @@ class ExchangeCore:
         if pos.qty == 0:
             del account.positions[order.symbol]
         account.fees += r.fee
+        self._reserve(order, -1)
         if order.qty is None:  # a notional order, sized at its fill
             order.qty = order.filled_qty + r.qty
         order.filled_qty += r.qty
@@ -504,9 +473,12 @@ class ExchangeCore:
         order.updated_ns = self.now
         done = order.filled_qty >= (order.qty or 0)
         if done:
+            self._reserve(order, 1)  # _closing takes it off again with the rest
+            self._closing(order)
             order.status = "filled"
             order.filled_ns = self.now
         else:
+            self._reserve(order, 1)
             order.status = "partially_filled"
         execution_id = str(self._uuid())
         self.journal.record(
@@ -538,6 +510,8 @@ class ExchangeCore:
             "expired": Kind.ORDER_EXPIRED,
             "rejected": Kind.ORDER_REJECTED,
         }[status]
+        if order.is_open:
+            self._closing(order)
         order.status = status
         order.reason = reason
         order.updated_ns = self.now
@@ -599,7 +573,9 @@ class ExchangeCore:
     def cancel(self, account: Account, order_id: str) -> None:
         order = self.get_order(account, order_id)
         if not order.is_open:
-            raise ApiError(422, 42210000, f"order is not cancelable (status: {order.status})")
+            raise ApiError(
+                422, CODE_NOT_CANCELABLE, f"order is not cancelable (status: {order.status})"
+            )
         self.matchers[self.by_symbol[order.symbol].number].cancel(order.venue_id)
         self._finish(order, "canceled", "canceled by the client")
 
@@ -613,15 +589,16 @@ class ExchangeCore:
     def replace(self, account: Account, order_id: str, body: Any) -> tuple[Order, dict[str, Any]]:
         old = self.get_order(account, order_id)
         if not old.is_open:
-            raise ApiError(422, 42210000, f"order is not open (status: {old.status})")
-        p = self._parse_order(body, replacing=old)
-        coid = p["client_order_id"]
+            raise ApiError(422, CODE_NOT_CANCELABLE, f"order is not open (status: {old.status})")
+        p = parse_order(body, self.instrument, replacing=old)
+        coid = p.client_order_id
         if coid is not None and (account.credentials.key_id, coid) in self.by_client:
             raise unprocessable("client_order_id must be unique")
         self._check_funds(account, p, old)
         self.matchers[self.by_symbol[old.symbol].number].cancel(old.venue_id)
         new = self._new_order(account, p, replaces=old)
         snapshot = new.to_json()
+        self._closing(old)
         old.status = "replaced"
         old.replaced_by = new.id
         old.replaced_ns = self.now
@@ -642,7 +619,8 @@ class ExchangeCore:
         side: str | None,
     ) -> list[Order]:
         out = []
-        for o in self.orders.values():
+        pool = self._open_orders(account) if status == "open" else self.orders.values()
+        for o in pool:
             if o.account_key != account.credentials.key_id:
                 continue
             if (status == "open" and not o.is_open) or (status == "closed" and o.is_open):
@@ -673,8 +651,8 @@ class ExchangeCore:
         return {
             "asset_id": inst.asset_id,
             "symbol": symbol,
-            "exchange": "NASDAQ",
-            "asset_class": "us_equity",
+            "exchange": ASSET_EXCHANGE,
+            "asset_class": ASSET_CLASS,
             "asset_marginable": False,
             "qty": fixed_to_str(pos.qty),
             "qty_available": fixed_to_str(max(pos.qty - held, 0)),

@@ -13,9 +13,8 @@ import base64
 from collections.abc import Mapping
 from typing import Any
 
-from admf.events import Kind
+from admf.events import SCALE, Kind
 from admf.exchange.engine import ExchangeCore
-from admf.exchange.marketdata import _num
 from admf.exchange.wire import parse_time, rfc3339, unprocessable
 
 _TIMEFRAME_NS = {
@@ -25,6 +24,10 @@ _TIMEFRAME_NS = {
     "Week": 7 * 86_400 * 10**9,
 }
 _ALIASES = {"T": "Min", "H": "Hour", "D": "Day", "W": "Week"}
+
+
+def _num(value: int) -> float | int:
+    return value // SCALE if value % SCALE == 0 else value / SCALE
 
 
 def timeframe_ns(text: str) -> int:

@@ -9,13 +9,14 @@ loop.
 
 from __future__ import annotations
 
+import shutil
 from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
 
 from admf._core import Event
-from admf.events import EventArray
+from admf.events import EventArray, Kind
 from admf.log import EventLog
 
 
@@ -45,15 +46,11 @@ class Journal:
             self._keep(self.log.append_async(batch))
 
     def fault(self, ts: int, name: str, **details: Any) -> None:
-        from admf.events import Kind
-
         entry = {"fault": name, **details}
         self.faults.append(entry)
         self.record(Event(int(Kind.CUSTOM), ts), entry)
 
     def error(self, ts: int, message: str) -> None:
-        from admf.events import Kind
-
         self.log_errors.append(message)
         self.record(Event(int(Kind.ERROR), ts), {"stream": message})
 
@@ -68,6 +65,14 @@ class Journal:
     def _keep(self, future: Future[Any]) -> None:
         self._futures = [f for f in self._futures if not f.done() or f.exception()]
         self._futures.append(future)
+
+    def discard(self) -> None:
+        """Closes and removes a log nothing was written to."""
+        if self.log is not None:
+            path = self.log.path
+            self.log.close()
+            shutil.rmtree(path, ignore_errors=True)
+            self.log = None
 
     def close(self) -> None:
         self.flush()

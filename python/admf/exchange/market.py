@@ -12,21 +12,16 @@ import dataclasses
 import re
 import uuid
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from admf.backtest import load_source
 from admf.errors import AdmfError
 from admf.events import EventArray, Kind, empty_events
+from admf.exchange.wire import rfc3339
 
 _SYMBOL = re.compile(r"[A-Za-z][A-Za-z0-9]*")
-_BOOK_KINDS = (
-    Kind.BOOK_ADD,
-    Kind.BOOK_CANCEL,
-    Kind.BOOK_MODIFY,
-    Kind.BOOK_EXECUTE,
-    Kind.BOOK_CLEAR,
-)
 
 
 @dataclasses.dataclass
@@ -106,5 +101,33 @@ def merge(instruments: list[Instrument]) -> EventArray:
     return merged
 
 
-def book_kinds() -> tuple[Kind, ...]:
-    return _BOOK_KINDS
+class TradingDay(NamedTuple):
+    """A day of the calendar: its UTC date and the times of its first and last market
+    event (a daily bar's day gets the regular session's hours)."""
+
+    date: str
+    open_ns: int
+    close_ns: int
+
+
+_DAY_NS = 86_400 * 10**9
+_REGULAR_OPEN_NS = (13 * 60 + 30) * 60 * 10**9  # 09:30 in New York (EST), in UTC
+_REGULAR_CLOSE_NS = 20 * 3600 * 10**9  # 16:00 in New York (EST), in UTC
+
+
+def trading_days(instruments: list[Instrument]) -> list[TradingDay]:
+    """The calendar of the data: each UTC date with events (bars at their open)."""
+    spans: dict[int, tuple[int, int]] = {}
+    for inst in instruments:
+        ts = inst.events["ts"] - inst.interval_ns  # in time order
+        dates = ts // _DAY_NS
+        days, first = np.unique(dates, return_index=True)
+        last = np.append(first[1:], len(ts)) - 1
+        for day, lo_i, hi_i in zip(days.tolist(), first.tolist(), last.tolist(), strict=True):
+            if inst.interval_ns >= _DAY_NS:
+                lo, hi = day * _DAY_NS + _REGULAR_OPEN_NS, day * _DAY_NS + _REGULAR_CLOSE_NS
+            else:
+                lo, hi = int(ts[lo_i]), int(ts[hi_i])
+            old = spans.get(day)
+            spans[day] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
+    return [TradingDay(rfc3339(d * _DAY_NS)[:10], lo, hi) for d, (lo, hi) in sorted(spans.items())]

@@ -20,10 +20,11 @@ from typing import Any, Final
 
 import msgpack
 import numpy as np
+from msgpack import Timestamp
 
-from admf.events import SCALE, Kind
+from admf.events import SCALE, EventArray, Flag, Kind
 from admf.exchange.market import Instrument
-from admf.exchange.matching import BookMatcher
+from admf.exchange.matching import BarMatcher, BookMatcher
 from admf.exchange.streams import Frame, StreamClient
 from admf.exchange.wire import rfc3339
 
@@ -64,10 +65,6 @@ _SUBSCRIBABLE: Final[tuple[str, ...]] = (
 )
 
 
-def _num(value: int) -> float | int:
-    return value // SCALE if value % SCALE == 0 else value / SCALE
-
-
 class DataClient:
     """One market-data connection: its encoding, key and subscriptions."""
 
@@ -80,8 +77,8 @@ class DataClient:
 
     def encode(self, msgs: list[dict[str, Any]]) -> Frame:
         if self.msgpack:
-            return bytes(msgpack.packb([_for_msgpack(m) for m in msgs]))
-        return json.dumps([_for_json(m) for m in msgs], separators=(",", ":"))
+            return bytes(msgpack.packb(msgs))
+        return json.dumps(msgs, separators=(",", ":"), default=_json_default)
 
     def wants(self, channel: str, symbol: str) -> bool:
         subs = self.subs[channel]
@@ -124,20 +121,37 @@ def error(code: int) -> dict[str, Any]:
     return {"T": "error", "code": code, "msg": ERRORS[code]}
 
 
-def _for_msgpack(msg: dict[str, Any]) -> dict[str, Any]:
-    if "t" not in msg:
-        return msg
-    out = dict(msg)
-    out["t"] = msgpack.Timestamp.from_unix_nano(msg["t"])
-    return out
+def _json_default(value: object) -> str:
+    if isinstance(value, Timestamp):
+        return rfc3339(value.to_unix_nano())
+    raise TypeError(f"cannot encode {type(value).__name__}")
 
 
-def _for_json(msg: dict[str, Any]) -> dict[str, Any]:
-    if "t" not in msg:
-        return msg
-    out = dict(msg)
-    out["t"] = rfc3339(msg["t"])
-    return out
+def _nums(values: np.ndarray) -> list[float | int]:
+    """Fixed point to JSON numbers: whole values as ints, others as floats."""
+    return [v // SCALE if v % SCALE == 0 else v / SCALE for v in values.tolist()]
+
+
+def _first(item: tuple[int, str, str, dict[str, Any]]) -> int:
+    return item[0]
+
+
+def _quote(
+    sym: str, ts: int, bid: float, bid_size: float, ask: float, ask_size: float
+) -> dict[str, Any]:
+    return {
+        "T": "q",
+        "S": sym,
+        "bx": "",
+        "bp": bid,
+        "bs": bid_size,
+        "ax": "",
+        "ap": ask,
+        "as": ask_size,
+        "t": Timestamp.from_unix_nano(ts),
+        "c": [],
+        "z": "",
+    }
 
 
 class MarketDataHub:
@@ -145,115 +159,119 @@ class MarketDataHub:
 
     def __init__(self) -> None:
         self.clients: list[DataClient] = []
-        self.pending: list[tuple[str, str, dict[str, Any]]] = []
+        self.pending: list[tuple[int, str, str, dict[str, Any]]] = []
+        """(timeline index, channel, symbol, message) since the last flush."""
+        self.symbols: dict[int, str] = {}
+        self.intervals: dict[int, int] = {}
         self._last_touch: dict[int, tuple[int, int, int, int]] = {}
-        self.matchers: dict[int, Any] = {}
+        self.matchers: dict[int, BarMatcher | BookMatcher] = {}
         self.messages = 0
         self.offer: Callable[[StreamClient, Frame, str], bool] = lambda c, f, _: c.offer(f)
         """How a frame reaches a client (the server's, with its fault switches)."""
 
-    def on_event(self, inst: Instrument, event: np.void) -> None:
-        kind = int(event["kind"])
-        ts = int(event["ts"])
-        sym = inst.symbol
-        if kind == Kind.BAR:
-            self.pending.append(
-                (
-                    "bars",
-                    sym,
-                    {
-                        "T": "b",
-                        "S": sym,
-                        "o": _num(int(event["aux"])),
-                        "h": _num(int(event["order_id"])),
-                        "l": _num(int(event["payload"])),
-                        "c": _num(int(event["price"])),
-                        "v": _num(int(event["qty"])),
-                        "t": ts - inst.interval_ns,
-                        "n": None,
-                        "vw": None,
-                    },
+    def on_chunk(self, chunk: EventArray, first: int) -> None:
+        """Messages for a played chunk: bars, quotes and trades, built column-wise."""
+        kinds = chunk["kind"]
+        numbers = chunk["instrument"].tolist()
+        stamps = chunk["ts"].tolist()
+        for kind in np.unique(kinds).tolist():
+            rows = np.flatnonzero(kinds == kind)
+            if kind == Kind.BAR:
+                self._bars(chunk, rows, first, numbers, stamps)
+            elif kind == Kind.QUOTE:
+                bid, bsz, ask, asz = (
+                    _nums(chunk[f][rows]) for f in ("price", "qty", "aux", "order_id")
                 )
-            )
-        elif kind == Kind.QUOTE:
-            self._quote(
-                sym,
-                ts,
-                int(event["price"]),
-                int(event["qty"]),
-                int(event["aux"]),
-                int(event["order_id"]),
-            )
-        elif kind == Kind.TRADE or kind == Kind.BOOK_EXECUTE:
-            self.pending.append(
-                (
-                    "trades",
-                    sym,
-                    {
-                        "T": "t",
-                        "S": sym,
-                        "i": int(event["order_id"]),
-                        "x": "",
-                        "p": _num(int(event["price"])),
-                        "s": _num(int(event["qty"])),
-                        "t": ts,
-                        "c": [],
-                        "z": "",
-                    },
-                )
-            )
-        if Kind.BOOK_ADD <= kind <= Kind.BOOK_CLEAR:
-            matcher = self.matchers.get(inst.number)
-            if isinstance(matcher, BookMatcher):
-                venue = matcher.venue
-                bids, asks = venue.depth(1, 1), venue.depth(2, 1)
-                touch = (
-                    bids[0][0] if bids else 0,
-                    bids[0][1] if bids else 0,
-                    asks[0][0] if asks else 0,
-                    asks[0][1] if asks else 0,
-                )
-                if touch != self._last_touch.get(inst.number):
-                    self._last_touch[inst.number] = touch
-                    self._quote(sym, ts, *touch)
+                for j, i in enumerate(rows.tolist()):
+                    sym = self.symbols[numbers[i]]
+                    msg = _quote(sym, stamps[i], bid[j], bsz[j], ask[j], asz[j])
+                    self.pending.append((first + i, "quotes", sym, msg))
+            elif kind in (Kind.TRADE, Kind.BOOK_EXECUTE):
+                self._trades(chunk, rows, first, numbers, stamps)
 
-    def _quote(self, sym: str, ts: int, bid: int, bid_size: int, ask: int, ask_size: int) -> None:
-        self.pending.append(
-            (
-                "quotes",
-                sym,
-                {
-                    "T": "q",
-                    "S": sym,
-                    "bx": "",
-                    "bp": _num(bid),
-                    "bs": _num(bid_size),
-                    "ax": "",
-                    "ap": _num(ask),
-                    "as": _num(ask_size),
-                    "t": ts,
-                    "c": [],
-                    "z": "",
-                },
-            )
+    def _trades(
+        self, chunk: EventArray, rows: np.ndarray, first: int, numbers: list[int], stamps: list[int]
+    ) -> None:
+        price, size = _nums(chunk["price"][rows]), _nums(chunk["qty"][rows])
+        ids = chunk["order_id"][rows].tolist()
+        for j, i in enumerate(rows.tolist()):
+            sym = self.symbols[numbers[i]]
+            msg = {
+                "T": "t",
+                "S": sym,
+                "i": ids[j],
+                "x": "",
+                "p": price[j],
+                "s": size[j],
+                "t": Timestamp.from_unix_nano(stamps[i]),
+                "c": [],
+                "z": "",
+            }
+            self.pending.append((first + i, "trades", sym, msg))
+
+    def _bars(
+        self, chunk: EventArray, rows: np.ndarray, first: int, numbers: list[int], stamps: list[int]
+    ) -> None:
+        o, h, lo, c, v = (
+            _nums(chunk[f][rows]) for f in ("aux", "order_id", "payload", "price", "qty")
         )
+        for j, i in enumerate(rows.tolist()):
+            number = numbers[i]
+            sym = self.symbols[number]
+            msg = {
+                "T": "b",
+                "S": sym,
+                "o": o[j],
+                "h": h[j],
+                "l": lo[j],
+                "c": c[j],
+                "v": v[j],
+                "t": Timestamp.from_unix_nano(stamps[i] - self.intervals[number]),
+                "n": None,
+                "vw": None,
+            }
+            self.pending.append((first + i, "bars", sym, msg))
+
+    def on_book_event(self, inst: Instrument, event: np.void, index: int) -> None:
+        """After a book delta: a quote when the best bid or ask (or their sizes) changed."""
+        kind = int(event["kind"])
+        # The snapshot that seeds a book is not trading: quotes start after it.
+        if not Kind.BOOK_ADD <= kind <= Kind.BOOK_CLEAR or int(event["flags"]) & Flag.SNAPSHOT:
+            return
+        matcher = self.matchers.get(inst.number)
+        if not isinstance(matcher, BookMatcher):
+            return
+        venue = matcher.venue
+        bids, asks = venue.depth(1, 1), venue.depth(2, 1)
+        touch = (
+            bids[0][0] if bids else 0,
+            bids[0][1] if bids else 0,
+            asks[0][0] if asks else 0,
+            asks[0][1] if asks else 0,
+        )
+        if touch != self._last_touch.get(inst.number):
+            self._last_touch[inst.number] = touch
+            n = _nums(np.array(touch, dtype=np.int64))
+            msg = _quote(inst.symbol, int(event["ts"]), n[0], n[1], n[2], n[3])
+            self.pending.append((index, "quotes", inst.symbol, msg))
 
     def flush(self) -> None:
         """Sends what was played since the last flush: one frame per client."""
         if not self.pending:
             return
         pending, self.pending = self.pending, []
+        pending.sort(key=_first)  # book quotes were made beside the column-wise messages
         self.clients = [c for c in self.clients if not c.stream.closed]
         cache: dict[tuple[bool, tuple[int, ...]], Frame] = {}
         for client in self.clients:
             if client.key_id is None:
                 continue
-            chosen = tuple(i for i, (ch, sym, _) in enumerate(pending) if client.wants(ch, sym))
+            chosen = tuple(i for i, (_, ch, sym, _) in enumerate(pending) if client.wants(ch, sym))
             if not chosen:
                 continue
             key = (client.msgpack, chosen)
             frame = cache.get(key)
             if frame is None:
-                frame = cache[key] = client.encode([pending[i][2] for i in chosen])
+                frame = cache[key] = client.encode([pending[i][3] for i in chosen])
             if self.offer(client.stream, frame, "market data"):
                 self.messages += len(chosen)

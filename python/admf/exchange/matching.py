@@ -276,10 +276,13 @@ class BookMatcher:
                 reports.extend(self._send(w))
         return reports
 
-    def _end(self, venue_id: int, kind: Kind, reason: str) -> list[Report]:
+    def _forget(self, venue_id: int) -> None:
         self.working.pop(venue_id, None)
         self.day_orders.pop(venue_id, None)
         self.stops.pop(venue_id, None)
+
+    def _end(self, venue_id: int, kind: Kind, reason: str) -> list[Report]:
+        self._forget(venue_id)
         return [Report(kind, venue_id, reason=reason)]
 
     def _reports(self, answers: EventArray) -> list[Report]:
@@ -294,7 +297,7 @@ class BookMatcher:
                 if w is not None:
                     w.qty -= int(a["qty"])
                     if w.qty <= 0:
-                        self._end(vid, Kind.FILL, "")
+                        self._forget(vid)
             elif kind == Kind.ORDER_EXPIRED:
                 reports.extend(self._end(vid, Kind.ORDER_EXPIRED, "rest not marketable"))
             elif kind == Kind.ORDER_REJECTED:

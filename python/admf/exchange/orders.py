@@ -1,4 +1,5 @@
-"""An order at the exchange, as Alpaca describes it, and its JSON shape.
+"""An order at the exchange, as Alpaca describes it: the checked request (``parse_order``),
+the order's state and its JSON shape.
 
 The exchange keeps one ``Order`` per order it accepted; the matching engines know it by its
 ``venue_id`` (an int, the ``order_id`` of admf events) and clients by its UUID ``id`` and
@@ -9,9 +10,20 @@ Alpaca's decimal strings.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Final, Literal
+from collections.abc import Callable
+from typing import Any, Final, Literal, cast
 
-from admf.exchange.wire import fixed_to_str, rfc3339
+from admf.events import SCALE
+from admf.exchange.market import Instrument
+from admf.exchange.wire import (
+    ASSET_CLASS,
+    CODE_BAD_REQUEST,
+    ApiError,
+    fixed_to_str,
+    parse_fixed,
+    rfc3339,
+    unprocessable,
+)
 
 OrderType = Literal["market", "limit", "stop", "stop_limit"]
 TimeInForce = Literal["day", "gtc", "opg", "cls", "ioc", "fok"]
@@ -21,10 +33,30 @@ ORDER_TYPES: Final[tuple[str, ...]] = ("market", "limit", "stop", "stop_limit")
 TIMES_IN_FORCE: Final[tuple[str, ...]] = ("day", "gtc", "opg", "cls", "ioc", "fok")
 SIDES: Final[tuple[str, ...]] = ("buy", "sell")
 
+_MAX_CLIENT_ORDER_ID = 48
+_REPLACE_FIELDS = ("qty", "time_in_force", "limit_price", "stop_price", "client_order_id")
+
 OPEN_STATUSES: Final[frozenset[str]] = frozenset(
     {"new", "accepted", "partially_filled", "pending_new", "pending_cancel", "pending_replace"}
 )
 """Statuses of an order that can still trade (``status=open`` in ``GET /v2/orders``)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class OrderRequest:
+    """An order (or a replacement) as a client asked for it, checked."""
+
+    inst: Instrument
+    side: OrderSide
+    type: OrderType
+    tif: TimeInForce
+    qty: int | None
+    notional: int | None
+    limit: int | None
+    stop: int | None
+    client_order_id: str | None
+    extended_hours: bool
+    position_intent: str | None
 
 
 @dataclasses.dataclass
@@ -83,8 +115,6 @@ class Order:
 
         avg = None
         if self.filled_qty:
-            from admf.events import SCALE
-
             avg = fixed_to_str(self.filled_value * SCALE // self.filled_qty)
         return {
             "id": self.id,
@@ -102,7 +132,7 @@ class Order:
             "replaces": self.replaces,
             "asset_id": self.asset_id,
             "symbol": self.symbol,
-            "asset_class": "us_equity",
+            "asset_class": ASSET_CLASS,
             "notional": num(self.notional),
             "qty": num(self.qty),
             "filled_qty": fixed_to_str(self.filled_qty),
@@ -124,3 +154,111 @@ class Order:
             "subtag": None,
             "source": None,
         }
+
+
+def parse_order(
+    body: Any, lookup: Callable[[str], Instrument | None], replacing: Order | None = None
+) -> OrderRequest:
+    """Checks an order request's JSON (or a replacement's, against the order it replaces);
+    raises the ``ApiError`` a client gets for anything wrong."""
+    if not isinstance(body, dict):
+        raise ApiError(400, CODE_BAD_REQUEST, "request body must be a JSON object")
+
+    def text(name: str, default: str | None = None) -> str | None:
+        value = body.get(name, default)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise unprocessable(f"{name} must be a string, got {value!r}")
+        return value
+
+    def number(name: str) -> int | None:
+        value = body.get(name)
+        return None if value is None else parse_fixed(value, name)
+
+    symbol: str | None
+    side: str | None
+    type_: str | None
+    if replacing is not None:
+        unknown = [k for k in body if k not in (*_REPLACE_FIELDS, "trail")]
+        if unknown:
+            raise unprocessable(f"cannot replace {', '.join(sorted(unknown))}")
+        symbol = replacing.symbol
+        side = replacing.side
+        type_ = replacing.type
+        notional = None
+    else:
+        symbol = text("symbol")
+        if not symbol:
+            raise unprocessable("symbol is required")
+        side = text("side")
+        if side not in SIDES:
+            raise unprocessable(f"side must be one of {', '.join(SIDES)}, got {side!r}")
+        type_ = text("type", text("order_type", "market"))
+        if type_ == "trailing_stop":
+            raise unprocessable("trailing_stop orders are not supported by this exchange")
+        if type_ not in ORDER_TYPES:
+            raise unprocessable(f"type must be one of {', '.join(ORDER_TYPES)}, got {type_!r}")
+        order_class = text("order_class") or "simple"
+        if order_class != "simple":
+            raise unprocessable(f"order_class {order_class!r} is not supported (simple only)")
+        notional = number("notional")
+    inst = lookup(symbol)
+    if inst is None:
+        raise unprocessable(f'asset "{symbol}" not found')
+    qty = number("qty")
+    if replacing is not None and qty is None and replacing.qty is not None:
+        # What is left of it (Alpaca reuses the original qty, a known bug there).
+        qty = replacing.qty - replacing.filled_qty
+    if (qty is None) == (notional is None):
+        raise unprocessable("qty or notional is required, exactly one of them")
+    if qty is not None and qty <= 0:
+        raise unprocessable(f"qty must be > 0, got {fixed_to_str(qty)}")
+    if notional is not None:
+        if notional <= 0:
+            raise unprocessable(f"notional must be > 0, got {fixed_to_str(notional)}")
+        if type_ != "market":
+            raise unprocessable("notional orders must be market orders")
+    default_tif = replacing.time_in_force if replacing is not None else None
+    tif = text("time_in_force", default_tif)
+    if tif not in TIMES_IN_FORCE:
+        raise unprocessable(
+            f"time_in_force must be one of {', '.join(TIMES_IN_FORCE)}, got {tif!r}"
+        )
+    if inst.is_book and tif in ("opg", "cls"):
+        raise unprocessable(f"time_in_force {tif} needs bar data; {inst.symbol} has a book")
+    limit = number("limit_price")
+    stop = number("stop_price")
+    if replacing is not None:
+        limit = limit if limit is not None else replacing.limit_price
+        stop = stop if stop is not None else replacing.stop_price
+    if type_ in ("limit", "stop_limit"):
+        if limit is None or limit <= 0:
+            raise unprocessable(f"limit_price must be given and > 0 for {type_} orders")
+    elif limit is not None:
+        raise unprocessable(f"limit_price is not allowed for {type_} orders")
+    if type_ in ("stop", "stop_limit"):
+        if stop is None or stop <= 0:
+            raise unprocessable(f"stop_price must be given and > 0 for {type_} orders")
+    elif stop is not None:
+        raise unprocessable(f"stop_price is not allowed for {type_} orders")
+    client_order_id = text("client_order_id")
+    if client_order_id is not None and not 0 < len(client_order_id) <= _MAX_CLIENT_ORDER_ID:
+        raise unprocessable(f"client_order_id must be 1 to {_MAX_CLIENT_ORDER_ID} characters")
+    extended = body.get("extended_hours", False) if replacing is None else replacing.extended_hours
+    if not isinstance(extended, bool):
+        raise unprocessable(f"extended_hours must be true or false, got {extended!r}")
+    intent = text("position_intent") if replacing is None else replacing.position_intent
+    return OrderRequest(
+        inst=inst,
+        side=cast(OrderSide, side),
+        type=cast(OrderType, type_),
+        tif=cast(TimeInForce, tif),
+        qty=qty,
+        notional=notional,
+        limit=limit,
+        stop=stop,
+        client_order_id=client_order_id,
+        extended_hours=extended,
+        position_intent=intent,
+    )

@@ -1,5 +1,6 @@
-"""The exchange's network service: Alpaca's trading REST API, the trade_updates stream, the
-market-data stream and historical bars, over one asyncio event loop.
+"""The exchange's network service over one asyncio event loop: the replay, the middlewares
+(errors, faults, auth, rate limit), the trade_updates and market-data streams, the admin
+endpoint; the REST handlers are in ``admf.exchange.rest``.
 
 Stack: aiohttp. One library gives the HTTP server, the WebSocket server (with fragmented
 messages, binary and text frames) and a runner that binds an ephemeral port in-process, and
@@ -24,13 +25,12 @@ import logging
 from typing import Any
 
 import msgpack
-import numpy as np
 from aiohttp import WSMsgType, web
 
 from admf._core import Event
 from admf.errors import AdmfError
 from admf.events import Kind
-from admf.exchange.accounts import Account, Credentials
+from admf.exchange.accounts import Account, Credentials, load_credentials
 from admf.exchange.config import ExchangeConfig
 from admf.exchange.engine import ExchangeCore
 from admf.exchange.faults import Faults
@@ -41,16 +41,20 @@ from admf.exchange.marketdata import (
     check_subscription,
     error,
 )
+from admf.exchange.ratelimit import RateLimiter
+from admf.exchange.rest import (
+    ACCOUNT,
+    TradingApi,
+    error_response,
+    http_error,
+    json_response,
+    read_json,
+)
 from admf.exchange.streams import MALFORMED_FRAME, StreamClient
 from admf.exchange.wire import (
-    CODE_BAD_REQUEST,
     CODE_INTERNAL,
     CODE_NOT_FOUND,
-    CODE_RATE_LIMITED,
     ApiError,
-    fixed_to_str,
-    parse_fixed,
-    parse_time,
     rfc3339,
     unprocessable,
 )
@@ -63,29 +67,19 @@ _MAX_WAIT = 0.05
 """Longest sleep of the real-time replay (so a pause or a speed change takes effect)."""
 _FLUSH_SECONDS = 0.005
 _FEEDS = ("iex", "sip", "delayed_sip", "otc", "boats", "overnight", "test")
-_ACCOUNT_KEY: web.RequestKey[Account] = web.RequestKey("account", Account)
-_HTTP_MESSAGES = {
-    429: (CODE_RATE_LIMITED, "rate limit exceeded"),
-    500: (CODE_INTERNAL, "internal server error"),
-    502: (50210000, "bad gateway"),
-    503: (50310000, "service unavailable"),
-    504: (50410000, "gateway timeout"),
-}
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d))
-
-
-def _error(exc: ApiError) -> web.Response:
-    return _json(exc.body(), exc.status)
 
 
 class ExchangeServer:
     """The paper exchange as a running service; an async context manager::
 
-    async with ExchangeServer(ExchangeConfig(data=("orcl.csv",), paused=True)) as ex:
-        client = TradingClient(key, secret, url_override=ex.url)
+        creds = [(Credentials(key, secret), None)]  # (key pair, cash or None: the config's)
+        async with ExchangeServer(ExchangeConfig(data=("orcl.csv",), paused=True), creds) as ex:
+            client = TradingClient(key, secret, url_override=ex.url)
+
+    Without ``credentials`` the accounts come from ``config.accounts_file``, or one key pair
+    is generated (``ex.core.accounts``). ``faults`` sets fault switches at start. ``step``
+    plays market events at once; ``url``, ``stream_url`` and ``data_url`` are what clients
+    connect to.
     """
 
     def __init__(
@@ -97,12 +91,9 @@ class ExchangeServer:
         self.config = config
         if credentials is None:
             if config.accounts_file is not None:
-                from admf.exchange.accounts import load_credentials
-
                 credentials = load_credentials(config.accounts_file)
             else:
                 credentials = [(Credentials.generate(), None)]
-        self.credentials = [c for c, _ in credentials]
         self.faults = Faults()
         self.faults.update(faults or {})
         run_config = {
@@ -115,14 +106,23 @@ class ExchangeServer:
             "partial_fill_rate": config.partial_fill_rate,
         }
         self.journal = Journal(config.log_dir, run_config, config.seed)
-        self.core = ExchangeCore(config, credentials, self.journal)
+        try:
+            self.core = ExchangeCore(config, credentials, self.journal)
+        except BaseException:
+            self.journal.discard()  # the data was refused: leave no empty run behind
+            raise
         self.hub = MarketDataHub()
         self.hub.matchers = self.core.matchers
         self.hub.offer = self._offer
-        self.core.market_data.append(self.hub.on_event)
+        self.hub.symbols = {i.number: i.symbol for i in self.core.instruments}
+        self.hub.intervals = {i.number: i.interval_ns for i in self.core.instruments}
+        self.core.market_data.append(self.hub.on_chunk)
+        self.core.book_events.append(self.hub.on_book_event)
         self.core.trade_updates.append(self._on_trade_update)
         self.listeners: dict[str, list[StreamClient]] = {}
-        self._held_update: dict[str, tuple[StreamClient, bytes]] = {}
+        self._held_update: dict[StreamClient, bytes] = {}
+        """A trade update held back by the reorder fault, per client, until the next."""
+        self.limiter = RateLimiter(config.rate_limit) if config.rate_limit else None
         self.paused = config.paused
         self.speed = config.speed
         self.as_fast_as_possible = config.as_fast_as_possible
@@ -131,6 +131,7 @@ class ExchangeServer:
         self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
         self.port = 0
+        self.rest = TradingApi(self)
         self.app = self._make_app()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -155,9 +156,7 @@ class ExchangeServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
         await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = int(self._runner.addresses[0][1])
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._replay()), loop.create_task(self._flusher())]
 
@@ -240,28 +239,29 @@ class ExchangeServer:
     def _send_update(self, client: StreamClient, frame: bytes, data: dict[str, Any]) -> None:
         order_id = data["order"]["id"]
         if self.faults.take("reorder_trade_updates"):
-            self._fault("reorder_trade_updates", order=order_id, event=data["event"])
-            self._held_update[str(id(client))] = (client, frame)
+            self.record_fault("reorder_trade_updates", order=order_id, event=data["event"])
+            self._held_update[client] = frame
             return
         self._offer(client, frame, "trade_updates")
         if self.faults.take("duplicate_trade_updates"):
-            self._fault("duplicate_trade_updates", order=order_id, event=data["event"])
+            self.record_fault("duplicate_trade_updates", order=order_id, event=data["event"])
             self._offer(client, frame, "trade_updates")
-        late = self._held_update.pop(str(id(client)), None)
+        late = self._held_update.pop(client, None)
         if late is not None:
-            self._offer(client, late[1], "trade_updates")
+            self._offer(client, late, "trade_updates")
 
     def _offer(self, client: StreamClient, frame: bytes | str, stream: str) -> bool:
         if self.faults.take("drop_connection"):
-            self._fault("drop_connection", stream=stream)
+            self.record_fault("drop_connection", stream=stream)
             client.drop()
             return False
         if self.faults.take("malformed_frames"):
-            self._fault("malformed_frames", stream=stream)
+            self.record_fault("malformed_frames", stream=stream)
             frame = MALFORMED_FRAME
         return client.offer(frame)
 
-    def _fault(self, name: str, **details: Any) -> None:
+    def record_fault(self, name: str, **details: Any) -> None:
+        """Records an injected fault in the exchange's log."""
         self.journal.fault(self.core.now, name, **details)
 
     def _overflow(self, client: StreamClient) -> None:
@@ -271,27 +271,11 @@ class ExchangeServer:
 
     def _make_app(self) -> web.Application:
         app = web.Application(
-            middlewares=[self._errors, self._http_faults, self._auth],
+            middlewares=[self._errors, self._http_faults, self._auth, self._rate_limit],
             client_max_size=1 << 20,
         )
         r = app.router
-        r.add_get("/v2/account", self.get_account)
-        r.add_post("/v2/orders", self.post_order)
-        r.add_get("/v2/orders", self.get_orders)
-        r.add_delete("/v2/orders", self.delete_orders)
-        r.add_get("/v2/orders:by_client_order_id", self.get_order_by_client_id)
-        r.add_get("/v2/orders/{order_id}", self.get_order)
-        r.add_patch("/v2/orders/{order_id}", self.patch_order)
-        r.add_delete("/v2/orders/{order_id}", self.delete_order)
-        r.add_get("/v2/positions", self.get_positions)
-        r.add_delete("/v2/positions", self.delete_positions)
-        r.add_get("/v2/positions/{symbol:.+}", self.get_position)
-        r.add_delete("/v2/positions/{symbol:.+}", self.delete_position)
-        r.add_get("/v2/assets", self.get_assets)
-        r.add_get("/v2/assets/{symbol:.+}", self.get_asset)
-        r.add_get("/v2/clock", self.get_clock)
-        r.add_get("/v2/calendar", self.get_calendar)
-        r.add_get("/v2/stocks/bars", self.get_bars)
+        self.rest.add_routes(r)
         r.add_get("/stream", self.trade_stream)
         r.add_get("/v2/{feed}", self.data_stream)
         r.add_get("/admin/faults", self.admin_get_faults)
@@ -306,20 +290,20 @@ class ExchangeServer:
             response: web.StreamResponse = await handler(request)
             return response
         except ApiError as exc:
-            return _error(exc)
+            return error_response(exc)
         except AdmfError as exc:
-            return _error(unprocessable(str(exc)))
+            return error_response(unprocessable(str(exc)))
         except web.HTTPMethodNotAllowed:
-            return _json({"code": 40510000, "message": "method not allowed"}, 405)
+            return json_response({"code": 40510000, "message": "method not allowed"}, 405)
         except web.HTTPNotFound:
-            return _json({"code": CODE_NOT_FOUND, "message": "endpoint not found"}, 404)
+            return json_response({"code": CODE_NOT_FOUND, "message": "endpoint not found"}, 404)
         except web.HTTPRequestEntityTooLarge:
-            return _json({"code": 41310000, "message": "request body is too large"}, 413)
+            return json_response({"code": 41310000, "message": "request body is too large"}, 413)
         except web.HTTPException as exc:
-            return _json({"code": exc.status * 100_000, "message": exc.reason}, exc.status)
+            return json_response({"code": exc.status * 100_000, "message": exc.reason}, exc.status)
         except Exception:
             log.exception("unexpected error serving %s %s", request.method, request.path)
-            return _json({"code": CODE_INTERNAL, "message": "internal server error"}, 500)
+            return json_response({"code": CODE_INTERNAL, "message": "internal server error"}, 500)
 
     @web.middleware
     async def _http_faults(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -329,9 +313,8 @@ class ExchangeServer:
             and self.faults.take("http_count")
         ):
             status = self.faults.http_status
-            self._fault("http_status", status=status, path=request.path)
-            code, message = _HTTP_MESSAGES[status]
-            return _json({"code": code, "message": message}, status)
+            self.record_fault("http_status", status=status, path=request.path)
+            return http_error(status)
         response: web.StreamResponse = await handler(request)
         return response
 
@@ -345,251 +328,31 @@ class ExchangeServer:
                 with contextlib.suppress(ValueError):
                     key, _, secret = base64.b64decode(basic[6:]).decode().partition(":")
             if not key or secret is None:
-                return _json({"message": "unauthorized"}, 401)
+                return json_response({"message": "unauthorized"}, 401)
             account = self.core.authenticate(key, secret)
             if account is None:
-                return _json({"message": "forbidden."}, 403)
-            request[_ACCOUNT_KEY] = account
+                return json_response({"message": "forbidden."}, 403)
+            request[ACCOUNT] = account
         response: web.StreamResponse = await handler(request)
         return response
 
-    # -- REST: account, orders ------------------------------------------------------------
-
-    async def get_account(self, request: web.Request) -> web.Response:
-        a = request[_ACCOUNT_KEY]
-        market = self.core.market_value(a)
-        equity = a.cash + market
-        power = self.core.buying_power(a)
-        m = fixed_to_str
-        return _json(
-            {
-                "id": a.id,
-                "account_number": a.number,
-                "status": "ACTIVE",
-                "crypto_status": "INACTIVE",
-                "currency": "USD",
-                "buying_power": m(power),
-                "regt_buying_power": m(power),
-                "daytrading_buying_power": "0",
-                "non_marginable_buying_power": m(power),
-                "options_buying_power": "0",
-                "cash": m(a.cash),
-                "accrued_fees": m(a.fees),
-                "pending_transfer_in": "0",
-                "portfolio_value": m(equity),
-                "equity": m(equity),
-                "last_equity": m(equity),
-                "long_market_value": m(max(market, 0)),
-                "short_market_value": m(min(market, 0)),
-                "initial_margin": "0",
-                "maintenance_margin": "0",
-                "last_maintenance_margin": "0",
-                "sma": "0",
-                "multiplier": "1",
-                "pattern_day_trader": False,
-                "trading_blocked": False,
-                "transfers_blocked": False,
-                "account_blocked": False,
-                "trade_suspended_by_user": False,
-                "shorting_enabled": False,
-                "daytrade_count": 0,
-                "created_at": rfc3339(a.created_ns),
-            }
-        )
-
-    async def _body(self, request: web.Request) -> Any:
+    @web.middleware
+    async def _rate_limit(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        account = request.get(ACCOUNT)
+        if self.limiter is None or account is None:
+            response: web.StreamResponse = await handler(request)
+            return response
+        budget = self.limiter.take(account.credentials.key_id)
+        if not budget.allowed:
+            refused = http_error(429)
+            refused.headers.update(budget.headers())
+            return refused
         try:
-            return json.loads(await request.read() or b"null")
-        except (ValueError, UnicodeDecodeError):
-            raise ApiError(400, CODE_BAD_REQUEST, "request body format is invalid") from None
-
-    async def _ack_delay(self) -> None:
-        if self.faults.ack_delay_ms > 0:
-            self._fault("ack_delay_ms", ms=self.faults.ack_delay_ms)
-            await asyncio.sleep(self.faults.ack_delay_ms / 1000)
-
-    async def post_order(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
-        await self._ack_delay()
-        _, accepted = self.core.submit(request[_ACCOUNT_KEY], body)
-        self.journal.flush()
-        if self.faults.take("accept_then_504"):
-            self._fault("accept_then_504", order=accepted["id"])
-            code, message = _HTTP_MESSAGES[504]
-            return _json({"code": code, "message": message}, 504)
-        return _json(accepted)
-
-    async def get_orders(self, request: web.Request) -> web.Response:
-        q = request.query
-        status = q.get("status", "open")
-        if status not in ("open", "closed", "all"):
-            raise unprocessable(f"status must be open, closed or all, got {status!r}")
-        direction = q.get("direction", "desc")
-        if direction not in ("asc", "desc"):
-            raise unprocessable(f"direction must be asc or desc, got {direction!r}")
-        try:
-            limit = int(q.get("limit", "50"))
-        except ValueError:
-            raise unprocessable(f"limit must be an integer, got {q.get('limit')!r}") from None
-        if not 1 <= limit <= 500:
-            raise unprocessable(f"limit must be in 1..500, got {limit}")
-        side = q.get("side")
-        if side is not None and side not in ("buy", "sell"):
-            raise unprocessable(f"side must be buy or sell, got {side!r}")
-        after = parse_time(q["after"], "after") if "after" in q else None
-        until = parse_time(q["until"], "until") if "until" in q else None
-        symbols = [s.strip().upper() for s in q["symbols"].split(",")] if q.get("symbols") else None
-        orders = self.core.list_orders(
-            request[_ACCOUNT_KEY], status, limit, after, until, direction, symbols, side
-        )
-        return _json([o.to_json() for o in orders])
-
-    async def get_order(self, request: web.Request) -> web.Response:
-        order = self.core.get_order(request[_ACCOUNT_KEY], request.match_info["order_id"])
-        return _json(order.to_json())
-
-    async def get_order_by_client_id(self, request: web.Request) -> web.Response:
-        coid = request.query.get("client_order_id")
-        if not coid:
-            raise unprocessable("client_order_id is required")
-        return _json(self.core.get_by_client_id(request[_ACCOUNT_KEY], coid).to_json())
-
-    async def patch_order(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
-        await self._ack_delay()
-        _, accepted = self.core.replace(request[_ACCOUNT_KEY], request.match_info["order_id"], body)
-        self.journal.flush()
-        return _json(accepted)
-
-    async def delete_order(self, request: web.Request) -> web.Response:
-        await self._ack_delay()
-        self.core.cancel(request[_ACCOUNT_KEY], request.match_info["order_id"])
-        return web.Response(status=204)
-
-    async def delete_orders(self, request: web.Request) -> web.Response:
-        return _json(self.core.cancel_all(request[_ACCOUNT_KEY]), 207)
-
-    # -- REST: positions, assets, clock, calendar -----------------------------------------
-
-    async def get_positions(self, request: web.Request) -> web.Response:
-        a = request[_ACCOUNT_KEY]
-        return _json([self.core.position_json(a, s) for s in sorted(a.positions)])
-
-    async def get_position(self, request: web.Request) -> web.Response:
-        a = request[_ACCOUNT_KEY]
-        inst = self.core.instrument(request.match_info["symbol"])
-        if inst is None:
-            raise ApiError(404, CODE_NOT_FOUND, "position does not exist")
-        return _json(self.core.position_json(a, inst.symbol))
-
-    async def delete_position(self, request: web.Request) -> web.Response:
-        q = request.query
-        qty = parse_fixed(q["qty"], "qty") if "qty" in q else None
-        pct = parse_fixed(q["percentage"], "percentage") if "percentage" in q else None
-        if qty is not None and pct is not None:
-            raise unprocessable("give qty or percentage, not both")
-        _, accepted = self.core.close_position(
-            request[_ACCOUNT_KEY], request.match_info["symbol"], qty, pct
-        )
-        return _json(accepted)
-
-    async def delete_positions(self, request: web.Request) -> web.Response:
-        cancel = request.query.get("cancel_orders", "false").lower() == "true"
-        return _json(self.core.close_all(request[_ACCOUNT_KEY], cancel), 207)
-
-    def _asset(self, symbol: str) -> dict[str, Any]:
-        inst = self.core.by_symbol[symbol]
-        return {
-            "id": inst.asset_id,
-            "class": "us_equity",
-            "exchange": "NASDAQ",
-            "symbol": inst.symbol,
-            "name": f"{inst.symbol} (admf paper exchange data)",
-            "status": "active",
-            "tradable": True,
-            "marginable": False,
-            "shortable": False,
-            "easy_to_borrow": False,
-            "fractionable": True,
-            "maintenance_margin_requirement": 100,
-            "attributes": [],
-        }
-
-    async def get_assets(self, request: web.Request) -> web.Response:
-        status = request.query.get("status", "active")
-        asset_class = request.query.get("asset_class", "us_equity")
-        if status not in ("active", "inactive"):
-            raise unprocessable(f"status must be active or inactive, got {status!r}")
-        if status != "active" or asset_class != "us_equity":
-            return _json([])
-        return _json([self._asset(i.symbol) for i in self.core.instruments])
-
-    async def get_asset(self, request: web.Request) -> web.Response:
-        inst = self.core.instrument(request.match_info["symbol"])
-        if inst is None:
-            raise ApiError(404, CODE_NOT_FOUND, "asset not found")
-        return _json(self._asset(inst.symbol))
-
-    def _calendar(self) -> list[tuple[str, int, int]]:
-        """(date, first, last event time) per UTC date of the data (bars at their open)."""
-        days: dict[str, list[int]] = {}
-        for inst in self.core.instruments:
-            ts = inst.events["ts"] - inst.interval_ns
-            dates = (ts // 86_400_000_000_000).astype(np.int64)
-            for day in np.unique(dates):
-                mine = ts[dates == day]
-                key = rfc3339(int(day) * 86_400_000_000_000)[:10]
-                lo, hi = int(mine.min()), int(mine.max())
-                if inst.interval_ns >= 86_400_000_000_000:
-                    # A daily bar says nothing of the session's hours: the regular ones.
-                    lo = int(day) * 86_400_000_000_000 + (13 * 60 + 30) * 60_000_000_000
-                    hi = int(day) * 86_400_000_000_000 + 20 * 3_600_000_000_000
-                span = days.setdefault(key, [lo, hi])
-                span[0], span[1] = min(span[0], lo), max(span[1], hi)
-        return [(d, s[0], s[1]) for d, s in sorted(days.items())]
-
-    async def get_calendar(self, request: web.Request) -> web.Response:
-        start = request.query.get("start")
-        end = request.query.get("end")
-        lo = parse_time(start, "start") if start else None
-        hi = parse_time(end, "end") if end else None
-        out = []
-        for date, first, last in self._calendar():
-            day = parse_time(date, "date")
-            if (lo is not None and day < lo) or (hi is not None and day > hi):
-                continue
-            out.append(
-                {
-                    "date": date,
-                    "open": rfc3339(first)[11:16],
-                    "close": rfc3339(last)[11:16],
-                    "session_open": rfc3339(first)[11:16].replace(":", ""),
-                    "session_close": rfc3339(last)[11:16].replace(":", ""),
-                }
-            )
-        return _json(out)
-
-    async def get_clock(self, request: web.Request) -> web.Response:
-        now = self.core.now
-        days = self._calendar()
-        next_open = next((first for _, first, _ in days if first > now), None)
-        next_close = next((last for _, _, last in days if last >= now), None)
-        last_close = days[-1][2] if days else now
-        return _json(
-            {
-                "timestamp": rfc3339(now),
-                "is_open": not self.core.finished and not self.paused,
-                "next_open": rfc3339(next_open if next_open is not None else last_close),
-                "next_close": rfc3339(next_close if next_close is not None else last_close),
-            }
-        )
-
-    # -- historical bars ------------------------------------------------------------------
-
-    async def get_bars(self, request: web.Request) -> web.Response:
-        from admf.exchange.history import bars_page
-
-        return _json(bars_page(self.core, request.query, self.config.bars_page_size))
+            response = await handler(request)
+        except ApiError as exc:
+            response = error_response(exc)
+        response.headers.update(budget.headers())
+        return response
 
     # -- streams --------------------------------------------------------------------------
 
@@ -704,7 +467,7 @@ class ExchangeServer:
         await ws.prepare(request)
         use_msgpack = "msgpack" in request.headers.get("Content-Type", "")
         client = DataClient(
-            StreamClient(ws, request, self.config.client_buffer, self._slow_data_client),
+            StreamClient(ws, request, self.config.client_buffer, self._overflow),
             use_msgpack,
         )
         send = client.stream.offer
@@ -770,9 +533,6 @@ class ExchangeServer:
             await self._finish_stream(client.stream)
         return ws
 
-    def _slow_data_client(self, stream: StreamClient) -> None:
-        self._overflow(stream)
-
     # -- admin (loopback only) ------------------------------------------------------------
 
     def _check_admin(self, request: web.Request) -> None:
@@ -781,18 +541,18 @@ class ExchangeServer:
 
     async def admin_get_faults(self, request: web.Request) -> web.Response:
         self._check_admin(request)
-        return _json(self.faults.to_json())
+        return json_response(self.faults.to_json())
 
     async def admin_set_faults(self, request: web.Request) -> web.Response:
         self._check_admin(request)
-        body = await self._body(request)
+        body = await read_json(request)
         self.faults.update(body)
         self.journal.record(Event(int(Kind.CUSTOM), self.core.now), {"faults_set": body})
-        return _json(self.faults.to_json())
+        return json_response(self.faults.to_json())
 
     async def admin_state(self, request: web.Request) -> web.Response:
         self._check_admin(request)
-        return _json(self.state())
+        return json_response(self.state())
 
     def state(self) -> dict[str, Any]:
         return {
@@ -809,7 +569,7 @@ class ExchangeServer:
 
     async def admin_replay(self, request: web.Request) -> web.Response:
         self._check_admin(request)
-        body = await self._body(request)
+        body = await read_json(request)
         if not isinstance(body, dict):
             raise unprocessable("expected a JSON object with an action")
         action = body.get("action")
@@ -835,7 +595,7 @@ class ExchangeServer:
             self._wake.set()
         else:
             raise unprocessable(f"action must be step, pause or play, got {action!r}")
-        return _json(self.state())
+        return json_response(self.state())
 
 
 def _trade_frame(stream: str, data: dict[str, Any]) -> bytes:
@@ -844,12 +604,3 @@ def _trade_frame(stream: str, data: dict[str, Any]) -> bytes:
 
 def _is_stream(request: web.Request) -> bool:
     return request.headers.get("Upgrade", "").lower() == "websocket"
-
-
-async def serve_forever(server: ExchangeServer, stop: asyncio.Event) -> None:
-    """Runs until ``stop`` is set (the command line sets it on SIGINT/SIGTERM)."""
-    await server.start()
-    try:
-        await stop.wait()
-    finally:
-        await server.stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 from typing import Any, Final
 
 from admf.errors import AdmfError
@@ -17,11 +18,16 @@ from admf.events import SCALE
 
 _DECIMALS: Final[int] = 9  # admf.SCALE = 1e9
 
+ASSET_CLASS: Final[str] = "us_equity"
+"""Every symbol of the exchange is traded as a US equity (what alpaca-py's models accept)."""
+ASSET_EXCHANGE: Final[str] = "NASDAQ"
+
 # Alpaca's error codes (see the protocol reference, section 1.5).
 CODE_BAD_REQUEST: Final[int] = 40010000
 CODE_UNPROCESSABLE: Final[int] = 40010001
 CODE_FORBIDDEN: Final[int] = 40310000
 CODE_NOT_FOUND: Final[int] = 40410000
+CODE_NOT_CANCELABLE: Final[int] = 42210000
 CODE_RATE_LIMITED: Final[int] = 42910000
 CODE_INTERNAL: Final[int] = 50010000
 
@@ -62,10 +68,6 @@ def fixed_to_str(value: int) -> str:
     return f"{sign}{whole}.{frac:0{_DECIMALS}d}".rstrip("0")
 
 
-def fixed_to_float(value: int) -> float:
-    return value / SCALE
-
-
 def parse_fixed(value: object, field: str) -> int:
     """A JSON number or decimal string as fixed point; raises a 422 ``ApiError`` naming the
     field for anything else (booleans, NaN, more than nine decimals)."""
@@ -86,6 +88,7 @@ def parse_fixed(value: object, field: str) -> int:
     return int(scaled)
 
 
+@functools.lru_cache(maxsize=4096)  # the replay clock repeats: orders and reports share times
 def rfc3339(ns: int) -> str:
     """Nanoseconds since the epoch as ``2026-11-28T10:00:00.123456789Z``."""
     seconds, nanos = divmod(ns, 1_000_000_000)

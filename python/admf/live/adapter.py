@@ -85,18 +85,18 @@ AdapterFactory = Callable[[AdapterContext], Any]
 def load_adapter(name: str) -> AdapterFactory:
     """The factory of adapter ``name``: built-in, an entry point of ``admf.adapters``, or
     ``module:attribute``."""
-    from admf.plugins import _import_target, load
+    from admf.plugins import load
 
-    if name in BUILTIN:
-        factory: AdapterFactory = _import_target(BUILTIN[name])
-        return factory
     try:
-        found: AdapterFactory = load("adapters", name)  # type: ignore[assignment]
+        found = load("adapters", BUILTIN.get(name, name))
     except AdmfError as exc:
         raise LiveSetupError(
             f"no adapter {name!r}; built in: {', '.join(BUILTIN)} ({exc})"
         ) from None
-    return found
+    if not callable(found):
+        raise LiveSetupError(f"adapter {name!r} is {found!r}, not a factory of adapters")
+    factory: AdapterFactory = found
+    return factory
 
 
 def make_sim(context: AdapterContext) -> None:

@@ -35,6 +35,7 @@ import datetime as dt
 import json
 import os
 import random
+import threading
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -253,6 +254,8 @@ class AlpacaData:
         self.session: aiohttp.ClientSession | None = None
         self.messages = 0
         self.reconnects = 0
+        self.subscribed = threading.Event()
+        """Set once the stream has been subscribed (for whoever waits for the data to flow)."""
 
     async def connect(self) -> None:
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
@@ -285,6 +288,7 @@ class AlpacaData:
                 await ws.send_str(json.dumps(request))
             backoff.reset()
             self.inbox.record(LiveCode.DATA_CONNECTED, {"channels": list(s.channels)})
+            self.subscribed.set()
             async for msg in ws:
                 if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                     break

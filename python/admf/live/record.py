@@ -6,9 +6,9 @@ acknowledgements and fills, clock readings, reconnects, reconciliation results, 
 commands), with their payloads, through the node a live session builds (`build_live_node`);
 nothing is sent anywhere. Every output must come out identical.
 
-The comparison matches the fills of the live session and of the simulation by order id
-(the same strategy numbers its orders in the same order while both runs take the same
-decisions) and reports the unmatched ones on each side, the price and time differences of the
+The comparison matches the fills of the live session and of the simulation by the decision
+that caused them (instrument, side and the time of the order's command: the simulation runs
+on the recorded market data with its recorded times) and reports the unmatched ones on each side, the price and time differences of the
 matched ones, and each run's P&L (final equity marked at the last price, minus the cash it
 started with).
 """
@@ -96,35 +96,46 @@ def _pnl(events: EventArray, cash: int) -> int:
     return int(curve.equity[-1]) - cash if len(curve.equity) else 0
 
 
-def compare_live(live: EventArray, sim: EventArray, initial_cash: int) -> LiveDiff:
-    """Matches the fills of ``live`` and ``sim`` by (order id, side, occurrence)."""
-    fills_live = live[live["kind"] == Kind.FILL]
-    fills_sim = sim[sim["kind"] == Kind.FILL]
-    by_key: dict[tuple[int, int, int], int] = {}
-    seen: dict[tuple[int, int], int] = {}
-    for i, row in enumerate(fills_sim):
-        base = (int(row["order_id"]), int(row["side"]))
+def _keyed_fills(events: EventArray) -> tuple[EventArray, list[tuple[int, int, int, int]]]:
+    """The fills of a run, each keyed by (instrument, side, time of the order's command,
+    occurrence): the same decision on the same market data has the same key in both runs,
+    even when their order ids differ (a refusal in one run shifts the other's numbering)."""
+    submits = events[events["kind"] == Kind.ORDER_SUBMIT]
+    decided = dict(zip(submits["order_id"].tolist(), submits["ts"].tolist(), strict=True))
+    fills = events[events["kind"] == Kind.FILL]
+    keys: list[tuple[int, int, int, int]] = []
+    seen: dict[tuple[int, int, int], int] = {}
+    for row in fills:
+        base = (
+            int(row["instrument"]),
+            int(row["side"]),
+            int(decided.get(int(row["order_id"]), -1)),
+        )
         n = seen.get(base, 0)
         seen[base] = n + 1
-        by_key[(*base, n)] = i
+        keys.append((*base, n))
+    return fills, keys
+
+
+def compare_live(live: EventArray, sim: EventArray, initial_cash: int) -> LiveDiff:
+    """Matches the fills of ``live`` and ``sim`` (see `_keyed_fills`)."""
+    fills_live, keys_live = _keyed_fills(live)
+    fills_sim, keys_sim = _keyed_fills(sim)
+    by_key = {key: j for j, key in enumerate(keys_sim)}
     matched: list[FillMatch] = []
     used_sim: set[int] = set()
     live_only: list[int] = []
-    seen.clear()
-    for i, row in enumerate(fills_live):
-        base = (int(row["order_id"]), int(row["side"]))
-        n = seen.get(base, 0)
-        seen[base] = n + 1
-        j = by_key.get((*base, n))
+    for i, key in enumerate(keys_live):
+        j = by_key.get(key)
         if j is None:
             live_only.append(i)
             continue
         used_sim.add(j)
-        s = fills_sim[j]
+        row, s = fills_live[i], fills_sim[j]
         matched.append(
             FillMatch(
-                base[0],
-                base[1],
+                int(row["order_id"]),
+                key[1],
                 int(row["price"]),
                 int(s["price"]),
                 int(row["qty"]),
@@ -151,6 +162,6 @@ def print_live_diff(path: Any, result: Any) -> None:
     if rec.config.get("command") != "live":
         return
     diff = compare_live(rec.events, result.events, result.portfolio.initial_cash_fx)
-    print("live session vs. simulation (fills matched by order id):")
+    print("live session vs. simulation (fills matched by the decision that caused them):")
     for line in diff.lines():
         print(f"  {line}")

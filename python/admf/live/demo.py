@@ -44,7 +44,7 @@ def _start_exchange(out: Path) -> tuple[subprocess.Popen[str], str, Path]:
             "--paused",
             "--write-accounts",
             str(accounts),
-        ],  # fmt: skip
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )

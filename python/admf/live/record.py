@@ -8,9 +8,9 @@ nothing is sent anywhere. Every output must come out identical.
 
 The comparison matches the fills of the live session and of the simulation by the decision
 that caused them (instrument, side and the time of the order's command: the simulation runs
-on the recorded market data with its recorded times) and reports the unmatched ones on each side, the price and time differences of the
-matched ones, and each run's P&L (final equity marked at the last price, minus the cash it
-started with).
+on the recorded market data with its recorded times) and reports the unmatched ones on each
+side, the price and time differences of the matched ones, and each run's P&L (final equity
+marked at the last price, minus the cash it started with).
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ import contextlib
 import dataclasses
 import enum
 import os
+import shutil
 import signal
 import threading
 from collections.abc import Callable
@@ -210,6 +211,24 @@ def build_live_node(
     return node, (outboxes[0] if outboxes else None)
 
 
+def check_spec(spec: LiveSpec) -> None:
+    """Raises the error a session with ``spec`` would meet at its start (unknown strategy or
+    parameter, unknown adapter, bad adapter option, missing credentials), without starting
+    anything."""
+    resolve_strategy(spec.strategy).make_config(spec.params)
+    inbox = Inbox(2)
+    venue = spec.exec_adapter != SIM
+    symbols = list(spec.symbols)
+    data = load_adapter(spec.data_adapter)(AdapterContext(inbox, symbols, spec.options))
+    if data is None:
+        raise LiveSetupError(f"adapter {spec.data_adapter!r} has no market data side")
+    if venue:
+        tracker = OrderTracker("check", inbox)
+        context = AdapterContext(inbox, symbols, spec.options, tracker)
+        if load_adapter(spec.exec_adapter)(context) is None:
+            raise LiveSetupError(f"adapter {spec.exec_adapter!r} has no execution side")
+
+
 class LiveSession:
     """One live session (see the module docstring)."""
 
@@ -249,11 +268,15 @@ class LiveSession:
 
     @classmethod
     def create(cls, spec: LiveSpec, root: str | os.PathLike[str]) -> LiveSession:
+        """A new session logging under ``root``; its settings (strategy, parameters,
+        adapters and their options) are checked before the log is created."""
+        check_spec(spec)
         log = EventLog.create(root, None, config=spec.to_config(), seed=spec.settings.seed)
         try:
             return cls(spec, log)
         except BaseException:
             log.close()
+            shutil.rmtree(log.path, ignore_errors=True)  # a run that never started
             raise
 
     @classmethod

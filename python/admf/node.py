@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from admf._core import Event
 from admf.book import SimVenue
@@ -31,6 +31,38 @@ from admf.venue import BarVenue, Instruments, SlippageModel
 
 if TYPE_CHECKING:
     from admf.backtest import BacktestSettings
+
+RUN_SETTINGS: Final[tuple[str, ...]] = (
+    "initial_cash",
+    "risk",
+    "seed",
+    "on_error",
+    "lot_size",
+    "tick_size",
+)
+"""The settings every run has (of `admf.backtest.BacktestSettings`)."""
+SIMULATION_SETTINGS: Final[tuple[str, ...]] = (
+    "fill_at",
+    "fee_rate",
+    "fee_per_unit",
+    "fee_minimum",
+    "slippage_bps",
+    "maker_fee",
+    "taker_fee",
+    "latency_to_venue_ns",
+    "latency_to_strategy_ns",
+)
+"""The settings a simulated venue adds: how it fills, charges and delays. A live venue does
+these by itself."""
+
+
+def simulation_settings_set(settings: BacktestSettings) -> list[str]:
+    """The simulation settings of ``settings`` that differ from their defaults."""
+    from admf.backtest import BacktestSettings
+
+    default = BacktestSettings()
+    return [n for n in SIMULATION_SETTINGS if getattr(settings, n) != getattr(default, n)]
+
 
 ExecutionFactory = Callable[[Kernel, Portfolio, Callable[[], OrderStage]], OrderStage]
 """Builds the execution stage of a node from its kernel, its portfolio and a function that
@@ -135,4 +167,12 @@ def build_node(
     return Node(kernel, portfolio, strategy, pipeline, ctx, stage, command)
 
 
-__all__ = ["ExecutionFactory", "Node", "Payload", "build_node"]
+__all__ = [
+    "RUN_SETTINGS",
+    "SIMULATION_SETTINGS",
+    "ExecutionFactory",
+    "Node",
+    "Payload",
+    "build_node",
+    "simulation_settings_set",
+]

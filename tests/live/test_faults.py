@@ -5,6 +5,7 @@ fills and position equal the node's (no order or fill lost or doubled)."""
 from __future__ import annotations
 
 import collections
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -79,5 +80,41 @@ def test_the_node_recovers_and_agrees_with_the_venue(
     for order in venue:
         order_id = int(order["client_order_id"].rsplit("-", 1)[1])
         assert filled[order_id] == order["filled_qty"], (order, filled)
+    assert session.node.portfolio.qty_fx(1) == exchange.position()
+    assert replay(session.run_dir).identical
+
+
+def test_polling_when_the_order_stream_cannot_connect(
+    tmp_path: Path, exchange: Exchange, credentials: tuple[str, str]
+) -> None:
+    """trade_updates unreachable: after ``stream_failures`` tries the adapter polls the
+    orders (recorded), reconciles, and trading goes on with the venue and the node agreeing."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    options = alpaca_options(exchange)
+    options.update(stream_url=f"ws://127.0.0.1:{closed_port}/stream", stream_failures=2)
+    spec = LiveSpec(
+        strategy="tests.live.strategies:Flip",
+        symbols=("ORCL",),
+        data_adapter="alpaca",
+        exec_adapter="alpaca",
+        params={"every": 3, "qty": 10},
+        options=options,
+        duration=2.5,
+    )
+    session = LiveSession.create(spec, tmp_path)
+    play_when_connected(exchange, 30.0)
+    assert run_session(session) == Ending.FINISHED, session.reason
+    events = read_recording(session.run_dir).events
+    assert _live_records(events, LiveCode.POLLING) == 1
+    venue = exchange.orders()
+    assert len(venue) >= 3
+    fills = node_fills(events)
+    filled: collections.Counter[int] = collections.Counter()
+    for f in fills:
+        filled[int(f["order_id"])] += int(f["qty"])
+    for order in venue:
+        assert filled[int(order["client_order_id"].rsplit("-", 1)[1])] == order["filled_qty"]
     assert session.node.portfolio.qty_fx(1) == exchange.position()
     assert replay(session.run_dir).identical

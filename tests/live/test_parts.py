@@ -142,6 +142,11 @@ def test_clock_and_ids() -> None:
              "--adapter-option", "api_secret=x"],
             "looks like a credential",
         ),
+        (
+            ["--strategy", "sma-cross", "--data-adapter", "alpaca", "--exec-adapter",
+             "alpaca", "--symbol", "X", "--fee-rate", "0.001"],
+            "fee_rate: settings of the simulated venue",
+        ),
     ],
 )  # fmt: skip
 def test_bad_settings_fail_before_anything_starts(

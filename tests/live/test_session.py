@@ -131,3 +131,27 @@ def test_alpaca_session_against_the_paper_exchange(
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path
     assert SECRET not in out
+
+
+def test_a_recorded_session_is_played_again_as_live_data(tmp_path: Path) -> None:
+    """The replay adapter plays a live log's market data (a dry run against history)."""
+    first = tmp_path / "first"
+    assert main(
+        ["live", "--strategy", FLIP, "--data-adapter", "replay", "--data", ORCL,
+         "--speed", "0", "--log", str(first)]
+    ) == 0  # fmt: skip
+    recorded = read_recording(_run_dir(first))
+    spec = LiveSpec(
+        strategy=FLIP,
+        symbols=("ORCL",),
+        data_adapter="replay",
+        options={"log": str(_run_dir(first)), "speed": 0},
+    )
+    session = LiveSession.create(spec, tmp_path / "second")
+    assert run_session(session) == Ending.FINISHED
+    again = read_recording(session.run_dir)
+    bars = [r.events[r.events["kind"] == Kind.BAR] for r in (recorded, again)]
+    for field in ("price", "qty", "aux", "order_id", "payload"):
+        assert bars[0][field].tolist() == bars[1][field].tolist()
+    fills = [r.events[r.events["kind"] == Kind.FILL] for r in (recorded, again)]
+    assert fills[0]["price"].tolist() == fills[1]["price"].tolist()

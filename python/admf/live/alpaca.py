@@ -61,7 +61,8 @@ from admf.live.tracker import OrderTracker, TrackedOrder
 
 KEY_ENV: Final = "APCA_API_KEY_ID"
 SECRET_ENV: Final = "APCA_API_SECRET_KEY"
-_AMBIGUOUS_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+_POLLS_PER_STREAM_TRY: Final = 5
+"""While polling, the stream is tried again after this many polls."""
 _K_BAR, _K_QUOTE, _K_TRADE = int(Kind.BAR), int(Kind.QUOTE), int(Kind.TRADE)
 
 
@@ -69,10 +70,15 @@ _K_BAR, _K_QUOTE, _K_TRADE = int(Kind.BAR), int(Kind.QUOTE), int(Kind.TRADE)
 class AlpacaSettings:
     trading_url: str = "https://paper-api.alpaca.markets"
     data_url: str = "wss://stream.data.alpaca.markets/v2/iex"
+    stream_url: str = ""
+    """trade_updates; empty: ``/stream`` on the trading host."""
     key_id: str = dataclasses.field(default="", repr=False)
     secret_key: str = dataclasses.field(default="", repr=False)
     timeout: float = 5.0
     """Seconds for any one network call."""
+    idle_timeout: float = 60.0
+    """Seconds a stream may stay silent before it is taken for dead and reconnected (Alpaca's
+    streams can go mute without closing)."""
     rate_per_minute: int = 200
     backoff_min: float = 0.05
     backoff_max: float = 5.0
@@ -126,7 +132,14 @@ class AlpacaSettings:
                 f"alpaca adapter: no credentials; set {KEY_ENV} and {SECRET_ENV} or give "
                 "key_id and secret_key in the [alpaca] table of --adapter-config"
             )
-        for name in ("timeout", "backoff_min", "backoff_max", "poll_interval", "inflight_check"):
+        for name in (
+            "timeout",
+            "idle_timeout",
+            "backoff_min",
+            "backoff_max",
+            "poll_interval",
+            "inflight_check",
+        ):
             if name in values:
                 values[name] = float(values[name])
         for name in ("rate_per_minute", "stream_failures", "submit_attempts"):
@@ -289,7 +302,8 @@ class AlpacaData:
             backoff.reset()
             self.inbox.record(LiveCode.DATA_CONNECTED, {"channels": list(s.channels)})
             self.subscribed.set()
-            async for msg in ws:
+            while True:
+                msg = await ws.receive(timeout=s.idle_timeout)
                 if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                     break
                 received = self.inbox.now()
@@ -600,7 +614,7 @@ class AlpacaExecution:
         failures = 0
         first = True
         while True:
-            if not first:
+            if not first and not self.polling:
                 self.inbox.record(LiveCode.RECONCILING)
             first = False
             try:
@@ -620,17 +634,20 @@ class AlpacaExecution:
                         LiveCode.POLLING,
                         {"error": type(exc).__name__, "failures": failures},
                     )
+                    # From now on polling tracks the orders: reconciled, exposure may go on.
+                    await self.reconcile()
             self.reconnects += 1
             if self.polling:
-                await self._poll_once()
-                await asyncio.sleep(self.settings.poll_interval)
+                for _ in range(_POLLS_PER_STREAM_TRY):
+                    await self._poll_once()
+                    await asyncio.sleep(self.settings.poll_interval)
             else:
                 await asyncio.sleep(backoff.next())
 
     async def _stream(self, backoff: _Backoff) -> None:
         session = await self.http.open()
         s = self.settings
-        url = s.trading_url.replace("http", "ws", 1) + "/stream"
+        url = s.stream_url or s.trading_url.replace("http", "ws", 1) + "/stream"
         async with asyncio.timeout(s.timeout):
             ws = await session.ws_connect(url, heartbeat=None)
         try:
@@ -655,7 +672,8 @@ class AlpacaExecution:
             if self.polling:
                 self.polling = False
                 self.inbox.record(LiveCode.STREAMING)
-            async for msg in ws:
+            while True:
+                msg = await ws.receive(timeout=s.idle_timeout)
                 if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                     break
                 try:

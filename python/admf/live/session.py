@@ -109,6 +109,16 @@ class LiveSpec:
             raise LiveSetupError(f"clock_interval must be > 0, got {self.clock_interval}")
         if self.duration is not None and not self.duration > 0:
             raise LiveSetupError(f"duration must be > 0, got {self.duration}")
+        if self.exec_adapter != SIM:
+            from admf.node import simulation_settings_set
+
+            chosen = simulation_settings_set(self.settings)
+            if chosen:
+                raise LiveSetupError(
+                    f"{', '.join(chosen)}: settings of the simulated venue; the "
+                    f"{self.exec_adapter} venue fills and charges by itself (they go with "
+                    "--exec-adapter sim)"
+                )
         for name in self.options:
             if any(word in name.lower() for word in SECRET_WORDS):
                 raise LiveSetupError(

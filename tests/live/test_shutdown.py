@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from admf import Event, Strategy
+from admf.backtest import BacktestSettings
 from admf.events import Flag, Kind
 from admf.live.codes import LiveCode
 from admf.live.control import send_command
@@ -124,3 +126,25 @@ def test_ctl_pauses_flattens_and_stops_a_session(tmp_path: Path) -> None:
     assert replay(run).identical
     with pytest.raises(Exception, match="no live session took the command"):
         send_command(run, "pause", timeout=0.3)
+
+
+class Raising(Strategy):
+    def on_bar(self, bar: Event) -> None:
+        raise RuntimeError("boom")
+
+
+def test_a_failing_kernel_ends_the_session_with_exit_1(tmp_path: Path) -> None:
+    spec = LiveSpec(
+        strategy="tests.live.test_shutdown:Raising",
+        symbols=("ORCL",),
+        data_adapter="replay",
+        options={"data": [ORCL], "speed": 86_400 * 50.0},
+        settings=BacktestSettings(on_error="stop"),
+    )
+    session = LiveSession.create(spec, tmp_path)
+    started = time.monotonic()
+    assert run_session(session) == Ending.FAILED
+    assert time.monotonic() - started < 4  # no wait for a STOP nobody applies
+    assert "boom" in session.reason
+    events = read_recording(session.run_dir).events
+    assert (events["kind"] == Kind.ERROR).sum() == 1

@@ -56,6 +56,8 @@ class LiveGate:
         reconciling: bool = True,
     ) -> None:
         self._venue = reconciling
+        self.on_stop: Callable[[Event], None] | None = None
+        """Called (in the kernel thread) once a ``STOP`` record has been applied."""
         self.command: Callable[[Event], object] = kernel.emit
         """Where the gate's own commands (flattening) go: the node sets it to the order
         path's entry (what ``ctx.buy`` calls), so they pass validation, risk and the gate."""
@@ -131,6 +133,8 @@ class LiveGate:
             self.stopping = True
             if event.aux:
                 self._cancel_all()
+            if self.on_stop is not None:
+                self.on_stop(event)
 
     def _on_fill(self, fill: Event) -> None:
         order = self.open.get(fill.order_id)

@@ -45,6 +45,9 @@ class Inbox:
         self.conflated = 0
         """Market messages replaced by a newer one while the queue was full."""
         self.max_batch = 4096
+        self.consumer_gone = threading.Event()
+        """Set when the kernel stopped draining (it failed or ended): a push no longer waits
+        for room that will never come."""
 
     def now(self) -> int:
         return self.clock.now_ns()
@@ -60,7 +63,7 @@ class Inbox:
             event = event.replace(flags=event.flags | F_HAS_PAYLOAD, payload=key)
         if self.queue.push(event):
             return
-        while True:
+        while not self.consumer_gone.is_set():
             try:
                 self.queue.push_wait(event, _WAIT_SLICE)
                 return

@@ -42,10 +42,11 @@ from typing import Any
 
 import numpy as np
 
+from admf._core import Event
 from admf.backtest import BacktestSettings, resolve_strategy
 from admf.clock import clock_ticks
 from admf.errors import AdmfError
-from admf.events import EventArray, Flag, Kind
+from admf.events import EventArray, Flag
 from admf.kernel import Kernel, OrderStage, Payload
 from admf.live.adapter import (
     SIM,
@@ -265,6 +266,10 @@ class LiveSession:
             self._adapter(spec.exec_adapter, self.tracker) if venue else None
         )
         self.node, self.outbox = build_live_node(spec, log.run_id, self._sink, self._feed())
+        gate = self.node.execution
+        assert isinstance(gate, LiveGate)
+        gate.on_stop = self._on_stop_applied
+        self._kernel: threading.Thread | None = None
         self.ending: Ending | None = None
         self.reason = ""
         self.kernel_error: BaseException | None = None
@@ -352,8 +357,10 @@ class LiveSession:
         if fresh and self.execution is not None and self._loop is not None:
             self.sent += len(fresh)
             self._loop.call_soon_threadsafe(self.execution.send, fresh)
-        stops = (events["kind"] == Kind.CUSTOM) & (events["order_id"] == LiveCode.STOP)
-        if stops.any() and int(events["seq"][np.flatnonzero(stops)[-1]]) > self.recorded_last:
+
+    def _on_stop_applied(self, event: Event) -> None:
+        # The kernel applied this session's STOP (a resumed log holds older ones).
+        if event.seq > self.recorded_last:
             self.stop_applied.set()
 
     def _kernel_main(self) -> None:
@@ -362,8 +369,12 @@ class LiveSession:
         except BaseException as exc:  # reported by the session, which then stops
             self.kernel_error = exc
         finally:
-            if self._loop is not None:
-                self._loop.call_soon_threadsafe(self._request_stop, "kernel ended", Ending.FAILED)
+            # Nobody drains the queue any more: producers must not wait for room.
+            self.inbox.consumer_gone.set()
+            stopped = self.node.kernel.stopped
+            reason = f"the run stopped: {stopped}" if stopped else "the kernel ended"
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(self._request_stop, reason, Ending.FAILED)
 
     # -- the session ----------------------------------------------------------------------
 
@@ -386,6 +397,7 @@ class LiveSession:
             loop.add_signal_handler(signal.SIGINT, self._request_stop, "SIGINT", Ending.SIGINT)
             loop.add_signal_handler(signal.SIGTERM, self._request_stop, "SIGTERM", Ending.SIGTERM)
         kernel = threading.Thread(target=self._kernel_main, name="admf-kernel", daemon=True)
+        self._kernel = kernel
         if self.recorded is not None:
             self.inbox.record(LiveCode.RESUMED, {"from_seq": self.recorded_last + 1})
         kernel.start()
@@ -467,16 +479,13 @@ class LiveSession:
         while loop.time() < deadline:
             if self.stop_applied.is_set() and self._answered(cancel):
                 return
-            if self.kernel_error is not None or not self.node_alive():
+            if self._kernel is None or not self._kernel.is_alive():
                 return
             await asyncio.sleep(0.01)
         if self.ending in (None, Ending.FINISHED):
             self.ending = Ending.UNANSWERED
         open_orders = [o.client_id for o in self.tracker.open_orders()]
         self.inbox.record(LiveCode.VENUE_ERROR, {"unanswered_at_stop": open_orders})
-
-    def node_alive(self) -> bool:
-        return self.kernel_error is None
 
     def _answered(self, cancel: bool) -> bool:
         if self.execution is None:

@@ -274,6 +274,7 @@ class KernelCore:
         self,
         portfolio: Portfolio,
         instruments: list[int],
+        pending: Any,
         *,
         fill_at: str,
         fee_rate: float,
@@ -288,7 +289,17 @@ class KernelCore:
         daily_loss_limit_fx: int | None = None,
         kill_switch: bool = False,
     ) -> None: ...
-    def command(self, event: Event) -> list[Event]: ...
+    def command(self, event: Event) -> None: ...
+    def submit(
+        self,
+        instrument: int,
+        order_id: int,
+        side: int,
+        price: int,
+        qty: int,
+        value: int,
+        flags: int,
+    ) -> None: ...
     def dispatch(
         self,
         handlers: list[Any],

@@ -345,6 +345,7 @@ def _rust_order_path(
     kernel.core.attach_orders(
         portfolio,
         list(instruments),
+        kernel.pending,
         fill_at=settings.fill_at,
         fee_rate=fees.rate,
         fee_per_unit_fx=round(fees.per_unit * SCALE),

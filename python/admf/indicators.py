@@ -5,11 +5,11 @@ per-bar arithmetic in Python::
 
     fast, slow = SMA(10), SMA(30)
     def on_bar(self, bar):
-        f, s = fast.update_fixed(bar.price), slow.update_fixed(bar.price)
+        f, s = fast.update_fixed(bar.close_fx), slow.update_fixed(bar.close_fx)
         if f is not None and s is not None and f > s: ...
 
 - ``update(x)`` takes a price as a float (converted to fixed point, rounded to 1e-9);
-  ``update_fixed(x)`` takes the engine's fixed-point integer (an event's ``price``). Both
+  ``update_fixed(x)`` takes the engine's fixed-point integer (an event's ``price_fx``). Both
   return the new value, or ``None`` until the indicator is warm; ``value`` and ``ready`` tell
   the same, ``reset()`` starts over.
 - ``compute(array)`` / ``compute_fixed(array)`` run a fresh copy over a whole float64 / int64

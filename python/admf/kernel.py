@@ -1,12 +1,14 @@
-"""The kernel: sequencer, clock, bus and order pipeline of one run.
+"""The kernel: sequencer, clock and bus of one run.
 
 One thread applies events in ``seq`` order. The merged inputs live in Rust
 (``_core.KernelCore``), which sequences them and appends them to the run's output in bulk;
 only inputs of a kind some Python handler subscribed to cross into Python, one ``Event`` per
-handler call. Anything a handler causes (an order, a signal, a venue report, an error) is
-emitted through `Kernel.emit`: it takes the next ``seq`` at once and is dispatched as soon as
-the current handler returns, before the next handler of the same event runs, in ``seq`` order
-(first in, first out), so the log's order is the order in which things happened.
+handler call, from a dispatch loop in Rust. Anything a handler causes (an order, a signal, a
+venue report, an error) is emitted through `Kernel.emit` (order commands through
+`Kernel.command`, which runs the order path in Rust at once): it takes the next ``seq`` at
+once and is dispatched as soon as the current handler returns, before the next handler of the
+same event runs, in ``seq`` order (first in, first out), so the log's order is the order in
+which things happened.
 
 Business logic reads time only from ``kernel.now`` (the timestamp of the event being
 applied) and randomness only from ``kernel.rng``, seeded from the run's recorded seed.
@@ -159,7 +161,8 @@ class OrderStage(Protocol):
 
 
 class Validation:
-    """Rejects malformed orders before risk sees them."""
+    """Rejects malformed orders before risk sees them (the Python twin of
+    ``rust/src/orders/validation.rs``, for runs with a replaced stage)."""
 
     name = "validation"
 
@@ -360,11 +363,11 @@ class Kernel:
         self._pending.append(sequenced)
         return sequenced
 
-    def command(self, event: Event) -> None:
-        """Sequences an order command and runs it down the order path in Rust at once (see
-        ``KernelCore.attach_orders``); what it caused is dispatched after the current handler
-        returns."""
-        self._pending.extend(self.core.command(event))
+    @property
+    def pending(self) -> deque[Event]:
+        """Events to dispatch once the current handler returns, in seq order (the order path
+        in Rust appends what a command caused here)."""
+        return self._pending
 
     def attach_payload(self, seq: int, payload: Payload) -> None:
         """Gives an event sequenced in Rust (flagged ``HAS_PAYLOAD`` there) its payload; it

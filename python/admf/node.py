@@ -26,7 +26,7 @@ from admf.events import SCALE, EventArray, Kind, to_fixed
 from admf.kernel import Feed, Kernel, OrderStage, Payload, Sink
 from admf.pipeline import OrderPipeline
 from admf.portfolio import Portfolio
-from admf.strategy import HANDLER_KINDS, Context, Strategy, overridden_handlers
+from admf.strategy import HANDLER_KINDS, Context, OrderRoute, Strategy, overridden_handlers
 from admf.venue import BarVenue, Instruments, SlippageModel
 
 if TYPE_CHECKING:
@@ -150,12 +150,12 @@ def build_node(
             kernel, portfolio, settings, instruments, specs, book_venues, stages
         )
         kernel.add_component(pipeline)
-        command: Callable[[Event], None] = pipeline.command
+        route: OrderRoute = pipeline
     else:
         _rust_order_path(kernel, portfolio, settings, instruments, specs, book_venues)
-        command = kernel.command
+        route = kernel.core
     ctx = Context(
-        kernel, portfolio, instruments[0] if instruments else 0, book_venues, specs, command
+        kernel, portfolio, instruments[0] if instruments else 0, book_venues, specs, route
     )
     strategy = strategy_cls(config, ctx)
     for handler in overridden_handlers(strategy):
@@ -164,7 +164,7 @@ def build_node(
                 Kind[kind_name], getattr(strategy, handler), f"{strategy_cls.__name__}.{handler}"
             )
     kernel.add_component(strategy)
-    return Node(kernel, portfolio, strategy, pipeline, ctx, stage, command)
+    return Node(kernel, portfolio, strategy, pipeline, ctx, stage, route.command)
 
 
 __all__ = [

@@ -38,6 +38,30 @@ class OrderPipeline(Component):
         """Sequences a strategy's command and runs it through the stages."""
         self.on_command(self.kernel.emit(order))
 
+    def submit(
+        self,
+        instrument: int,
+        order_id: int,
+        side: int,
+        price: int,
+        qty: int,
+        value: int,
+        flags: int,
+    ) -> None:
+        """`command` of an order submit given by its fixed-point fields."""
+        order = Event(
+            K_ORDER_SUBMIT,
+            0,
+            instrument=instrument,
+            order_id=order_id,
+            side=side,
+            price=price,
+            qty=qty,
+            aux=value,
+            flags=flags,
+        )
+        self.command(order)
+
     def on_command(self, order: Event) -> None:
         submit = order.kind == K_ORDER_SUBMIT
         for stage in self.stages:

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from admf._core import Event
 from admf.errors import AdmfError
@@ -29,7 +28,6 @@ from admf.events import (
     K_CUSTOM,
     K_ORDER_CANCEL,
     K_ORDER_MODIFY,
-    K_ORDER_SUBMIT,
     K_SIGNAL,
     SCALE,
     SELL,
@@ -43,6 +41,24 @@ if TYPE_CHECKING:
 
 Units = int | float | Decimal
 """A number in units (shares, currency) as a strategy passes it."""
+
+
+class OrderRoute(Protocol):
+    """Where a context sends order commands: the kernel's core (the order path in Rust) or an
+    `admf.pipeline.OrderPipeline` of Python stages."""
+
+    def command(self, event: Event) -> None: ...
+
+    def submit(
+        self,
+        instrument: int,
+        order_id: int,
+        side: int,
+        price: int,
+        qty: int,
+        value: int,
+        flags: int,
+    ) -> None: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,12 +215,15 @@ class Context:
         instrument: int,
         books: dict[int, Any] | None = None,
         instruments: Instruments | None = None,
-        orders: Callable[[Event], None] | None = None,
+        orders: OrderRoute | None = None,
     ) -> None:
         self._kernel = kernel
         self._instruments = instruments or Instruments()
-        self._orders = orders or kernel.command
-        """Where order commands go: the order path in Rust, or a pipeline of Python stages."""
+        route: OrderRoute = orders or kernel.core
+        """Where order commands go: the order path in Rust (the kernel's core), or a
+        pipeline of Python stages."""
+        self._command = route.command
+        self._submit = route.submit
         self.portfolio = portfolio
         self.instrument = instrument
         """The default instrument (the first data source's)."""
@@ -251,20 +270,13 @@ class Context:
         see ``admf.venue``). ``price=None`` is a market order, else a limit price in currency.
         A quantity that is not a positive multiple of the instrument's lot size, or a price
         off its tick, raises `AdmfError`; `submit_fx` takes fixed point."""
-        qty_fx = _to_fixed(qty, "qty")
+        inst = self.instrument if instrument is None else instrument
+        qty_fx = qty * SCALE if type(qty) is int else _to_fixed(qty, "qty")
         if qty and not qty_fx:
-            inst = self.instrument if instrument is None else instrument
             raise AdmfError(f"order qty {qty!r} of instrument {inst} is below the 1e-9 resolution")
-        return self.submit_fx(
-            side,
-            qty_fx,
-            instrument=instrument,
-            price_fx=None if price is None else _to_fixed(price, "price"),
-            value_fx=_to_fixed(value, "value"),
-            ioc=ioc,
-            fok=fok,
-            post_only=post_only,
-        )
+        value_fx = value * SCALE if type(value) is int else _to_fixed(value, "value")
+        price_fx = None if price is None else _to_fixed(price, "price")
+        return self._send(inst, side, qty_fx, price_fx, value_fx, ioc, fok, post_only)
 
     def submit_fx(
         self,
@@ -280,6 +292,19 @@ class Context:
     ) -> int:
         """`submit` with quantity, price and value in fixed point (``SCALE`` per unit)."""
         inst = self.instrument if instrument is None else instrument
+        return self._send(inst, side, qty_fx, price_fx, value_fx, ioc, fok, post_only)
+
+    def _send(
+        self,
+        inst: int,
+        side: int,
+        qty_fx: int,
+        price_fx: int | None,
+        value_fx: int,
+        ioc: bool,
+        fok: bool,
+        post_only: bool,
+    ) -> int:
         if qty_fx == 0 and value_fx <= 0:
             raise AdmfError(f"an order needs a positive qty or value, got qty 0, value {value_fx}")
         if qty_fx or price_fx is not None:
@@ -292,19 +317,7 @@ class Context:
         if post_only:
             flags |= F_POST_ONLY
         order_id = self._kernel.next_order_id()
-        self._orders(
-            Event(
-                K_ORDER_SUBMIT,
-                0,
-                instrument=inst,
-                order_id=order_id,
-                side=side,
-                price=price_fx or 0,
-                qty=qty_fx,
-                aux=value_fx,
-                flags=flags,
-            )
-        )
+        self._submit(inst, order_id, side, price_fx or 0, qty_fx, value_fx, flags)
         return order_id
 
     def buy(self, qty: Units = 0, **kwargs: Any) -> int:
@@ -317,7 +330,7 @@ class Context:
 
     def cancel(self, order_id: int, instrument: int | None = None) -> None:
         inst = self.instrument if instrument is None else instrument
-        self._orders(Event(K_ORDER_CANCEL, 0, instrument=inst, order_id=order_id))
+        self._command(Event(K_ORDER_CANCEL, 0, instrument=inst, order_id=order_id))
 
     def modify(
         self, order_id: int, price: Units, qty: Units, instrument: int | None = None
@@ -331,7 +344,7 @@ class Context:
         """`modify` in fixed point."""
         inst = self.instrument if instrument is None else instrument
         self._instruments.check(inst, qty_fx, price_fx)
-        self._orders(
+        self._command(
             Event(K_ORDER_MODIFY, 0, instrument=inst, order_id=order_id, price=price_fx, qty=qty_fx)
         )
 

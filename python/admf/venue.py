@@ -1,5 +1,9 @@
 """The simulated venue for bar data, with its fill conventions, fee and slippage models.
 
+The engine runs this venue in Rust inside the kernel (``rust/src/orders/bar_venue.rs``);
+`BarVenue` here is the same rules in Python, run when a stage of the order pipeline is
+replaced by a plugin (see `admf.pipeline`), and filling exactly as the Rust one.
+
 Fill conventions (settable, stated here because results depend on them):
 
 - ``fill_at="next_open"`` (the default): an order decided on bar *t* is filled at the open

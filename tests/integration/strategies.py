@@ -210,3 +210,19 @@ class OrderTypes(Strategy):
             self.ctx.sell(value=2_000.0)
         elif step == 6:
             self.ctx.buy(value=1_000.0, price=round(close * 1.05, 2))
+
+
+class TradeEach(Strategy):
+    """Trades every instrument it sees bars of: buys 2,000 worth on every 7th bar of it and
+    sells the position 3 bars later (several instruments in one account)."""
+
+    def on_start(self) -> None:
+        self.seen: dict[int, int] = {}
+
+    def on_bar(self, bar: Event) -> None:
+        n = self.seen[bar.instrument] = self.seen.get(bar.instrument, 0) + 1
+        held = self.ctx.position(bar.instrument)
+        if n % 7 == 0:
+            self.ctx.buy(value=2_000.0, instrument=bar.instrument)
+        elif n % 7 == 3 and held > 0:
+            self.ctx.sell(held, instrument=bar.instrument)

@@ -5,6 +5,7 @@ stages replaced by Python plugins."""
 from __future__ import annotations
 
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -242,3 +243,53 @@ def test_sql_positions_and_equity_views_are_the_fold(tmp_path: Any) -> None:
     assert positions.column("cash_fx").to_numpy()[-1] == result.portfolio.cash_fx
     last = query(tmp_path, "SELECT equity FROM equity ORDER BY seq DESC LIMIT 1")
     assert float(last.column(0)[0].as_py()) == pytest.approx(result.portfolio.equity())
+
+
+def test_cli_refuses_negative_cash_before_the_run(tmp_path: Any, capsys: Any) -> None:
+    from admf.cli import main
+
+    args = ["backtest", "--no-progress", "--strategy", "sma-cross", "--data", ORCL]
+    assert main([*args, "--cash", "-5", "--log", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "initial_cash must be positive, got -5" in err
+    assert err.count("\n") == 1
+    assert not list(tmp_path.iterdir())  # no run directory was made
+
+
+def test_several_instruments_one_account(tmp_path: Any) -> None:
+    from admf.kernel import Audit
+    from admf.log import query
+
+    market = Path(__file__).resolve().parents[1] / "data" / "market"
+    gbpusd = str(market / "nautilus__fxcm_gbpusd-m1-bid-2012_head300.csv")
+    btc = str(market / "nautilus__ftx_btc-perp-20211231-20220201_1m_head300.csv")
+    spec = "tests.integration.strategies:TradeEach"
+    settings = BacktestSettings(lot_size=0.001, fee_rate=0.0002)  # bitcoin in thousandths
+    result = backtest(spec, [gbpusd, btc], settings=settings, log_dir=tmp_path, run_id="two")
+    fills = result.of_kind(Kind.FILL)
+    assert set(fills["instrument"].tolist()) == {1, 2}
+    a = result.analysis
+    equity = query(tmp_path, "SELECT equity_fx, exposure_fx FROM equity ORDER BY seq")
+    np.testing.assert_array_equal(equity.column("equity_fx").to_numpy(), a.curve.equity)
+    np.testing.assert_array_equal(equity.column("exposure_fx").to_numpy(), a.curve.exposure)
+    assert int(a.curve.equity[-1]) == result.portfolio.equity_fx()
+    # The same run through the Python pipeline logs the same events.
+    sources = [load_source(p, i + 1).events for i, p in enumerate([gbpusd, btc])]
+    cls = resolve_strategy(spec)
+    rust, _ = run_kernel(cls, {}, settings, sources, [1, 2], None)
+    python, _ = run_kernel(cls, {}, settings, sources, [1, 2], None, {"audit": Audit()})
+    assert rust.output_hash == python.output_hash == result.output_hash
+
+
+def test_cli_lot_size_lets_value_sized_orders_buy_fractions(tmp_path: Any) -> None:
+    from admf.cli import main
+    from admf.log import query
+
+    btc = Path(__file__).resolve().parents[1] / "data/market"
+    btc = btc / "nautilus__ftx_btc-perp-20211231-20220201_1m_head300.csv"
+    args = ["backtest", "--no-progress", "--strategy", "sma-cross", "--data", str(btc)]
+    assert main([*args, "--lot-size", "0.001", "--log", str(tmp_path), "--run-id", "b"]) == 0
+    qty = query(tmp_path, "SELECT qty_fx FROM fills").column(0).to_numpy()
+    assert len(qty) > 0
+    assert (qty % (SCALE // 1000) == 0).all()
+    assert (qty % SCALE != 0).any()  # fractions of a bitcoin, in thousandths

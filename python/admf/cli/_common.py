@@ -32,6 +32,8 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--fee-per-unit", type=float, default=0.0, help="fee per unit traded")
     g.add_argument("--fee-minimum", type=float, default=0.0, help="minimum fee per fill")
     g.add_argument("--slippage-bps", type=float, default=0.0, help="slippage of market fills")
+    g.add_argument("--lot-size", type=float, default=1.0, help="bar venue: quantity step (1)")
+    g.add_argument("--tick-size", type=float, help="bar venue: limit price step (any)")
     g.add_argument("--max-position", type=float, help="risk: max absolute position (units)")
     g.add_argument("--max-order-qty", type=float, help="risk: max order size (units)")
     g.add_argument("--max-notional", type=float, help="risk: max order notional")
@@ -61,6 +63,8 @@ def settings_from(args: argparse.Namespace) -> Any:
         fee_per_unit=args.fee_per_unit,
         fee_minimum=args.fee_minimum,
         slippage_bps=args.slippage_bps,
+        lot_size=args.lot_size,
+        tick_size=args.tick_size,
         risk=RiskLimits(
             max_order_qty=args.max_order_qty,
             max_notional=args.max_notional,

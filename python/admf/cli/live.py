@@ -12,7 +12,6 @@ the stop deadline, 130 SIGINT, 143 SIGTERM).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -64,13 +63,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=5.0,
         help="seconds to wait for the venue's answers when stopping (default 5)",
-    )
-    parser.add_argument(
-        "--lot-size",
-        type=float,
-        default=1.0,
-        help="smallest order quantity and its step (default 1; 0.000000001 for fractional "
-        "shares, as Alpaca's notional orders fill)",
     )
     add_settings_arguments(parser)
 
@@ -126,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
             data_adapter=args.data_adapter,
             exec_adapter=args.exec_adapter,
             params=parse_params(args.param),
-            settings=dataclasses.replace(settings_from(args), lot_size=args.lot_size),
+            settings=settings_from(args),
             options=_options(args),
             cancel_on_stop=not args.keep_open_orders,
             stop_deadline=args.stop_deadline,

@@ -27,14 +27,32 @@ fn is_mark(kind: u8) -> bool {
     )
 }
 
-/// Equity at one mark, fixed point: cash after every fill the mark caused (every fill before
-/// the next mark) plus the positions at the market's last prices.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CurvePoint {
-    pub ts: i64,
-    pub equity: i64,
-    pub cash: i64,
-    pub exposure: i64,
+/// Equity at each mark, fixed point, as columns: cash after every fill the mark caused
+/// (every fill before the next mark) plus the positions at the market's last prices.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Curve {
+    pub ts: Vec<i64>,
+    pub equity: Vec<i64>,
+    pub cash: Vec<i64>,
+    pub exposure: Vec<i64>,
+}
+
+impl Curve {
+    fn push(&mut self, p: &Portfolio, ts: i64) {
+        let (equity, exposure) = p.equity_and_exposure();
+        self.ts.push(ts);
+        self.equity.push(equity);
+        self.cash.push(p.cash);
+        self.exposure.push(exposure);
+    }
+
+    pub fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ts.is_empty()
+    }
 }
 
 /// One round trip: a position opened from flat and closed back to flat (a flip closes one
@@ -68,7 +86,7 @@ struct OpenTrip {
 /// What [`analyze`] builds.
 #[derive(Debug, Default)]
 pub struct Analysis {
-    pub curve: Vec<CurvePoint>,
+    pub curve: Curve,
     pub trips: Vec<Trip>,
     /// `(ts, total signed position)` after each fill.
     pub steps: Vec<(i64, i64)>,
@@ -80,6 +98,15 @@ pub struct Analysis {
 pub fn analyze(events: &[Event], initial_cash: i64) -> Analysis {
     let mut portfolio = Portfolio::new(initial_cash);
     let mut out = Analysis::default();
+    let marks = events.iter().filter(|e| is_mark(e.kind)).count();
+    for column in [
+        &mut out.curve.ts,
+        &mut out.curve.equity,
+        &mut out.curve.cash,
+        &mut out.curve.exposure,
+    ] {
+        column.reserve_exact(marks);
+    }
     let mut trips: BTreeMap<u32, OpenTrip> = BTreeMap::new();
     let mut total = 0i64;
     let mut pending: Option<i64> = None;
@@ -97,7 +124,7 @@ pub fn analyze(events: &[Event], initial_cash: i64) -> Analysis {
             close_trips(&mut trips, &mut out.trips, e, signed);
         } else if is_mark(e.kind) {
             if let Some(ts) = pending.take() {
-                out.curve.push(point(&portfolio, ts));
+                out.curve.push(&portfolio, ts);
             }
             if let Some(price) = mark_price(e) {
                 portfolio.mark(e.instrument, price);
@@ -106,20 +133,10 @@ pub fn analyze(events: &[Event], initial_cash: i64) -> Analysis {
         }
     }
     if let Some(ts) = pending {
-        out.curve.push(point(&portfolio, ts));
+        out.curve.push(&portfolio, ts);
     }
     out.portfolio = Some(portfolio);
     out
-}
-
-fn point(p: &Portfolio, ts: i64) -> CurvePoint {
-    let (equity, exposure) = p.equity_and_exposure();
-    CurvePoint {
-        ts,
-        equity,
-        cash: p.cash,
-        exposure,
-    }
 }
 
 fn close_trips(open: &mut BTreeMap<u32, OpenTrip>, done: &mut Vec<Trip>, f: &Event, signed: i64) {
@@ -199,10 +216,10 @@ mod tests {
             fill(3, Side::Buy, 11, 10),
         ];
         let a = analyze(&events, 1_000 * SCALE);
-        let equity: Vec<i64> = a.curve.iter().map(|p| p.equity / SCALE).collect();
+        let equity: Vec<i64> = a.curve.equity.iter().map(|e| e / SCALE).collect();
         // Fees of 1 per fill; the first bar's point includes the fill it caused.
         assert_eq!(equity, [999, 1_018, 1_027]);
-        assert_eq!(a.curve[1].exposure, 120 * SCALE);
+        assert_eq!(a.curve.exposure[1], 120 * SCALE);
         assert_eq!(a.trips.len(), 2);
         let (long, short) = (a.trips[0], a.trips[1]);
         assert_eq!((long.side, long.qty), (Side::Buy as u8, 10 * SCALE));

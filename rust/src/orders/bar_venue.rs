@@ -36,6 +36,8 @@ pub struct BarVenue {
     pub lot: i64,
     /// Open orders in arrival order (a resting limit goes to the back after each bar).
     pending: Vec<Event>,
+    /// The orders being filled on a bar (kept to reuse its allocation).
+    filling: Vec<Event>,
 }
 
 impl BarVenue {
@@ -46,6 +48,7 @@ impl BarVenue {
             slippage,
             lot,
             pending: Vec::new(),
+            filling: Vec::new(),
         }
     }
 
@@ -121,16 +124,21 @@ impl BarVenue {
         if !self.pending.iter().any(|o| o.instrument == bar.instrument) {
             return;
         }
-        let (mine, others): (Vec<Event>, Vec<Event>) = std::mem::take(&mut self.pending)
-            .into_iter()
-            .partition(|o| o.instrument == bar.instrument);
-        self.pending = others;
+        let mut mine = std::mem::take(&mut self.filling);
+        mine.clear();
+        mine.extend(
+            self.pending
+                .iter()
+                .filter(|o| o.instrument == bar.instrument),
+        );
+        self.pending.retain(|o| o.instrument != bar.instrument);
         // Bar slots: open in aux, high in order_id, low in payload.
-        for order in mine {
-            if let Some(rest) = self.try_fill(&order, bar.aux, bar.order_id, bar.payload, sink) {
+        for order in &mine {
+            if let Some(rest) = self.try_fill(order, bar.aux, bar.order_id, bar.payload, sink) {
                 self.pending.push(rest);
             }
         }
+        self.filling = mine;
     }
 
     /// Fills `order` on a bar, or reports why not; returns it if it rests.

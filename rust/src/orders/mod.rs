@@ -15,7 +15,7 @@ pub mod portfolio;
 pub mod risk;
 pub mod validation;
 
-pub use analysis::{analyze, mark_price, Analysis, CurvePoint, Trip};
+pub use analysis::{analyze, mark_price, Analysis, Curve, Trip};
 pub use portfolio::{notional, Portfolio, Position};
 
 use crate::event::SCALE;

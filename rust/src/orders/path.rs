@@ -161,3 +161,193 @@ impl OrderPath {
         self.venue.on_bar(bar, &mut sink);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Side, SCALE};
+    use crate::orders::bar_venue::FillAt;
+    use crate::orders::fees::{FeeModel, SlippageModel};
+    use crate::orders::risk::RiskLimits;
+
+    fn bar(ts: i64, open: i64, close: i64) -> Event {
+        Event {
+            instrument: 1,
+            price: close * SCALE,
+            aux: open * SCALE,
+            order_id: open.max(close) * SCALE,
+            payload: open.min(close) * SCALE,
+            ..Event::new(Kind::Bar, ts)
+        }
+    }
+
+    fn order(id: i64, side: Side, qty: i64, value: i64) -> Event {
+        Event {
+            instrument: 1,
+            order_id: id,
+            side: side as u8,
+            qty: qty * SCALE,
+            aux: value * SCALE,
+            flags: flags::MARKET,
+            ..Event::new(Kind::OrderSubmit, 0)
+        }
+    }
+
+    struct Run {
+        core: KernelCore,
+        portfolio: Portfolio,
+        path: OrderPath,
+        notify: [bool; 256],
+    }
+
+    impl Run {
+        fn new(bars: Vec<Event>, limits: RiskLimits, fee_rate: f64) -> Run {
+            let mut core = KernelCore::new(bars, 1, 1 << 16);
+            core.subscribe(Kind::Bar as u8, true);
+            let mut notify = [false; 256];
+            notify[Kind::Fill as usize] = true;
+            notify[Kind::OrderRejected as usize] = true;
+            let venue = BarVenue::new(
+                FillAt::NextOpen,
+                FeeModel {
+                    rate: fee_rate,
+                    ..FeeModel::default()
+                },
+                SlippageModel::default(),
+                SCALE,
+            );
+            let validation = Validation {
+                instruments: [1].into_iter().collect(),
+            };
+            Run {
+                core,
+                portfolio: Portfolio::new(1_000 * SCALE),
+                path: OrderPath::new(validation, RiskEngine::new(limits), venue),
+                notify,
+            }
+        }
+
+        /// The next bar, after the venue filled on it; the events Python would hear of.
+        fn bar(&mut self) -> Vec<Event> {
+            let bar = self.core.advance().unwrap();
+            let mut out = Vec::new();
+            let mut engine = Engine {
+                core: &mut self.core,
+                portfolio: &mut self.portfolio,
+                notify: &self.notify,
+                out: &mut out,
+            };
+            self.path.on_bar(&bar, &mut engine);
+            out
+        }
+
+        fn submit(&mut self, cmd: Event) -> Vec<Event> {
+            let mut out = Vec::new();
+            let mut engine = Engine {
+                core: &mut self.core,
+                portfolio: &mut self.portfolio,
+                notify: &self.notify,
+                out: &mut out,
+            };
+            self.path.command(cmd, &mut engine, &mut |_, _| None);
+            out
+        }
+    }
+
+    #[test]
+    fn a_value_sized_buy_fills_at_the_next_open_within_the_cash_fees_included() {
+        let mut run = Run::new(
+            vec![bar(1, 10, 10), bar(2, 10, 11)],
+            RiskLimits::default(),
+            0.01,
+        );
+        run.bar();
+        assert!(run.submit(order(1, Side::Buy, 0, 1_000)).is_empty());
+        let fills = run.bar();
+        assert_eq!(fills.len(), 1);
+        // 99 shares cost 990 + 9.90 in fees; 100 would cost 1,010.
+        assert_eq!((fills[0].qty, fills[0].price), (99 * SCALE, 10 * SCALE));
+        assert_eq!(fills[0].aux, 9_900_000_000);
+        assert_eq!(run.portfolio.cash, 100_000_000);
+        let kinds: Vec<u8> = run.core.drain().iter().map(|e| e.kind).collect();
+        let expected = [
+            Kind::Bar,
+            Kind::OrderSubmit,
+            Kind::Risk,
+            Kind::OrderAccepted,
+            Kind::Bar,
+            Kind::Fill,
+        ];
+        assert_eq!(kinds, expected.map(|k| k as u8));
+    }
+
+    #[test]
+    fn a_buy_the_cash_cannot_pay_is_rejected_with_its_reason() {
+        let mut run = Run::new(
+            vec![bar(1, 10, 10), bar(2, 10, 10)],
+            RiskLimits::default(),
+            0.0,
+        );
+        run.bar();
+        run.submit(order(1, Side::Buy, 101, 0));
+        let out = run.bar();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].kind, Kind::OrderRejected as u8);
+        assert_ne!(out[0].flags & flags::HAS_PAYLOAD, 0);
+        let (seq, reason) = run.path.payloads.last().unwrap();
+        assert_eq!(*seq, out[0].seq);
+        assert_eq!(
+            reason,
+            "insufficient cash: buying 101 at 10 leaves -10.00 after fees (cash 1000.00)"
+        );
+        assert_eq!(run.portfolio.cash, 1_000 * SCALE);
+    }
+
+    #[test]
+    fn risk_denies_past_the_max_position_and_logs_each_decision() {
+        let limits = RiskLimits {
+            max_position: Some(15 * SCALE),
+            ..RiskLimits::default()
+        };
+        let mut run = Run::new(vec![bar(1, 1, 1)], limits, 0.0);
+        run.bar();
+        assert!(run.submit(order(1, Side::Buy, 10, 0)).is_empty());
+        assert!(run.submit(order(2, Side::Buy, 10, 0)).is_empty());
+        let risk: Vec<Event> = run
+            .core
+            .drain()
+            .into_iter()
+            .filter(|e| e.kind == Kind::Risk as u8)
+            .collect();
+        // The first order is not filled yet: the limit counts what is held.
+        assert_eq!(risk.len(), 2);
+        assert_eq!(risk[0].aux, Reason::Allowed as i64);
+        assert_eq!(risk[1].aux, Reason::Allowed as i64);
+        run.portfolio.apply(&Event {
+            seq: 0,
+            instrument: 1,
+            side: Side::Buy as u8,
+            price: SCALE,
+            qty: 10 * SCALE,
+            ..Event::new(Kind::Fill, 1)
+        });
+        let denied = run.submit(order(3, Side::Buy, 10, 0));
+        assert_eq!(denied.len(), 1);
+        assert_eq!(denied[0].kind, Kind::OrderRejected as u8);
+        let decision = run
+            .core
+            .drain()
+            .into_iter()
+            .find(|e| e.kind == Kind::Risk as u8)
+            .unwrap();
+        assert_eq!(decision.aux, Reason::MaxPosition as i64);
+        let words = &run
+            .path
+            .payloads
+            .iter()
+            .find(|p| p.0 == decision.seq)
+            .unwrap()
+            .1;
+        assert_eq!(words, "position would be 20, max 15");
+    }
+}

@@ -43,7 +43,7 @@ fn units(fixed: i64) -> f64 {
     fixed as f64 / event::SCALE as f64
 }
 
-fn check(kind: u8, side: u8) -> PyResult<()> {
+pub(crate) fn check(kind: u8, side: u8) -> PyResult<()> {
     if Kind::from_code(kind).is_none() {
         return Err(PyValueError::new_err(format!(
             "unknown event kind {kind}; expected one of admf.Kind"

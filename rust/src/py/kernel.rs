@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple, PyType};
 
 use super::book::PySimVenue;
-use super::event::{events_from_bytes, PyEvent};
+use super::event::{check, events_from_bytes, PyEvent};
 use super::orders::PyPortfolio;
 use crate::event::{flags, Event, Kind};
 use crate::kernel::KernelCore;
@@ -60,6 +60,9 @@ pub struct PyKernelCore {
     notify: [bool; 256],
     /// Sequenced events waiting to be handed to Python, in seq order.
     ready: VecDeque<Event>,
+    /// The Python kernel's queue of events to dispatch after the current handler (a
+    /// `collections.deque`): what a command caused and Python subscribed to goes there.
+    pending: Option<Py<PyAny>>,
 }
 
 impl PyKernelCore {
@@ -67,6 +70,54 @@ impl PyKernelCore {
     /// handler wants them (bars for the venue, fills for the portfolio).
     fn needs_in_rust(&self, kind: u8) -> bool {
         self.orders.is_some() && (kind == Kind::Bar as u8 || kind == Kind::Fill as u8)
+    }
+
+    /// Sequences `cmd` and runs it down the order path; the events Python subscribed to go
+    /// to the pending queue.
+    fn run_command(&mut self, py: Python<'_>, cmd: Event) -> PyResult<()> {
+        let PyKernelCore {
+            core,
+            venues,
+            orders,
+            notify,
+            ..
+        } = self;
+        let Some((path, portfolio)) = orders else {
+            return Err(PyValueError::new_err(
+                "no order path attached to this kernel",
+            ));
+        };
+        let mut portfolio = portfolio.borrow_mut(py);
+        let mut out = Vec::new();
+        let mut engine = Engine {
+            core,
+            portfolio: &mut portfolio.inner,
+            notify,
+            out: &mut out,
+        };
+        let mut book = |cmd: &Event, core: &mut KernelCore| {
+            let venue = venues.get(&cmd.instrument)?;
+            let mut answers = Vec::new();
+            let done = venue
+                .borrow_mut(py)
+                .inner
+                .submit(cmd, &mut answers)
+                .map_err(|e| format!("order {}: {e}", cmd.order_id));
+            for e in answers {
+                core.schedule(e);
+            }
+            Some(done)
+        };
+        path.command(cmd, &mut engine, &mut book);
+        if !out.is_empty() {
+            if let Some(pending) = &self.pending {
+                let pending = pending.bind(py);
+                for inner in out {
+                    pending.call_method1("append", (PyEvent { inner },))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The next subscribed input, venue answer or order path event, sequenced.
@@ -78,6 +129,7 @@ impl PyKernelCore {
             orders,
             notify,
             ready,
+            ..
         } = self;
         loop {
             if let Some(e) = ready.pop_front() {
@@ -145,6 +197,7 @@ impl PyKernelCore {
             orders: None,
             notify: [false; 256],
             ready: VecDeque::new(),
+            pending: None,
         })
     }
 
@@ -157,13 +210,15 @@ impl PyKernelCore {
 
     /// Runs order commands through the order path in Rust (validation, risk, the bar venue,
     /// or the book venue of an instrument with one), folding every fill into `portfolio`.
-    /// Amounts are fixed point; the limits' None means no limit.
-    #[pyo3(signature = (portfolio, instruments, *, fill_at, fee_rate, fee_per_unit_fx, fee_minimum_fx, slippage_bps, lot_fx, max_order_qty_fx=None, max_notional_fx=None, max_position_fx=None, max_orders_per_second=None, daily_loss_limit_fx=None, kill_switch=false))]
+    /// Amounts are fixed point; the limits' None means no limit. What a command causes that
+    /// Python subscribed to is appended to `pending` (a deque).
+    #[pyo3(signature = (portfolio, instruments, pending, *, fill_at, fee_rate, fee_per_unit_fx, fee_minimum_fx, slippage_bps, lot_fx, max_order_qty_fx=None, max_notional_fx=None, max_position_fx=None, max_orders_per_second=None, daily_loss_limit_fx=None, kill_switch=false))]
     #[allow(clippy::too_many_arguments)]
     fn attach_orders(
         &mut self,
         portfolio: Py<PyPortfolio>,
         instruments: Vec<u32>,
+        pending: Py<PyAny>,
         fill_at: &str,
         fee_rate: f64,
         fee_per_unit_fx: i64,
@@ -208,6 +263,7 @@ impl PyKernelCore {
             instruments: instruments.into_iter().collect(),
         };
         self.orders = Some((OrderPath::new(validation, risk, venue), portfolio));
+        self.pending = Some(pending);
         for kind in [Kind::Bar as u8, Kind::Fill as u8] {
             self.core.subscribe(kind, true);
         }
@@ -215,44 +271,39 @@ impl PyKernelCore {
     }
 
     /// Sequences an order command (submit, cancel, modify) and runs it down the order path
-    /// at once; returns the events it caused that Python handlers subscribed to (the command
-    /// included), in seq order.
-    fn command(&mut self, py: Python<'_>, event: &Bound<'_, PyEvent>) -> PyResult<Vec<PyEvent>> {
-        let PyKernelCore {
-            core,
-            venues,
-            orders,
-            notify,
-            ..
-        } = self;
-        let Some((path, portfolio)) = orders else {
-            return Err(PyValueError::new_err(
-                "no order path attached to this kernel",
-            ));
+    /// at once; the events it caused that Python handlers subscribed to (the command
+    /// included) are appended to the pending queue, in seq order.
+    fn command(&mut self, py: Python<'_>, event: &Bound<'_, PyEvent>) -> PyResult<()> {
+        self.run_command(py, event.get().inner)
+    }
+
+    /// `command` of an order submit given by its fields (fixed point; price 0 for a market
+    /// order, qty 0 with a value to size at the fill): the strategy's hot path, with no
+    /// `Event` built in Python.
+    #[allow(clippy::too_many_arguments)]
+    fn submit(
+        &mut self,
+        py: Python<'_>,
+        instrument: u32,
+        order_id: i64,
+        side: u8,
+        price: i64,
+        qty: i64,
+        value: i64,
+        flags: u16,
+    ) -> PyResult<()> {
+        check(Kind::OrderSubmit as u8, side)?;
+        let cmd = Event {
+            instrument,
+            order_id,
+            side,
+            price,
+            qty,
+            aux: value,
+            flags,
+            ..Event::new(Kind::OrderSubmit, 0)
         };
-        let mut portfolio = portfolio.borrow_mut(py);
-        let mut out = Vec::new();
-        let mut engine = Engine {
-            core,
-            portfolio: &mut portfolio.inner,
-            notify,
-            out: &mut out,
-        };
-        let mut book = |cmd: &Event, core: &mut KernelCore| {
-            let venue = venues.get(&cmd.instrument)?;
-            let mut answers = Vec::new();
-            let done = venue
-                .borrow_mut(py)
-                .inner
-                .submit(cmd, &mut answers)
-                .map_err(|e| format!("order {}: {e}", cmd.order_id));
-            for e in answers {
-                core.schedule(e);
-            }
-            Some(done)
-        };
-        path.command(event.get().inner, &mut engine, &mut book);
-        Ok(out.into_iter().map(|inner| PyEvent { inner }).collect())
+        self.run_command(py, cmd)
     }
 
     /// The reasons in words of the order path's events flagged HAS_PAYLOAD so far, as

@@ -252,12 +252,12 @@ fn analyze<'py>(
     };
     let a = py.detach(|| analyze_events(&records, initial_cash_fx));
     let col = |f: &dyn Fn(usize) -> i64, n: usize| (0..n).map(f).collect::<Vec<i64>>();
-    let c = &a.curve;
+    let c = a.curve;
     let curve = (
-        col(&|i| c[i].ts, c.len()).into_pyarray(py),
-        col(&|i| c[i].equity, c.len()).into_pyarray(py),
-        col(&|i| c[i].cash, c.len()).into_pyarray(py),
-        col(&|i| c[i].exposure, c.len()).into_pyarray(py),
+        c.ts.into_pyarray(py),
+        c.equity.into_pyarray(py),
+        c.cash.into_pyarray(py),
+        c.exposure.into_pyarray(py),
     );
     let t = &a.trips;
     let trips = (

@@ -4,6 +4,7 @@ settings with one line and exit 2."""
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -59,6 +60,18 @@ def test_serve_answers_and_stops(tmp_path: Path) -> None:
     assert secret not in out + err
     logs = b"".join(p.read_bytes() for p in (tmp_path / "log").rglob("*") if p.is_file())
     assert secret.encode() not in logs
+
+
+def test_a_busy_port_exits_2_and_shows_no_key(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["exchange", "serve", "--data", ORCL, "--port", str(port)]) == 2
+    out, err = capsys.readouterr()
+    assert "API" not in out
+    assert len(err.strip().splitlines()) == 1
+    assert "address already in use" in err.lower()
 
 
 @pytest.mark.parametrize(

@@ -122,3 +122,34 @@ async def test_every_event_kind_reaches_trading_stream(two_symbols: RunningExcha
     assert ls.events(new.id) == ["new", "canceled"]
     assert ls.events(ioc.id) == ["new", "expired"]
     assert ls.events(off_tick.id) == ["new", "rejected"]
+
+
+@pytest.mark.asyncio
+async def test_a_wrong_secret_is_refused_and_nothing_is_heard(two_symbols: RunningExchange) -> None:
+    ex = two_symbols
+    server = ex.server
+    assert server is not None
+    stream = TradingStream(KEY, "wrong", url_override=server.stream_url)
+    heard: list[TradeUpdate] = []
+
+    async def on_update(update: TradeUpdate) -> None:
+        heard.append(update)
+
+    stream.subscribe_trade_updates(on_update)
+    task = asyncio.get_running_loop().create_task(stream._run_forever())
+    try:
+        await asyncio.sleep(0.5)  # it connects, is refused, and backs off (1 s at first)
+        assert ex.call(lambda: server.listeners.get(KEY, [])) == []
+        c = TradingClient(KEY, SECRET, url_override=ex.url)
+        ex.step(1)
+        await asyncio.to_thread(
+            c.submit_order,
+            MarketOrderRequest(symbol="ORCL", qty=1, side="buy", time_in_force="day"),
+        )
+        await asyncio.sleep(0.1)
+        assert heard == []
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await stream.close()

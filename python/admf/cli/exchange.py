@@ -8,6 +8,12 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from admf.errors import AdmfError
+
+if TYPE_CHECKING:
+    from admf.exchange import Credentials, ExchangeServer
 
 NAME = "exchange"
 HELP = "run the Alpaca-compatible paper exchange over data files"
@@ -80,21 +86,17 @@ def run(args: argparse.Namespace) -> int:
         rate_limit=args.rate_limit,
     )
     faults = parse_fault_args(args.fault)
-    credentials: list[tuple[Credentials, float | None]] | None = None
+    generated: Credentials | None = None
     if args.accounts is None:
+        if args.write_accounts is not None and Path(args.write_accounts).exists():
+            raise AdmfError(f"--write-accounts: {args.write_accounts} exists; not overwriting it")
         generated = Credentials.generate()
-        credentials = [(generated, None)]
-    server = ExchangeServer(config, credentials, faults)
-    if args.accounts is None:
-        _hand_over(generated, args.write_accounts)
-    return asyncio.run(_serve(server))
+    server = ExchangeServer(config, [(generated, None)] if generated else None, faults)
+    return asyncio.run(_serve(server, generated, args.write_accounts))
 
 
-def _hand_over(credentials: object, path: str | None) -> None:
+def _hand_over(credentials: Credentials, path: str | None) -> None:
     """Shows a generated key pair once: printed, or written to a private file."""
-    from admf.exchange import Credentials
-
-    assert isinstance(credentials, Credentials)
     if path is None:
         print(f"API key id:     {credentials.key_id}")
         print(f"API secret key: {credentials.secret_key}   (shown once; not stored anywhere)")
@@ -109,15 +111,17 @@ def _hand_over(credentials: object, path: str | None) -> None:
     print(f"API key id:     {credentials.key_id} (key pair written to {target})")
 
 
-async def _serve(server: object) -> int:
-    from admf.exchange import ExchangeServer
-
-    assert isinstance(server, ExchangeServer)
+async def _serve(
+    server: ExchangeServer, generated: Credentials | None, write_to: str | None
+) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with server:
+        # Only once it serves: a server that could not start shows no key pair.
+        if generated is not None:
+            _hand_over(generated, write_to)
         symbols = ", ".join(i.symbol for i in server.core.instruments)
         print(f"admf exchange: {symbols} on {server.url}", flush=True)
         print(f"  trade_updates: {server.stream_url}", flush=True)

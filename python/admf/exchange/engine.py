@@ -126,13 +126,14 @@ class ExchangeCore:
 
         Matching sees, in time order, every event of a symbol with a book (the venue keeps
         the market's book) and the events of the other symbols while they have working
-        orders; the market-data sinks get the whole chunk at once."""
+        orders; the market-data sinks get the whole chunk at once. In the exchange's log
+        each report follows the market event that caused it."""
         end = min(self.position + n, len(self.timeline))
         start = self.position
         if end <= start:
             return 0
         chunk = self.timeline[start:end]
-        self.journal.market(chunk)
+        logged = 0
         active = [
             num for num, m in self.matchers.items() if isinstance(m, BookMatcher) or m.working
         ]
@@ -147,11 +148,17 @@ class ExchangeCore:
                 except BookError as exc:
                     # A delta the venue cannot apply (a crossing auction print, say): logged
                     # with its reason, as a backtest does, and the replay goes on.
+                    self.journal.market(chunk[logged : i + 1])
+                    logged = i + 1
                     self.journal.error(self.now, f"{self.by_number[number].symbol}: {exc}")
                     continue
-                self._apply(reports)
+                if reports:
+                    self.journal.market(chunk[logged : i + 1])
+                    logged = i + 1
+                    self._apply(reports)
                 for book_sink in self.book_events:
                     book_sink(self.by_number[number], event, start + i)
+        self.journal.market(chunk[logged:])
         self.position = end
         self.now = max(self.now, int(chunk["ts"][-1]))
         self._mark(chunk)

@@ -155,3 +155,25 @@ def test_a_recorded_session_is_played_again_as_live_data(tmp_path: Path) -> None
         assert bars[0][field].tolist() == bars[1][field].tolist()
     fills = [r.events[r.events["kind"] == Kind.FILL] for r in (recorded, again)]
     assert fills[0]["price"].tolist() == fills[1]["price"].tolist()
+
+
+def test_commands_reach_the_venue_only_once_the_log_holds_them(tmp_path: Path) -> None:
+    from . import adapters
+
+    spec = LiveSpec(
+        strategy=FLIP,
+        symbols=("ORCL",),
+        data_adapter="replay",
+        exec_adapter="tests.live.adapters:make_checking",
+        params={"every": 2, "qty": 10},
+        options={"data": [ORCL], "speed": 0},
+    )
+    session = LiveSession.create(spec, tmp_path)
+    adapters.LOG_DIRS.append(session.run_dir)
+    assert run_session(session) == Ending.FINISHED, session.reason
+    venue = session.execution
+    assert isinstance(venue, adapters.CheckingExecution)
+    assert len(venue.seen) >= 40
+    assert all(held for _, held in venue.seen)
+    assert session.node.portfolio.fills == len(venue.tracker.executions) >= 40
+    assert replay(session.run_dir).identical

@@ -25,7 +25,7 @@ from admf.clock import WallClock
 from admf.events import F_HAS_PAYLOAD, EventArray
 from admf.kernel import Payload
 from admf.live.codes import LiveCode, live_event
-from admf.queue import EndOfStream, EventQueue, QueueFull
+from admf.queue import EndOfStream, EventQueue, QueueClosed, QueueFull
 
 _WAIT_SLICE = 0.05
 """Seconds one wait of the kernel thread (or of a producer for room) blocks before it looks
@@ -56,19 +56,25 @@ class Inbox:
 
     def push(self, event: Event, payload: Payload | None = None) -> None:
         """Pushes an event that must not be lost, waiting for room if the queue is full.
-        Raises ``QueueClosed`` once the session has closed its queue."""
+        After the session closed its queue (it is over: nothing more can be applied or
+        logged) the event is dropped."""
+        if self.queue.closed:
+            return
         if payload is not None:
             key = next(self._keys)
             self._payloads[key] = payload
             event = event.replace(flags=event.flags | F_HAS_PAYLOAD, payload=key)
-        if self.queue.push(event):
-            return
-        while not self.consumer_gone.is_set():
-            try:
-                self.queue.push_wait(event, _WAIT_SLICE)
+        try:
+            if self.queue.push(event):
                 return
-            except QueueFull:
-                continue
+            while not self.consumer_gone.is_set():
+                try:
+                    self.queue.push_wait(event, _WAIT_SLICE)
+                    return
+                except QueueFull:
+                    continue
+        except QueueClosed:
+            return  # closed meanwhile (see above)
 
     def record(self, code: LiveCode, payload: Payload | None = None, *, aux: int = 0) -> None:
         """Pushes one of the session's own records, stamped now."""
@@ -76,6 +82,8 @@ class Inbox:
 
     def offer_market(self, event: Event) -> None:
         """Pushes market data, conflating it while the queue is full."""
+        if self.queue.closed:
+            return
         if self._conflated:
             self._retry_conflated()
         if self._conflated or not self.queue.push(event):

@@ -60,7 +60,7 @@ from admf.live.codes import LiveCode
 from admf.live.control import ControlWatcher
 from admf.live.gate import LiveGate
 from admf.live.inbox import Inbox
-from admf.live.outbox import Outbox, client_prefix
+from admf.live.outbox import Command, Outbox, client_prefix
 from admf.live.tracker import OrderTracker
 from admf.log import EventLog
 from admf.node import Node, build_node
@@ -274,6 +274,8 @@ class LiveSession:
         self.reason = ""
         self.kernel_error: BaseException | None = None
         self.stop_applied = threading.Event()
+        self._stop_seen = False
+        self._closing = False
         self._stop = asyncio.Event()
         self._futures: list[Any] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -354,14 +356,27 @@ class LiveSession:
         else:
             self._futures.append(self.log.append_async(events, payloads))
         fresh = [c for c in commands if c.seq > self.recorded_last]
-        if fresh and self.execution is not None and self._loop is not None:
-            self.sent += len(fresh)
-            self._loop.call_soon_threadsafe(self.execution.send, fresh)
+        loop = self._loop
+        if fresh and loop is not None:
+            loop.call_soon_threadsafe(self._hand_over, fresh)
+        if self._stop_seen and not self.stop_applied.is_set() and loop is not None:
+            # After the batch's commands: the shutdown then sees them as requests.
+            loop.call_soon_threadsafe(self.stop_applied.set)
+
+    def _hand_over(self, commands: list[Command]) -> None:
+        """Gives the execution adapter commands the log holds (on the event loop). Once the
+        adapters are closing, commands stay in the log unsent (a resumed session finds them
+        not at the venue and reports them rejected)."""
+        if self.execution is None or self._closing:
+            return
+        self.sent += len(commands)
+        self.execution.send(commands)
 
     def _on_stop_applied(self, event: Event) -> None:
-        # The kernel applied this session's STOP (a resumed log holds older ones).
+        # The kernel applied this session's STOP (a resumed log holds older ones); the sink
+        # tells the loop after it handed over the batch's commands.
         if event.seq > self.recorded_last:
-            self.stop_applied.set()
+            self._stop_seen = True
 
     def _kernel_main(self) -> None:
         try:
@@ -430,6 +445,7 @@ class LiveSession:
             self.ending = Ending.FAILED
             self.reason = "; ".join(f"{type(e).__name__}: {e}" for e in failure.exceptions)
         finally:
+            self._closing = True
             for task in tasks:
                 task.cancel()
             with contextlib.suppress(Exception):

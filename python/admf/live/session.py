@@ -46,7 +46,7 @@ from admf._core import Event
 from admf.backtest import BacktestSettings, resolve_strategy
 from admf.clock import clock_ticks
 from admf.errors import AdmfError
-from admf.events import EventArray, Flag
+from admf.events import K_ORDER_REJECTED, K_ORDER_SUBMIT, EventArray, Flag
 from admf.kernel import Kernel, OrderStage, Payload
 from admf.live.adapter import (
     SIM,
@@ -365,9 +365,16 @@ class LiveSession:
 
     def _hand_over(self, commands: list[Command]) -> None:
         """Gives the execution adapter commands the log holds (on the event loop). Once the
-        adapters are closing, commands stay in the log unsent (a resumed session finds them
-        not at the venue and reports them rejected)."""
-        if self.execution is None or self._closing:
+        adapters are closing, an order is not sent any more: it is reported rejected (while
+        the queue is still open; otherwise a resumed session finds it not at the venue and
+        reports it then)."""
+        if self.execution is None:
+            return
+        if self._closing:
+            for command in commands:
+                if command.kind == K_ORDER_SUBMIT:
+                    order = self.tracker.add(command)
+                    self.tracker.finish(order, K_ORDER_REJECTED, "not sent: the session stopped")
             return
         self.sent += len(commands)
         self.execution.send(commands)

@@ -177,3 +177,18 @@ def test_commands_reach_the_venue_only_once_the_log_holds_them(tmp_path: Path) -
     assert all(held for _, held in venue.seen)
     assert session.node.portfolio.fills == len(venue.tracker.executions) >= 40
     assert replay(session.run_dir).identical
+
+
+def test_risk_limits_apply_live(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        ["live", "--strategy", FLIP, "--param", "qty=10", "--data-adapter", "replay",
+         "--data", ORCL, "--speed", "0", "--max-order-qty", "5", "--log", str(tmp_path)]
+    )  # fmt: skip
+    assert code == 0
+    events = read_recording(_run_dir(tmp_path)).events
+    submits = events[events["kind"] == Kind.ORDER_SUBMIT]
+    assert len(submits) > 0
+    assert (events["kind"] == Kind.RISK).sum() == len(submits)
+    assert (events["kind"] == Kind.ORDER_REJECTED).sum() == len(submits)
+    assert (events["kind"] == Kind.FILL).sum() == 0
+    assert replay(_run_dir(tmp_path)).identical

@@ -148,3 +148,31 @@ def test_a_failing_kernel_ends_the_session_with_exit_1(tmp_path: Path) -> None:
     assert "boom" in session.reason
     events = read_recording(session.run_dir).events
     assert (events["kind"] == Kind.ERROR).sum() == 1
+
+
+def test_a_stopped_dry_run_resumes_where_it_stopped(tmp_path: Path) -> None:
+    spec = LiveSpec(
+        strategy="tests.live.strategies:Flip",
+        symbols=("ORCL",),
+        data_adapter="replay",
+        params={"every": 2, "qty": 10},
+        options={"data": [ORCL], "speed": 86_400 * 80.0},  # 80 bars a second
+        duration=0.5,
+    )
+    session = LiveSession.create(spec, tmp_path)
+    assert run_session(session) == Ending.FINISHED
+    run = session.run_dir
+    first = int((read_recording(run).events["kind"] == Kind.BAR).sum())
+    assert 0 < first < 100
+    for _ in range(8):
+        session = LiveSession.resume(run)
+        assert run_session(session) == Ending.FINISHED
+        if session.reason == "the market data ended":
+            break
+    events = read_recording(run).events
+    bars = events[events["kind"] == Kind.BAR]
+    from admf.data.bars import read_bars
+
+    assert bars["price"].tolist() == read_bars(ORCL, instrument=1)["price"].tolist()
+    assert len(_records(events, LiveCode.RESUMED)) >= 1
+    assert replay(run).identical

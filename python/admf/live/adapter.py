@@ -46,6 +46,9 @@ class AdapterContext:
     """Symbol of instrument ``i + 1`` at index ``i``."""
     options: dict[str, Any]
     tracker: OrderTracker | None = None
+    after_ns: int = 0
+    """For a resumed session: the venue time of the last market data in its log (a data
+    adapter that replays history goes on after it; live data is live anyway)."""
 
     def instrument(self, symbol: str) -> int | None:
         try:

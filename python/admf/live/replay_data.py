@@ -3,9 +3,10 @@
 It plays data files (bars, quotes, trades, as ``admf backtest`` reads them; option ``data``,
 paths joined by ``+`` on the command line) or the market data of a recorded session's log
 (option ``log``), at real time times ``speed`` (``speed=0``: as fast as the node takes
-them). Each message is stamped with the local time it is pushed at, like a venue's; its
-recorded time is kept as the venue's time (quotes and trades: the ``payload`` slot; bars:
-a ``CLOCK`` reading before each bar time, recorded time in ``aux``).
+them); a resumed session goes on after the last market data its log holds. Each message is
+stamped with the local time it is pushed at, like a venue's; its recorded time is kept as
+the venue's time (quotes and trades: the ``payload`` slot; bars: a ``CLOCK`` reading before
+each bar time, recorded time in ``aux``).
 
 Files are read in a worker thread, so the event loop never blocks on the disk. Nothing is
 conflated: a replay waits for room in the queue instead.
@@ -86,6 +87,9 @@ class ReplayData:
     async def run(self) -> None:
         assert self.events is not None
         events = self.events
+        if self.context.after_ns:
+            # A resumed session: go on after what its log already holds.
+            events = events[events["ts"] > self.context.after_ns]
         if not len(events):
             return
         loop = asyncio.get_running_loop()

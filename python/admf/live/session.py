@@ -46,7 +46,7 @@ from admf._core import Event
 from admf.backtest import BacktestSettings, resolve_strategy
 from admf.clock import clock_ticks
 from admf.errors import AdmfError
-from admf.events import K_ORDER_REJECTED, K_ORDER_SUBMIT, EventArray, Flag
+from admf.events import K_ORDER_REJECTED, K_ORDER_SUBMIT, EventArray, Flag, Kind
 from admf.kernel import Kernel, OrderStage, Payload
 from admf.live.adapter import (
     SIM,
@@ -240,6 +240,15 @@ def check_spec(spec: LiveSpec) -> None:
             raise LiveSetupError(f"adapter {spec.exec_adapter!r} has no execution side")
 
 
+def last_venue_time(events: EventArray) -> int:
+    """The venue time of the last market data a session's log holds (0 if none): bars carry
+    it in the ``CLOCK`` reading before them, quotes and trades in their ``payload`` slot."""
+    inputs = events[(events["flags"] & Flag.INPUT) != 0]
+    clocks = inputs[inputs["kind"] == Kind.CLOCK]["aux"]
+    ticks = inputs[np.isin(inputs["kind"], [int(Kind.QUOTE), int(Kind.TRADE)])]["payload"]
+    return int(max(clocks.max(initial=0), ticks.max(initial=0)))
+
+
 class LiveSession:
     """One live session (see the module docstring)."""
 
@@ -321,7 +330,13 @@ class LiveSession:
             raise
 
     def _adapter(self, name: str, tracker: OrderTracker | None) -> Any:
-        context = AdapterContext(self.inbox, list(self.spec.symbols), self.spec.options, tracker)
+        context = AdapterContext(
+            self.inbox,
+            list(self.spec.symbols),
+            self.spec.options,
+            tracker,
+            last_venue_time(self.recorded[0]) if self.recorded is not None else 0,
+        )
         adapter = load_adapter(name)(context)
         if adapter is None:
             raise LiveSetupError(

@@ -167,3 +167,17 @@ def play_when_connected(
 def node_fills(events: np.ndarray) -> np.ndarray:
     inputs = (events["flags"] & Flag.INPUT) != 0
     return events[(events["kind"] == Kind.FILL) & inputs]
+
+
+def drop_data_clients(ex: Exchange) -> int:
+    """Cuts every market data connection abruptly (as a network failure would)."""
+    server = ex.server
+    assert server is not None
+
+    def drop() -> int:
+        clients = [c for c in server.hub.clients if not c.stream.closed]
+        for client in clients:
+            client.stream.drop()
+        return len(clients)
+
+    return ex.call(drop)

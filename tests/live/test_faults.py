@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import collections
 import socket
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,13 @@ from admf.live.codes import LiveCode
 from admf.live.session import Ending, LiveSession, LiveSpec, run_session
 from admf.replay import read_recording, replay
 
-from .conftest import Exchange, alpaca_options, node_fills, play_when_connected
+from .conftest import (
+    Exchange,
+    alpaca_options,
+    drop_data_clients,
+    node_fills,
+    play_when_connected,
+)
 
 FAULTS: dict[str, tuple[dict[str, Any], LiveCode | None]] = {
     "dropped-connection": ({"drop_connection": 2}, LiveCode.RECONCILED),
@@ -117,4 +125,36 @@ def test_polling_when_the_order_stream_cannot_connect(
     for order in venue:
         assert filled[int(order["client_order_id"].rsplit("-", 1)[1])] == order["filled_qty"]
     assert session.node.portfolio.qty_fx(1) == exchange.position()
+    assert replay(session.run_dir).identical
+
+
+def test_market_data_reconnects_and_resubscribes(
+    tmp_path: Path, exchange: Exchange, credentials: tuple[str, str]
+) -> None:
+    spec = LiveSpec(
+        strategy="tests.live.strategies:Flip",
+        symbols=("ORCL",),
+        data_adapter="alpaca",
+        params={"every": 3, "qty": 10},
+        options=alpaca_options(exchange),
+        duration=2.0,
+    )
+    session = LiveSession.create(spec, tmp_path)
+    play_when_connected(exchange, 40.0)
+
+    def cut() -> None:
+        time.sleep(0.8)
+        assert drop_data_clients(exchange) == 1
+
+    cutter = threading.Thread(target=cut)
+    cutter.start()
+    assert run_session(session) == Ending.FINISHED, session.reason
+    cutter.join()
+    events = read_recording(session.run_dir).events
+    assert _live_records(events, LiveCode.DATA_DISCONNECTED) == 1
+    assert _live_records(events, LiveCode.DATA_CONNECTED) == 2
+    live = (events["kind"] == Kind.CUSTOM) & ((events["flags"] & Flag.INPUT) != 0)
+    back = int(events[live & (events["order_id"] == LiveCode.DATA_CONNECTED)]["seq"][1])
+    bars = events[events["kind"] == Kind.BAR]
+    assert (bars["seq"] > back).sum() > 5  # bars flow again after the reconnect
     assert replay(session.run_dir).identical

@@ -46,16 +46,6 @@ class WallClock:
             return reading
 
 
-class SimulatedClock:
-    """Data time: reads the kernel's clock (the timestamp of the event being applied)."""
-
-    def __init__(self, now: Callable[[], int]) -> None:
-        self._now = now
-
-    def now_ns(self) -> int:
-        return self._now()
-
-
 def clock_event(ts: int, venue_ts: int = 0) -> Event:
     """A ``CLOCK`` reading (see the module docstring)."""
     return Event(K_CLOCK, ts, aux=venue_ts)

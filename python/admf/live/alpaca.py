@@ -56,7 +56,7 @@ from admf.events import (
 from admf.exchange.wire import fixed_to_str
 from admf.live.adapter import AdapterContext, LiveSetupError
 from admf.live.codes import LiveCode
-from admf.live.outbox import Command
+from admf.live.outbox import Command, order_id_of
 from admf.live.tracker import OrderTracker, TrackedOrder
 
 KEY_ENV: Final = "APCA_API_KEY_ID"
@@ -410,7 +410,6 @@ class AlpacaExecution:
         self._touched: dict[int, float] = {}
         self.polling = False
         self.reconnects = 0
-        self.last_positions: dict[str, int] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -697,8 +696,11 @@ class AlpacaExecution:
             return
         order = self.tracker.by_client.get(client_id)
         if order is None:
+            # An order this session does not track: another run's, one placed by hand.
+            ours = order_id_of(self.tracker.prefix, client_id) is not None
             self.inbox.record(
-                LiveCode.UNKNOWN_ORDER, {"client_order_id": client_id, "event": event}
+                LiveCode.UNKNOWN_ORDER,
+                {"client_order_id": client_id, "event": event, "this_run": ours},
             )
             return
         self._touched[order.order_id] = asyncio.get_running_loop().time()

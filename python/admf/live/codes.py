@@ -9,10 +9,9 @@ never the payload, so a replay takes the same decisions from the same records.
 from __future__ import annotations
 
 import enum
-from typing import Any
 
 from admf._core import Event
-from admf.events import F_HAS_PAYLOAD, Flag, Kind
+from admf.events import Flag, Kind
 
 
 class LiveCode(enum.IntEnum):
@@ -62,7 +61,3 @@ def live_event(code: LiveCode, ts: int, *, aux: int = 0, qty: int = 0) -> Event:
 
 def is_live_event(event: Event) -> bool:
     return event.kind == K_CUSTOM and bool(event.flags & F_INPUT)
-
-
-def with_payload(event: Event, payload: Any) -> Event:
-    return event.replace(flags=event.flags | F_HAS_PAYLOAD) if payload is not None else event

@@ -37,7 +37,6 @@ import shutil
 import signal
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -421,11 +420,6 @@ class LiveSession:
             self.reason = reason
         self._stop.set()
 
-    def request_stop(self, reason: str, ending: Ending = Ending.FINISHED) -> None:
-        """Asks the session to stop (thread-safe)."""
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._request_stop, reason, ending)
-
     async def run(self) -> Ending:
         loop = asyncio.get_running_loop()
         self._loop = loop
@@ -538,10 +532,3 @@ class LiveSession:
 def run_session(session: LiveSession) -> Ending:
     """Runs a session on a fresh event loop; returns how it ended."""
     return asyncio.run(session.run())
-
-
-def run_dir_of(path: str | os.PathLike[str]) -> Path:
-    p = Path(path)
-    if not (p / "manifest.json").is_file():
-        raise AdmfError(f"{p} is not a run's log directory (no manifest.json)")
-    return p

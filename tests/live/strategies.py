@@ -54,3 +54,27 @@ class Resting(Strategy):
         if not self.placed:
             self.placed = True
             self.ctx.buy(self.config.qty, price=round(bar.close * self.config.below, 2))
+
+
+@dataclasses.dataclass(frozen=True)
+class TimedConfig(StrategyConfig):
+    every_ms: int = 300
+    times: int = 3
+
+
+class Timed(Strategy):
+    """Sets a timer from ``on_start`` and re-arms it: signals at wall-clock intervals, fired by
+    the session's ``CLOCK`` readings (and again, identically, in a replay)."""
+
+    Config = TimedConfig
+    config: TimedConfig
+
+    def on_start(self) -> None:
+        self.fired = 0
+        self.ctx.set_timer(after=self.config.every_ms * 1_000_000)
+
+    def on_timer(self, timer: Event) -> None:
+        self.fired += 1
+        self.ctx.emit(self.fired)
+        if self.fired < self.config.times:
+            self.ctx.set_timer(after=self.config.every_ms * 1_000_000)

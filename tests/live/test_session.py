@@ -192,3 +192,27 @@ def test_risk_limits_apply_live(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert (events["kind"] == Kind.ORDER_REJECTED).sum() == len(submits)
     assert (events["kind"] == Kind.FILL).sum() == 0
     assert replay(_run_dir(tmp_path)).identical
+
+
+def test_timers_fire_on_wall_time_and_again_in_the_replay(tmp_path: Path) -> None:
+    spec = LiveSpec(
+        strategy="tests.live.strategies:Timed",
+        symbols=("ORCL",),
+        data_adapter="replay",
+        params={"every_ms": 250, "times": 3},
+        options={"data": [ORCL], "speed": 86_400 * 20.0},  # 20 bars a second
+        duration=1.4,
+    )
+    session = LiveSession.create(spec, tmp_path)
+    assert run_session(session) == Ending.FINISHED
+    rec = read_recording(session.run_dir)
+    events = rec.events
+    timers = events[events["kind"] == Kind.TIMER]
+    assert len(timers) == 3
+    # Set in on_start from the session's start (not from 1970), 250 ms apart.
+    start = int(rec.config["live"]["start_ns"])
+    fired = np.diff(np.concatenate([[start], timers["ts"]]))
+    assert (fired >= 250_000_000).all()
+    assert (fired < 1_000_000_000).all()
+    assert (events["kind"] == Kind.SIGNAL).sum() == 3
+    assert replay(session.run_dir).identical

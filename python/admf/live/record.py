@@ -41,7 +41,8 @@ def rerun_live(
         (batch, [payloads[i] for i in inputs.tolist()]),
     ]
     collector = _Collector(None)
-    node, _ = build_live_node(spec, run_id, collector, fed.pop)
+    start_ns = int(config["live"].get("start_ns", 0))
+    node, _ = build_live_node(spec, run_id, collector, fed.pop, start_ns)
     node.run()
     return collector, node.kernel
 

@@ -43,7 +43,7 @@ import numpy as np
 
 from admf._core import Event
 from admf.backtest import BacktestSettings, resolve_strategy
-from admf.clock import clock_ticks
+from admf.clock import WallClock, clock_ticks
 from admf.errors import AdmfError
 from admf.events import K_ORDER_REJECTED, K_ORDER_SUBMIT, EventArray, Flag, Kind
 from admf.kernel import Kernel, OrderStage, Payload
@@ -199,8 +199,11 @@ def build_live_node(
     run_id: str,
     sink: Any,
     feed: Any,
+    start_ns: int = 0,
 ) -> tuple[Node, Outbox | None]:
-    """The node of a live session (also what `admf replay` rebuilds from its log)."""
+    """The node of a live session (also what `admf replay` rebuilds from its log), its clock
+    at ``start_ns`` (the session's recorded start) until the first input arrives, so that
+    ``on_start`` reads a real time and can set timers from it."""
     venue = spec.exec_adapter != SIM
     instruments = list(range(1, len(spec.symbols) + 1))
     factory, outboxes = live_execution(
@@ -218,6 +221,7 @@ def build_live_node(
     )
     assert isinstance(node.execution, LiveGate)
     node.execution.command = node.command
+    node.kernel.core.advance_clock(start_ns)
     return node, (outboxes[0] if outboxes else None)
 
 
@@ -273,7 +277,10 @@ class LiveSession:
         self.execution: ExecutionAdapter | None = (
             self._adapter(spec.exec_adapter, self.tracker) if venue else None
         )
-        self.node, self.outbox = build_live_node(spec, log.run_id, self._sink, self._feed())
+        start_ns = int(log.manifest.config.get("live", {}).get("start_ns", 0))
+        self.node, self.outbox = build_live_node(
+            spec, log.run_id, self._sink, self._feed(), start_ns
+        )
         gate = self.node.execution
         assert isinstance(gate, LiveGate)
         gate.on_stop = self._on_stop_applied
@@ -296,7 +303,9 @@ class LiveSession:
         """A new session logging under ``root``; its settings (strategy, parameters,
         adapters and their options) are checked before the log is created."""
         check_spec(spec)
-        log = EventLog.create(root, None, config=spec.to_config(), seed=spec.settings.seed)
+        config = spec.to_config()
+        config["live"]["start_ns"] = WallClock().now_ns()
+        log = EventLog.create(root, None, config=config, seed=spec.settings.seed)
         try:
             return cls(spec, log)
         except BaseException:

@@ -94,11 +94,11 @@ def test_alpaca_session_against_the_paper_exchange(
     run = session.run_dir
     rec = read_recording(run)
     events = rec.events
-    assert (events["kind"] == Kind.BAR).sum() >= 60
+    assert (events["kind"] == Kind.BAR).sum() >= 30
     # The venue and the node agree: same orders, same fills, same position.
     venue = exchange.orders()
     ids = [o["client_order_id"] for o in venue]
-    assert len(ids) == len(set(ids)) >= 10
+    assert len(ids) == len(set(ids)) >= 5
     submits = events[events["kind"] == Kind.ORDER_SUBMIT]
     assert len(submits) == len(venue)
     fills = node_fills(events)

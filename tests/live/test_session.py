@@ -216,3 +216,25 @@ def test_timers_fire_on_wall_time_and_again_in_the_replay(tmp_path: Path) -> Non
     assert (fired < 1_000_000_000).all()
     assert (events["kind"] == Kind.SIGNAL).sum() == 3
     assert replay(session.run_dir).identical
+
+
+def test_wrong_credentials_fail_the_session_without_showing_them(
+    tmp_path: Path, exchange: Exchange, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wrong = "not-the-secret-0123456789abcdefghijklmn"
+    monkeypatch.setenv("APCA_API_KEY_ID", "PKADMFLIVE0000000001")
+    monkeypatch.setenv("APCA_API_SECRET_KEY", wrong)
+    spec = LiveSpec(
+        strategy=FLIP,
+        symbols=("ORCL",),
+        data_adapter="alpaca",
+        exec_adapter="alpaca",
+        options=alpaca_options(exchange),
+    )
+    session = LiveSession.create(spec, tmp_path)
+    assert run_session(session) == Ending.FAILED
+    assert "the account answered 40" in session.reason
+    assert wrong not in session.reason
+    for path in session.run_dir.rglob("*"):
+        if path.is_file():
+            assert wrong.encode() not in path.read_bytes()

@@ -492,10 +492,14 @@ class LiveSession:
         return self.ending if self.ending is not None else Ending.FINISHED
 
     async def _guard(self, coroutine: Any, what: str) -> None:
+        """Runs an adapter task; if it fails (for any reason: an adapter is a plugin), the
+        failure is recorded and the session stops cleanly instead of dying mid-order."""
         try:
             await coroutine
-        except (OSError, AdmfError) as exc:
-            self._request_stop(f"{what} failed: {type(exc).__name__}: {exc}", Ending.FAILED)
+        except Exception as exc:
+            reason = f"{what} failed: {type(exc).__name__}: {exc}"
+            self.inbox.record(LiveCode.VENUE_ERROR, {"failed": what, "error": reason})
+            self._request_stop(reason, Ending.FAILED)
 
     async def _data(self) -> None:
         await self._guard(self.data.run(), "market data")

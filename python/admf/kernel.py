@@ -506,10 +506,12 @@ class Kernel:
         if batch is None:
             return False
         events, payloads = batch
-        if payloads is not None:
+        marked = np.flatnonzero(events["flags"] & F_HAS_PAYLOAD).tolist()
+        if marked:
             # Inputs are sequenced in the order they are appended: their payloads wait in that
-            # order until `_flush` knows their seqs.
-            self._input_payloads.extend(p for p in payloads if p is not None)
+            # order until `_flush` knows their seqs (one per flagged input, always).
+            given = payloads or [None] * len(events)
+            self._input_payloads.extend(b"" if given[i] is None else given[i] for i in marked)
         self.core.extend(np.ascontiguousarray(events).view(np.uint8))
         return True
 

@@ -506,12 +506,12 @@ class Kernel:
         if batch is None:
             return False
         events, payloads = batch
-        marked = np.flatnonzero(events["flags"] & F_HAS_PAYLOAD).tolist()
-        if marked:
+        if payloads is not None:
             # Inputs are sequenced in the order they are appended: their payloads wait in that
-            # order until `_flush` knows their seqs (one per flagged input, always).
-            given = payloads or [None] * len(events)
-            self._input_payloads.extend(b"" if given[i] is None else given[i] for i in marked)
+            # order until `_flush` knows their seqs (one per flagged input, always). A batch
+            # without payloads (None) has no flagged input.
+            marked = np.flatnonzero(events["flags"] & F_HAS_PAYLOAD).tolist()
+            self._input_payloads.extend(b"" if payloads[i] is None else payloads[i] for i in marked)
         self.core.extend(np.ascontiguousarray(events).view(np.uint8))
         return True
 

@@ -21,24 +21,16 @@ import numpy as np
 import pyarrow as pa
 
 from admf.analysis import Analysis, analyze, statistics_inputs
-from admf.book import SimVenue
 from admf.errors import AdmfError
 from admf.events import SCALE, EventArray, Flag, Kind, Side, empty_events, to_fixed
-from admf.kernel import Audit, Kernel, OrderStage, Payload, Validation
+from admf.kernel import Kernel, OrderStage, Payload
 from admf.metrics import Summary
 from admf.metrics import summarize as summarize_metrics
-from admf.pipeline import OrderPipeline
 from admf.portfolio import Portfolio
-from admf.risk import RiskEngine, RiskLimits
+from admf.risk import RiskLimits
 from admf.strategy import Strategy
 from admf.venue import (
     FILL_AT,
-    BarVenue,
-    BookVenue,
-    ExecutionRouter,
-    FeeModel,
-    Instruments,
-    SlippageModel,
 )
 
 StrategySpec = str | type[Strategy]
@@ -323,82 +315,6 @@ def run_kernel(
     )
     node.run()
     return node.kernel, node.portfolio
-
-
-def _rust_order_path(
-    kernel: Kernel,
-    portfolio: Portfolio,
-    settings: BacktestSettings,
-    instruments: Sequence[int],
-    specs: Instruments,
-    book_venues: dict[int, SimVenue],
-) -> None:
-    """The engine's own order path, in Rust inside the kernel: no Python per order stage."""
-    if book_venues:
-        BookVenue(kernel, book_venues)  # attaches the book venues and reports their errors
-    fees = _fee_model(settings)
-    risk = settings.risk
-
-    def fixed(value: float | None) -> int | None:
-        return None if value is None else round(value * SCALE)
-
-    kernel.core.attach_orders(
-        portfolio,
-        list(instruments),
-        kernel.pending,
-        fill_at=settings.fill_at,
-        fee_rate=fees.rate,
-        fee_per_unit_fx=round(fees.per_unit * SCALE),
-        fee_minimum_fx=round(fees.minimum * SCALE),
-        slippage_bps=settings.slippage_bps,
-        lot_fx=specs.lot,
-        max_order_qty_fx=fixed(risk.max_order_qty),
-        max_notional_fx=fixed(risk.max_notional),
-        max_position_fx=fixed(risk.max_position),
-        max_orders_per_second=risk.max_orders_per_second,
-        daily_loss_limit_fx=fixed(risk.daily_loss_limit),
-        kill_switch=risk.kill_switch,
-    )
-
-
-def _python_pipeline(
-    kernel: Kernel,
-    portfolio: Portfolio,
-    settings: BacktestSettings,
-    instruments: Sequence[int],
-    specs: Instruments,
-    book_venues: dict[int, SimVenue],
-    stages: dict[str, OrderStage],
-) -> OrderPipeline:
-    """The order path as Python stages, ``stages`` replacing some: the engine's own stages
-    decide as the Rust path does, event for event."""
-    venue = BarVenue(
-        kernel,
-        portfolio,
-        _fee_model(settings),
-        SlippageModel(settings.slippage_bps),
-        fill_at=settings.fill_at,
-        lot=specs.lot,
-    )
-    execution: OrderStage = venue
-    if book_venues:
-        book_venue = BookVenue(kernel, book_venues)
-        execution = ExecutionRouter(dict.fromkeys(book_venues, book_venue), venue)
-    # The venue (subscribed first, when it was made) fills pending orders on a bar before the
-    # strategy sees it; the portfolio folds a fill before the strategy hears of it.
-    kernel.subscribe(Kind.FILL, portfolio.apply, "portfolio")
-    chosen: dict[str, OrderStage] = {
-        "validation": Validation(instruments),
-        "risk": RiskEngine(settings.risk, portfolio, kernel.core.last_price),
-        "execution": execution,
-        "audit": Audit(),
-    }
-    chosen.update(stages)
-    return OrderPipeline(kernel, list(chosen.values()))
-
-
-def _fee_model(settings: BacktestSettings) -> FeeModel:
-    return FeeModel(settings.fee_rate, settings.fee_per_unit, settings.fee_minimum)
 
 
 class _ProgressBar:

@@ -10,8 +10,8 @@ inputs and a different execution stage:
   its ``execution`` factory builds the stage that hands commands to a venue adapter once
   they are in the log, or wraps the simulated bar venue (``--exec-adapter sim``).
 
-Everything else (the portfolio, the strategy and its context, their subscriptions) is built
-here and nowhere else; the pieces of the order path are `admf.backtest`'s.
+Everything (the portfolio, the order path, the strategy and its context, their
+subscriptions) is built here and nowhere else.
 """
 
 from __future__ import annotations
@@ -23,11 +23,19 @@ from typing import TYPE_CHECKING, Any, Final
 from admf._core import Event
 from admf.book import SimVenue
 from admf.events import SCALE, EventArray, Kind, to_fixed
-from admf.kernel import Feed, Kernel, OrderStage, Payload, Sink
+from admf.kernel import Audit, Feed, Kernel, OrderStage, Payload, Sink, Validation
 from admf.pipeline import OrderPipeline
 from admf.portfolio import Portfolio
+from admf.risk import RiskEngine
 from admf.strategy import HANDLER_KINDS, Context, OrderRoute, Strategy, overridden_handlers
-from admf.venue import BarVenue, Instruments, SlippageModel
+from admf.venue import (
+    BarVenue,
+    BookVenue,
+    ExecutionRouter,
+    FeeModel,
+    Instruments,
+    SlippageModel,
+)
 
 if TYPE_CHECKING:
     from admf.backtest import BacktestSettings
@@ -107,8 +115,6 @@ def build_node(
     ``feed`` makes it a live run (inputs after ``sources`` come from it); ``execution``
     builds the execution stage (a live venue's), with the bar venue at hand for a stage that
     wraps the simulation."""
-    from admf.backtest import _fee_model, _python_pipeline, _rust_order_path
-
     config = strategy_cls.make_config(params)
     kernel = Kernel(sources, seed=settings.seed, on_error=settings.on_error, sink=sink, feed=feed)
     kernel.progress = progress
@@ -130,24 +136,17 @@ def build_node(
             latency_to_strategy=settings.latency_to_strategy_ns,
         )
     stage: OrderStage | None = None
-    if execution is not None:
-
-        def simulated() -> OrderStage:
-            return BarVenue(
-                kernel,
-                portfolio,
-                _fee_model(settings),
-                SlippageModel(settings.slippage_bps),
-                fill_at=settings.fill_at,
-                lot=specs.lot,
-            )
-
-        stage = execution(kernel, portfolio, simulated)
-        stages = {**(stages or {}), "execution": stage}
     pipeline: OrderPipeline | None = None
-    if stages:
-        pipeline = _python_pipeline(
-            kernel, portfolio, settings, instruments, specs, book_venues, stages
+    if stages or execution is not None:
+        pipeline, stage = _python_pipeline(
+            kernel,
+            portfolio,
+            settings,
+            instruments,
+            specs,
+            book_venues,
+            dict(stages or {}),
+            execution,
         )
         kernel.add_component(pipeline)
         route: OrderRoute = pipeline
@@ -165,6 +164,87 @@ def build_node(
             )
     kernel.add_component(strategy)
     return Node(kernel, portfolio, strategy, pipeline, ctx, stage, route.command)
+
+
+def _rust_order_path(
+    kernel: Kernel,
+    portfolio: Portfolio,
+    settings: BacktestSettings,
+    instruments: Sequence[int],
+    specs: Instruments,
+    book_venues: dict[int, SimVenue],
+) -> None:
+    """The engine's own order path, in Rust inside the kernel: no Python per order stage."""
+    if book_venues:
+        BookVenue(kernel, book_venues)  # attaches the book venues and reports their errors
+    fees = _fee_model(settings)
+    risk = settings.risk
+
+    def fixed(value: float | None) -> int | None:
+        return None if value is None else round(value * SCALE)
+
+    kernel.core.attach_orders(
+        portfolio,
+        list(instruments),
+        kernel.pending,
+        fill_at=settings.fill_at,
+        fee_rate=fees.rate,
+        fee_per_unit_fx=round(fees.per_unit * SCALE),
+        fee_minimum_fx=round(fees.minimum * SCALE),
+        slippage_bps=settings.slippage_bps,
+        lot_fx=specs.lot,
+        max_order_qty_fx=fixed(risk.max_order_qty),
+        max_notional_fx=fixed(risk.max_notional),
+        max_position_fx=fixed(risk.max_position),
+        max_orders_per_second=risk.max_orders_per_second,
+        daily_loss_limit_fx=fixed(risk.daily_loss_limit),
+        kill_switch=risk.kill_switch,
+    )
+
+
+def _python_pipeline(
+    kernel: Kernel,
+    portfolio: Portfolio,
+    settings: BacktestSettings,
+    instruments: Sequence[int],
+    specs: Instruments,
+    book_venues: dict[int, SimVenue],
+    stages: dict[str, OrderStage],
+    execution: ExecutionFactory | None,
+) -> tuple[OrderPipeline, OrderStage | None]:
+    """The order path as Python stages, ``stages`` replacing some (and ``execution`` building
+    the execution stage around the simulated venue): the engine's own stages decide as the
+    Rust path does, event for event. Returns the pipeline and the stage ``execution`` made."""
+    venue = BarVenue(
+        kernel,
+        portfolio,
+        _fee_model(settings),
+        SlippageModel(settings.slippage_bps),
+        fill_at=settings.fill_at,
+        lot=specs.lot,
+    )
+    simulated: OrderStage = venue
+    if book_venues:
+        book_venue = BookVenue(kernel, book_venues)
+        simulated = ExecutionRouter(dict.fromkeys(book_venues, book_venue), venue)
+    made: OrderStage | None = None
+    if execution is not None:
+        made = stages["execution"] = execution(kernel, portfolio, lambda: simulated)
+    # The venue (subscribed first, when it was made) fills pending orders on a bar before the
+    # strategy sees it; the portfolio folds a fill before the strategy hears of it.
+    kernel.subscribe(Kind.FILL, portfolio.apply, "portfolio")
+    chosen: dict[str, OrderStage] = {
+        "validation": Validation(instruments),
+        "risk": RiskEngine(settings.risk, portfolio, kernel.core.last_price),
+        "execution": simulated,
+        "audit": Audit(),
+    }
+    chosen.update(stages)
+    return OrderPipeline(kernel, list(chosen.values())), made
+
+
+def _fee_model(settings: BacktestSettings) -> FeeModel:
+    return FeeModel(settings.fee_rate, settings.fee_per_unit, settings.fee_minimum)
 
 
 __all__ = [

@@ -4,6 +4,7 @@ run from the repository root, as ``python -m pytest`` and ``python -m admf`` do)
 from __future__ import annotations
 
 import dataclasses
+import time
 
 from admf import Event, Strategy, StrategyConfig
 
@@ -78,3 +79,11 @@ class Timed(Strategy):
         self.ctx.emit(self.fired)
         if self.fired < self.config.times:
             self.ctx.set_timer(after=self.config.every_ms * 1_000_000)
+
+
+class SlowFlip(Flip):
+    """`Flip` that takes 15 ms per bar: a node slower than its market data."""
+
+    def on_bar(self, bar: Event) -> None:
+        time.sleep(0.015)
+        super().on_bar(bar)

@@ -158,3 +158,36 @@ def test_market_data_reconnects_and_resubscribes(
     bars = events[events["kind"] == Kind.BAR]
     assert (bars["seq"] > back).sum() > 5  # bars flow again after the reconnect
     assert replay(session.run_dir).identical
+
+
+def test_a_slow_node_conflates_market_data_but_never_orders_or_fills(
+    tmp_path: Path, exchange: Exchange, credentials: tuple[str, str]
+) -> None:
+    spec = LiveSpec(
+        strategy="tests.live.strategies:SlowFlip",
+        symbols=("ORCL",),
+        data_adapter="alpaca",
+        exec_adapter="alpaca",
+        params={"every": 2, "qty": 10},
+        options=alpaca_options(exchange),
+        duration=2.5,
+        queue_capacity=8,
+    )
+    session = LiveSession.create(spec, tmp_path)
+    play_when_connected(exchange, 200.0)
+    assert run_session(session) == Ending.FINISHED, session.reason
+    events = read_recording(session.run_dir).events
+    conflated = events[(events["kind"] == Kind.CUSTOM) & (events["order_id"] == LiveCode.CONFLATED)]
+    assert len(conflated) >= 1
+    bars = int((events["kind"] == Kind.BAR).sum())
+    assert bars + int(conflated["qty"].max()) <= 100
+    assert bars < 100  # some bars were replaced by newer ones
+    venue = exchange.orders()
+    assert venue
+    filled: collections.Counter[int] = collections.Counter()
+    for f in node_fills(events):
+        filled[int(f["order_id"])] += int(f["qty"])
+    for order in venue:
+        assert filled[int(order["client_order_id"].rsplit("-", 1)[1])] == order["filled_qty"]
+    assert session.node.portfolio.qty_fx(1) == exchange.position()
+    assert replay(session.run_dir).identical

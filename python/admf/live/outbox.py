@@ -85,13 +85,18 @@ class Outbox:
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
-        self.pending: list[Command] = []
+        self.pending: list[Event] = []
 
     def process(self, order: Event, kernel: Kernel) -> bool:
-        self.pending.append(Command.of(order, self.prefix))
+        # The event as it is (immutable): the `Command` is made on the adapter's side, off
+        # the kernel thread's path from a tick to its order.
+        self.pending.append(order)
         return True
 
-    def take(self) -> list[Command]:
+    def take(self) -> list[Event]:
         """The commands collected since the last call."""
         taken, self.pending = self.pending, []
         return taken
+
+    def commands(self, events: list[Event]) -> list[Command]:
+        return [Command.of(event, self.prefix) for event in events]

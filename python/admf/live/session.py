@@ -59,7 +59,7 @@ from admf.live.codes import LiveCode
 from admf.live.control import ControlWatcher
 from admf.live.gate import LiveGate
 from admf.live.inbox import Inbox
-from admf.live.outbox import Command, Outbox, client_prefix
+from admf.live.outbox import Outbox, client_prefix
 from admf.live.tracker import OrderTracker
 from admf.log import EventLog
 from admf.node import Node, build_node
@@ -386,13 +386,14 @@ class LiveSession:
             # After the batch's commands: the shutdown then sees them as requests.
             loop.call_soon_threadsafe(self.stop_applied.set)
 
-    def _hand_over(self, commands: list[Command]) -> None:
+    def _hand_over(self, events: list[Event]) -> None:
         """Gives the execution adapter commands the log holds (on the event loop). Once the
         adapters are closing, an order is not sent any more: it is reported rejected (while
         the queue is still open; otherwise a resumed session finds it not at the venue and
         reports it then)."""
-        if self.execution is None:
+        if self.execution is None or self.outbox is None:
             return
+        commands = self.outbox.commands(events)
         if self._closing:
             for command in commands:
                 if command.kind == K_ORDER_SUBMIT:

@@ -126,6 +126,7 @@ def test_alpaca_session_against_the_paper_exchange(
     out = capsys.readouterr().out
     assert "fills matched:" in out
     assert "P&L live:" in out
+    assert "orders only live:" in out
     # Credentials never reach the log, the manifest or the console.
     for path in run.rglob("*"):
         if path.is_file():

@@ -166,3 +166,36 @@ def print_live_diff(path: Any, result: Any) -> None:
     print("live session vs. simulation (fills matched by the decision that caused them):")
     for line in diff.lines():
         print(f"  {line}")
+    for line in decisions(rec.events, result.events) + refusals(rec.events, rec.payloads):
+        print(f"  {line}")
+
+
+def decisions(live: EventArray, sim: EventArray) -> list[str]:
+    """Orders (decisions, keyed by instrument, side and time) that only one run made: the
+    strategy saw a different state there (live, a fill arrives after the venue's latency;
+    simulated, at the next bar)."""
+
+    def keys(events: EventArray) -> set[tuple[int, int, int]]:
+        s = events[events["kind"] == Kind.ORDER_SUBMIT]
+        return set(zip(s["instrument"].tolist(), s["side"].tolist(), s["ts"].tolist(), strict=True))
+
+    a, b = keys(live), keys(sim)
+    return [f"orders only live: {len(a - b)}; only in the simulation: {len(b - a)}"]
+
+
+def refusals(events: EventArray, payloads: list[bytes | None]) -> list[str]:
+    """Why orders of the live session got no fill: the venue's refusals by reason (the
+    simulation, with its own cash and no latency, may have filled them)."""
+    rejected = np.flatnonzero(
+        (events["kind"] == Kind.ORDER_REJECTED) & ((events["flags"] & Flag.INPUT) != 0)
+    )
+    if not len(rejected):
+        return []
+    reasons: dict[str, int] = {}
+    for i in rejected.tolist():
+        raw = payloads[i]
+        reason = raw.decode(errors="replace") if raw else "no reason given"
+        reasons[reason] = reasons.get(reason, 0) + 1
+    out = [f"orders the live venue refused: {len(rejected)}"]
+    out += [f"  {n} x {reason}" for reason, n in sorted(reasons.items(), key=lambda r: -r[1])]
+    return out

@@ -43,6 +43,7 @@ class Inbox:
         self._conflated: dict[tuple[int, int], Event] = {}
         self._lock = threading.Lock()
         self.conflated = 0
+        self._recorded = 0
         """Market messages replaced by a newer one while the queue was full."""
         self.max_batch = 4096
         self.consumer_gone = threading.Event()
@@ -100,13 +101,22 @@ class Inbox:
                 if not self.queue.push(event):
                     return
                 del self._conflated[key]
-            if not self._conflated and self.conflated:
-                self.queue.push(live_event(LiveCode.CONFLATED, self.now(), qty=self.conflated))
+            if not self._conflated and self.conflated > self._recorded:
+                record = live_event(LiveCode.CONFLATED, self.now(), qty=self.conflated)
+                if self.queue.push(record):
+                    self._recorded = self.conflated
 
     def close(self) -> None:
-        """Ends the input stream: the kernel drains what is queued, then stops."""
-        if self._conflated:
-            self._retry_conflated()
+        """Ends the input stream: the kernel drains what is queued (the conflated messages
+        still waiting and their count included, waiting for room), then stops."""
+        with self._lock:
+            waiting = list(self._conflated.values())
+            self._conflated.clear()
+        for event in waiting:
+            self.push(event)
+        if self.conflated > self._recorded:
+            self.push(live_event(LiveCode.CONFLATED, self.now(), qty=self.conflated))
+            self._recorded = self.conflated
         self.queue.close()
 
     # -- the kernel thread ----------------------------------------------------------------

@@ -55,8 +55,10 @@ bench: venv ## run the benchmarks (criterion + pytest-benchmark); print a table,
 	done
 	$(PY) scripts/bench_report.py bench/results.json
 
-demo: venv ## backtest the SMA plugin on bundled real data: log, HTML report, replay, SQL
+demo: venv ## backtest the SMA plugin on bundled real data (log, report, replay, SQL), then trade it live on the paper exchange
 	$(PY) -m admf demo --out demo-output
+	rm -rf demo-output/live
+	$(PY) -m admf.live.demo demo-output/live
 	@echo "admf is installed in $(VENV)/bin: 'source $(VENV)/bin/activate' puts it on your PATH"
 
 clean: ## remove build products and the venv

@@ -22,29 +22,21 @@ import numpy as np
 import pyarrow as pa
 
 from admf.analysis import Analysis, analyze
-from admf.book import SimVenue
 
 # Re-exported: callers (replay, tests) import them from here.
 from admf.data.source import ReadOptions as ReadOptions
 from admf.data.source import Source as Source
 from admf.data.source import load_source as load_source
 from admf.errors import AdmfError, SettingError
-from admf.events import SCALE, EventArray, Kind, Side, empty_events, to_fixed
-from admf.kernel import Audit, Kernel, OrderStage, Payload, Validation
+from admf.events import SCALE, EventArray, Kind, Side, empty_events
+from admf.kernel import Kernel, OrderStage, Payload
 from admf.metrics import Summary
-from admf.pipeline import OrderPipeline
 from admf.portfolio import Portfolio
-from admf.risk import RiskEngine, RiskLimits
-from admf.strategy import HANDLER_KINDS, Context, OrderRoute, Strategy, overridden_handlers
+from admf.risk import RiskLimits
+from admf.strategy import Strategy, overridden_handlers
 from admf.summary import RunSummary, summarize_run, unhandled_warning
 from admf.venue import (
     FILL_AT,
-    BarVenue,
-    BookVenue,
-    ExecutionRouter,
-    FeeModel,
-    Instruments,
-    SlippageModel,
 )
 
 StrategySpec = str | type[Strategy]
@@ -291,125 +283,24 @@ def run_kernel(
     progress: Callable[[int], None] | None = None,
     books: dict[int, int] | None = None,
 ) -> tuple[Kernel, Portfolio]:
-    """Wires and runs one kernel; the building block of backtests and replays. ``books``
-    maps the instruments traded on the book venue to their tick size."""
-    config = strategy_cls.make_config(params)
-    kernel = Kernel(sources, seed=settings.seed, on_error=settings.on_error, sink=sink)
-    kernel.progress = progress
-    portfolio = Portfolio(to_fixed(settings.initial_cash))
-    portfolio.attach_market(kernel.core)
-    specs = Instruments(
-        lot=to_fixed(settings.lot_size),
-        tick=1 if settings.tick_size is None else to_fixed(settings.tick_size),
-        ticks=dict(books or {}),
+    """Wires and runs one kernel; the building block of backtests and replays (the wiring
+    is `admf.node.build_node`). ``books`` maps the instruments traded on the book venue to
+    their tick size."""
+    from admf.node import build_node
+
+    node = build_node(
+        strategy_cls,
+        params,
+        settings,
+        sources,
+        instruments,
+        sink,
+        stages=stages,
+        progress=progress,
+        books=books,
     )
-    book_venues: dict[int, SimVenue] = {}
-    for instrument, tick in sorted((books or {}).items()):
-        book_venues[instrument] = SimVenue(
-            tick,
-            instrument,
-            maker_fee=round(settings.maker_fee * SCALE),
-            taker_fee=round(settings.taker_fee * SCALE),
-            latency_to_venue=settings.latency_to_venue_ns,
-            latency_to_strategy=settings.latency_to_strategy_ns,
-        )
-    if stages:
-        pipeline = _python_pipeline(
-            kernel, portfolio, settings, instruments, specs, book_venues, stages
-        )
-        kernel.add_component(pipeline)
-        route: OrderRoute = pipeline
-    else:
-        _rust_order_path(kernel, portfolio, settings, instruments, specs, book_venues)
-        route = kernel.core
-    ctx = Context(
-        kernel, portfolio, instruments[0] if instruments else 0, book_venues, specs, route
-    )
-    strategy = strategy_cls(config, ctx)
-    for handler in overridden_handlers(strategy):
-        for kind_name in HANDLER_KINDS[handler]:
-            kernel.subscribe(
-                Kind[kind_name], getattr(strategy, handler), f"{strategy_cls.__name__}.{handler}"
-            )
-    kernel.add_component(strategy)
-    kernel.run()
-    return kernel, portfolio
-
-
-def _rust_order_path(
-    kernel: Kernel,
-    portfolio: Portfolio,
-    settings: BacktestSettings,
-    instruments: Sequence[int],
-    specs: Instruments,
-    book_venues: dict[int, SimVenue],
-) -> None:
-    """The engine's own order path, in Rust inside the kernel: no Python per order stage."""
-    if book_venues:
-        BookVenue(kernel, book_venues)  # attaches the book venues and reports their errors
-    fees = _fee_model(settings)
-    risk = settings.risk
-
-    def fixed(value: float | None) -> int | None:
-        return None if value is None else round(value * SCALE)
-
-    kernel.core.attach_orders(
-        portfolio,
-        list(instruments),
-        kernel.pending,
-        fill_at=settings.fill_at,
-        fee_rate=fees.rate,
-        fee_per_unit_fx=round(fees.per_unit * SCALE),
-        fee_minimum_fx=round(fees.minimum * SCALE),
-        slippage_bps=settings.slippage_bps,
-        lot_fx=specs.lot,
-        max_order_qty_fx=fixed(risk.max_order_qty),
-        max_notional_fx=fixed(risk.max_notional),
-        max_position_fx=fixed(risk.max_position),
-        max_orders_per_second=risk.max_orders_per_second,
-        daily_loss_limit_fx=fixed(risk.daily_loss_limit),
-        kill_switch=risk.kill_switch,
-    )
-
-
-def _python_pipeline(
-    kernel: Kernel,
-    portfolio: Portfolio,
-    settings: BacktestSettings,
-    instruments: Sequence[int],
-    specs: Instruments,
-    book_venues: dict[int, SimVenue],
-    stages: dict[str, OrderStage],
-) -> OrderPipeline:
-    """The order path as Python stages, ``stages`` replacing some: the engine's own stages
-    decide as the Rust path does, event for event."""
-    venue = BarVenue(
-        kernel,
-        portfolio,
-        _fee_model(settings),
-        SlippageModel(settings.slippage_bps),
-        fill_at=settings.fill_at,
-        lot=specs.lot,
-    )
-    execution: OrderStage = venue
-    if book_venues:
-        book_venue = BookVenue(kernel, book_venues)
-        execution = ExecutionRouter(dict.fromkeys(book_venues, book_venue), venue)
-    # The venue (subscribed first, when it was made) fills pending orders on a bar before the
-    # strategy sees it; the portfolio folds a fill before the strategy hears of it.
-    kernel.subscribe(Kind.FILL, portfolio.apply, "portfolio")
-    chosen: dict[str, OrderStage] = {
-        "validation": Validation(instruments),
-        "risk": RiskEngine(settings.risk, portfolio, kernel.core.last_price),
-        "execution": execution,
-        "audit": Audit(),
-    }
-    chosen.update(stages)
-    return OrderPipeline(kernel, list(chosen.values()))
-
-
-def _fee_model(settings: BacktestSettings) -> FeeModel:
-    return FeeModel(settings.fee_rate, settings.fee_per_unit, settings.fee_minimum)
+    node.run()
+    return node.kernel, node.portfolio
 
 
 class _ProgressBar:

@@ -51,6 +51,9 @@ from admf.strategy import Component
 
 Payload = Any
 Sink = Callable[[EventArray, list[Payload | None] | None], None]
+Feed = Callable[[], "tuple[EventArray, list[Payload | None] | None] | None"]
+"""A live source: the next batch of inputs with their payloads (None for none), waiting for
+it; None when the source has ended."""
 
 
 class RunStopped(AdmfError):
@@ -222,6 +225,7 @@ class Kernel:
         on_error: str = "continue",
         flush_at: int = 65_536,
         sink: Sink | None = None,
+        feed: Feed | None = None,
     ) -> None:
         if on_error not in ("continue", "stop"):
             raise AdmfError(f"on_error must be 'continue' or 'stop', got {on_error!r}")
@@ -235,6 +239,10 @@ class Kernel:
         self.rng = random.Random(seed)
         self.on_error = on_error
         self.sink = sink
+        self.feed = feed
+        """Where inputs come from once ``sources`` are used up (a live queue); None: the run
+        ends with them."""
+        self._input_payloads: deque[Payload] = deque()
         self.components: list[Component] = []
         self.errors = 0
         self._subs: list[list[Subscription]] = [[] for _ in range(256)]
@@ -412,6 +420,13 @@ class Kernel:
                     SAMPLE_EVERY,
                     n,
                 )
+                if self.feed is not None and core.done:
+                    # A live source: what happened so far goes to the sink (the log, then the
+                    # venue) before the kernel waits for the next batch.
+                    self._flush()
+                    if not self._extend(self.feed()):
+                        break
+                    continue
                 if core.alarm_due:
                     self._fire_timers()
                     continue
@@ -492,6 +507,20 @@ class Kernel:
         }
         self.emit(Event(Kind.ERROR, 0, order_id=seq), detail)
 
+    def _extend(self, batch: tuple[EventArray, list[Payload | None] | None] | None) -> bool:
+        """Appends a live batch of inputs; False at the end of the source."""
+        if batch is None:
+            return False
+        events, payloads = batch
+        if payloads is not None:
+            # Inputs are sequenced in the order they are appended: their payloads wait in that
+            # order until `_flush` knows their seqs (one per flagged input, always). A batch
+            # without payloads (None) has no flagged input.
+            marked = np.flatnonzero(events["flags"] & F_HAS_PAYLOAD).tolist()
+            self._input_payloads.extend(b"" if payloads[i] is None else payloads[i] for i in marked)
+        self.core.extend(np.ascontiguousarray(events).view(np.uint8))
+        return True
+
     def _fire_timers(self) -> None:
         due = self.core.peek_ts
         if due is None:
@@ -515,6 +544,14 @@ class Kernel:
             return
         events = raw.view(EVENT_DTYPE)
         payloads: list[Payload | None] | None = None
+        if self._input_payloads:
+            flags = events["flags"]
+            with_payload = np.flatnonzero(
+                (flags & Flag.INPUT != 0) & (flags & F_HAS_PAYLOAD != 0)
+            ).tolist()
+            first = int(events["seq"][0])
+            for i in with_payload:
+                self._payloads[first + i] = self._input_payloads.popleft()
         if self._payloads:
             first = int(events["seq"][0])
             payloads = [None] * len(events)
@@ -522,9 +559,10 @@ class Kernel:
                 payloads[seq - first] = payload
             self.payloads.update(self._payloads)
             self._payloads.clear()
-        hash_outputs(events, payloads, self._event_hash, self._payload_hash)
         if self.sink is not None:
+            # First the sink (a live session's log, then its venue): hashing can wait.
             self.sink(events, payloads)
+        hash_outputs(events, payloads, self._event_hash, self._payload_hash)
         for kind, handler, stats in self._batch_handlers:
             mine = events[events["kind"] == kind]
             if len(mine):

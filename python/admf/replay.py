@@ -81,7 +81,7 @@ def read_recording(path: str | os.PathLike[str]) -> Recording:
 
     events = from_arrow(table.drop_columns([PAYLOAD_COLUMN]))
     payloads = [None if p is None else bytes(p) for p in table.column(PAYLOAD_COLUMN).to_pylist()]
-    if config.get("command") not in ("backtest", "replay-as-backtest"):
+    if config.get("command") not in ("backtest", "replay-as-backtest", "live"):
         raise AdmfError(
             f"{path} was not recorded by a backtest (its manifest's command is "
             f"{config.get('command')!r}); nothing to replay"
@@ -144,8 +144,17 @@ def replay(path: str | os.PathLike[str]) -> ReplayReport:
     rec = read_recording(path)
     cfg = rec.config
     settings = BacktestSettings.from_dict(cfg["settings"])
-    collector = _Collector(None)
-    kernel, _ = _rerun(cfg["strategy"], cfg["params"], settings, rec.inputs, cfg["data"], collector)
+    if cfg["command"] == "live":
+        from admf.live.record import rerun_live
+        from admf.log.manifest import Manifest
+
+        run_id = Manifest.read(rec.path).run_id
+        collector, kernel = rerun_live(cfg, run_id, rec.events, rec.payloads)
+    else:
+        collector = _Collector(None)
+        kernel, _ = _rerun(
+            cfg["strategy"], cfg["params"], settings, rec.inputs, cfg["data"], collector
+        )
     replayed = collector.events()
     replayed_payloads: list[Payload | None] = [None] * len(replayed)
     for seq, payload in kernel.payloads.items():

@@ -176,6 +176,19 @@ impl KernelCore {
         }
     }
 
+    /// Appends inputs that arrived after the kernel started (a live source draining its
+    /// queue), flagged as inputs and in arrival order; the inputs already consumed are
+    /// dropped first, so a long session keeps only what it has not sequenced yet.
+    pub fn extend(&mut self, more: &[Event]) {
+        self.inputs.drain(..self.pos);
+        self.pos = 0;
+        self.inputs.extend(more.iter().map(|e| Event {
+            seq: 0,
+            flags: e.flags | flags::INPUT,
+            ..*e
+        }));
+    }
+
     /// Sequences an event made by a component (a command, a venue report, a signal). A zero
     /// timestamp means now.
     pub fn emit(&mut self, mut e: Event) -> Event {
@@ -236,6 +249,21 @@ impl KernelCore {
 mod tests {
     use super::*;
     use crate::event::Kind;
+
+    #[test]
+    fn extended_inputs_continue_the_sequence() {
+        let mut k = KernelCore::new(vec![Event::new(Kind::Bar, 1)], 1, 100);
+        k.subscribe(Kind::Bar as u8, true);
+        assert_eq!(k.advance().unwrap().seq, 1);
+        assert!(k.advance().is_none() && k.done());
+        k.extend(&[Event::new(Kind::Bar, 5), Event::new(Kind::Bar, 3)]);
+        assert!(!k.done());
+        let a = k.advance().unwrap();
+        let b = k.advance().unwrap();
+        assert_eq!((a.seq, a.ts, b.seq, b.ts), (2, 5, 3, 5));
+        assert_ne!(b.flags & flags::INPUT, 0);
+        assert_eq!(k.remaining(), 0);
+    }
 
     #[test]
     fn unsubscribed_inputs_stay_in_rust_and_commands_take_the_next_seq() {

@@ -23,6 +23,7 @@ COMMANDS: tuple[str, ...] = (
     "backtest",
     "optimize",
     "replay",
+    "live",
     "report",
     "query",
     "verify",

@@ -41,6 +41,9 @@ def run(args: argparse.Namespace) -> int:
         params = parse_params(args.param) if args.param else None
         result = replay_as_backtest(args.log, args.strategy, params, args.log_dir)
         print_result(result, f"replay of {args.log} as a backtest of {result.strategy}", NAME)
+        from admf.live.record import print_live_diff
+
+        print_live_diff(args.log, result)
         return exit_code(result, NAME, args.allow_errors)
     from admf.replay import replay
 

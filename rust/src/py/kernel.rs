@@ -409,6 +409,13 @@ impl PyKernelCore {
         std::mem::take(&mut self.venue_errors)
     }
 
+    /// Appends inputs (bytes of EVENT_DTYPE records) that arrived after the kernel started,
+    /// in arrival order: how a live source feeds the kernel batch by batch.
+    fn extend(&mut self, events: PyReadonlyArray1<'_, u8>) -> PyResult<()> {
+        self.core.extend(&events_from_bytes(events.as_slice()?)?);
+        Ok(())
+    }
+
     /// Sequences an event made by a component; a zero ts means now. Returns it sequenced.
     fn emit(&mut self, event: &Bound<'_, PyEvent>) -> PyEvent {
         PyEvent {

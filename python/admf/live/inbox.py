@@ -1,0 +1,145 @@
+"""The live node's inputs: adapters push into the Rust ``EventQueue``; the kernel thread
+drains it in batches.
+
+Payloads cannot travel in the 64-byte records, so an event with a payload carries a key in
+its ``payload`` slot and the payload waits in a table until the kernel's feed takes the event
+out of the queue (the key is recorded with the event; a replay feeds the recorded payloads
+directly).
+
+Back-pressure (the queue is bounded): orders, acknowledgements, fills and the session's own
+records are never dropped: `Inbox.push` waits for room. Market data may be conflated:
+`Inbox.offer_market` keeps only the latest message per (kind, instrument) while the queue is
+full, re-offers it when there is room, and counts what it replaced in a ``CONFLATED`` record.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from typing import Any
+
+import numpy as np
+
+from admf._core import Event
+from admf.clock import WallClock
+from admf.events import F_HAS_PAYLOAD, EventArray
+from admf.kernel import Payload
+from admf.live.codes import LiveCode, live_event
+from admf.queue import EndOfStream, EventQueue, QueueClosed, QueueFull
+
+_WAIT_SLICE = 0.05
+"""Seconds one wait of the kernel thread (or of a producer for room) blocks before it looks
+again at whether the session is ending."""
+
+
+class Inbox:
+    """Producers' side of the queue, and the kernel's feed (see the module docstring)."""
+
+    def __init__(self, capacity: int = 65_536, clock: WallClock | None = None) -> None:
+        self.queue = EventQueue(capacity)
+        self.clock = clock or WallClock()
+        self._payloads: dict[int, Any] = {}
+        self._keys = itertools.count(1)
+        self._conflated: dict[tuple[int, int], Event] = {}
+        self._lock = threading.Lock()
+        self.conflated = 0
+        self._recorded = 0
+        """Market messages replaced by a newer one while the queue was full."""
+        self.max_batch = 4096
+        self.consumer_gone = threading.Event()
+        """Set when the kernel stopped draining (it failed or ended): a push no longer waits
+        for room that will never come."""
+
+    def now(self) -> int:
+        return self.clock.now_ns()
+
+    # -- producers (any thread) -----------------------------------------------------------
+
+    def push(self, event: Event, payload: Payload | None = None) -> None:
+        """Pushes an event that must not be lost, waiting for room if the queue is full.
+        After the session closed its queue (it is over: nothing more can be applied or
+        logged) the event is dropped."""
+        if self.queue.closed:
+            return
+        if payload is not None:
+            key = next(self._keys)
+            self._payloads[key] = payload
+            event = event.replace(flags=event.flags | F_HAS_PAYLOAD, payload=key)
+        try:
+            if self.queue.push(event):
+                return
+            while not self.consumer_gone.is_set():
+                try:
+                    self.queue.push_wait(event, _WAIT_SLICE)
+                    return
+                except QueueFull:
+                    continue
+        except QueueClosed:
+            return  # closed meanwhile (see above)
+
+    def record(self, code: LiveCode, payload: Payload | None = None, *, aux: int = 0) -> None:
+        """Pushes one of the session's own records, stamped now."""
+        self.push(live_event(code, self.now(), aux=aux), payload)
+
+    def offer_market(self, event: Event) -> None:
+        """Pushes market data, conflating it while the queue is full."""
+        if self.queue.closed:
+            return
+        if self._conflated:
+            self._retry_conflated()
+        if self._conflated or not self.queue.push(event):
+            with self._lock:
+                key = (event.kind, event.instrument)
+                if key in self._conflated:
+                    self.conflated += 1
+                self._conflated[key] = event
+
+    def _retry_conflated(self) -> None:
+        with self._lock:
+            pending = list(self._conflated.items())
+            for key, event in pending:
+                if not self.queue.push(event):
+                    return
+                del self._conflated[key]
+            if not self._conflated and self.conflated > self._recorded:
+                record = live_event(LiveCode.CONFLATED, self.now(), qty=self.conflated)
+                if self.queue.push(record):
+                    self._recorded = self.conflated
+
+    def close(self) -> None:
+        """Ends the input stream: the kernel drains what is queued (the conflated messages
+        still waiting and their count included, waiting for room), then stops."""
+        with self._lock:
+            waiting = list(self._conflated.values())
+            self._conflated.clear()
+        for event in waiting:
+            self.push(event)
+        if self.conflated > self._recorded:
+            self.push(live_event(LiveCode.CONFLATED, self.now(), qty=self.conflated))
+            self._recorded = self.conflated
+        self.queue.close()
+
+    # -- the kernel thread ----------------------------------------------------------------
+
+    def feed(self) -> tuple[EventArray, list[Payload | None] | None] | None:
+        """The next batch of inputs with their payloads, waiting for one; None at the end."""
+        queue = self.queue
+        while True:
+            try:
+                batch = queue.pop_batch(self.max_batch, timeout=_WAIT_SLICE)
+            except EndOfStream:
+                return None
+            if len(batch):
+                return batch, self._take_payloads(batch)
+
+    def _take_payloads(self, batch: EventArray) -> list[Payload | None] | None:
+        if not self._payloads:
+            return None
+        marked = np.flatnonzero(batch["flags"] & F_HAS_PAYLOAD)
+        if not len(marked):
+            return None
+        payloads: list[Payload | None] = [None] * len(batch)
+        keys = batch["payload"]
+        for i in marked.tolist():
+            payloads[i] = self._payloads.pop(int(keys[i]), "")
+        return payloads

@@ -1,0 +1,144 @@
+"""The ``replay`` data adapter: history played as live market data (a dry run).
+
+It plays data files (bars, quotes, trades, as ``admf backtest`` reads them; option ``data``,
+paths joined by ``+`` on the command line) or the market data of a recorded session's log
+(option ``log``), at real time times ``speed`` (``speed=0``: as fast as the node takes
+them); a resumed session goes on after the last market data its log holds. Each message is
+stamped with the local time it is pushed at, like a venue's; its recorded time is kept as
+the venue's time (quotes and trades: the ``payload`` slot; bars: a ``CLOCK`` reading before
+each bar time, recorded time in ``aux``).
+
+Files are read in a worker thread, so the event loop never blocks on the disk. Nothing is
+conflated: a replay waits for room in the queue instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+
+from admf._core import Event, merge
+from admf.clock import clock_event
+from admf.events import EVENT_DTYPE, EventArray, Flag, Kind
+from admf.live.adapter import AdapterContext, LiveSetupError
+
+_BATCH = 256
+"""Messages pushed per look at the clock when behind."""
+
+
+def _load_files(paths: list[str], count: int) -> EventArray:
+    from admf.backtest import load_source
+
+    if len(paths) != count:
+        raise LiveSetupError(
+            f"replay adapter: {len(paths)} data files for {count} symbols; give one per symbol"
+        )
+    sources = [load_source(p, i + 1).events for i, p in enumerate(paths)]
+    merged = merge([np.ascontiguousarray(s).view(np.uint8) for s in sources])
+    return np.frombuffer(merged, dtype=EVENT_DTYPE).copy()
+
+
+def _load_log(path: str) -> EventArray:
+    from admf.replay import MARKET_KINDS, read_recording
+
+    rec = read_recording(path)
+    inputs = rec.inputs
+    market = inputs[np.isin(inputs["kind"], [int(k) for k in MARKET_KINDS])].copy()
+    market["flags"] &= ~np.uint16(Flag.INPUT)
+    return market
+
+
+class ReplayData:
+    """See the module docstring."""
+
+    def __init__(self, context: AdapterContext) -> None:
+        options = dict(context.options)
+        self.context = context
+        self.inbox = context.inbox
+        data = options.get("data")
+        log = options.get("log")
+        if (data is None) == (log is None):
+            raise LiveSetupError("replay adapter: give exactly one of the options data and log")
+        self.paths: list[str] = (
+            [p for p in data.split("+") if p] if isinstance(data, str) else list(data or [])
+        )
+        self.log_path = log
+        try:
+            self.speed = float(options.get("speed", 1.0))
+        except (TypeError, ValueError):
+            raise LiveSetupError(
+                f"replay adapter: speed must be a number >= 0, got {options.get('speed')!r}"
+            ) from None
+        if not self.speed >= 0:
+            raise LiveSetupError(f"replay adapter: speed must be >= 0, got {self.speed}")
+        self.events: EventArray | None = None
+        self.played = 0
+
+    async def connect(self) -> None:
+        if self.log_path is not None:
+            self.events = await asyncio.to_thread(_load_log, str(self.log_path))
+        else:
+            self.events = await asyncio.to_thread(
+                _load_files, self.paths, len(self.context.symbols)
+            )
+
+    async def run(self) -> None:
+        assert self.events is not None
+        events = self.events
+        if self.context.after_ns:
+            # A resumed session: go on after what its log already holds.
+            events = events[events["ts"] > self.context.after_ns]
+        if not len(events):
+            return
+        loop = asyncio.get_running_loop()
+        inbox = self.inbox
+        start_wall = loop.time()
+        first = int(events["ts"][0])
+        last_clock = None
+        for i in range(len(events)):
+            row = events[i]
+            venue_ts = int(row["ts"])
+            if self.speed > 0:
+                due = start_wall + (venue_ts - first) / 1e9 / self.speed
+                delay = due - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            elif i % _BATCH == 0:
+                await asyncio.sleep(0)
+            now = inbox.now()
+            kind = int(row["kind"])
+            if kind == Kind.BAR:
+                if venue_ts != last_clock:
+                    inbox.push(clock_event(now, venue_ts))
+                    last_clock = venue_ts
+                payload = int(row["payload"])
+            elif kind in (Kind.QUOTE, Kind.TRADE):
+                payload = venue_ts
+            else:
+                payload = int(row["payload"])
+            inbox.push(
+                Event(
+                    kind,
+                    now,
+                    instrument=int(row["instrument"]),
+                    side=int(row["side"]),
+                    price=int(row["price"]),
+                    qty=int(row["qty"]),
+                    aux=int(row["aux"]),
+                    order_id=int(row["order_id"]),
+                    payload=payload,
+                    flags=int(row["flags"]) & ~int(Flag.HAS_PAYLOAD),
+                )
+            )
+            self.played += 1
+
+    async def disconnect(self) -> None:
+        return None
+
+
+def make_adapter(context: AdapterContext) -> Any:
+    if context.tracker is not None:
+        return None  # no execution side: ``--exec-adapter sim`` simulates it
+    return ReplayData(context)

@@ -1,0 +1,258 @@
+"""The one wiring of a run: kernel, order pipeline, risk, portfolio, strategy and log sink.
+
+A backtest, a replay, a sweep trial and a live session are the same node with different
+inputs and a different execution stage:
+
+- inputs: merged arrays (``sources``: a backtest, the recorded inputs of a replay), then,
+  for a live session, batches drained from the ``EventQueue`` (``feed``);
+- the order path: in Rust inside the kernel (validation, risk, the bar venue, the portfolio's
+  fold), or as Python stages when some are replaced (``stages``), as a live session does:
+  its ``execution`` factory builds the stage that hands commands to a venue adapter once
+  they are in the log, or wraps the simulated bar venue (``--exec-adapter sim``).
+
+Everything (the portfolio, the order path, the strategy and its context, their
+subscriptions) is built here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+from admf._core import Event
+from admf.book import SimVenue
+from admf.events import SCALE, EventArray, Kind, to_fixed
+from admf.kernel import Audit, Feed, Kernel, OrderStage, Payload, Sink, Validation
+from admf.pipeline import OrderPipeline
+from admf.portfolio import Portfolio
+from admf.risk import RiskEngine
+from admf.strategy import HANDLER_KINDS, Context, OrderRoute, Strategy, overridden_handlers
+from admf.venue import (
+    BarVenue,
+    BookVenue,
+    ExecutionRouter,
+    FeeModel,
+    Instruments,
+    SlippageModel,
+)
+
+if TYPE_CHECKING:
+    from admf.backtest import BacktestSettings
+
+RUN_SETTINGS: Final[tuple[str, ...]] = (
+    "initial_cash",
+    "risk",
+    "seed",
+    "on_error",
+    "lot_size",
+    "tick_size",
+)
+"""The settings every run has (of `admf.backtest.BacktestSettings`)."""
+SIMULATION_SETTINGS: Final[tuple[str, ...]] = (
+    "fill_at",
+    "fee_rate",
+    "fee_per_unit",
+    "fee_minimum",
+    "slippage_bps",
+    "maker_fee",
+    "taker_fee",
+    "latency_to_venue_ns",
+    "latency_to_strategy_ns",
+)
+"""The settings a simulated venue adds: how it fills, charges and delays. A live venue does
+these by itself."""
+
+
+def simulation_settings_set(settings: BacktestSettings) -> list[str]:
+    """The simulation settings of ``settings`` that differ from their defaults."""
+    from admf.backtest import BacktestSettings
+
+    default = BacktestSettings()
+    return [n for n in SIMULATION_SETTINGS if getattr(settings, n) != getattr(default, n)]
+
+
+ExecutionFactory = Callable[[Kernel, Portfolio, Callable[[], OrderStage]], OrderStage]
+"""Builds the execution stage of a node from its kernel, its portfolio and a function that
+builds the simulated venues (for a stage that wraps them)."""
+
+
+@dataclasses.dataclass
+class Node:
+    """A wired run, ready to `run` (or already run)."""
+
+    kernel: Kernel
+    portfolio: Portfolio
+    strategy: Strategy
+    pipeline: OrderPipeline | None
+    """The Python order path (None: the order path runs in Rust inside the kernel)."""
+    context: Context
+    execution: OrderStage | None
+    """The execution stage an ``execution`` factory made, if any."""
+    command: Callable[[Event], None]
+    """Where order commands go (what ``ctx.buy`` calls)."""
+
+    def run(self) -> None:
+        self.kernel.run()
+
+
+def build_node(
+    strategy_cls: type[Strategy],
+    params: dict[str, Any],
+    settings: BacktestSettings,
+    sources: Sequence[EventArray],
+    instruments: Sequence[int],
+    sink: Sink | None,
+    *,
+    stages: dict[str, OrderStage] | None = None,
+    progress: Callable[[int], None] | None = None,
+    books: dict[int, int] | None = None,
+    feed: Feed | None = None,
+    execution: ExecutionFactory | None = None,
+) -> Node:
+    """Wires one run. ``books`` maps the instruments traded on the book venue to their tick
+    size; ``stages`` replace stages of the order path (which then runs as Python stages);
+    ``feed`` makes it a live run (inputs after ``sources`` come from it); ``execution``
+    builds the execution stage (a live venue's), with the bar venue at hand for a stage that
+    wraps the simulation."""
+    config = strategy_cls.make_config(params)
+    kernel = Kernel(sources, seed=settings.seed, on_error=settings.on_error, sink=sink, feed=feed)
+    kernel.progress = progress
+    portfolio = Portfolio(to_fixed(settings.initial_cash))
+    portfolio.attach_market(kernel.core)
+    specs = Instruments(
+        lot=to_fixed(settings.lot_size),
+        tick=1 if settings.tick_size is None else to_fixed(settings.tick_size),
+        ticks=dict(books or {}),
+    )
+    book_venues: dict[int, SimVenue] = {}
+    for instrument, tick in sorted((books or {}).items()):
+        book_venues[instrument] = SimVenue(
+            tick,
+            instrument,
+            maker_fee=round(settings.maker_fee * SCALE),
+            taker_fee=round(settings.taker_fee * SCALE),
+            latency_to_venue=settings.latency_to_venue_ns,
+            latency_to_strategy=settings.latency_to_strategy_ns,
+        )
+    stage: OrderStage | None = None
+    pipeline: OrderPipeline | None = None
+    if stages or execution is not None:
+        pipeline, stage = _python_pipeline(
+            kernel,
+            portfolio,
+            settings,
+            instruments,
+            specs,
+            book_venues,
+            dict(stages or {}),
+            execution,
+        )
+        kernel.add_component(pipeline)
+        route: OrderRoute = pipeline
+    else:
+        _rust_order_path(kernel, portfolio, settings, instruments, specs, book_venues)
+        route = kernel.core
+    ctx = Context(
+        kernel, portfolio, instruments[0] if instruments else 0, book_venues, specs, route
+    )
+    strategy = strategy_cls(config, ctx)
+    for handler in overridden_handlers(strategy):
+        for kind_name in HANDLER_KINDS[handler]:
+            kernel.subscribe(
+                Kind[kind_name], getattr(strategy, handler), f"{strategy_cls.__name__}.{handler}"
+            )
+    kernel.add_component(strategy)
+    return Node(kernel, portfolio, strategy, pipeline, ctx, stage, route.command)
+
+
+def _rust_order_path(
+    kernel: Kernel,
+    portfolio: Portfolio,
+    settings: BacktestSettings,
+    instruments: Sequence[int],
+    specs: Instruments,
+    book_venues: dict[int, SimVenue],
+) -> None:
+    """The engine's own order path, in Rust inside the kernel: no Python per order stage."""
+    if book_venues:
+        BookVenue(kernel, book_venues)  # attaches the book venues and reports their errors
+    fees = _fee_model(settings)
+    risk = settings.risk
+
+    def fixed(value: float | None) -> int | None:
+        return None if value is None else round(value * SCALE)
+
+    kernel.core.attach_orders(
+        portfolio,
+        list(instruments),
+        kernel.pending,
+        fill_at=settings.fill_at,
+        fee_rate=fees.rate,
+        fee_per_unit_fx=round(fees.per_unit * SCALE),
+        fee_minimum_fx=round(fees.minimum * SCALE),
+        slippage_bps=settings.slippage_bps,
+        lot_fx=specs.lot,
+        max_order_qty_fx=fixed(risk.max_order_qty),
+        max_notional_fx=fixed(risk.max_notional),
+        max_position_fx=fixed(risk.max_position),
+        max_orders_per_second=risk.max_orders_per_second,
+        daily_loss_limit_fx=fixed(risk.daily_loss_limit),
+        kill_switch=risk.kill_switch,
+    )
+
+
+def _python_pipeline(
+    kernel: Kernel,
+    portfolio: Portfolio,
+    settings: BacktestSettings,
+    instruments: Sequence[int],
+    specs: Instruments,
+    book_venues: dict[int, SimVenue],
+    stages: dict[str, OrderStage],
+    execution: ExecutionFactory | None,
+) -> tuple[OrderPipeline, OrderStage | None]:
+    """The order path as Python stages, ``stages`` replacing some (and ``execution`` building
+    the execution stage around the simulated venue): the engine's own stages decide as the
+    Rust path does, event for event. Returns the pipeline and the stage ``execution`` made."""
+    venue = BarVenue(
+        kernel,
+        portfolio,
+        _fee_model(settings),
+        SlippageModel(settings.slippage_bps),
+        fill_at=settings.fill_at,
+        lot=specs.lot,
+    )
+    simulated: OrderStage = venue
+    if book_venues:
+        book_venue = BookVenue(kernel, book_venues)
+        simulated = ExecutionRouter(dict.fromkeys(book_venues, book_venue), venue)
+    made: OrderStage | None = None
+    if execution is not None:
+        made = stages["execution"] = execution(kernel, portfolio, lambda: simulated)
+    # The venue (subscribed first, when it was made) fills pending orders on a bar before the
+    # strategy sees it; the portfolio folds a fill before the strategy hears of it.
+    kernel.subscribe(Kind.FILL, portfolio.apply, "portfolio")
+    chosen: dict[str, OrderStage] = {
+        "validation": Validation(instruments),
+        "risk": RiskEngine(settings.risk, portfolio, kernel.core.last_price),
+        "execution": simulated,
+        "audit": Audit(),
+    }
+    chosen.update(stages)
+    return OrderPipeline(kernel, list(chosen.values())), made
+
+
+def _fee_model(settings: BacktestSettings) -> FeeModel:
+    return FeeModel(settings.fee_rate, settings.fee_per_unit, settings.fee_minimum)
+
+
+__all__ = [
+    "RUN_SETTINGS",
+    "SIMULATION_SETTINGS",
+    "ExecutionFactory",
+    "Node",
+    "Payload",
+    "build_node",
+    "simulation_settings_set",
+]

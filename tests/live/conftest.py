@@ -1,0 +1,183 @@
+"""The paper exchange (``admf.exchange``) on a loopback ephemeral port, served from a thread
+with its own event loop, for live sessions to trade against; and helpers to compare what the
+venue holds with what a session's log says."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pytest
+
+from admf.events import Flag, Kind
+from admf.exchange import Credentials, ExchangeConfig, ExchangeServer
+from admf.live.alpaca import KEY_ENV, SECRET_ENV
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+ORCL = str(DATA / "orcl-1995-daily-100.csv")
+KEY, SECRET = "PKADMFLIVE0000000001", "live-test-secret-never-logged-0123456789ab"
+BAR_NS = 86_400 * 10**9
+T = TypeVar("T")
+
+
+class Exchange:
+    """An ``ExchangeServer`` in a thread, paused until `play`."""
+
+    def __init__(self, faults: dict[str, Any] | None = None) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.config = ExchangeConfig(data=(ORCL,), paused=True)
+        self.faults = faults
+        self.server: ExchangeServer | None = None
+        self._started: Future[None] = Future()
+        self._stop: asyncio.Event | None = None
+        self.thread = threading.Thread(target=self._run, name="exchange", daemon=True)
+        self.thread.start()
+        self._started.result(timeout=30)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self._serve())
+        finally:
+            self.loop.close()
+
+    async def _serve(self) -> None:
+        self._stop = asyncio.Event()
+        creds = [(Credentials(KEY, SECRET), None)]
+        async with ExchangeServer(self.config, creds, self.faults) as server:
+            self.server = server
+            self._started.set_result(None)
+            await self._stop.wait()
+
+    def call(self, fn: Callable[[], T]) -> T:
+        async def run() -> T:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout=30)
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return self.server.url
+
+    def play(self, bars_per_second: float) -> None:
+        server = self.server
+        assert server is not None
+
+        def go() -> None:
+            server.speed = bars_per_second * BAR_NS / 1e9
+            server.paused = False
+            server._anchor = None
+            server._wake.set()
+
+        self.call(go)
+
+    def data_clients(self) -> int:
+        server = self.server
+        assert server is not None
+        return self.call(lambda: sum(1 for c in server.hub.clients if c.key_id))
+
+    def set_faults(self, faults: dict[str, Any]) -> None:
+        server = self.server
+        assert server is not None
+        self.call(lambda: server.faults.update(faults))
+
+    def orders(self) -> list[dict[str, Any]]:
+        server = self.server
+        assert server is not None
+        return self.call(
+            lambda: [
+                {
+                    "client_order_id": o.client_order_id,
+                    "status": o.status,
+                    "filled_qty": o.filled_qty,
+                    "side": o.side,
+                }
+                for o in server.core.orders.values()
+            ]
+        )
+
+    def position(self, symbol: str = "ORCL") -> int:
+        server = self.server
+        assert server is not None
+
+        def get() -> int:
+            pos = server.core.accounts[KEY].positions.get(symbol)
+            return 0 if pos is None else int(pos.qty)
+
+        return self.call(get)
+
+    def close(self) -> None:
+        if self._stop is not None:
+            self.loop.call_soon_threadsafe(self._stop.set)
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def exchange() -> Iterator[Exchange]:
+    ex = Exchange()
+    yield ex
+    ex.close()
+
+
+@pytest.fixture
+def credentials(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    monkeypatch.setenv(KEY_ENV, KEY)
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    return KEY, SECRET
+
+
+def alpaca_options(ex: Exchange | ExchangeServer) -> dict[str, Any]:
+    return {
+        "trading_url": ex.url,
+        "data_url": ex.url.replace("http", "ws", 1) + "/v2/iex",
+        "backoff_min": 0.02,
+        "backoff_max": 0.2,
+        "poll_interval": 0.1,
+        "timeout": 2.0,
+        "inflight_check": 0.2,
+    }
+
+
+def play_when_connected(
+    ex: Exchange, bars_per_second: float, faults: dict[str, Any] | None = None
+) -> threading.Thread:
+    """Starts the exchange's replay (with ``faults`` switched on) once a session's market
+    data stream is subscribed."""
+
+    def wait() -> None:
+        for _ in range(500):
+            if ex.data_clients():
+                if faults:
+                    ex.set_faults(faults)
+                ex.play(bars_per_second)
+                return
+            threading.Event().wait(0.01)
+
+    thread = threading.Thread(target=wait, daemon=True)
+    thread.start()
+    return thread
+
+
+def node_fills(events: np.ndarray) -> np.ndarray:
+    inputs = (events["flags"] & Flag.INPUT) != 0
+    return events[(events["kind"] == Kind.FILL) & inputs]
+
+
+def drop_data_clients(ex: Exchange) -> int:
+    """Cuts every market data connection abruptly (as a network failure would)."""
+    server = ex.server
+    assert server is not None
+
+    def drop() -> int:
+        clients = [c for c in server.hub.clients if not c.stream.closed]
+        for client in clients:
+            client.stream.drop()
+        return len(clients)
+
+    return ex.call(drop)

@@ -1,0 +1,89 @@
+"""Strategies of the live tests (importable as ``tests.live.strategies:NAME`` when the tests
+run from the repository root, as ``python -m pytest`` and ``python -m admf`` do)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from admf import Event, Strategy, StrategyConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class FlipConfig(StrategyConfig):
+    every: int = 3
+    qty: int = 10
+
+
+class Flip(Strategy):
+    """Buys ``qty`` at market every ``every`` bars while flat and sells it ``every`` bars
+    later: many orders and fills on a short data file."""
+
+    Config = FlipConfig
+    config: FlipConfig
+
+    def on_start(self) -> None:
+        self.bars = 0
+
+    def on_bar(self, bar: Event) -> None:
+        self.bars += 1
+        if self.bars % self.config.every:
+            return
+        if self.ctx.position() == 0:
+            self.ctx.buy(self.config.qty)
+        elif self.ctx.position() > 0:
+            self.ctx.sell(self.ctx.position())
+
+
+@dataclasses.dataclass(frozen=True)
+class RestingConfig(StrategyConfig):
+    qty: int = 5
+    below: float = 0.5
+    """Limit price as a fraction of the first close: far below the market, so it rests."""
+
+
+class Resting(Strategy):
+    """Places one buy limit far below the market on its first bar and keeps it open."""
+
+    Config = RestingConfig
+    config: RestingConfig
+
+    def on_start(self) -> None:
+        self.placed = False
+
+    def on_bar(self, bar: Event) -> None:
+        if not self.placed:
+            self.placed = True
+            self.ctx.buy(self.config.qty, price=round(bar.close * self.config.below, 2))
+
+
+@dataclasses.dataclass(frozen=True)
+class TimedConfig(StrategyConfig):
+    every_ms: int = 300
+    times: int = 3
+
+
+class Timed(Strategy):
+    """Sets a timer from ``on_start`` and re-arms it: signals at wall-clock intervals, fired by
+    the session's ``CLOCK`` readings (and again, identically, in a replay)."""
+
+    Config = TimedConfig
+    config: TimedConfig
+
+    def on_start(self) -> None:
+        self.fired = 0
+        self.ctx.set_timer(after=self.config.every_ms * 1_000_000)
+
+    def on_timer(self, timer: Event) -> None:
+        self.fired += 1
+        self.ctx.emit(self.fired)
+        if self.fired < self.config.times:
+            self.ctx.set_timer(after=self.config.every_ms * 1_000_000)
+
+
+class SlowFlip(Flip):
+    """`Flip` that takes 15 ms per bar: a node slower than its market data."""
+
+    def on_bar(self, bar: Event) -> None:
+        time.sleep(0.015)
+        super().on_bar(bar)

@@ -35,6 +35,7 @@ from admf.errors import AdmfError
 from admf.events import EVENT_DTYPE, EventArray, Flag, Kind
 from admf.kernel import Payload, combine_hashes, hash_outputs
 from admf.log.payload import encode_payload
+from admf.log.verify import VerifyReport
 
 MARKET_KINDS = (
     Kind.BAR,
@@ -139,6 +140,15 @@ def _rerun(
     return kernel, portfolio
 
 
+def reached_its_end(status: VerifyReport, config: dict[str, Any]) -> bool:
+    """Whether a log holds its whole run: a backtest's once it was marked finished; a live
+    session's once a session shut down and closed it (it is never marked finished, since
+    ``admf live --resume`` may go on appending; what happened is all in its inputs)."""
+    if config.get("command") == "live":
+        return status.closed
+    return status.finished
+
+
 def replay(path: str | os.PathLike[str]) -> ReplayReport:
     """Replays a run's recorded inputs and compares every event with the log."""
     rec = read_recording(path)
@@ -179,10 +189,15 @@ def replay(path: str | os.PathLike[str]) -> ReplayReport:
     from admf.log.verify import verify_log
 
     status = verify_log(path).check()  # a log that fails verification is refused
-    if not status.finished:  # compare only what the run reached, and say it did not finish
+    if not reached_its_end(status, cfg):  # compare only what the run reached, and say so
+        what = (
+            "the live session was not shut down (its log was never closed)"
+            if cfg.get("command") == "live"
+            else "the recorded run did not finish"
+        )
         difference = difference or (
-            f"seq {n + 1}: the recorded run did not finish (its log stops at seq "
-            f"{len(rec.events)}; the events it reached match)"
+            f"seq {n + 1}: {what} (its log stops at seq {len(rec.events)}; the events it "
+            "reached match)"
         )
     elif len(rec.events) != len(replayed):
         longer = rec.events if len(rec.events) > n else replayed

@@ -122,9 +122,9 @@ def test_live_tick_to_order(benchmark: Any) -> None:
 
 def test_live_tick_to_order_logged(benchmark: Any, tmp_path: Path) -> None:
     """The same, with each batch appended to the log before its order leaves."""
-    from admf.log import EventLog
+    from admf.log import EventLog, LogOptions
 
-    with EventLog.create(tmp_path, None, fsync="never") as log:
+    with EventLog.create(tmp_path, None, options=LogOptions(fsync="never")) as log:
         node = TickToOrder(log)
         try:
             benchmark.pedantic(node.trip, rounds=TRIPS // 4, warmup_rounds=50, iterations=1)

@@ -21,7 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
+    from admf.log.manifest import Manifest
     from admf.log.verify import verify_log
+    from admf.replay import reached_its_end
     from admf.reporting import write_log_report
     from admf.sweep.table import TABLE_NAME
 
@@ -31,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
         print(f"report: {write_sweep_report(args.log, output)}")
         return 0
-    if not verify_log(args.log).finished:
+    if not reached_its_end(verify_log(args.log), Manifest.read(Path(args.log)).config):
         print(
             f"admf report: warning: {args.log} did not finish; the report shows what it holds",
             file=sys.stderr,

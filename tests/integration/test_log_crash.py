@@ -90,7 +90,12 @@ def run_child_and_kill(root: Path, run_id: str, seed: int, rng: random.Random) -
     assert proc.stdout is not None
     ready = proc.stdout.readline()
     assert ready.startswith("ready"), proc.stderr.read() if proc.stderr else ready
-    acked: list[int] = [0]
+    # The first append of a process pays one-time imports (pyarrow loads its pandas shim
+    # when pandas is installed: about 0.3 s), longer than the kill window: wait for it, so
+    # every kill lands among appends in flight.
+    first = proc.stdout.readline()
+    assert first.strip().isdigit(), proc.stderr.read() if proc.stderr else first
+    acked: list[int] = [0, int(first)]
 
     def reader() -> None:
         assert proc.stdout is not None

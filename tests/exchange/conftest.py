@@ -29,9 +29,18 @@ T = TypeVar("T")
 class RunningExchange:
     """An ``ExchangeServer`` served from a thread; ``call`` runs a function on its loop."""
 
-    def __init__(self, config: ExchangeConfig, faults: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        config: ExchangeConfig,
+        faults: dict[str, Any] | None = None,
+        creds: list[tuple[Credentials, float | None]] | None = None,
+    ) -> None:
         self.loop = asyncio.new_event_loop()
-        creds = [(Credentials(KEY, SECRET), None), (Credentials(OTHER_KEY, OTHER_SECRET), None)]
+        if creds is None:
+            creds = [
+                (Credentials(KEY, SECRET), None),
+                (Credentials(OTHER_KEY, OTHER_SECRET), None),
+            ]
         self.server: ExchangeServer | None = None
         self._config, self._creds, self._faults = config, creds, faults
         self._started: Future[None] = Future()

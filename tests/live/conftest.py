@@ -4,10 +4,8 @@ venue holds with what a session's log says."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +15,7 @@ import pytest
 from admf.events import Flag, Kind
 from admf.exchange import Credentials, ExchangeConfig, ExchangeServer
 from admf.live.alpaca import KEY_ENV, SECRET_ENV
+from tests.exchange.conftest import RunningExchange
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 ORCL = str(DATA / "orcl-1995-daily-100.csv")
@@ -25,45 +24,12 @@ BAR_NS = 86_400 * 10**9
 T = TypeVar("T")
 
 
-class Exchange:
-    """An ``ExchangeServer`` in a thread, paused until `play`."""
+class Exchange(RunningExchange):
+    """The exchange on the ORCL bars with the live tests' key pair, paused until `play`."""
 
     def __init__(self, faults: dict[str, Any] | None = None) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.config = ExchangeConfig(data=(ORCL,), paused=True)
-        self.faults = faults
-        self.server: ExchangeServer | None = None
-        self._started: Future[None] = Future()
-        self._stop: asyncio.Event | None = None
-        self.thread = threading.Thread(target=self._run, name="exchange", daemon=True)
-        self.thread.start()
-        self._started.result(timeout=30)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        try:
-            self.loop.run_until_complete(self._serve())
-        finally:
-            self.loop.close()
-
-    async def _serve(self) -> None:
-        self._stop = asyncio.Event()
-        creds = [(Credentials(KEY, SECRET), None)]
-        async with ExchangeServer(self.config, creds, self.faults) as server:
-            self.server = server
-            self._started.set_result(None)
-            await self._stop.wait()
-
-    def call(self, fn: Callable[[], T]) -> T:
-        async def run() -> T:
-            return fn()
-
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout=30)
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return self.server.url
+        config = ExchangeConfig(data=(ORCL,), paused=True)
+        super().__init__(config, faults, creds=[(Credentials(KEY, SECRET), None)])
 
     def play(self, bars_per_second: float) -> None:
         server = self.server
@@ -111,11 +77,6 @@ class Exchange:
             return 0 if pos is None else int(pos.qty)
 
         return self.call(get)
-
-    def close(self) -> None:
-        if self._stop is not None:
-            self.loop.call_soon_threadsafe(self._stop.set)
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture

@@ -107,13 +107,17 @@ def write_result_report(result: BacktestResult, path: str | os.PathLike[str]) ->
     )
 
 
-def write_log_report(log: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path:
-    """The tear sheet of a logged run, rebuilt from its events."""
+def write_log_report(
+    log: str | os.PathLike[str], path: str | os.PathLike[str], finished: bool | None = None
+) -> Path:
+    """The tear sheet of a logged run, rebuilt from its events. ``finished``: whether the
+    log holds its whole run, if the caller already verified it (None: verified here)."""
     from admf.log.verify import verify_log
     from admf.replay import reached_its_end, read_recording
 
     rec = read_recording(log)
-    finished = reached_its_end(verify_log(log), rec.config)
+    if finished is None:
+        finished = reached_its_end(verify_log(log), rec.config)
     cash: Any = rec.config.get("settings", {}).get("initial_cash", 100_000.0)
     initial_cash = round(float(cash) * SCALE)
     names = {int(d["instrument"]): str(d["name"]) for d in rec.config.get("data", [])}

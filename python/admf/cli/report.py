@@ -33,11 +33,12 @@ def run(args: argparse.Namespace) -> int:
 
         print(f"report: {write_sweep_report(args.log, output)}")
         return 0
-    if not reached_its_end(verify_log(args.log), Manifest.read(Path(args.log)).config):
+    finished = reached_its_end(verify_log(args.log), Manifest.read(Path(args.log)).config)
+    if not finished:
         print(
             f"admf report: warning: {args.log} did not finish; the report shows what it holds",
             file=sys.stderr,
         )
-    path = write_log_report(args.log, output)
+    path = write_log_report(args.log, output, finished)  # verified once, above
     print(f"report: {path}")
     return 0

@@ -151,6 +151,9 @@ def reached_its_end(status: VerifyReport, config: dict[str, Any]) -> bool:
 
 def replay(path: str | os.PathLike[str]) -> ReplayReport:
     """Replays a run's recorded inputs and compares every event with the log."""
+    from admf.log.verify import verify_log
+
+    status = verify_log(path).check()  # a log that fails verification is refused, before any rerun
     rec = read_recording(path)
     cfg = rec.config
     settings = BacktestSettings.from_dict(cfg["settings"])
@@ -186,9 +189,6 @@ def replay(path: str | os.PathLike[str]) -> ReplayReport:
             f"seq {first + 1}: the {what} differs\n  recorded: {_describe(rec.events[first])}"
             f"\n  replayed: {_describe(replayed[first])}"
         )
-    from admf.log.verify import verify_log
-
-    status = verify_log(path).check()  # a log that fails verification is refused
     if not reached_its_end(status, cfg):  # compare only what the run reached, and say so
         what = (
             "the live session was not shut down (its log was never closed)"

@@ -414,7 +414,6 @@ class Kernel:
                     self._handlers,
                     self._pending,
                     self._drain_pending,
-                    self._dispatch_timed,
                     self._handler_error,
                     RunStopped,
                     SAMPLE_EVERY,

@@ -15,9 +15,9 @@ from __future__ import annotations
 import dataclasses
 import random
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
-from admf._core import Event
+from admf._core import ATR, EMA, RSI, SMA, Bollinger, Event
 from admf.errors import AdmfError
 from admf.events import (
     BUY,
@@ -198,6 +198,9 @@ HANDLER_KINDS: dict[str, tuple[str, ...]] = {
 """Which event kinds each handler receives."""
 
 
+Indicator = TypeVar("Indicator", SMA, EMA, RSI, ATR, Bollinger)
+
+
 def overridden_handlers(strategy: Strategy) -> list[str]:
     """The handler names a strategy's class overrides, in ``HANDLER_KINDS`` order."""
     cls = type(strategy)
@@ -228,6 +231,20 @@ class Context:
         self.instrument = instrument
         """The default instrument (the first data source's)."""
         self._books = books or {}
+
+    def register_indicator(self, indicator: Indicator, instrument: int | None = None) -> Indicator:
+        """Has the kernel feed ``indicator`` (an `admf.indicators` object) with every bar of
+        ``instrument`` (default: ``self.instrument``), in Rust, before any handler sees the
+        bar; returns it. The usual use, in ``on_start``::
+
+            self.fast = self.ctx.register_indicator(SMA(10))
+
+        then ``self.fast.value`` in ``on_bar``: the value after this bar, as a backtrader
+        strategy reads the indicators it declared. SMA, EMA, RSI and Bollinger take the close,
+        ATR the high, low and close. Do not also ``update`` it yourself."""
+        inst = self.instrument if instrument is None else instrument
+        self._kernel.core.feed_indicator(inst, indicator)
+        return indicator
 
     def book(self, instrument: int | None = None) -> Any:
         """The simulated venue of an instrument with book data (``bbo()``, ``depth(side, n)``,

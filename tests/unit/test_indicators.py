@@ -9,9 +9,11 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from admf import SCALE
+from admf import SCALE, Event, Kind, Strategy
+from admf.backtest import BacktestSettings
 from admf.data import read_bars
 from admf.indicators import ATR, EMA, RSI, SMA, Bollinger
+from admf.node import build_node
 
 ORCL = (
     Path(__file__).resolve().parents[1]
@@ -222,3 +224,81 @@ def test_empty_and_short_series() -> None:
     mid, upper, lower = Bollinger(3).compute(np.array([1.0, 2.0]))
     for band in (mid, upper, lower):
         assert np.isnan(band).all()
+
+
+class _Registered(Strategy):
+    """Registers one of each indicator with the kernel and records what ``on_bar`` reads."""
+
+    def on_start(self) -> None:
+        ctx = self.ctx
+        self.fed = [
+            ctx.register_indicator(SMA(10)),
+            ctx.register_indicator(EMA(10)),
+            ctx.register_indicator(RSI(14)),
+            ctx.register_indicator(ATR(14)),
+            ctx.register_indicator(Bollinger(20)),
+        ]
+        self.own = [SMA(10), EMA(10), RSI(14), ATR(14), Bollinger(20)]
+        self.seen: list[tuple[object, ...]] = []
+        self.expected: list[tuple[object, ...]] = []
+
+    def on_bar(self, bar: Event) -> None:
+        sma, ema, rsi, atr, bands = self.own
+        close = bar.close_fx
+        self.expected.append(
+            (
+                sma.update_fixed(close),
+                ema.update_fixed(close),
+                rsi.update_fixed(close),
+                atr.update_fixed(bar.high_fx, bar.low_fx, close),
+                bands.update_fixed(close),
+            )
+        )
+        self.seen.append(tuple(i.value for i in self.fed))
+
+
+def test_the_kernel_feeds_registered_indicators_every_bar_before_on_bar() -> None:
+    events = read_bars(ORCL, instrument=1)
+    node = build_node(_Registered, {}, BacktestSettings(), [events], [1], None)
+    node.run()
+    strategy = node.strategy
+    assert isinstance(strategy, _Registered)
+    assert len(strategy.seen) == len(events)
+    # The same values, bar for bar, as updating the indicators in on_bar.
+    assert strategy.seen == strategy.expected
+    assert strategy.seen[0][0] is None
+    assert strategy.seen[-1][0] is not None
+
+
+def test_registering_something_else_names_what_it_got() -> None:
+    node = build_node(_Registered, {}, BacktestSettings(), [read_bars(ORCL)], [1], None)
+    with pytest.raises(TypeError, match=r"admf\.indicators .* not list"):
+        node.context.register_indicator([], 1)  # type: ignore[type-var]
+
+
+def test_plain_getters_read_what_the_record_holds() -> None:
+    # Event and indicator getters are plain C getters (see rust/src/py/fastcall.rs): the same
+    # values and docstrings as pyo3's.
+    e = Event(
+        Kind.BAR, 7, instrument=1, price=12_500_000_000, qty=-3, aux=2, order_id=9, payload=11
+    )
+    assert (e.ts, e.close_fx, e.close, e.volume_fx, e.open_fx, e.high_fx, e.low_fx) == (
+        7,
+        12_500_000_000,
+        12.5,
+        -3,
+        2,
+        9,
+        11,
+    )
+    assert (e.price, e.qty, e.fee, e.ask_size) == (12.5, -3e-9, 2e-9, 9e-9)
+    assert (e.order_id, e.aux, e.payload) == (9, 2, 11)
+    assert "close_fx" in (type(e).close.__doc__ or "")
+    sma = SMA(2)
+    assert sma.value is None
+    sma.update(1.0)
+    sma.update(2.0)
+    assert sma.value == 1.5
+    assert SMA.value.__doc__ == "The current value, None while warming up."
+    with pytest.raises(AttributeError):
+        e.close = 1.0  # type: ignore[misc]

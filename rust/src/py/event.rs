@@ -31,6 +31,10 @@ pub(crate) fn events_from_bytes(bytes: &[u8]) -> PyResult<Vec<Event>> {
             bytes.len()
         )));
     }
+    // A numpy buffer is normally 8-aligned: then one copy of the whole buffer.
+    if let Ok(events) = bytemuck::try_cast_slice::<u8, Event>(bytes) {
+        return Ok(events.to_vec());
+    }
     Ok(bytes
         .chunks_exact(event::EVENT_SIZE)
         .map(bytemuck::pod_read_unaligned)

@@ -11,7 +11,7 @@ use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::event::SCALE;
+use crate::event::{Event, SCALE};
 use crate::indicators::{self, Bands, IndicatorError};
 
 fn value_error(err: IndicatorError) -> PyErr {
@@ -38,6 +38,18 @@ fn slice<'a, T: numpy::Element>(array: &'a PyReadonlyArray1<'_, T>) -> PyResult<
     array.as_slice().map_err(|_| {
         PyValueError::new_err("expected a contiguous 1-D array; use numpy.ascontiguousarray")
     })
+}
+
+/// The current value of an indicator whose value is one number (for the plain `value`
+/// getter of `super::fastcall`).
+pub(crate) trait CurrentValue: pyo3::PyClass + pyo3::type_object::PyTypeInfo {
+    fn current(&self) -> Option<f64>;
+}
+
+impl CurrentValue for PyAtr {
+    fn current(&self) -> Option<f64> {
+        self.inner.value()
+    }
 }
 
 macro_rules! single_input {
@@ -120,6 +132,12 @@ macro_rules! single_input {
                     self.inner.period(),
                     self.inner.value()
                 )
+            }
+        }
+
+        impl CurrentValue for $wrapper {
+            fn current(&self) -> Option<f64> {
+                self.inner.value()
             }
         }
     };
@@ -368,4 +386,68 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyAtr>()?;
     m.add_class::<PyBollinger>()?;
     Ok(())
+}
+
+/// An indicator the kernel feeds with every bar of one instrument before any handler sees
+/// the bar (`KernelCore.feed_indicator`): a strategy then reads its `value` in `on_bar`
+/// instead of calling `update_fixed` itself, as a backtrader strategy reads the indicators
+/// it declared. The single-price indicators take the bar's close; ATR its high, low and
+/// close.
+pub(crate) enum BarFed {
+    Sma(Py<PySma>),
+    Ema(Py<PyEma>),
+    Rsi(Py<PyRsi>),
+    Atr(Py<PyAtr>),
+    Bollinger(Py<PyBollinger>),
+}
+
+impl BarFed {
+    /// The indicator behind `obj`, or a TypeError naming what it is.
+    pub(crate) fn of(obj: &Bound<'_, PyAny>) -> PyResult<BarFed> {
+        if let Ok(i) = obj.cast::<PySma>() {
+            return Ok(BarFed::Sma(i.clone().unbind()));
+        }
+        if let Ok(i) = obj.cast::<PyEma>() {
+            return Ok(BarFed::Ema(i.clone().unbind()));
+        }
+        if let Ok(i) = obj.cast::<PyRsi>() {
+            return Ok(BarFed::Rsi(i.clone().unbind()));
+        }
+        if let Ok(i) = obj.cast::<PyAtr>() {
+            return Ok(BarFed::Atr(i.clone().unbind()));
+        }
+        if let Ok(i) = obj.cast::<PyBollinger>() {
+            return Ok(BarFed::Bollinger(i.clone().unbind()));
+        }
+        Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "the kernel feeds admf.indicators (SMA, EMA, RSI, ATR, Bollinger), not {}",
+            obj.get_type()
+                .name()
+                .map_or_else(|_| "?".to_owned(), |n| n.to_string())
+        )))
+    }
+
+    /// Feeds one bar (see the slot table of `crate::event`: close in `price`, high in
+    /// `order_id`, low in `payload`).
+    pub(crate) fn update(&self, py: Python<'_>, bar: &Event) {
+        match self {
+            BarFed::Sma(i) => {
+                i.borrow_mut(py).inner.update(bar.price);
+            }
+            BarFed::Ema(i) => {
+                i.borrow_mut(py).inner.update(bar.price);
+            }
+            BarFed::Rsi(i) => {
+                i.borrow_mut(py).inner.update(bar.price);
+            }
+            BarFed::Atr(i) => {
+                i.borrow_mut(py)
+                    .inner
+                    .update(bar.order_id, bar.payload, bar.price);
+            }
+            BarFed::Bollinger(i) => {
+                i.borrow_mut(py).inner.update(bar.price);
+            }
+        }
+    }
 }

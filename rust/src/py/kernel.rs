@@ -1,14 +1,17 @@
 //! `admf._core.KernelCore` and `merge`: the kernel's hot loop seen from Python.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::time::Instant;
 
-use numpy::{PyArray1, PyReadonlyArray1};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::{PyException, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple, PyType};
 
 use super::book::PySimVenue;
 use super::event::{check, events_from_bytes, PyEvent};
+use super::indicators::BarFed;
 use super::orders::PyPortfolio;
 use crate::event::{flags, Event, Kind};
 use crate::kernel::KernelCore;
@@ -18,6 +21,16 @@ use crate::orders::fees::{FeeModel, SlippageModel};
 use crate::orders::path::{Engine, OrderPath};
 use crate::orders::risk::{RiskEngine, RiskLimits};
 use crate::orders::validation::Validation;
+
+/// `obj.name += amount` (a handler's statistics).
+fn add_to(
+    obj: &Bound<'_, PyAny>,
+    name: &Bound<'_, pyo3::types::PyString>,
+    amount: u64,
+) -> PyResult<()> {
+    let before: u64 = obj.getattr(name)?.extract()?;
+    obj.setattr(name, before + amount)
+}
 
 fn is_book_delta(kind: u8) -> bool {
     (Kind::BookAdd as u8..=Kind::BookClear as u8).contains(&kind)
@@ -63,13 +76,16 @@ pub struct PyKernelCore {
     /// The Python kernel's queue of events to dispatch after the current handler (a
     /// `collections.deque`): what a command caused and Python subscribed to goes there.
     pending: Option<Py<PyAny>>,
+    /// Indicators fed every bar of their instrument (see `feed_indicator`).
+    fed: Vec<(u32, BarFed)>,
 }
 
 impl PyKernelCore {
     /// Whether the order path needs events of `kind` to stop in Rust even when no Python
     /// handler wants them (bars for the venue, fills for the portfolio).
     fn needs_in_rust(&self, kind: u8) -> bool {
-        self.orders.is_some() && (kind == Kind::Bar as u8 || kind == Kind::Fill as u8)
+        (self.orders.is_some() && (kind == Kind::Bar as u8 || kind == Kind::Fill as u8))
+            || (!self.fed.is_empty() && kind == Kind::Bar as u8)
     }
 
     /// Sequences `cmd` and runs it down the order path; the events Python subscribed to go
@@ -129,6 +145,7 @@ impl PyKernelCore {
             orders,
             notify,
             ready,
+            fed,
             ..
         } = self;
         loop {
@@ -157,6 +174,13 @@ impl PyKernelCore {
                     }
                 })
             }?;
+            if e.kind == Kind::Bar as u8 {
+                for (instrument, indicator) in fed.iter() {
+                    if *instrument == e.instrument {
+                        indicator.update(py, &e);
+                    }
+                }
+            }
             if let Some((path, portfolio)) = orders {
                 if e.kind == Kind::Bar as u8 {
                     // The venue fills on the bar before anyone sees it: its fills come first.
@@ -198,7 +222,16 @@ impl PyKernelCore {
             notify: [false; 256],
             ready: VecDeque::new(),
             pending: None,
+            fed: Vec::new(),
         })
+    }
+
+    /// Feeds `indicator` (an `admf.indicators` object) every bar of `instrument` from now on,
+    /// in Rust, before any handler sees the bar; in the order the indicators were given.
+    fn feed_indicator(&mut self, instrument: u32, indicator: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.fed.push((instrument, BarFed::of(indicator)?));
+        self.core.subscribe(Kind::Bar as u8, true);
+        Ok(())
     }
 
     /// Hands events of `kind` to Python (True) or keeps them in Rust (False).
@@ -328,16 +361,16 @@ impl PyKernelCore {
     /// Hands every subscribed event to its handlers until the output buffer needs draining,
     /// the alarm is due or everything is done; returns the number of events counted so far.
     /// The loop of `Kernel.run` in Rust: `handlers[kind]` is a tuple of (callable, stats);
-    /// after each handler, `drain()` runs if `pending` is not empty; one event in
-    /// `sample_every` goes to `timed(event)` instead; a handler's exception goes to
-    /// `error(stats, event, exc)`, except `stop` (an exception class), which ends the loop.
+    /// after each handler, `drain()` runs if `pending` is not empty; for one event in
+    /// `sample_every`, each handler call is timed into its stats (`sampled_ns`,
+    /// `sampled_calls`); a handler's exception goes to `error(stats, event, exc)`, except
+    /// `stop` (an exception class), which ends the loop.
     #[allow(clippy::too_many_arguments)]
     fn dispatch(
         slf: &Bound<'_, Self>,
         handlers: &Bound<'_, PyList>,
         pending: &Bound<'_, PyAny>,
         drain: &Bound<'_, PyAny>,
-        timed: &Bound<'_, PyAny>,
         error: &Bound<'_, PyAny>,
         stop: &Bound<'_, PyType>,
         sample_every: u64,
@@ -351,16 +384,16 @@ impl PyKernelCore {
                 return Ok(n);
             };
             n += 1;
+            // The sample is timed here, not in a Python wrapper: the clock is read around
+            // each handler call of one event in `sample_every` and nothing else changes.
+            let timed = n.is_multiple_of(sample_every);
             let event = Bound::new(py, PyEvent { inner })?;
-            if n.is_multiple_of(sample_every) {
-                timed.call1((&event,))?;
-                continue;
-            }
             let chosen = handlers.get_item(inner.kind as usize)?;
             let chosen = chosen.cast::<PyTuple>()?;
             for pair in chosen.iter() {
                 let pair = pair.cast_into::<PyTuple>()?;
                 let handler = pair.get_item(0)?;
+                let start = timed.then(Instant::now);
                 if let Err(err) = handler.call1((&event,)) {
                     // Only an `Exception` is the handler's error (an ERROR event); Ctrl-C
                     // (KeyboardInterrupt), SystemExit and a stop end the run, as in Python.
@@ -368,6 +401,11 @@ impl PyKernelCore {
                         return Err(err);
                     }
                     error.call1((pair.get_item(1)?, &event, err.value(py)))?;
+                }
+                if let Some(start) = start {
+                    let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                    add_to(&pair.get_item(1)?, intern!(py, "sampled_ns"), ns)?;
+                    add_to(&pair.get_item(1)?, intern!(py, "sampled_calls"), 1)?;
                 }
                 if pending.len()? > 0 {
                     drain.call0()?;
@@ -423,9 +461,11 @@ impl PyKernelCore {
         }
     }
 
-    /// Takes the events sequenced so far, as bytes of EVENT_DTYPE records.
-    fn drain<'py>(&mut self, py: Python<'py>) -> Bound<'py, PyArray1<u8>> {
-        to_array(py, &self.core.drain())
+    /// Takes the events sequenced so far, as EVENT_DTYPE records in a uint64 array (8 words
+    /// a record; `.view(EVENT_DTYPE)` reads them). The buffer is handed over, not copied.
+    fn drain<'py>(&mut self, py: Python<'py>) -> Bound<'py, PyArray1<u64>> {
+        let words: Vec<u64> = bytemuck::allocation::cast_vec(self.core.drain());
+        words.into_pyarray(py)
     }
 
     /// Events sequenced per kind code (kinds never seen are left out).

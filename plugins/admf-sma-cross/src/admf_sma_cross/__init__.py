@@ -5,8 +5,9 @@ crosses below, the way backtrader's ``CrossOver`` indicator defines a cross (the
 non-zero difference changed sign), with differences below the price resolution (1e-9) taken
 as zero. Orders are market orders sized by value (``fraction`` of the cash, in currency), so
 the venue buys the whole units that value affords at the fill price, fees included. The
-averages are fed the closes in fixed point (``bar.close_fx``): exact window sums, so the
-crosses are the ones backtrader finds.
+averages are registered with the kernel, which feeds them every bar's close in fixed point
+before ``on_bar`` (as backtrader updates the indicators a strategy declared): exact window
+sums, so the crosses are the ones backtrader finds.
 """
 
 from __future__ import annotations
@@ -37,18 +38,15 @@ class SmaCross(Strategy):
     config: SmaCrossConfig
 
     def on_start(self) -> None:
-        # Bound methods, looked up once: on_bar runs on every bar.
-        self.fast = SMA(self.config.fast).update_fixed
-        self.slow = SMA(self.config.slow).update_fixed
+        self.fast = self.ctx.register_indicator(SMA(self.config.fast))
+        self.slow = self.ctx.register_indicator(SMA(self.config.slow))
         self.last_diff = 0.0
 
     def on_bar(self, bar: Event) -> None:
-        close = bar.close_fx
-        fast = self.fast(close)
-        slow = self.slow(close)
-        if slow is None or fast is None:
-            return
-        diff = fast - slow
+        slow = self.slow.value
+        if slow is None:
+            return  # warming up (the fast average is warm before the slow one)
+        diff = self.fast.value - slow  # type: ignore[operator]
         if -1e-9 < diff < 1e-9:
             return  # no cross: the last non-zero difference stands
         before = self.last_diff

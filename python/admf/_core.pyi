@@ -13,6 +13,7 @@ __all__ = [
     "FIELDS",
     "FLAGS",
     "KINDS",
+    "LIVE_GATE_CODES",
     "RSI",
     "SCALE",
     "SMA",

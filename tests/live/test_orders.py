@@ -94,9 +94,7 @@ def test_a_venue_adapter_gets_the_orders_the_rust_path_let_through(
 
 
 @pytest.mark.parametrize("name", ["ctl-sim", "alpaca-sigint", "alpaca-sigkill-resumed"])
-def test_logs_recorded_through_python_stages_replay_identically(
-    tmp_path: Path, name: str
-) -> None:
+def test_logs_recorded_through_python_stages_replay_identically(tmp_path: Path, name: str) -> None:
     """Live logs recorded before the live gate moved to Rust, when a live node ran the Python
     pipeline (`tests/data/live/README.md`): pause, resume, flatten and stop on the simulated
     venue; an alpaca session reconciling and cancelling its open order on SIGINT; one killed

@@ -57,4 +57,3 @@ K_CUSTOM = int(Kind.CUSTOM)
 def live_event(code: LiveCode, ts: int, *, aux: int = 0, qty: int = 0) -> Event:
     """A live record (``CUSTOM``, ``order_id`` = code) stamped ``ts``."""
     return Event(K_CUSTOM, ts, order_id=int(code), aux=aux, qty=qty)
-

@@ -287,7 +287,10 @@ mod tests {
         assert_eq!(gate.admit(&submit(1, Side::Buy, 10), 0), Some(RECONCILING));
         // Reducing a position passes even while reconciling.
         assert_eq!(gate.admit(&submit(2, Side::Sell, 5), 10 * SCALE), None);
-        assert_eq!(gate.admit(&submit(3, Side::Sell, 11), 10 * SCALE), Some(RECONCILING));
+        assert_eq!(
+            gate.admit(&submit(3, Side::Sell, 11), 10 * SCALE),
+            Some(RECONCILING)
+        );
         gate.record(Code::Reconciled, 0, 7);
         assert_eq!(gate.admit(&submit(4, Side::Buy, 10), 0), None);
         // A resumed session reconciles again; a simulated venue never does.

@@ -143,7 +143,10 @@ impl OrderPath {
 
     /// The commands for the external venue collected since the last call, in seq order.
     pub fn take_commands(&mut self) -> Vec<Event> {
-        self.external.as_mut().map(std::mem::take).unwrap_or_default()
+        self.external
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Sequences a command (submit, cancel, modify; ts 0 = now) and runs it down the path.
@@ -229,7 +232,8 @@ impl OrderPath {
                     self.command(cancel, engine, book);
                 }
                 if action == Action::Flatten {
-                    let instruments: Vec<u32> = self.validation.instruments.iter().copied().collect();
+                    let instruments: Vec<u32> =
+                        self.validation.instruments.iter().copied().collect();
                     for instrument in instruments {
                         let held = engine.portfolio.position(instrument).qty;
                         if held != 0 {

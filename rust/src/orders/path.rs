@@ -453,6 +453,58 @@ mod tests {
     }
 
     #[test]
+    fn flatten_on_an_external_venue_hands_it_the_cancels_and_the_closing_order() {
+        let inputs = vec![
+            bar(1, 10, 10),
+            record(2, Code::Reconciled, 0),
+            input_fill(3, 1, 10, 10),
+            record(4, Code::Flatten, 0),
+            record(5, Code::Stop, 1),
+        ];
+        let mut run = Run::new(inputs, RiskLimits::default(), 0.0);
+        run.path.go_live(true);
+        run.bar();
+        run.bar(); // RECONCILED
+        run.submit(order(1, Side::Buy, 10, 0));
+        let resting = Event {
+            price: 5 * SCALE,
+            flags: 0,
+            ..order(2, Side::Buy, 10, 0)
+        };
+        run.submit(resting);
+        assert_eq!(run.path.take_commands().len(), 2);
+        run.bar(); // order 1 filled at the venue
+        assert_eq!(run.portfolio.position(1).qty, 10 * SCALE);
+        run.bar(); // FLATTEN
+        let taken: Vec<(u8, i64, u8)> = run
+            .path
+            .take_commands()
+            .iter()
+            .map(|e| (e.kind, e.order_id, e.side))
+            .collect();
+        assert_eq!(
+            taken,
+            [
+                (Kind::OrderCancel as u8, 2, 0),
+                (Kind::OrderSubmit as u8, 100, Side::Sell as u8),
+            ]
+        );
+        // Nothing is canceled until the venue says so: the STOP cancels both again.
+        run.bar();
+        let ids: Vec<i64> = run
+            .path
+            .take_commands()
+            .iter()
+            .map(|e| e.order_id)
+            .collect();
+        assert_eq!(ids, [2, 100]);
+        assert_eq!(
+            run.path.gate.as_ref().unwrap().stop_seq,
+            Some(run.core.next_seq() - 3)
+        );
+    }
+
+    #[test]
     fn flatten_cancels_open_orders_then_closes_positions_through_the_path() {
         let inputs = vec![
             bar(1, 10, 10),

@@ -13,6 +13,7 @@ __all__ = [
     "FIELDS",
     "FLAGS",
     "KINDS",
+    "LIVE_GATE_CODES",
     "RSI",
     "SCALE",
     "SMA",
@@ -41,6 +42,7 @@ SCALE: Final[int]
 FIELDS: Final[list[tuple[str, int, str]]]
 KINDS: Final[list[tuple[str, int]]]
 FLAGS: Final[list[tuple[str, int]]]
+LIVE_GATE_CODES: Final[list[tuple[str, int]]]
 
 class QueueClosed(Exception): ...
 class EndOfStream(QueueClosed): ...
@@ -327,6 +329,11 @@ class KernelCore:
         daily_loss_limit_fx: int | None = None,
         kill_switch: bool = False,
     ) -> None: ...
+    def attach_live(self, *, external: bool) -> None: ...
+    def take_commands(self) -> list[Event]: ...
+    @property
+    def stop_seq(self) -> int | None: ...
+    def next_order_id(self) -> int: ...
     def command(self, event: Event) -> None: ...
     def submit(
         self,

@@ -255,7 +255,6 @@ class Kernel:
         self.payloads: dict[int, Payload] = {}
         """Every payload of the run so far, by the seq of its event."""
         self._timers: list[tuple[int, int]] = []
-        self._next_order_id = 1
         self._next_timer_id = 1
         self._event_hash = hashlib.sha256()
         self._payload_hash = hashlib.sha256()
@@ -346,9 +345,9 @@ class Kernel:
         self.components.append(component)
 
     def next_order_id(self) -> int:
-        order_id = self._next_order_id
-        self._next_order_id += 1
-        return order_id
+        """A fresh order id of the run (counted in Rust, where the live gate takes the ids of
+        the orders it makes)."""
+        return self.core.next_order_id()
 
     # -- emitting -----------------------------------------------------------------------
 

@@ -5,10 +5,15 @@ inputs and a different execution stage:
 
 - inputs: merged arrays (``sources``: a backtest, the recorded inputs of a replay), then,
   for a live session, batches drained from the ``EventQueue`` (``feed``);
-- the order path: in Rust inside the kernel (validation, risk, the bar venue, the portfolio's
-  fold), or as Python stages when some are replaced (``stages``), as a live session does:
-  its ``execution`` factory builds the stage that hands commands to a venue adapter once
-  they are in the log, or wraps the simulated bar venue (``--exec-adapter sim``).
+- the order path runs in Rust inside the kernel (``KernelCore.attach_orders``: validation,
+  risk, the bar venue or the book venue of an instrument with one, the portfolio's fold of
+  every fill, the venue's and the input ones alike). A live node (``feed``) adds the live
+  gate after risk (``KernelCore.attach_live``; ``rust/src/orders/gate.rs``), and with an
+  ``external`` venue the commands that pass it are collected in Rust for the session, which
+  hands them to the venue adapter once the log holds them (`admf.live.session`); without,
+  the simulated venues fill them (``--exec-adapter sim``);
+- a backtest with a stage replaced by a plugin (``stages``) runs the order path as Python
+  stages instead (`admf.pipeline`), deciding event for event as the Rust one.
 
 Everything (the portfolio, the order path, the strategy and its context, their
 subscriptions) is built here and nowhere else.
@@ -22,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from admf._core import Event
 from admf.book import SimVenue
+from admf.errors import AdmfError
 from admf.events import SCALE, EventArray, Kind, to_fixed
 from admf.kernel import Audit, Feed, Kernel, OrderStage, Payload, Sink, Validation
 from admf.pipeline import OrderPipeline
@@ -72,11 +78,6 @@ def simulation_settings_set(settings: BacktestSettings) -> list[str]:
     return [n for n in SIMULATION_SETTINGS if getattr(settings, n) != getattr(default, n)]
 
 
-ExecutionFactory = Callable[[Kernel, Portfolio, Callable[[], OrderStage]], OrderStage]
-"""Builds the execution stage of a node from its kernel, its portfolio and a function that
-builds the simulated venues (for a stage that wraps them)."""
-
-
 @dataclasses.dataclass
 class Node:
     """A wired run, ready to `run` (or already run)."""
@@ -87,8 +88,6 @@ class Node:
     pipeline: OrderPipeline | None
     """The Python order path (None: the order path runs in Rust inside the kernel)."""
     context: Context
-    execution: OrderStage | None
-    """The execution stage an ``execution`` factory made, if any."""
     command: Callable[[Event], None]
     """Where order commands go (what ``ctx.buy`` calls)."""
 
@@ -108,13 +107,20 @@ def build_node(
     progress: Callable[[int], None] | None = None,
     books: dict[int, int] | None = None,
     feed: Feed | None = None,
-    execution: ExecutionFactory | None = None,
+    external: bool = False,
 ) -> Node:
     """Wires one run. ``books`` maps the instruments traded on the book venue to their tick
     size; ``stages`` replace stages of the order path (which then runs as Python stages);
-    ``feed`` makes it a live run (inputs after ``sources`` come from it); ``execution``
-    builds the execution stage (a live venue's), with the bar venue at hand for a stage that
-    wraps the simulation."""
+    ``feed`` makes it a live run (inputs after ``sources`` come from it, and the live gate
+    joins the order path); ``external``: a live run's orders go to a venue adapter
+    (``KernelCore.take_commands``) instead of the simulated venues."""
+    if feed is None and external:
+        raise AdmfError("external: only a live node (with a feed) has an external venue")
+    if feed is not None and stages:
+        raise AdmfError(
+            f"stages: a live node runs the engine's order path; replaced stages "
+            f"({', '.join(sorted(stages))}) go with backtests"
+        )
     config = strategy_cls.make_config(params)
     kernel = Kernel(sources, seed=settings.seed, on_error=settings.on_error, sink=sink, feed=feed)
     kernel.progress = progress
@@ -135,23 +141,17 @@ def build_node(
             latency_to_venue=settings.latency_to_venue_ns,
             latency_to_strategy=settings.latency_to_strategy_ns,
         )
-    stage: OrderStage | None = None
     pipeline: OrderPipeline | None = None
-    if stages or execution is not None:
-        pipeline, stage = _python_pipeline(
-            kernel,
-            portfolio,
-            settings,
-            instruments,
-            specs,
-            book_venues,
-            dict(stages or {}),
-            execution,
+    if stages:
+        pipeline = _python_pipeline(
+            kernel, portfolio, settings, instruments, specs, book_venues, dict(stages)
         )
         kernel.add_component(pipeline)
         route: OrderRoute = pipeline
     else:
         _rust_order_path(kernel, portfolio, settings, instruments, specs, book_venues)
+        if feed is not None:
+            kernel.core.attach_live(external=external)
         route = kernel.core
     ctx = Context(
         kernel, portfolio, instruments[0] if instruments else 0, book_venues, specs, route
@@ -163,7 +163,7 @@ def build_node(
                 Kind[kind_name], getattr(strategy, handler), f"{strategy_cls.__name__}.{handler}"
             )
     kernel.add_component(strategy)
-    return Node(kernel, portfolio, strategy, pipeline, ctx, stage, route.command)
+    return Node(kernel, portfolio, strategy, pipeline, ctx, route.command)
 
 
 def _rust_order_path(
@@ -210,11 +210,9 @@ def _python_pipeline(
     specs: Instruments,
     book_venues: dict[int, SimVenue],
     stages: dict[str, OrderStage],
-    execution: ExecutionFactory | None,
-) -> tuple[OrderPipeline, OrderStage | None]:
-    """The order path as Python stages, ``stages`` replacing some (and ``execution`` building
-    the execution stage around the simulated venue): the engine's own stages decide as the
-    Rust path does, event for event. Returns the pipeline and the stage ``execution`` made."""
+) -> OrderPipeline:
+    """The order path as Python stages, ``stages`` replacing some: the engine's own stages
+    decide as the Rust path does, event for event."""
     venue = BarVenue(
         kernel,
         portfolio,
@@ -227,11 +225,8 @@ def _python_pipeline(
     if book_venues:
         book_venue = BookVenue(kernel, book_venues)
         simulated = ExecutionRouter(dict.fromkeys(book_venues, book_venue), venue)
-    made: OrderStage | None = None
-    if execution is not None:
-        made = stages["execution"] = execution(kernel, portfolio, lambda: simulated)
-    # The venue (subscribed first, when it was made) fills pending orders on a bar before the
-    # strategy sees it; the portfolio folds a fill before the strategy hears of it.
+    # The venue (subscribed first) fills pending orders on a bar before the strategy sees it;
+    # the portfolio folds a fill before the strategy hears of it.
     kernel.subscribe(Kind.FILL, portfolio.apply, "portfolio")
     chosen: dict[str, OrderStage] = {
         "validation": Validation(instruments),
@@ -240,7 +235,7 @@ def _python_pipeline(
         "audit": Audit(),
     }
     chosen.update(stages)
-    return OrderPipeline(kernel, list(chosen.values())), made
+    return OrderPipeline(kernel, list(chosen.values()))
 
 
 def _fee_model(settings: BacktestSettings) -> FeeModel:
@@ -250,7 +245,6 @@ def _fee_model(settings: BacktestSettings) -> FeeModel:
 __all__ = [
     "RUN_SETTINGS",
     "SIMULATION_SETTINGS",
-    "ExecutionFactory",
     "Node",
     "Payload",
     "build_node",

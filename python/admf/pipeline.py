@@ -7,9 +7,10 @@ Cancels and modifies skip risk. Replace a stage by passing another object with `
 ``process(order, kernel)``.
 
 A run whose stages are all the engine's own runs the same path in Rust inside the kernel
-(``KernelCore.attach_orders``); a run with a replaced stage runs this pipeline, whose default
-stages (`admf.kernel.Validation`, `admf.risk.RiskEngine`, `admf.venue.BarVenue`) decide
-exactly as the Rust ones, event for event.
+(``KernelCore.attach_orders``); a backtest with a replaced stage runs this pipeline, whose
+default stages (`admf.kernel.Validation`, `admf.risk.RiskEngine`, `admf.venue.BarVenue`) decide
+exactly as the Rust ones, event for event. A live node always runs the Rust path, with its
+live gate (``rust/src/orders/gate.rs``), which has no Python twin.
 """
 
 from __future__ import annotations

@@ -63,6 +63,7 @@ fn run_orders(inputs: &[Event]) -> u64 {
     let notify = [false; 256];
     let mut out = Vec::new();
     let mut id = 0;
+    let mut order_ids = 0; // the path's own orders (a live gate's): none here
     loop {
         let Some(bar) = core.advance() else {
             if core.done() {
@@ -76,6 +77,7 @@ fn run_orders(inputs: &[Event]) -> u64 {
             portfolio: &mut portfolio,
             notify: &notify,
             out: &mut out,
+            order_ids: &mut order_ids,
         };
         orders.on_bar(&bar, &mut engine);
         id += 1;

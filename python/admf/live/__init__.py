@@ -2,10 +2,11 @@
 is recorded, can be resumed after a crash, replayed exactly and replayed as a backtest.
 
 Parts: ``session`` (supervision, shutdown, resume), ``inbox`` (the queue seen by adapters and
-by the kernel), ``outbox`` (commands on their way out, client order ids), ``gate`` (what may go
-out, flattening), ``tracker`` (the adapter's orders: dedup, overfills), ``codes`` (the session's
-own records), ``control`` (``admf live ctl``), ``record`` (replays of a live log), and the
-adapters: ``alpaca``, ``replay_data`` and ``sim`` (the simulated venue in the kernel).
+by the kernel), ``outbox`` (commands on their way out, client order ids), ``tracker`` (the
+adapter's orders: dedup, overfills), ``codes`` (the session's own records, which the live gate
+of the Rust order path reads: what may go out, flattening), ``control`` (``admf live ctl``),
+``record`` (replays of a live log), and the adapters: ``alpaca``, ``replay_data`` and ``sim``
+(the simulated venue in the kernel).
 """
 
 from admf.live.adapter import AdapterContext, DataAdapter, ExecutionAdapter, LiveSetupError

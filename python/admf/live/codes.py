@@ -2,7 +2,8 @@
 `LiveCode` (the details, for people, in the payload).
 
 Strategies' own ``CUSTOM`` events are outputs; these are inputs (flag ``INPUT``), so the two
-never mix. The kernel side of the node (the gate in `admf.live.gate`) reads only the code,
+never mix. The kernel side of the node (the live gate of the order path in Rust,
+``rust/src/orders/gate.rs``, whose codes are ``_core.LIVE_GATE_CODES``) reads only the code,
 never the payload, so a replay takes the same decisions from the same records.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import enum
 
 from admf._core import Event
-from admf.events import Flag, Kind
+from admf.events import Kind
 
 
 class LiveCode(enum.IntEnum):
@@ -51,13 +52,8 @@ class LiveCode(enum.IntEnum):
 
 
 K_CUSTOM = int(Kind.CUSTOM)
-F_INPUT = int(Flag.INPUT)
 
 
 def live_event(code: LiveCode, ts: int, *, aux: int = 0, qty: int = 0) -> Event:
     """A live record (``CUSTOM``, ``order_id`` = code) stamped ``ts``."""
     return Event(K_CUSTOM, ts, order_id=int(code), aux=aux, qty=qty)
-
-
-def is_live_event(event: Event) -> bool:
-    return event.kind == K_CUSTOM and bool(event.flags & F_INPUT)

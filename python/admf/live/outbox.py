@@ -1,9 +1,9 @@
 """Order commands on their way to a venue adapter, and their client order ids.
 
-The `Outbox` is the venue's execution stage inside the kernel: it only collects the
-commands that reached it. The session hands them to the execution adapter after the kernel
-flushed them to the log (so a command is in the log before its request leaves the process;
-see `admf.live.session`).
+The order path in Rust collects the commands that passed validation, risk and the live gate
+for an external venue (``KernelCore.take_commands``); the `Outbox` takes them after the kernel
+flushed them to the log and makes them `Command` s for the execution adapter (so a command is
+in the log before its request leaves the process; see `admf.live.session`).
 
 A client order id is derived from the run and the order (`client_order_id`): the same
 command always has the same id, so a retried or re-sent request cannot create a second order
@@ -17,9 +17,8 @@ import dataclasses
 import hashlib
 from typing import Final
 
-from admf._core import Event
+from admf._core import Event, KernelCore
 from admf.events import F_FOK, F_IOC, F_MARKET
-from admf.kernel import Kernel
 
 CLIENT_ID_PREFIX: Final[str] = "admf"
 
@@ -79,24 +78,18 @@ class Command:
 
 
 class Outbox:
-    """The execution stage of a node whose venue is an adapter (see the module docstring)."""
+    """The commands a node's order path collected for its venue adapter (see the module
+    docstring)."""
 
-    name = "execution"
-
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, core: KernelCore, prefix: str) -> None:
+        self._core = core
         self.prefix = prefix
-        self.pending: list[Event] = []
-
-    def process(self, order: Event, kernel: Kernel) -> bool:
-        # The event as it is (immutable): the `Command` is made on the adapter's side, off
-        # the kernel thread's path from a tick to its order.
-        self.pending.append(order)
-        return True
 
     def take(self) -> list[Event]:
-        """The commands collected since the last call."""
-        taken, self.pending = self.pending, []
-        return taken
+        """The commands collected since the last call, in seq order (in the kernel thread,
+        once they are flushed). The events as they are: the `Command` s are made on the
+        adapter's side, off the kernel thread's path from a tick to its order."""
+        return self._core.take_commands()
 
     def commands(self, events: list[Event]) -> list[Command]:
         return [Command.of(event, self.prefix) for event in events]

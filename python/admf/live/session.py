@@ -3,6 +3,13 @@
 Threads: the asyncio loop (adapters, clock, control, signals) and one kernel thread that
 drains the ``EventQueue`` in batches and applies events in ``seq`` order (`admf.node`).
 
+Orders take the engine's order path in Rust, as in a backtest: validation, risk, then the live
+gate (``rust/src/orders/gate.rs``), which reads the session's records (`admf.live.codes`) to
+hold new exposure back while reconciling, paused or stopping, and cancels and flattens on
+``FLATTEN`` and ``STOP``. With ``--exec-adapter sim`` the simulated venues fill what passes;
+with a venue adapter the commands are collected in Rust, and the venue's reports and fills
+come back as inputs, folded by the same portfolio.
+
 The order of things:
 
 1. the execution adapter connects, reconciles its orders with the venue and records
@@ -10,7 +17,7 @@ The order of things:
 2. market data, ``CLOCK`` readings and control commands flow in;
 3. after each batch the kernel flushes what happened to the log, and only once the log holds
    them (synchronously, durable under the log's fsync policy) are the batch's order commands
-   handed to the execution adapter;
+   taken from the order path (`Outbox`) and handed to the execution adapter;
 4. on SIGINT, SIGTERM, ``admf live ctl LOG stop``, the end of the data or ``duration``: a
    ``STOP`` record (the gate cancels open orders unless told to keep them), a wait for the
    venue's answers up to ``stop_deadline``, then the adapters disconnect, the queue closes,
@@ -46,7 +53,7 @@ from admf.backtest import BacktestSettings, resolve_strategy
 from admf.clock import WallClock, clock_ticks
 from admf.errors import AdmfError
 from admf.events import K_ORDER_REJECTED, K_ORDER_SUBMIT, EventArray, Flag, Kind
-from admf.kernel import Kernel, OrderStage, Payload
+from admf.kernel import Payload
 from admf.live.adapter import (
     SIM,
     AdapterContext,
@@ -57,13 +64,11 @@ from admf.live.adapter import (
 )
 from admf.live.codes import LiveCode
 from admf.live.control import ControlWatcher
-from admf.live.gate import LiveGate
 from admf.live.inbox import Inbox
 from admf.live.outbox import Outbox, client_prefix
 from admf.live.tracker import OrderTracker
 from admf.log import EventLog
 from admf.node import Node, build_node
-from admf.portfolio import Portfolio
 
 SECRET_WORDS = ("key", "secret", "token", "password")
 
@@ -172,28 +177,6 @@ class LiveSpec:
         )
 
 
-def live_execution(
-    prefix: str, instruments: list[int], *, venue: bool, reconciling: bool
-) -> tuple[Callable[[Kernel, Portfolio, Callable[[], OrderStage]], OrderStage], list[Outbox]]:
-    """The execution factory of a live node: the gate around the venue adapter's outbox
-    (``venue``) or around the simulated venue; the outbox, if any, is put in the list."""
-    made: list[Outbox] = []
-
-    def factory(
-        kernel: Kernel, portfolio: Portfolio, simulated: Callable[[], OrderStage]
-    ) -> OrderStage:
-        inner: OrderStage
-        if venue:
-            outbox = Outbox(prefix)
-            made.append(outbox)
-            inner = outbox
-        else:
-            inner = simulated()
-        return LiveGate(kernel, portfolio, inner, instruments, reconciling=reconciling)
-
-    return factory, made
-
-
 def build_live_node(
     spec: LiveSpec,
     run_id: str,
@@ -203,12 +186,10 @@ def build_live_node(
 ) -> tuple[Node, Outbox | None]:
     """The node of a live session (also what `admf replay` rebuilds from its log), its clock
     at ``start_ns`` (the session's recorded start) until the first input arrives, so that
-    ``on_start`` reads a real time and can set timers from it."""
+    ``on_start`` reads a real time and can set timers from it; with a venue adapter, the
+    `Outbox` its commands are taken from."""
     venue = spec.exec_adapter != SIM
     instruments = list(range(1, len(spec.symbols) + 1))
-    factory, outboxes = live_execution(
-        client_prefix(run_id), instruments, venue=venue, reconciling=venue
-    )
     node = build_node(
         resolve_strategy(spec.strategy),
         spec.params,
@@ -217,12 +198,11 @@ def build_live_node(
         instruments,
         sink,
         feed=feed,
-        execution=factory,
+        external=venue,
     )
-    assert isinstance(node.execution, LiveGate)
-    node.execution.command = node.command
-    node.kernel.core.advance_clock(start_ns)
-    return node, (outboxes[0] if outboxes else None)
+    core = node.kernel.core
+    core.advance_clock(start_ns)
+    return node, (Outbox(core, client_prefix(run_id)) if venue else None)
 
 
 def check_spec(spec: LiveSpec) -> None:
@@ -281,15 +261,11 @@ class LiveSession:
         self.node, self.outbox = build_live_node(
             spec, log.run_id, self._sink, self._feed(), start_ns
         )
-        gate = self.node.execution
-        assert isinstance(gate, LiveGate)
-        gate.on_stop = self._on_stop_applied
         self._kernel: threading.Thread | None = None
         self.ending: Ending | None = None
         self.reason = ""
         self.kernel_error: BaseException | None = None
         self.stop_applied = threading.Event()
-        self._stop_seen = False
         self._closing = False
         self._stop = asyncio.Event()
         self._futures: list[Any] = []
@@ -382,8 +358,11 @@ class LiveSession:
         loop = self._loop
         if fresh and loop is not None:
             loop.call_soon_threadsafe(self._hand_over, fresh)
-        if self._stop_seen and not self.stop_applied.is_set() and loop is not None:
-            # After the batch's commands: the shutdown then sees them as requests.
+        # This session's STOP applied (a resumed log holds older ones): the loop hears of it
+        # after the batch's commands, so the shutdown sees them as requests.
+        stop = self.node.kernel.core.stop_seq
+        stopped = stop is not None and stop > self.recorded_last
+        if stopped and not self.stop_applied.is_set() and loop is not None:
             loop.call_soon_threadsafe(self.stop_applied.set)
 
     def _hand_over(self, events: list[Event]) -> None:
@@ -402,12 +381,6 @@ class LiveSession:
             return
         self.sent += len(commands)
         self.execution.send(commands)
-
-    def _on_stop_applied(self, event: Event) -> None:
-        # The kernel applied this session's STOP (a resumed log holds older ones); the sink
-        # tells the loop after it handed over the batch's commands.
-        if event.seq > self.recorded_last:
-            self._stop_seen = True
 
     def _kernel_main(self) -> None:
         try:

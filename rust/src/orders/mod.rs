@@ -2,7 +2,7 @@
 //! validation, risk, the bar venue with its fees and slippage, the one fold of fills into
 //! positions, cash and P&L ([`portfolio`]) and the projections of a run built on that fold
 //! ([`analysis`]: equity curve, round trips, positions). [`path::OrderPath`] chains the
-//! stages inside the kernel.
+//! stages inside the kernel; a live node adds the live gate ([`gate`]).
 //!
 //! Money is fixed point ([`crate::event::SCALE`] per unit); products of two fixed-point
 //! numbers are taken in `i128` and rounded once, half away from zero.
@@ -10,6 +10,7 @@
 pub mod analysis;
 pub mod bar_venue;
 pub mod fees;
+pub mod gate;
 pub mod path;
 pub mod portfolio;
 pub mod risk;

@@ -2,11 +2,18 @@
 //! venue of an instrument that has one), with the portfolio folding every fill as it is
 //! sequenced. A command is processed when the strategy makes it: the command, the risk
 //! decision and the venue's reports take consecutive sequence numbers.
+//!
+//! A live node adds the live gate ([`LiveGate`]) between risk and execution, and its
+//! execution is either the simulated venues (`--exec-adapter sim`) or an external venue: the
+//! commands that passed every stage are collected ([`OrderPath::take_commands`]) for the
+//! session to hand to the venue adapter once the log holds them; the venue's reports and
+//! fills come back as inputs ([`OrderPath::apply`]).
 
 use crate::event::{flags, Event, Kind};
 use crate::kernel::KernelCore;
 
 use super::bar_venue::{BarVenue, VenueSink};
+use super::gate::{closing, Action, Code, LiveGate};
 use super::portfolio::Portfolio;
 use super::risk::{Exposure, Reason, RiskEngine};
 use super::validation::Validation;
@@ -16,6 +23,11 @@ pub struct OrderPath {
     pub validation: Validation,
     pub risk: RiskEngine,
     pub venue: BarVenue,
+    /// A live node's gate (None: a backtest or replay of one).
+    pub gate: Option<LiveGate>,
+    /// Commands for an external venue, in seq order, until taken (None: the simulated venues
+    /// take them).
+    external: Option<Vec<Event>>,
     /// Reasons in words of the events flagged `HAS_PAYLOAD`, by seq, until taken.
     pub payloads: Vec<(u64, String)>,
 }
@@ -28,11 +40,14 @@ pub struct Engine<'a> {
     pub notify: &'a [bool; 256],
     /// The sequenced events of those kinds, in seq order.
     pub out: &'a mut Vec<Event>,
+    /// The next order id of the run (shared with the strategies' orders).
+    pub order_ids: &'a mut i64,
 }
 
 struct Sink<'e, 'a> {
     engine: &'e mut Engine<'a>,
     payloads: &'e mut Vec<(u64, String)>,
+    gate: Option<&'e mut LiveGate>,
 }
 
 impl Sink<'_, '_> {
@@ -43,6 +58,9 @@ impl Sink<'_, '_> {
         let e = self.engine.core.emit(e);
         if let Some(words) = reason {
             self.payloads.push((e.seq, words));
+        }
+        if let Some(gate) = self.gate.as_deref_mut() {
+            gate.observe(&e);
         }
         if self.engine.notify[e.kind as usize] {
             self.engine.out.push(e);
@@ -98,8 +116,37 @@ impl OrderPath {
             validation,
             risk,
             venue,
+            gate: None,
+            external: None,
             payloads: Vec::new(),
         }
+    }
+
+    /// Makes it a live node's path: the gate after risk, and commands that pass it collected
+    /// for an `external` venue (else the simulated venues take them). An external venue is
+    /// reconciled before new exposure goes out.
+    pub fn go_live(&mut self, external: bool) {
+        self.gate = Some(LiveGate::new(external));
+        self.external = external.then(Vec::new);
+    }
+
+    /// Whether [`OrderPath::apply`] wants events of `kind` (the rest it ignores).
+    pub fn applies(&self, kind: u8) -> bool {
+        match Kind::from_code(kind) {
+            Some(Kind::Bar | Kind::Fill) => true,
+            Some(Kind::Custom | Kind::OrderRejected | Kind::OrderCanceled | Kind::OrderExpired) => {
+                self.gate.is_some()
+            }
+            _ => false,
+        }
+    }
+
+    /// The commands for the external venue collected since the last call, in seq order.
+    pub fn take_commands(&mut self) -> Vec<Event> {
+        self.external
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Sequences a command (submit, cancel, modify; ts 0 = now) and runs it down the path.
@@ -107,13 +154,15 @@ impl OrderPath {
         let mut sink = Sink {
             engine,
             payloads: &mut self.payloads,
+            gate: self.gate.as_mut(),
         };
         let cmd = sink.emit(cmd, None);
         if let Some(problem) = self.validation.problem(&cmd) {
             sink.report(Kind::OrderRejected, &cmd, Some(problem));
             return;
         }
-        if cmd.kind == Kind::OrderSubmit as u8 {
+        let submit = cmd.kind == Kind::OrderSubmit as u8;
+        if submit {
             let seen = Exposure {
                 equity: if self.risk.needs_equity() {
                     marked_equity(sink.engine.portfolio, sink.engine.core)
@@ -141,11 +190,65 @@ impl OrderPath {
                 sink.report(Kind::OrderRejected, &cmd, Some("denied by risk".into()));
                 return;
             }
+            let held = sink.engine.portfolio.position(cmd.instrument).qty;
+            if let Some(why) = sink.gate.as_deref_mut().and_then(|g| g.admit(&cmd, held)) {
+                sink.report(Kind::OrderRejected, &cmd, Some(why.into()));
+                return;
+            }
+        }
+        if let Some(commands) = &mut self.external {
+            commands.push(cmd);
+            return;
         }
         match book(&cmd, sink.engine.core) {
             Some(Ok(())) => {}
             Some(Err(why)) => sink.report(Kind::OrderRejected, &cmd, Some(why)),
             None => self.venue.process(&cmd, &mut sink),
+        }
+    }
+
+    /// Takes in an event sequenced outside the path (an input, or a venue's answer at its
+    /// time): the bar venue fills on a bar, the portfolio folds a fill, the gate follows
+    /// reports and applies the session's records (running the cancels and closing orders
+    /// they ask for).
+    pub fn apply(&mut self, e: &Event, engine: &mut Engine<'_>, book: BookRoute<'_>) {
+        match Kind::from_code(e.kind) {
+            Some(Kind::Bar) => self.on_bar(e, engine),
+            Some(Kind::Fill) => {
+                engine.portfolio.apply(e);
+                if let Some(gate) = &mut self.gate {
+                    gate.observe(e);
+                }
+            }
+            Some(Kind::Custom) => {
+                let (Some(gate), Some(code)) = (&mut self.gate, Code::of(e)) else {
+                    return;
+                };
+                let action = gate.record(code, e.aux, e.seq);
+                if action == Action::None {
+                    return;
+                }
+                for cancel in gate.cancels() {
+                    self.command(cancel, engine, book);
+                }
+                if action == Action::Flatten {
+                    let instruments: Vec<u32> =
+                        self.validation.instruments.iter().copied().collect();
+                    for instrument in instruments {
+                        let held = engine.portfolio.position(instrument).qty;
+                        if held != 0 {
+                            let order_id = *engine.order_ids;
+                            *engine.order_ids += 1;
+                            self.command(closing(instrument, held, order_id), engine, book);
+                        }
+                    }
+                }
+            }
+            _ => {
+                if let Some(gate) = &mut self.gate {
+                    gate.observe(e);
+                }
+            }
         }
     }
 
@@ -157,6 +260,7 @@ impl OrderPath {
         let mut sink = Sink {
             engine,
             payloads: &mut self.payloads,
+            gate: self.gate.as_mut(),
         };
         self.venue.on_bar(bar, &mut sink);
     }
@@ -198,12 +302,15 @@ mod tests {
         portfolio: Portfolio,
         path: OrderPath,
         notify: [bool; 256],
+        order_ids: i64,
     }
 
     impl Run {
         fn new(bars: Vec<Event>, limits: RiskLimits, fee_rate: f64) -> Run {
             let mut core = KernelCore::new(bars, 1, 1 << 16);
-            core.subscribe(Kind::Bar as u8, true);
+            for kind in [Kind::Bar, Kind::Fill, Kind::Custom] {
+                core.subscribe(kind as u8, true);
+            }
             let mut notify = [false; 256];
             notify[Kind::Fill as usize] = true;
             notify[Kind::OrderRejected as usize] = true;
@@ -224,20 +331,23 @@ mod tests {
                 portfolio: Portfolio::new(1_000 * SCALE),
                 path: OrderPath::new(validation, RiskEngine::new(limits), venue),
                 notify,
+                order_ids: 100,
             }
         }
 
-        /// The next bar, after the venue filled on it; the events Python would hear of.
+        /// The next input, after the path took it in (a bar: after the venue filled on
+        /// it); the events Python would hear of.
         fn bar(&mut self) -> Vec<Event> {
-            let bar = self.core.advance().unwrap();
+            let input = self.core.advance().unwrap();
             let mut out = Vec::new();
             let mut engine = Engine {
                 core: &mut self.core,
                 portfolio: &mut self.portfolio,
                 notify: &self.notify,
                 out: &mut out,
+                order_ids: &mut self.order_ids,
             };
-            self.path.on_bar(&bar, &mut engine);
+            self.path.apply(&input, &mut engine, &mut |_, _| None);
             out
         }
 
@@ -248,10 +358,198 @@ mod tests {
                 portfolio: &mut self.portfolio,
                 notify: &self.notify,
                 out: &mut out,
+                order_ids: &mut self.order_ids,
             };
             self.path.command(cmd, &mut engine, &mut |_, _| None);
             out
         }
+
+        /// The kinds sequenced since the last call, with their reasons in words.
+        fn logged(&mut self) -> Vec<(Kind, Option<String>)> {
+            let payloads = std::mem::take(&mut self.path.payloads);
+            self.core
+                .drain()
+                .iter()
+                .map(|e| {
+                    let words = payloads.iter().find(|p| p.0 == e.seq).map(|p| p.1.clone());
+                    (Kind::from_code(e.kind).unwrap(), words)
+                })
+                .collect()
+        }
+    }
+
+    fn record(ts: i64, code: Code, aux: i64) -> Event {
+        Event {
+            order_id: code as i64,
+            aux,
+            ..Event::new(Kind::Custom, ts)
+        }
+    }
+
+    fn input_fill(ts: i64, order_id: i64, qty: i64, price: i64) -> Event {
+        Event {
+            instrument: 1,
+            order_id,
+            side: Side::Buy as u8,
+            qty: qty * SCALE,
+            price: price * SCALE,
+            flags: flags::OWN,
+            ..Event::new(Kind::Fill, ts)
+        }
+    }
+
+    #[test]
+    fn an_external_venue_gets_the_commands_that_passed_the_gate_and_its_fills_come_back() {
+        let inputs = vec![
+            bar(1, 10, 10),
+            record(2, Code::Reconciled, 0),
+            bar(3, 10, 10),
+            input_fill(4, 2, 4, 10),
+        ];
+        let mut run = Run::new(inputs, RiskLimits::default(), 0.0);
+        run.path.go_live(true);
+        run.bar();
+        // Reconciling: new exposure waits, refused with the reason.
+        let refused = run.submit(order(1, Side::Buy, 5, 0));
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].kind, Kind::OrderRejected as u8);
+        assert!(run.path.take_commands().is_empty());
+        run.bar(); // RECONCILED
+        run.submit(order(2, Side::Buy, 5, 0));
+        run.submit(Event {
+            kind: Kind::OrderCancel as u8,
+            ..order(7, Side::Buy, 0, 0)
+        });
+        let taken = run.path.take_commands();
+        let kinds: Vec<(u8, i64)> = taken.iter().map(|e| (e.kind, e.order_id)).collect();
+        assert_eq!(
+            kinds,
+            [(Kind::OrderSubmit as u8, 2), (Kind::OrderCancel as u8, 7)]
+        );
+        assert!(run.path.take_commands().is_empty());
+        // No simulated venue is involved: nothing accepted or filled on the next bar.
+        assert!(run.bar().is_empty());
+        assert_eq!(run.path.venue.open_orders(), 0);
+        let logged: Vec<Kind> = run.logged().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            logged,
+            [
+                Kind::Bar,
+                Kind::OrderSubmit,
+                Kind::Risk,
+                Kind::OrderRejected,
+                Kind::Custom,
+                Kind::OrderSubmit,
+                Kind::Risk,
+                Kind::OrderCancel,
+                Kind::Bar,
+            ]
+        );
+        // The venue's fill (an input) is folded and leaves the order partly open.
+        run.bar();
+        assert_eq!(run.portfolio.position(1).qty, 4 * SCALE);
+        let open = run.path.gate.as_ref().unwrap().open_order(2).unwrap();
+        assert_eq!(open.filled, 4 * SCALE);
+    }
+
+    #[test]
+    fn flatten_on_an_external_venue_hands_it_the_cancels_and_the_closing_order() {
+        let inputs = vec![
+            bar(1, 10, 10),
+            record(2, Code::Reconciled, 0),
+            input_fill(3, 1, 10, 10),
+            record(4, Code::Flatten, 0),
+            record(5, Code::Stop, 1),
+        ];
+        let mut run = Run::new(inputs, RiskLimits::default(), 0.0);
+        run.path.go_live(true);
+        run.bar();
+        run.bar(); // RECONCILED
+        run.submit(order(1, Side::Buy, 10, 0));
+        let resting = Event {
+            price: 5 * SCALE,
+            flags: 0,
+            ..order(2, Side::Buy, 10, 0)
+        };
+        run.submit(resting);
+        assert_eq!(run.path.take_commands().len(), 2);
+        run.bar(); // order 1 filled at the venue
+        assert_eq!(run.portfolio.position(1).qty, 10 * SCALE);
+        run.bar(); // FLATTEN
+        let taken: Vec<(u8, i64, u8)> = run
+            .path
+            .take_commands()
+            .iter()
+            .map(|e| (e.kind, e.order_id, e.side))
+            .collect();
+        assert_eq!(
+            taken,
+            [
+                (Kind::OrderCancel as u8, 2, 0),
+                (Kind::OrderSubmit as u8, 100, Side::Sell as u8),
+            ]
+        );
+        // Nothing is canceled until the venue says so: the STOP cancels both again.
+        run.bar();
+        let ids: Vec<i64> = run
+            .path
+            .take_commands()
+            .iter()
+            .map(|e| e.order_id)
+            .collect();
+        assert_eq!(ids, [2, 100]);
+        assert_eq!(
+            run.path.gate.as_ref().unwrap().stop_seq,
+            Some(run.core.next_seq() - 3)
+        );
+    }
+
+    #[test]
+    fn flatten_cancels_open_orders_then_closes_positions_through_the_path() {
+        let inputs = vec![
+            bar(1, 10, 10),
+            bar(2, 10, 10),
+            record(3, Code::Flatten, 0),
+            bar(4, 12, 12),
+        ];
+        let mut run = Run::new(inputs, RiskLimits::default(), 0.0);
+        run.path.go_live(false);
+        run.bar();
+        run.submit(order(1, Side::Buy, 10, 0));
+        let resting = Event {
+            price: 5 * SCALE,
+            flags: 0,
+            ..order(2, Side::Buy, 10, 0)
+        };
+        run.submit(resting);
+        run.bar(); // the market buy fills at 10, the limit rests
+        assert_eq!(run.portfolio.position(1).qty, 10 * SCALE);
+        run.logged();
+        run.bar(); // FLATTEN
+        let logged = run.logged();
+        let kinds: Vec<Kind> = logged.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            kinds,
+            [
+                Kind::Custom,
+                Kind::OrderCancel,
+                Kind::OrderCanceled,
+                Kind::OrderSubmit,
+                Kind::Risk,
+                Kind::OrderAccepted,
+            ]
+        );
+        // Paused now: a new buy is refused, the closing sell (id from the run's counter)
+        // reduces and passes.
+        assert_eq!(run.order_ids, 101);
+        let refused = run.submit(order(101, Side::Buy, 1, 0));
+        assert_eq!(refused[0].kind, Kind::OrderRejected as u8);
+        let (_, words) = run.logged().pop().unwrap();
+        assert_eq!(words.as_deref(), Some(super::super::gate::PAUSED));
+        let fills = run.bar();
+        assert_eq!(fills.len(), 1);
+        assert_eq!((fills[0].order_id, fills[0].side), (100, Side::Sell as u8));
+        assert_eq!(run.portfolio.position(1).qty, 0);
     }
 
     #[test]

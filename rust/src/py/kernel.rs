@@ -18,6 +18,7 @@ use crate::kernel::KernelCore;
 use crate::merge;
 use crate::orders::bar_venue::{BarVenue, FillAt};
 use crate::orders::fees::{FeeModel, SlippageModel};
+use crate::orders::gate::Code;
 use crate::orders::path::{Engine, OrderPath};
 use crate::orders::risk::{RiskEngine, RiskLimits};
 use crate::orders::validation::Validation;
@@ -34,6 +35,27 @@ fn add_to(
 
 fn is_book_delta(kind: u8) -> bool {
     (Kind::BookAdd as u8..=Kind::BookClear as u8).contains(&kind)
+}
+
+/// The book venues' route for the order path: an order of an instrument with a book goes to
+/// its venue, whose answers are scheduled at their time.
+fn book_route<'v>(
+    venues: &'v BTreeMap<u32, Py<PySimVenue>>,
+    py: Python<'v>,
+) -> impl FnMut(&Event, &mut KernelCore) -> Option<Result<(), String>> + 'v {
+    move |cmd, core| {
+        let venue = venues.get(&cmd.instrument)?;
+        let mut answers = Vec::new();
+        let done = venue
+            .borrow_mut(py)
+            .inner
+            .submit(cmd, &mut answers)
+            .map_err(|e| format!("order {}: {e}", cmd.order_id));
+        for e in answers {
+            core.schedule(e);
+        }
+        Some(done)
+    }
 }
 
 fn merged(sources: Vec<PyReadonlyArray1<'_, u8>>) -> PyResult<Vec<Event>> {
@@ -71,6 +93,9 @@ pub struct PyKernelCore {
     orders: Option<(OrderPath, Py<PyPortfolio>)>,
     /// Kinds some Python handler subscribed to.
     notify: [bool; 256],
+    /// The next order id of the run: the strategies' orders and the live gate's take theirs
+    /// from here.
+    order_ids: i64,
     /// Sequenced events waiting to be handed to Python, in seq order.
     ready: VecDeque<Event>,
     /// The Python kernel's queue of events to dispatch after the current handler (a
@@ -82,9 +107,12 @@ pub struct PyKernelCore {
 
 impl PyKernelCore {
     /// Whether the order path needs events of `kind` to stop in Rust even when no Python
-    /// handler wants them (bars for the venue, fills for the portfolio).
+    /// handler wants them (bars for the venue, fills for the portfolio, reports and the
+    /// session's records for a live gate).
     fn needs_in_rust(&self, kind: u8) -> bool {
-        (self.orders.is_some() && (kind == Kind::Bar as u8 || kind == Kind::Fill as u8))
+        self.orders
+            .as_ref()
+            .is_some_and(|(path, _)| path.applies(kind))
             || (!self.fed.is_empty() && kind == Kind::Bar as u8)
     }
 
@@ -96,6 +124,7 @@ impl PyKernelCore {
             venues,
             orders,
             notify,
+            order_ids,
             ..
         } = self;
         let Some((path, portfolio)) = orders else {
@@ -110,21 +139,9 @@ impl PyKernelCore {
             portfolio: &mut portfolio.inner,
             notify,
             out: &mut out,
+            order_ids,
         };
-        let mut book = |cmd: &Event, core: &mut KernelCore| {
-            let venue = venues.get(&cmd.instrument)?;
-            let mut answers = Vec::new();
-            let done = venue
-                .borrow_mut(py)
-                .inner
-                .submit(cmd, &mut answers)
-                .map_err(|e| format!("order {}: {e}", cmd.order_id));
-            for e in answers {
-                core.schedule(e);
-            }
-            Some(done)
-        };
-        path.command(cmd, &mut engine, &mut book);
+        path.command(cmd, &mut engine, &mut book_route(venues, py));
         if !out.is_empty() {
             if let Some(pending) = &self.pending {
                 let pending = pending.bind(py);
@@ -146,6 +163,7 @@ impl PyKernelCore {
             notify,
             ready,
             fed,
+            order_ids,
             ..
         } = self;
         loop {
@@ -182,8 +200,9 @@ impl PyKernelCore {
                 }
             }
             if let Some((path, portfolio)) = orders {
-                if e.kind == Kind::Bar as u8 {
-                    // The venue fills on the bar before anyone sees it: its fills come first.
+                if path.applies(e.kind) {
+                    // What the path does about the event comes before anyone sees it: the
+                    // venue's fills on a bar, the orders a live record (FLATTEN) makes.
                     let mut portfolio = portfolio.borrow_mut(py);
                     let mut out = Vec::new();
                     let mut engine = Engine {
@@ -191,11 +210,10 @@ impl PyKernelCore {
                         portfolio: &mut portfolio.inner,
                         notify,
                         out: &mut out,
+                        order_ids,
                     };
-                    path.on_bar(&e, &mut engine);
+                    path.apply(&e, &mut engine, &mut book_route(venues, py));
                     ready.extend(out);
-                } else if e.kind == Kind::Fill as u8 {
-                    portfolio.borrow_mut(py).inner.apply(&e);
                 }
             }
             if notify[e.kind as usize] {
@@ -220,6 +238,7 @@ impl PyKernelCore {
             venue_errors: Vec::new(),
             orders: None,
             notify: [false; 256],
+            order_ids: 1,
             ready: VecDeque::new(),
             pending: None,
             fed: Vec::new(),
@@ -301,6 +320,58 @@ impl PyKernelCore {
             self.core.subscribe(kind, true);
         }
         Ok(())
+    }
+
+    /// Makes the order path a live node's (after `attach_orders`): the live gate after risk,
+    /// reading the session's records (`admf.live.codes`), and the commands that pass it
+    /// collected for an `external` venue (`take_commands`) instead of going to the simulated
+    /// venues. An external venue is reconciled before new exposure goes out.
+    #[pyo3(signature = (*, external))]
+    fn attach_live(&mut self, external: bool) -> PyResult<()> {
+        let Some((path, _)) = &mut self.orders else {
+            return Err(PyValueError::new_err(
+                "attach_orders before attach_live: the live gate is a stage of the order path",
+            ));
+        };
+        path.go_live(external);
+        for kind in [
+            Kind::Custom,
+            Kind::OrderRejected,
+            Kind::OrderCanceled,
+            Kind::OrderExpired,
+        ] {
+            self.core.subscribe(kind as u8, true);
+        }
+        Ok(())
+    }
+
+    /// The commands for the external venue that passed the order path since the last call,
+    /// in seq order (sequenced: they are in this flush's events).
+    fn take_commands(&mut self) -> Vec<PyEvent> {
+        match &mut self.orders {
+            Some((path, _)) => path
+                .take_commands()
+                .into_iter()
+                .map(|inner| PyEvent { inner })
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The seq of the last `STOP` record the live gate applied, or None.
+    #[getter]
+    fn stop_seq(&self) -> Option<u64> {
+        self.orders
+            .as_ref()
+            .and_then(|(path, _)| path.gate.as_ref())
+            .and_then(|gate| gate.stop_seq)
+    }
+
+    /// A fresh order id of the run.
+    fn next_order_id(&mut self) -> i64 {
+        let id = self.order_ids;
+        self.order_ids += 1;
+        id
     }
 
     /// Sequences an order command (submit, cancel, modify) and runs it down the order path
@@ -540,6 +611,8 @@ impl PyKernelCore {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyKernelCore>()?;
+    let codes: Vec<(&str, i64)> = Code::ALL.iter().map(|(c, n)| (*n, *c as i64)).collect();
+    m.add("LIVE_GATE_CODES", codes)?;
     m.add_function(wrap_pyfunction!(merge_sources, m)?)?;
     Ok(())
 }

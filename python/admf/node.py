@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from admf._core import Event
 from admf.book import SimVenue
@@ -38,39 +38,7 @@ from admf.venue import (
 )
 
 if TYPE_CHECKING:
-    from admf.backtest import BacktestSettings
-
-RUN_SETTINGS: Final[tuple[str, ...]] = (
-    "initial_cash",
-    "risk",
-    "seed",
-    "on_error",
-    "lot_size",
-    "tick_size",
-)
-"""The settings every run has (of `admf.backtest.BacktestSettings`)."""
-SIMULATION_SETTINGS: Final[tuple[str, ...]] = (
-    "fill_at",
-    "fee_rate",
-    "fee_per_unit",
-    "fee_minimum",
-    "slippage_bps",
-    "maker_fee",
-    "taker_fee",
-    "latency_to_venue_ns",
-    "latency_to_strategy_ns",
-)
-"""The settings a simulated venue adds: how it fills, charges and delays. A live venue does
-these by itself."""
-
-
-def simulation_settings_set(settings: BacktestSettings) -> list[str]:
-    """The simulation settings of ``settings`` that differ from their defaults."""
-    from admf.backtest import BacktestSettings
-
-    default = BacktestSettings()
-    return [n for n in SIMULATION_SETTINGS if getattr(settings, n) != getattr(default, n)]
-
+    from admf.backtest import BacktestSettings, RunSettings, SimulationSettings
 
 ExecutionFactory = Callable[[Kernel, Portfolio, Callable[[], OrderStage]], OrderStage]
 """Builds the execution stage of a node from its kernel, its portfolio and a function that
@@ -99,7 +67,7 @@ class Node:
 def build_node(
     strategy_cls: type[Strategy],
     params: dict[str, Any],
-    settings: BacktestSettings,
+    run_settings: RunSettings,
     sources: Sequence[EventArray],
     instruments: Sequence[int],
     sink: Sink | None,
@@ -109,12 +77,17 @@ def build_node(
     books: dict[int, int] | None = None,
     feed: Feed | None = None,
     execution: ExecutionFactory | None = None,
+    simulation: SimulationSettings | None = None,
 ) -> Node:
     """Wires one run. ``books`` maps the instruments traded on the book venue to their tick
     size; ``stages`` replace stages of the order path (which then runs as Python stages);
     ``feed`` makes it a live run (inputs after ``sources`` come from it); ``execution``
     builds the execution stage (a live venue's), with the bar venue at hand for a stage that
-    wraps the simulation."""
+    wraps the simulation. ``simulation`` says how the simulated venues fill, charge and delay
+    (None: their defaults; a node whose venue is an adapter has none)."""
+    from admf.backtest import BacktestSettings
+
+    settings = BacktestSettings.of(run_settings, simulation)
     config = strategy_cls.make_config(params)
     kernel = Kernel(sources, seed=settings.seed, on_error=settings.on_error, sink=sink, feed=feed)
     kernel.progress = progress
@@ -248,11 +221,8 @@ def _fee_model(settings: BacktestSettings) -> FeeModel:
 
 
 __all__ = [
-    "RUN_SETTINGS",
-    "SIMULATION_SETTINGS",
     "ExecutionFactory",
     "Node",
     "Payload",
     "build_node",
-    "simulation_settings_set",
 ]

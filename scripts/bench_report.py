@@ -121,9 +121,7 @@ def main(out: Path) -> int:
             for name, c in row["comparisons"].items()
         )
         met = {True: "[green]yes[/]", False: "[red]no[/]", None: ""}[row["met"]]
-        table.add_row(
-            row["figure"], median, per_second, row["target"], met, comparisons
-        )
+        table.add_row(row["figure"], median, per_second, row["target"], met, comparisons)
     Console(width=160).print(table)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rows, indent=2) + "\n")

@@ -74,6 +74,7 @@ class LiveGate:
         kernel.subscribe(Kind.FILL, self._on_fill, "live.gate")
         for kind in (Kind.ORDER_REJECTED, Kind.ORDER_CANCELED, Kind.ORDER_EXPIRED):
             kernel.subscribe(kind, self._on_done, "live.gate")
+        kernel.subscribe(Kind.ORDER_MODIFIED, self._on_modified, "live.gate")
 
     # -- the execution stage ----------------------------------------------------------------
 
@@ -148,9 +149,15 @@ class LiveGate:
     def _on_done(self, report: Event) -> None:
         if report.kind == K_ORDER_REJECTED:
             order = self.open.get(report.order_id)
-            if order is not None and report.qty_fx != order.qty:
-                return  # a refused cancel or modify leaves its order open
+            # A refused cancel or modify (it has no side) leaves its order open.
+            if order is not None and (report.side == 0 or report.qty_fx != order.qty):
+                return
         self.open.pop(report.order_id, None)
+
+    def _on_modified(self, report: Event) -> None:
+        order = self.open.get(report.order_id)
+        if order is not None:
+            order.qty = order.filled + report.qty_fx  # its qty: what stays open
 
     def _cancel_all(self) -> None:
         for order_id, order in list(self.open.items()):

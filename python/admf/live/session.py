@@ -45,7 +45,7 @@ from admf._core import Event
 from admf.backtest import BacktestSettings, RunSettings, SimulationSettings, resolve_strategy
 from admf.clock import WallClock, clock_ticks
 from admf.errors import AdmfError
-from admf.events import K_ORDER_REJECTED, K_ORDER_SUBMIT, EventArray, Flag, Kind
+from admf.events import K_ORDER_MODIFY, K_ORDER_REJECTED, K_ORDER_SUBMIT, EventArray, Flag, Kind
 from admf.kernel import Kernel, OrderStage, Payload
 from admf.live.adapter import (
     SIM,
@@ -404,6 +404,13 @@ class LiveSession:
                 if command.kind == K_ORDER_SUBMIT:
                     order = self.tracker.add(command)
                     self.tracker.finish(order, K_ORDER_REJECTED, "not sent: the session stopped")
+                elif command.kind == K_ORDER_MODIFY:
+                    self.tracker.refuse(
+                        command.order_id,
+                        command.instrument,
+                        command,
+                        "not sent: the session stopped",
+                    )
             return
         self.sent += len(commands)
         self.execution.send(commands)

@@ -820,7 +820,11 @@ class AlpacaExecution:
             return  # a replaced leg's own end (``replaced``)
         elif event == "replaced":
             # Before the replace's answer: the replacement is in force.
-            self.tracker.replaced(order, venue_order.get("replaced_by"))
+            if self.tracker.replaced(order, venue_order.get("replaced_by")) is None:
+                self.inbox.record(
+                    LiveCode.VENUE_ERROR,
+                    {"client_order_id": client_id, "error": "replaced, not by this session"},
+                )
         elif event == "order_replace_rejected":
             self.tracker.refuse_replacement(order, "replace rejected by the venue")
         elif event == "canceled":

@@ -99,7 +99,7 @@ def test_fills_before_and_after_replaces_count_against_one_order(
     tmp_path: Path, partial_exchange: Exchange, credentials: tuple[str, str]
 ) -> None:
     session = LiveSession.create(_spec("Reprice", alpaca_options(partial_exchange)), tmp_path)
-    play_when_connected(partial_exchange, 45.0)
+    play_when_connected(partial_exchange, 25.0)
     assert run_session(session) == Ending.FINISHED, session.reason
     events = read_recording(session.run_dir).events
     modified = _inputs(events, Kind.ORDER_MODIFIED)

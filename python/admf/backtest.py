@@ -16,7 +16,7 @@ import os
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Self
 
 import numpy as np
 import pyarrow as pa
@@ -86,13 +86,18 @@ def _accepted(spec: _Range) -> str:
     )
 
 
-def check_settings(settings: BacktestSettings) -> None:
-    """Raises ``SettingError`` naming the first setting outside its accepted values."""
+def check_settings(settings: RunSettings | SimulationSettings) -> None:
+    """Raises ``SettingError`` naming the first setting outside its accepted values (of the
+    settings ``settings`` has: run settings, simulation settings or both)."""
     for name, spec in SETTING_RANGES.items():
         owner: Any = settings
         field = name
         if name.startswith("risk."):
+            if not hasattr(settings, "risk"):
+                continue
             owner, field = settings.risk, name[5:]
+        elif not hasattr(settings, name):
+            continue
         value = getattr(owner, field)
         if value is None and (owner is not settings or field == "tick_size"):
             continue
@@ -107,39 +112,28 @@ def check_settings(settings: BacktestSettings) -> None:
         if not ok:
             raise SettingError(name, value, _accepted(spec))
     for name, choices in SETTING_CHOICES.items():
-        if getattr(settings, name) not in choices:
+        if hasattr(settings, name) and getattr(settings, name) not in choices:
             raise SettingError(name, getattr(settings, name), " or ".join(map(repr, choices)))
 
 
 @dataclasses.dataclass(frozen=True)
-class BacktestSettings:
-    """How a backtest fills, charges and limits. Amounts in currency units. Every setting is
-    checked when the settings are made (``SETTING_RANGES``, ``SETTING_CHOICES``): a value out
-    of range, NaN or infinite is a ``SettingError`` naming it and its accepted values."""
+class RunSettings:
+    """What every run has, simulated or live: its cash, risk limits, seed, what an error in
+    a handler does, and the steps of order quantities and prices. Amounts in currency units.
+    Every setting is checked when the settings are made (``SETTING_RANGES``,
+    ``SETTING_CHOICES``): a value out of range, NaN or infinite is a ``SettingError`` naming
+    it and its accepted values."""
 
     initial_cash: float = 100_000.0
-    fill_at: str = "next_open"
-    fee_rate: float = 0.0
-    fee_per_unit: float = 0.0
-    fee_minimum: float = 0.0
-    slippage_bps: float = 0.0
     risk: RiskLimits = dataclasses.field(default_factory=RiskLimits)
     seed: int = 0
     on_error: str = "continue"
-    maker_fee: float = 0.0
-    """Book venue: fee rate of passive fills (negative: a rebate)."""
-    taker_fee: float = 0.0
-    """Book venue: fee rate of aggressive fills."""
-    latency_to_venue_ns: int = 0
-    """Book venue: from a command to the venue acting on it."""
-    latency_to_strategy_ns: int = 0
-    """Book venue: from the venue's answer to the strategy seeing it."""
     lot_size: float = 1.0
-    """Bar venue: the smallest quantity an order may have, and the step of its quantities
-    (1: whole shares)."""
+    """The smallest quantity an order may have, and the step of its quantities (1: whole
+    shares)."""
     tick_size: float | None = None
-    """Bar venue: the step of limit prices (None: any price to the engine's 1e-9 resolution);
-    book data brings its own tick."""
+    """The step of limit prices (None: any price to the engine's 1e-9 resolution); book data
+    brings its own tick."""
 
     def __post_init__(self) -> None:
         check_settings(self)
@@ -148,9 +142,73 @@ class BacktestSettings:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> BacktestSettings:
+    def from_dict(cls, values: dict[str, Any]) -> Self:
         values = dict(values)
-        values["risk"] = RiskLimits(**values.get("risk", {}))
+        if "risk" in values:
+            values["risk"] = RiskLimits(**values["risk"])
+        return cls(**values)
+
+    @property
+    def run(self) -> RunSettings:
+        """Only the run settings (of settings that may hold simulation settings too)."""
+        return RunSettings(
+            **{f.name: getattr(self, f.name) for f in dataclasses.fields(RunSettings)}
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class SimulationSettings:
+    """What a simulated venue adds: how it fills, charges and delays (a live venue does these
+    by itself). Checked as `RunSettings` are."""
+
+    fill_at: str = "next_open"
+    fee_rate: float = 0.0
+    fee_per_unit: float = 0.0
+    fee_minimum: float = 0.0
+    slippage_bps: float = 0.0
+    maker_fee: float = 0.0
+    """Book venue: fee rate of passive fills (negative: a rebate)."""
+    taker_fee: float = 0.0
+    """Book venue: fee rate of aggressive fills."""
+    latency_to_venue_ns: int = 0
+    """Book venue: from a command to the venue acting on it."""
+    latency_to_strategy_ns: int = 0
+    """Book venue: from the venue's answer to the strategy seeing it."""
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+
+    @property
+    def simulation(self) -> SimulationSettings:
+        """Only the simulation settings (of settings that may hold run settings too)."""
+        return SimulationSettings(
+            **{f.name: getattr(self, f.name) for f in dataclasses.fields(SimulationSettings)}
+        )
+
+    def simulation_set(self) -> list[str]:
+        """The names of the simulation settings that differ from their defaults."""
+        default = SimulationSettings()
+        return [
+            f.name
+            for f in dataclasses.fields(SimulationSettings)
+            if getattr(self, f.name) != getattr(default, f.name)
+        ]
+
+
+@dataclasses.dataclass(frozen=True)
+class BacktestSettings(RunSettings, SimulationSettings):
+    """The settings of a simulated run: `RunSettings` and `SimulationSettings` in one flat
+    dataclass (its dict, and so a manifest's ``settings``, is the same as before the split:
+    old logs load)."""
+
+    @classmethod
+    def of(cls, run: RunSettings, simulation: SimulationSettings | None = None) -> BacktestSettings:
+        """Run settings with simulation settings (the defaults if None)."""
+        sim = simulation if simulation is not None else SimulationSettings()
+        values = {f.name: getattr(run, f.name) for f in dataclasses.fields(RunSettings)}
+        values.update(
+            {f.name: getattr(sim, f.name) for f in dataclasses.fields(SimulationSettings)}
+        )
         return cls(**values)
 
 
@@ -291,13 +349,14 @@ def run_kernel(
     node = build_node(
         strategy_cls,
         params,
-        settings,
+        settings.run,
         sources,
         instruments,
         sink,
         stages=stages,
         progress=progress,
         books=books,
+        simulation=settings.simulation,
     )
     node.run()
     return node.kernel, node.portfolio

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from admf._core import Event
 from admf.book import SimVenue
@@ -44,38 +44,7 @@ from admf.venue import (
 )
 
 if TYPE_CHECKING:
-    from admf.backtest import BacktestSettings
-
-RUN_SETTINGS: Final[tuple[str, ...]] = (
-    "initial_cash",
-    "risk",
-    "seed",
-    "on_error",
-    "lot_size",
-    "tick_size",
-)
-"""The settings every run has (of `admf.backtest.BacktestSettings`)."""
-SIMULATION_SETTINGS: Final[tuple[str, ...]] = (
-    "fill_at",
-    "fee_rate",
-    "fee_per_unit",
-    "fee_minimum",
-    "slippage_bps",
-    "maker_fee",
-    "taker_fee",
-    "latency_to_venue_ns",
-    "latency_to_strategy_ns",
-)
-"""The settings a simulated venue adds: how it fills, charges and delays. A live venue does
-these by itself."""
-
-
-def simulation_settings_set(settings: BacktestSettings) -> list[str]:
-    """The simulation settings of ``settings`` that differ from their defaults."""
-    from admf.backtest import BacktestSettings
-
-    default = BacktestSettings()
-    return [n for n in SIMULATION_SETTINGS if getattr(settings, n) != getattr(default, n)]
+    from admf.backtest import BacktestSettings, RunSettings, SimulationSettings
 
 
 @dataclasses.dataclass
@@ -98,7 +67,7 @@ class Node:
 def build_node(
     strategy_cls: type[Strategy],
     params: dict[str, Any],
-    settings: BacktestSettings,
+    run_settings: RunSettings,
     sources: Sequence[EventArray],
     instruments: Sequence[int],
     sink: Sink | None,
@@ -108,12 +77,17 @@ def build_node(
     books: dict[int, int] | None = None,
     feed: Feed | None = None,
     external: bool = False,
+    simulation: SimulationSettings | None = None,
 ) -> Node:
     """Wires one run. ``books`` maps the instruments traded on the book venue to their tick
     size; ``stages`` replace stages of the order path (which then runs as Python stages);
     ``feed`` makes it a live run (inputs after ``sources`` come from it, and the live gate
     joins the order path); ``external``: a live run's orders go to a venue adapter
-    (``KernelCore.take_commands``) instead of the simulated venues."""
+    (``KernelCore.take_commands``) instead of the simulated venues. ``simulation`` says how
+    the simulated venues fill, charge and delay (None: their defaults; a node whose venue is
+    an adapter has none)."""
+    from admf.backtest import BacktestSettings
+
     if feed is None and external:
         raise AdmfError("external: only a live node (with a feed) has an external venue")
     if feed is not None and stages:
@@ -121,6 +95,7 @@ def build_node(
             f"stages: a live node runs the engine's order path; replaced stages "
             f"({', '.join(sorted(stages))}) go with backtests"
         )
+    settings = BacktestSettings.of(run_settings, simulation)
     config = strategy_cls.make_config(params)
     kernel = Kernel(sources, seed=settings.seed, on_error=settings.on_error, sink=sink, feed=feed)
     kernel.progress = progress
@@ -243,10 +218,7 @@ def _fee_model(settings: BacktestSettings) -> FeeModel:
 
 
 __all__ = [
-    "RUN_SETTINGS",
-    "SIMULATION_SETTINGS",
     "Node",
     "Payload",
     "build_node",
-    "simulation_settings_set",
 ]

@@ -27,8 +27,10 @@ T = TypeVar("T")
 class Exchange(RunningExchange):
     """The exchange on the ORCL bars with the live tests' key pair, paused until `play`."""
 
-    def __init__(self, faults: dict[str, Any] | None = None) -> None:
-        config = ExchangeConfig(data=(ORCL,), paused=True)
+    def __init__(
+        self, faults: dict[str, Any] | None = None, partial_fill_rate: float = 0.0
+    ) -> None:
+        config = ExchangeConfig(data=(ORCL,), paused=True, partial_fill_rate=partial_fill_rate)
         super().__init__(config, faults, creds=[(Credentials(KEY, SECRET), None)])
 
     def play(self, bars_per_second: float) -> None:
@@ -63,6 +65,9 @@ class Exchange(RunningExchange):
                     "status": o.status,
                     "filled_qty": o.filled_qty,
                     "side": o.side,
+                    "qty": o.qty,
+                    "limit_price": o.limit_price,
+                    "replaces": o.replaces,
                 }
                 for o in server.core.orders.values()
             ]

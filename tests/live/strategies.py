@@ -87,3 +87,70 @@ class SlowFlip(Flip):
     def on_bar(self, bar: Event) -> None:
         time.sleep(0.015)
         super().on_bar(bar)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModifyConfig(StrategyConfig):
+    qty: int = 5
+    below: float = 0.5
+    """First limit price as a fraction of the first close (far below: it rests)."""
+    at: int = 6
+    """The bar on which the order is modified."""
+    to_below: float = 0.6
+    """The new limit price as a fraction of that bar's close."""
+    to_qty: int = 7
+
+
+class Modify(Strategy):
+    """Places one buy limit far below the market and modifies it once, on bar ``at``."""
+
+    Config = ModifyConfig
+    config: ModifyConfig
+
+    def on_start(self) -> None:
+        self.bars = 0
+        self.order = 0
+
+    def on_bar(self, bar: Event) -> None:
+        self.bars += 1
+        c = self.config
+        if self.bars == 1:
+            self.order = self.ctx.buy(c.qty, price=round(bar.close * c.below, 2))
+        elif self.bars == c.at:
+            self.ctx.modify(self.order, price=round(bar.close * c.to_below, 2), qty=c.to_qty)
+
+
+@dataclasses.dataclass(frozen=True)
+class RepriceConfig(StrategyConfig):
+    qty: int = 1000
+    rest: int = 3
+    """Bars the order rests far below the market before it is moved up again."""
+
+
+class Reprice(Strategy):
+    """Buys ``qty`` with a limit above the market; at its first (partial) fill moves what is
+    left far below the market, and ``rest`` bars later above it again: fills before and after
+    each replace, all of one order."""
+
+    Config = RepriceConfig
+    config: RepriceConfig
+
+    def on_start(self) -> None:
+        self.bars = 0
+        self.order = 0
+        self.parked_at = 0
+
+    def on_bar(self, bar: Event) -> None:
+        self.bars += 1
+        if self.bars == 1:
+            self.order = self.ctx.buy(self.config.qty, price=round(bar.close * 1.5, 2))
+        elif self.parked_at and self.bars == self.parked_at + self.config.rest:
+            left = self.config.qty - self.ctx.position()
+            if left > 0:
+                self.ctx.modify(self.order, price=round(bar.close * 1.5, 2), qty=left)
+
+    def on_fill(self, fill: Event) -> None:
+        left = self.config.qty - self.ctx.position()
+        if not self.parked_at and left > 0:
+            self.parked_at = self.bars
+            self.ctx.modify(self.order, price=round(fill.price * 0.5, 2), qty=left)

@@ -32,7 +32,8 @@ class Faults:
     http_count: int = 0
     """The next N requests to ``/v2`` are refused with ``http_status`` before being handled."""
     accept_then_504: int = 0
-    """The next N order submissions are accepted, then answered 504 Gateway Timeout."""
+    """The next N order submissions or replaces are accepted, then answered 504 Gateway
+    Timeout."""
     malformed_frames: int = 0
     """The next N stream frames are sent as bytes that are not valid JSON or MessagePack."""
 

@@ -195,6 +195,9 @@ class TradingApi:
             request[ACCOUNT], request.match_info["order_id"], body
         )
         self.server.journal.flush()
+        if self.server.faults.take("accept_then_504"):
+            self.server.record_fault("accept_then_504", order=accepted["id"])
+            return http_error(504)
         return json_response(accepted)
 
     async def delete_order(self, request: web.Request) -> web.Response:

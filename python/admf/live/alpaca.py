@@ -15,6 +15,13 @@ Execution (what happens to a command is in `AlpacaExecution`'s methods):
   connection error, 5xx, 429) keeps it in flight and is resolved by asking for its client
   order id: found, it is adopted; not found, the same request is sent again (the venue refuses
   a second order with the same client order id, so this cannot duplicate it);
+- a modify is a replace (``PATCH /v2/orders/{id}``: the new quantity still open, the limit
+  price and the replacement's own client order id, derived from the command): the venue's new
+  order is adopted as the order's leg in force and reported ``ORDER_MODIFIED``; a refusal is
+  an ``ORDER_REJECTED`` of the modify and leaves the order open; an ambiguous outcome is
+  resolved by asking for the replacement's client order id, as for submits. The fills of the
+  replaced order and of its replacement count against the one engine order. Commands of one
+  order go out one at a time (a cancel or a modify waits for the request before it);
 - the trade_updates stream reconnects with exponential backoff and jitter; while it is down
   new exposure waits (``RECONCILING``), and after it is back the adapter reconciles every open
   order and the positions before new exposure is allowed (``RECONCILED``). Alpaca does not
@@ -46,8 +53,10 @@ from admf._core import Event
 from admf.clock import clock_event
 from admf.events import (
     BUY,
+    K_ORDER_CANCEL,
     K_ORDER_CANCELED,
     K_ORDER_EXPIRED,
+    K_ORDER_MODIFY,
     K_ORDER_REJECTED,
     K_ORDER_SUBMIT,
     Kind,
@@ -56,14 +65,16 @@ from admf.events import (
 from admf.exchange.wire import fixed_to_str
 from admf.live.adapter import AdapterContext, LiveSetupError
 from admf.live.codes import LiveCode
-from admf.live.outbox import Command, order_id_of
-from admf.live.tracker import OrderTracker, TrackedOrder
+from admf.live.outbox import Command
+from admf.live.tracker import Leg, OrderTracker, TrackedOrder, tracked_order_id
 
 KEY_ENV: Final = "APCA_API_KEY_ID"
 SECRET_ENV: Final = "APCA_API_SECRET_KEY"
 _POLLS_PER_STREAM_TRY: Final = 5
 """While polling, the stream is tried again after this many polls."""
 _K_BAR, _K_QUOTE, _K_TRADE = int(Kind.BAR), int(Kind.QUOTE), int(Kind.TRADE)
+_REFUSED: Final = (400, 401, 403, 404, 422)
+"""Statuses that answer a request definitively: nothing was done."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -407,6 +418,9 @@ class AlpacaExecution:
         order; a command is never dropped."""
         self._submitted: dict[int, asyncio.Event] = {}
         """Per order: set once its submission has an outcome (a cancel waits for it)."""
+        self._changing: dict[int, asyncio.Lock] = {}
+        """Per order: held while a cancel or a modify of it is with the venue (FIFO: its
+        commands go out in order, each against the venue order left by the one before)."""
         self._touched: dict[int, float] = {}
         self.polling = False
         self.reconnects = 0
@@ -450,21 +464,19 @@ class AlpacaExecution:
                 await self._submit(command)
             finally:
                 self._submitted[command.order_id].set()
-        elif command.kind == int(Kind.ORDER_CANCEL):
-            submitted = self._submitted.get(command.order_id)
-            if submitted is not None:
-                await submitted.wait()
-            await self._cancel(command)
-        else:
-            self.inbox.push(
-                Event(
-                    K_ORDER_REJECTED,
-                    self.inbox.now(),
-                    instrument=command.instrument,
-                    order_id=command.order_id,
-                ),
-                "the alpaca adapter does not modify orders; cancel and resubmit",
-            )
+            return
+        submitted = self._submitted.get(command.order_id)
+        if submitted is not None:
+            await submitted.wait()
+        async with self._changing.setdefault(command.order_id, asyncio.Lock()):
+            if command.kind == K_ORDER_CANCEL:
+                await self._cancel(command)
+            elif command.kind == K_ORDER_MODIFY:
+                await self._modify(command)
+
+    def _changing_now(self, order_id: int) -> bool:
+        lock = self._changing.get(order_id)
+        return lock is not None and lock.locked()
 
     async def _inflight_checks(self) -> None:
         """Asks the venue about open orders that heard nothing for ``inflight_check``
@@ -478,7 +490,7 @@ class AlpacaExecution:
                 if (
                     order.order_id in self._submitted
                     and not self._submitted[order.order_id].is_set()
-                ):
+                ) or self._changing_now(order.order_id):
                     continue  # its request is still out
                 if now - self._touched.get(order.order_id, 0.0) < period:
                     continue
@@ -516,7 +528,7 @@ class AlpacaExecution:
                 self._adopt(order, data)
                 return
             unique = status == 422 and "unique" in _message(data)
-            if status in (400, 401, 403, 404, 422) and not unique:
+            if status in _REFUSED and not unique:
                 self.tracker.finish(order, K_ORDER_REJECTED, f"{status}: {_message(data)}")
                 return
             # Ambiguous: the order may be at the venue. Ask for it by its client order id.
@@ -535,42 +547,68 @@ class AlpacaExecution:
         )
 
     async def _resolve(self, order: TrackedOrder) -> bool:
-        """Looks the order up by its client order id; True if found (and adopted)."""
+        """Looks the order up by its client order id; True if found (and adopted). A replace
+        of it whose outcome is unknown is looked up too."""
+        found = await self._look_up(order, order.client_id)
+        if found:
+            order.ambiguous = False
+            if order.replacing is not None:
+                await self._look_up(order, order.replacing.client_id)
+        return found
+
+    async def _look_up(self, order: TrackedOrder, client_id: str) -> bool:
+        """Asks the venue for one of the order's venue orders (a leg or its replacement) by
+        its client order id; True if found (and adopted)."""
         try:
             status, data = await self.http.call(
-                "GET",
-                "/v2/orders:by_client_order_id",
-                params={"client_order_id": order.client_id},
+                "GET", "/v2/orders:by_client_order_id", params={"client_order_id": client_id}
             )
         except (TimeoutError, aiohttp.ClientError):
             return False
         if status == 200 and isinstance(data, dict):
-            order.ambiguous = False
             self.inbox.record(
                 LiveCode.RESOLVED,
-                {"client_order_id": order.client_id, "found": True, "status": data.get("status")},
+                {"client_order_id": client_id, "found": True, "status": data.get("status")},
             )
             self._adopt(order, data)
             return True
         if status == 404:
-            self.inbox.record(
-                LiveCode.RESOLVED, {"client_order_id": order.client_id, "found": False}
-            )
+            self.inbox.record(LiveCode.RESOLVED, {"client_order_id": client_id, "found": False})
         return False
 
+    def _leg(self, order: TrackedOrder, client_id: str, venue_id: str | None) -> Leg | None:
+        """The order's leg ``client_id``; its waiting replacement becomes the leg in force
+        (``ORDER_MODIFIED``) when the venue shows it. None: no leg of this session's."""
+        replacing = order.replacing
+        if replacing is not None and client_id == replacing.client_id:
+            return self.tracker.replaced(order, venue_id)
+        for leg in order.legs:
+            if leg.client_id == client_id:
+                return leg
+        return None
+
     def _adopt(self, order: TrackedOrder, data: dict[str, Any]) -> None:
-        """Brings a tracked order up to the venue's view of it (an order JSON)."""
-        self.tracker.ack(order, str(data.get("id")))
+        """Brings a tracked order up to the venue's view of one of its venue orders (an order
+        JSON)."""
+        venue_id = str(data.get("id"))
+        leg = self._leg(order, str(data.get("client_order_id", order.client_id)), venue_id)
+        if leg is None:
+            return
+        leg.venue_id = leg.venue_id or venue_id
+        self.tracker.ack(order, None)
         filled = _fixed(data.get("filled_qty") or 0)
-        if filled > order.filled:
+        if filled > leg.filled:
             price = _fixed(data.get("filled_avg_price") or 0)
             self.tracker.fill(
                 order,
-                f"reconciled:{order.client_id}:{filled}",
+                f"reconciled:{leg.client_id}:{filled}",
                 price,
-                filled - order.filled,
+                filled - leg.filled,
                 cumulative=filled,
+                client_id=leg.client_id,
             )
+        if leg is not order.leg:
+            return  # a replaced leg: its fills count, its end is its replacement's start
         status = data.get("status")
         if status == "filled":
             order.done = True
@@ -580,6 +618,62 @@ class AlpacaExecution:
             self.tracker.finish(order, K_ORDER_EXPIRED)
         elif status == "rejected":
             self.tracker.finish(order, K_ORDER_REJECTED, "rejected by the venue")
+        # "replaced": by the waiting replace, which the caller looks up by its own id.
+
+    async def _modify(self, command: Command) -> None:
+        order = self.tracker.by_order.get(command.order_id)
+        if order is None or order.done:
+            self.tracker.refuse(
+                command.order_id, command.instrument, command, "modify of an order that is not open"
+            )
+            return
+        if order.venue_id is None and not await self._resolve(order):
+            self.tracker.refuse(
+                command.order_id, command.instrument, command, "the order is not known at the venue"
+            )
+            return
+        replacement = self.tracker.replace(order, command)
+        body: dict[str, Any] = {
+            "qty": fixed_to_str(command.qty),
+            "client_order_id": replacement.client_id,
+        }
+        if command.price:
+            body["limit_price"] = fixed_to_str(command.price)
+        backoff = _Backoff(self.settings.backoff_min, self.settings.backoff_max)
+        ambiguous = False
+        for _ in range(self.settings.submit_attempts):
+            try:
+                status, data = await self.http.call("PATCH", f"/v2/orders/{order.venue_id}", body)
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                status, data = 0, {"message": type(exc).__name__}
+            if order.replacing is not replacement:
+                return  # the stream or a poll told the outcome meanwhile
+            if status == 200 and isinstance(data, dict):
+                self._adopt(order, data)
+                return
+            unique = status == 422 and "unique" in _message(data)
+            if status in _REFUSED and not unique:
+                # After a lost answer, "not open" may be this replace's own doing: ask first.
+                if ambiguous and await self._look_up(order, replacement.client_id):
+                    return
+                self.tracker.refuse_replacement(order, f"{status}: {_message(data)}")
+                return
+            ambiguous = True
+            self.inbox.record(
+                LiveCode.AMBIGUOUS,
+                {
+                    "client_order_id": replacement.client_id,
+                    "replaces": order.client_id,
+                    "status": status,
+                    "answer": _message(data),
+                },
+            )
+            if await self._look_up(order, replacement.client_id):
+                return
+            await asyncio.sleep(backoff.next())
+        self.tracker.refuse_replacement(
+            order, f"no answer from the venue after {self.settings.submit_attempts} attempts"
+        )
 
     async def _cancel(self, command: Command) -> None:
         order = self.tracker.by_order.get(command.order_id)
@@ -695,9 +789,10 @@ class AlpacaExecution:
             self.inbox.record(LiveCode.MALFORMED, {"stream": "trade_updates"})
             return
         order = self.tracker.by_client.get(client_id)
-        if order is None:
+        leg = None if order is None else self._leg(order, client_id, venue_order.get("id"))
+        if order is None or leg is None:
             # An order this session does not track: another run's, one placed by hand.
-            ours = order_id_of(self.tracker.prefix, client_id) is not None
+            ours = tracked_order_id(self.tracker.prefix, client_id) is not None
             self.inbox.record(
                 LiveCode.UNKNOWN_ORDER,
                 {"client_order_id": client_id, "event": event, "this_run": ours},
@@ -705,7 +800,8 @@ class AlpacaExecution:
             return
         self._touched[order.order_id] = asyncio.get_running_loop().time()
         if event in ("new", "accepted", "pending_new"):
-            self.tracker.ack(order, str(venue_order.get("id")))
+            leg.venue_id = leg.venue_id or str(venue_order.get("id"))
+            self.tracker.ack(order, None)
         elif event in ("fill", "partial_fill"):
             try:
                 self.tracker.fill(
@@ -714,11 +810,23 @@ class AlpacaExecution:
                     _fixed(data["price"]),
                     _fixed(data["qty"]),
                     cumulative=_fixed(venue_order["filled_qty"]),
+                    client_id=leg.client_id,
                 )
-                if event == "fill":
+                if event == "fill" and leg is order.leg:
                     order.done = True
             except (KeyError, TypeError, ValueError):
                 self.inbox.record(LiveCode.MALFORMED, {"stream": "trade_updates"})
+        elif leg is not order.leg:
+            return  # a replaced leg's own end (``replaced``)
+        elif event == "replaced":
+            # Before the replace's answer: the replacement is in force.
+            if self.tracker.replaced(order, venue_order.get("replaced_by")) is None:
+                self.inbox.record(
+                    LiveCode.VENUE_ERROR,
+                    {"client_order_id": client_id, "error": "replaced, not by this session"},
+                )
+        elif event == "order_replace_rejected":
+            self.tracker.refuse_replacement(order, "replace rejected by the venue")
         elif event == "canceled":
             self.tracker.finish(order, K_ORDER_CANCELED)
         elif event == "expired":
@@ -745,6 +853,14 @@ class AlpacaExecution:
             if status == 200 and isinstance(data, dict):
                 found["adopted"] += 1
                 self._adopt(order, data)
+                replacing = order.replacing
+                if (
+                    replacing is not None
+                    and not await self._look_up(order, replacing.client_id)
+                    and not self.busy()
+                ):
+                    # The replace never got there (a crash before it left).
+                    self.tracker.refuse_replacement(order, "not at the venue on reconciliation")
             elif status == 404 and not self.busy():
                 # Not at the venue and no request of ours is on its way: it never got there.
                 found["not_at_venue"] += 1
@@ -777,6 +893,8 @@ class AlpacaExecution:
                 return
             if status == 200 and isinstance(data, dict):
                 self._adopt(order, data)
+                if order.replacing is not None and not self._changing_now(order.order_id):
+                    await self._look_up(order, order.replacing.client_id)
 
 
 def make_adapter(context: AdapterContext) -> AlpacaData | AlpacaExecution:

@@ -49,10 +49,10 @@ from typing import Any
 import numpy as np
 
 from admf._core import Event
-from admf.backtest import BacktestSettings, resolve_strategy
+from admf.backtest import BacktestSettings, RunSettings, SimulationSettings, resolve_strategy
 from admf.clock import WallClock, clock_ticks
 from admf.errors import AdmfError
-from admf.events import K_ORDER_REJECTED, K_ORDER_SUBMIT, EventArray, Flag, Kind
+from admf.events import K_ORDER_MODIFY, K_ORDER_REJECTED, K_ORDER_SUBMIT, EventArray, Flag, Kind
 from admf.kernel import Payload
 from admf.live.adapter import (
     SIM,
@@ -95,7 +95,9 @@ class LiveSpec:
     data_adapter: str
     exec_adapter: str = SIM
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
-    settings: BacktestSettings = dataclasses.field(default_factory=BacktestSettings)
+    settings: RunSettings = dataclasses.field(default_factory=BacktestSettings)
+    """`BacktestSettings` with the simulated venue (``sim``); with a venue adapter the run
+    settings only (`RunSettings`: it fills and charges by itself)."""
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
     """Adapter options (``--adapter-option``); credentials never go here."""
     cancel_on_stop: bool = True
@@ -114,16 +116,16 @@ class LiveSpec:
             raise LiveSetupError(f"clock_interval must be > 0, got {self.clock_interval}")
         if self.duration is not None and not self.duration > 0:
             raise LiveSetupError(f"duration must be > 0, got {self.duration}")
-        if self.exec_adapter != SIM:
-            from admf.node import simulation_settings_set
-
-            chosen = simulation_settings_set(self.settings)
+        if self.exec_adapter != SIM and isinstance(self.settings, SimulationSettings):
+            chosen = self.settings.simulation_set()
             if chosen:
                 raise LiveSetupError(
                     f"{', '.join(chosen)}: settings of the simulated venue; the "
                     f"{self.exec_adapter} venue fills and charges by itself (they go with "
                     "--exec-adapter sim)"
                 )
+            # A venue's session holds its run settings only (the simulation's are defaults).
+            object.__setattr__(self, "settings", self.settings.run)
         for name in self.options:
             if any(word in name.lower() for word in SECRET_WORDS):
                 raise LiveSetupError(
@@ -193,12 +195,15 @@ def build_live_node(
     node = build_node(
         resolve_strategy(spec.strategy),
         spec.params,
-        spec.settings,
+        spec.settings.run,
         [],
         instruments,
         sink,
         feed=feed,
         external=venue,
+        simulation=spec.settings.simulation
+        if isinstance(spec.settings, SimulationSettings)
+        else None,
     )
     core = node.kernel.core
     core.advance_clock(start_ns)
@@ -378,6 +383,13 @@ class LiveSession:
                 if command.kind == K_ORDER_SUBMIT:
                     order = self.tracker.add(command)
                     self.tracker.finish(order, K_ORDER_REJECTED, "not sent: the session stopped")
+                elif command.kind == K_ORDER_MODIFY:
+                    self.tracker.refuse(
+                        command.order_id,
+                        command.instrument,
+                        command,
+                        "not sent: the session stopped",
+                    )
             return
         self.sent += len(commands)
         self.execution.send(commands)

@@ -144,14 +144,22 @@ impl LiveGate {
             }
             Some(Kind::OrderRejected) => {
                 if let Some((_, order)) = self.open.get(&e.order_id) {
-                    if e.qty != order.qty {
-                        return; // a refused cancel or modify leaves its order open
+                    // A refused cancel or modify (no side, or not the order's qty) leaves
+                    // its order open.
+                    if e.side == Side::None as u8 || e.qty != order.qty {
+                        return;
                     }
                 }
                 self.open.remove(&e.order_id);
             }
             Some(Kind::OrderCanceled | Kind::OrderExpired) => {
                 self.open.remove(&e.order_id);
+            }
+            Some(Kind::OrderModified) => {
+                // Its qty is what stays open: the order's qty is what was filled plus that.
+                if let Some((_, order)) = self.open.get_mut(&e.order_id) {
+                    order.qty = order.filled + e.qty;
+                }
             }
             _ => {}
         }
@@ -361,6 +369,35 @@ mod tests {
         assert_eq!(gate.cancels().len(), 1);
         gate.observe(&report(Kind::OrderExpired, &c));
         assert!(gate.cancels().is_empty());
+    }
+
+    #[test]
+    fn a_modify_sets_what_stays_open_and_a_refused_one_leaves_the_order() {
+        let mut gate = LiveGate::new(false);
+        let order = submit(5, Side::Buy, 10);
+        assert_eq!(gate.admit(&order, 0), None);
+        gate.observe(&Event {
+            qty: 4 * SCALE,
+            ..report(Kind::Fill, &order)
+        });
+        // Modified to 2 still open: done after 6 filled in all, not 10.
+        gate.observe(&Event {
+            qty: 2 * SCALE,
+            ..report(Kind::OrderModified, &order)
+        });
+        assert_eq!(gate.open_order(5).unwrap().qty, 6 * SCALE);
+        // A refused modify has no side, whatever its qty: the order stays open.
+        gate.observe(&Event {
+            side: Side::None as u8,
+            qty: 6 * SCALE,
+            ..report(Kind::OrderRejected, &order)
+        });
+        assert!(gate.open_order(5).is_some());
+        gate.observe(&Event {
+            qty: 2 * SCALE,
+            ..report(Kind::Fill, &order)
+        });
+        assert_eq!(gate.open_order(5), None);
     }
 
     #[test]

@@ -134,9 +134,13 @@ impl OrderPath {
     pub fn applies(&self, kind: u8) -> bool {
         match Kind::from_code(kind) {
             Some(Kind::Bar | Kind::Fill) => true,
-            Some(Kind::Custom | Kind::OrderRejected | Kind::OrderCanceled | Kind::OrderExpired) => {
-                self.gate.is_some()
-            }
+            Some(
+                Kind::Custom
+                | Kind::OrderRejected
+                | Kind::OrderCanceled
+                | Kind::OrderExpired
+                | Kind::OrderModified,
+            ) => self.gate.is_some(),
             _ => false,
         }
     }

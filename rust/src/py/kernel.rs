@@ -19,8 +19,9 @@ use crate::orders::path::{Engine, OrderPath};
 use crate::orders::risk::{RiskEngine, RiskLimits};
 use crate::orders::validation::Validation;
 
-fn is_book_delta(kind: u8) -> bool {
-    (Kind::BookAdd as u8..=Kind::BookClear as u8).contains(&kind)
+/// Market data an attached venue takes (book deltas and quotes).
+fn moves_venue(kind: u8) -> bool {
+    crate::book::SimVenue::takes(kind)
 }
 
 fn merged(sources: Vec<PyReadonlyArray1<'_, u8>>) -> PyResult<Vec<Event>> {
@@ -139,7 +140,7 @@ impl PyKernelCore {
                 core.advance()
             } else {
                 core.advance_with(|e, out| {
-                    if !is_book_delta(e.kind) {
+                    if !moves_venue(e.kind) {
                         return;
                     }
                     if let Some(venue) = venues.get(&e.instrument) {

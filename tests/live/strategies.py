@@ -87,3 +87,30 @@ class SlowFlip(Flip):
     def on_bar(self, bar: Event) -> None:
         time.sleep(0.015)
         super().on_bar(bar)
+
+
+@dataclasses.dataclass(frozen=True)
+class QuoteFlipConfig(StrategyConfig):
+    every: int = 5
+    qty: float = 1000.0
+
+
+class QuoteFlip(Strategy):
+    """Trades on quotes alone: every ``every`` quotes, buys ``qty`` at market while flat and
+    sells what it holds while long (fills need a venue that fills on quotes: the book venue
+    of an instrument with a tick)."""
+
+    Config = QuoteFlipConfig
+    config: QuoteFlipConfig
+
+    def on_start(self) -> None:
+        self.quotes = 0
+
+    def on_quote(self, quote: Event) -> None:
+        self.quotes += 1
+        if self.quotes % self.config.every:
+            return
+        if self.ctx.position() == 0:
+            self.ctx.buy(self.config.qty)
+        elif self.ctx.position() > 0:
+            self.ctx.sell(self.ctx.position())

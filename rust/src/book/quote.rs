@@ -109,7 +109,10 @@ mod tests {
         let kinds: Vec<_> = d.as_slice().iter().map(|e| (e.kind, e.side)).collect();
         let (clear, add) = (Kind::BookClear as u8, Kind::BookAdd as u8);
         let (buy, sell) = (Side::Buy as u8, Side::Sell as u8);
-        assert_eq!(kinds, [(clear, buy), (clear, sell), (add, buy), (add, sell)]);
+        assert_eq!(
+            kinds,
+            [(clear, buy), (clear, sell), (add, buy), (add, sell)]
+        );
         assert!(d
             .as_slice()
             .iter()

@@ -872,14 +872,23 @@ mod tests {
         v.on_market(&quote(5, 990, 5, 1000, 3), &mut out).unwrap();
         assert_eq!(out.len(), 1);
         assert_eq!(
-            (out[0].kind, out[0].order_id, out[0].price, out[0].qty, out[0].ts),
+            (
+                out[0].kind,
+                out[0].order_id,
+                out[0].price,
+                out[0].qty,
+                out[0].ts
+            ),
             (Kind::Fill as u8, 2, 1000, 3, 5)
         );
         assert_eq!(out[0].flags, flags::OWN);
         assert_eq!(v.order(2).unwrap().qty, 1);
         // An off-tick quote is refused and leaves the book as it was.
         let err = v.on_market(&quote(6, 995, 1, 1005, 1), &mut out);
-        assert!(matches!(err, Err(BookError::QuoteOffTick { price: 995, .. })));
+        assert!(matches!(
+            err,
+            Err(BookError::QuoteOffTick { price: 995, .. })
+        ));
         assert_eq!(v.book().bbo(), (Some(990), Some(1000)));
         // A trade is not book data.
         let trade = Event {

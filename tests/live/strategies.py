@@ -6,7 +6,9 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from admf import Event, Strategy, StrategyConfig
+from admf import Event, Kind, Strategy, StrategyConfig
+
+_ENDED = (Kind.ORDER_CANCELED, Kind.ORDER_REJECTED, Kind.ORDER_EXPIRED)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,20 +99,30 @@ class QuoteFlipConfig(StrategyConfig):
 
 class QuoteFlip(Strategy):
     """Trades on quotes alone: every ``every`` quotes, buys ``qty`` at market while flat and
-    sells what it holds while long (fills need a venue that fills on quotes: the book venue
-    of an instrument with a tick)."""
+    sells what it holds while long, one order at a time (fills need a venue that fills on
+    quotes: the book venue of an instrument with a tick)."""
 
     Config = QuoteFlipConfig
     config: QuoteFlipConfig
 
     def on_start(self) -> None:
         self.quotes = 0
+        self.open: int | None = None
 
     def on_quote(self, quote: Event) -> None:
         self.quotes += 1
-        if self.quotes % self.config.every:
+        if self.quotes % self.config.every or self.open is not None:
             return
         if self.ctx.position() == 0:
-            self.ctx.buy(self.config.qty)
+            self.open = self.ctx.buy(self.config.qty)
         elif self.ctx.position() > 0:
-            self.ctx.sell(self.ctx.position())
+            self.open = self.ctx.sell(self.ctx.position())
+
+    def on_fill(self, fill: Event) -> None:
+        book = self.ctx.book()
+        if fill.order_id == self.open and book is not None and book.order(fill.order_id) is None:
+            self.open = None  # filled in full
+
+    def on_order(self, report: Event) -> None:
+        if report.order_id == self.open and report.kind in _ENDED:
+            self.open = None

@@ -124,3 +124,19 @@ def test_the_event_loop_runs_while_a_large_file_is_read(tmp_path: Path) -> None:
     # (parsing it on the loop stalls it for the whole parse, several times this).
     assert len(gaps) >= 20
     assert max(gaps) < 0.25
+
+
+def test_a_missing_file_fails_before_the_session_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from admf.cli import main
+
+    code = main(
+        ["live", "--strategy", "sma-cross", "--data-adapter", "replay", "--data",
+         str(tmp_path / "nowhere.csv"), "--log", str(tmp_path / "runs")]
+    )  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "replay adapter: no data file at" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()

@@ -98,6 +98,15 @@ class ReplayData:
         self.paths: list[str] = (
             [p for p in data.split("+") if p] if isinstance(data, str) else list(data or [])
         )
+        # Checked before the session starts (the files are read once it runs).
+        missing = [p for p in self.paths if not Path(p).is_file()]
+        if missing:
+            raise LiveSetupError(f"replay adapter: no data file at {', '.join(missing)}")
+        if data is not None and len(self.paths) != len(context.symbols):
+            raise LiveSetupError(
+                f"replay adapter: {len(self.paths)} data files for {len(context.symbols)} "
+                "symbols; give one per symbol"
+            )
         self.log_path = log
         try:
             self.speed = float(options.get("speed", 1.0))

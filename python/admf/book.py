@@ -168,7 +168,9 @@ class SimVenue(_core.SimVenue):
     ``SimVenue(tick=1, instrument=0, *, maker_fee=0, taker_fee=0, latency_to_venue=0,
     latency_to_strategy=0)`` (fees as fixed-point rates, latencies in ns).
 
-    Own resting orders keep a queue position: the market size ahead of them must trade or
+    Market data is L3 book deltas or L1 quotes (``takes(kind)``): a quote replaces the book
+    with its bid and ask (a side without size shows a billion units); trades do not move
+    it. Own resting orders keep a queue position: the market size ahead of them must trade or
     cancel first. Commands reach the venue ``latency_to_venue`` after their ``ts`` and are
     handled when the venue's clock (the latest market delta, or ``advance``) gets there;
     answers (``ORDER_ACCEPTED``, ``ORDER_REJECTED`` with the reason code in ``aux``,
@@ -220,13 +222,14 @@ class SimVenue(_core.SimVenue):
         """Moves the venue's clock to ``ts``; returns the answers of commands handled."""
         return _events(self._advance(ts))
 
-    def on_market(self, deltas: Event | EventArray) -> EventArray:
-        """Applies market book deltas (one record or an array) and returns what they mean for
-        own orders (their fills, and answers to commands that arrived meanwhile)."""
-        if isinstance(deltas, Event):
-            raw = np.frombuffer(deltas.to_bytes(), dtype=np.uint8)
+    def on_market(self, data: Event | EventArray) -> EventArray:
+        """Applies market data (one record or an array of book deltas and quotes, see
+        ``takes``; a quote replaces the book whole) and returns what it means for own orders
+        (their fills, and answers to commands that arrived meanwhile)."""
+        if isinstance(data, Event):
+            raw = np.frombuffer(data.to_bytes(), dtype=np.uint8)
         else:
-            raw = check_event_array(deltas).view(np.uint8)
+            raw = check_event_array(data).view(np.uint8)
         return _events(self._on_market_bytes(raw))
 
     def __repr__(self) -> str:

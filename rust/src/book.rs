@@ -58,6 +58,7 @@
 
 mod ladder;
 mod matching;
+mod quote;
 pub mod synthetic;
 mod venue;
 
@@ -69,6 +70,7 @@ use crate::event::{flags, Event, Kind, Side};
 use ladder::Ladder;
 
 pub use matching::{Order, OrderType, Outcome, Status, TimeInForce};
+pub use quote::{quote_deltas, QuoteDeltas, UNLIMITED_SIZE};
 pub use venue::{Fees, Latency, OwnOrder, RejectReason, SimVenue};
 
 const NIL: u32 = u32::MAX;
@@ -98,6 +100,8 @@ pub enum BookError {
     SizeOverflow { id: i64, qty: i64 },
     /// The price is not a multiple of the book's tick.
     OffTick { id: i64, price: i64, tick: i64 },
+    /// A quote's bid or ask is not a multiple of the book's tick.
+    QuoteOffTick { price: i64, tick: i64 },
     /// An execution larger than the order's remaining size.
     Overfill { id: i64, qty: i64, remaining: i64 },
     /// The side must be buy or sell here.
@@ -153,6 +157,11 @@ impl fmt::Display for BookError {
                     "order {id}: price {price} is not a multiple of the tick {tick}"
                 )
             }
+            BookError::QuoteOffTick { price, tick } => write!(
+                f,
+                "quote price {price} is not a multiple of the tick {tick} (the instrument's \
+                 tick must divide every quoted price)"
+            ),
             BookError::Overfill { id, qty, remaining } => write!(
                 f,
                 "order {id}: execution of {qty} exceeds the remaining size {remaining}"
@@ -162,7 +171,8 @@ impl fmt::Display for BookError {
             }
             BookError::BadKind { kind } => write!(
                 f,
-                "event kind {kind} is not a book delta (BOOK_ADD .. BOOK_CLEAR) or order command"
+                "event kind {kind} is not a book delta (BOOK_ADD .. BOOK_CLEAR), quote or order \
+                 command"
             ),
             BookError::BadTick { tick } => write!(f, "tick size {tick} is not positive"),
             BookError::PriceRange { id, price } => write!(

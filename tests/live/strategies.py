@@ -6,7 +6,9 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from admf import Event, Strategy, StrategyConfig
+from admf import Event, Kind, Strategy, StrategyConfig
+
+_ENDED = (Kind.ORDER_CANCELED, Kind.ORDER_REJECTED, Kind.ORDER_EXPIRED)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,3 +156,40 @@ class Reprice(Strategy):
         if not self.parked_at and left > 0:
             self.parked_at = self.bars
             self.ctx.modify(self.order, price=round(fill.price * 0.5, 2), qty=left)
+
+
+@dataclasses.dataclass(frozen=True)
+class QuoteFlipConfig(StrategyConfig):
+    every: int = 5
+    qty: float = 1000.0
+
+
+class QuoteFlip(Strategy):
+    """Trades on quotes alone: every ``every`` quotes, buys ``qty`` at market while flat and
+    sells what it holds while long, one order at a time (fills need a venue that fills on
+    quotes: the book venue of an instrument with a tick)."""
+
+    Config = QuoteFlipConfig
+    config: QuoteFlipConfig
+
+    def on_start(self) -> None:
+        self.quotes = 0
+        self.open: int | None = None
+
+    def on_quote(self, quote: Event) -> None:
+        self.quotes += 1
+        if self.quotes % self.config.every or self.open is not None:
+            return
+        if self.ctx.position() == 0:
+            self.open = self.ctx.buy(self.config.qty)
+        elif self.ctx.position() > 0:
+            self.open = self.ctx.sell(self.ctx.position())
+
+    def on_fill(self, fill: Event) -> None:
+        book = self.ctx.book()
+        if fill.order_id == self.open and book is not None and book.order(fill.order_id) is None:
+            self.open = None  # filled in full
+
+    def on_order(self, report: Event) -> None:
+        if report.order_id == self.open and report.kind in _ENDED:
+            self.open = None

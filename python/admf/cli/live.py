@@ -2,6 +2,7 @@
 
     admf live --strategy NAME --data-adapter NAME --exec-adapter NAME --log DIR
               [--symbol SYM ...] [--data FILE ...] [--param K=V ...] [--adapter-option K=V ...]
+              [--tick SYM=STEP ...]
     admf live --resume RUN_DIR
     admf live ctl RUN_DIR pause|resume|flatten|stop
 
@@ -41,6 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--speed", type=float, default=1.0, help="replay adapter: times real time (0: at once)"
     )
+    parser.add_argument(
+        "--tick",
+        action="append",
+        metavar="SYMBOL=STEP",
+        help="sim: trade SYMBOL on the book venue with this price step (fills on quotes)",
+    )
     parser.add_argument("--param", action="append", metavar="KEY=VALUE", help="strategy parameter")
     parser.add_argument(
         "--adapter-option", action="append", metavar="KEY=VALUE", help="adapter setting"
@@ -77,6 +84,22 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         options["data"] = list(args.data)
         options["speed"] = args.speed
     return options
+
+
+def _ticks(items: list[str] | None) -> dict[str, int]:
+    from admf.events import to_fixed
+
+    ticks: dict[str, int] = {}
+    for item in items or []:
+        symbol, _, step = item.partition("=")
+        try:
+            tick = to_fixed(float(step))
+        except ValueError:
+            tick = 0
+        if not symbol.strip() or tick <= 0:
+            raise AdmfError(f"--tick takes SYMBOL=STEP with a price step > 0 (0.01), got {item!r}")
+        ticks[symbol.strip().upper()] = tick
+    return ticks
 
 
 def _symbols(args: argparse.Namespace) -> tuple[str, ...]:
@@ -120,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
             params=parse_params(args.param),
             settings=settings_from(args),
             options=_options(args),
+            ticks=_ticks(args.tick),
             cancel_on_stop=not args.keep_open_orders,
             stop_deadline=args.stop_deadline,
             duration=args.duration,

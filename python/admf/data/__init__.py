@@ -1,7 +1,8 @@
 """Readers of real market data into admf events: ``bars`` (bar, quote and trade files, CSV and
 Parquet), ``lobster`` (NASDAQ order-book files from LOBSTER) and ``databento`` (Databento DBN
 market-by-order files); ``checks`` (what every reader accepts, and how it refuses) and
-``source`` (one input file of a run, read by the reader its name calls for)."""
+``source`` (one input file of a run, read by the reader its name calls for); ``file`` (a file
+already in memory, which every reader takes in place of a path)."""
 
 from admf.data import databento, lobster
 from admf.data.bars import (
@@ -14,10 +15,12 @@ from admf.data.bars import (
     read_quotes,
     read_trades,
 )
+from admf.data.file import DataFile
 from admf.data.source import ReadOptions, Source, load_source
 
 __all__ = [
     "ColumnMap",
+    "DataFile",
     "ReadOptions",
     "Source",
     "bar_open_ts",

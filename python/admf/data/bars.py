@@ -92,6 +92,7 @@ from admf.data.checks import (
     in_time_order,
     units,
 )
+from admf.data.file import DataFile, DataPath, arrow_input, data_path
 from admf.errors import AdmfError
 from admf.events import EVENT_DTYPE, SCALE, EventArray, Kind, Side
 
@@ -174,7 +175,7 @@ _PARQUET_COLUMNS: Final[dict[str, frozenset[str]]] = {
 }
 
 
-def _is_parquet(path: Path) -> bool:
+def _is_parquet(path: DataPath) -> bool:
     with path.open("rb") as f:
         return f.read(4) == b"PAR1"
 
@@ -183,12 +184,12 @@ def _expected() -> str:
     return "; ".join(f"{f.name} ({f.description})" for f in FORMATS.values())
 
 
-def detect_format(path: str | Path) -> MarketFormat:
+def detect_format(path: str | Path | DataFile) -> MarketFormat:
     """The format of a market data file, from its header or Parquet schema."""
-    path = Path(path)
+    path = data_path(path)
     if _is_parquet(path):
         try:
-            names = pq.read_schema(path).names
+            names = pq.read_schema(arrow_input(path)).names
         except (pa.ArrowException, OSError) as exc:
             first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise AdmfError(f"{path}: not a readable Parquet file: {first_line}") from None
@@ -284,7 +285,7 @@ class ColumnMap:
 _TS_ALIASES: Final[tuple[str, ...]] = ("timestamp", "datetime", "date", "time")
 
 
-def _resolve(path: Path, header: list[str], cmap: ColumnMap) -> dict[str, int]:
+def _resolve(path: DataPath, header: list[str], cmap: ColumnMap) -> dict[str, int]:
     """Field -> column index of the file, for the fields the file has."""
     folded = [h.strip().lower() for h in header]
     out: dict[str, int] = {}
@@ -311,7 +312,7 @@ def _resolve(path: Path, header: list[str], cmap: ColumnMap) -> dict[str, int]:
 
 
 def _read_csv(
-    path: Path,
+    path: DataPath,
     fmt: MarketFormat,
     names: list[str],
     types: dict[str, pa.DataType | None],
@@ -327,7 +328,7 @@ def _read_csv(
             column_types={k: v for k, v in column_types.items() if v is not None},
             include_columns=list(column_types),
         )
-        return pa_csv.read_csv(path, read_options=read, convert_options=convert)
+        return pa_csv.read_csv(arrow_input(path), read_options=read, convert_options=convert)
 
     # Some files carry float artifacts beyond 9 decimals (218102.59507500002): Arrow refuses
     # to rescale them, naming the column; that column is parsed exactly at 18 decimals and
@@ -553,7 +554,7 @@ def _daily_ns(
 _OHLCV: Final[list[str]] = ["open", "high", "low", "close", "volume"]
 
 
-def _sample_is_aware(path: Path, index: int = 0) -> bool:
+def _sample_is_aware(path: DataPath, index: int = 0) -> bool:
     """Whether the first row's timestamp carries a UTC offset."""
     with path.open(encoding="utf-8-sig") as f:
         f.readline()
@@ -563,7 +564,7 @@ def _sample_is_aware(path: Path, index: int = 0) -> bool:
 
 
 def _bars(
-    path: Path,
+    path: DataPath,
     fmt: MarketFormat,
     tz: str | None,
     interval_ns: int | None,
@@ -680,7 +681,7 @@ def _check_bars(
 
 
 def _quotes(
-    path: Path, fmt: MarketFormat, tz: str | None
+    path: DataPath, fmt: MarketFormat, tz: str | None
 ) -> tuple[npt.NDArray[np.int64], dict[str, npt.NDArray[np.int64]], Rows]:
     if fmt.name == "binance-quotes":
         table, rows = _read_parquet(path, fmt, ["timestamp", "bid", "bid_size", "ask", "ask_size"])
@@ -732,9 +733,9 @@ def _quotes(
     )
 
 
-def _read_parquet(path: Path, fmt: MarketFormat, columns: list[str]) -> tuple[pa.Table, Rows]:
+def _read_parquet(path: DataPath, fmt: MarketFormat, columns: list[str]) -> tuple[pa.Table, Rows]:
     try:
-        table = pq.read_table(path, columns=columns)
+        table = pq.read_table(arrow_input(path), columns=columns)
     except (pa.ArrowException, OSError, ValueError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AdmfError(f"{path}: not a readable Parquet file ({fmt.name}): {first_line}") from None
@@ -744,7 +745,7 @@ def _read_parquet(path: Path, fmt: MarketFormat, columns: list[str]) -> tuple[pa
 
 
 def _trades(
-    path: Path, fmt: MarketFormat, tz: str | None
+    path: DataPath, fmt: MarketFormat, tz: str | None
 ) -> tuple[npt.NDArray[np.int64], dict[str, npt.NDArray[np.int64]], npt.NDArray[np.uint8], Rows]:
     cols = ["timestamp", "trade_id", "price", "quantity", "buyer_maker"]
     table, rows = _read_parquet(path, fmt, cols)
@@ -825,7 +826,7 @@ def _events(
 
 
 def load_market_data(
-    path: str | Path,
+    path: str | Path | DataFile,
     *,
     instrument: int = 0,
     tz: str | None = None,
@@ -845,7 +846,7 @@ def load_market_data(
     whose header is none of the known formats; ``negative_prices`` accepts negative prices
     (spreads, some futures). See the module docstring for what is refused.
     """
-    path = Path(path)
+    path = data_path(path)
     if not 0 <= instrument < 2**32:
         raise AdmfError(f"instrument must be in 0..2**32-1, got {instrument}")
     if interval_ns is not None and not 0 <= interval_ns <= 366 * DAY_NS:
@@ -897,7 +898,7 @@ def load_market_data(
 
 
 def read_market_data(
-    path: str | Path, *, instrument: int = 0, tz: str | None = None, **options: Any
+    path: str | Path | DataFile, *, instrument: int = 0, tz: str | None = None, **options: Any
 ) -> tuple[Kind, EventArray]:
     """``(kind, events)`` of a bar, quote or trade file, its format detected by its header;
     ``options`` are those of ``load_market_data``."""
@@ -905,7 +906,9 @@ def read_market_data(
     return data.kind, data.events
 
 
-def _read_kind(path: str | Path, kind: Kind, instrument: int, **options: Any) -> EventArray:
+def _read_kind(
+    path: str | Path | DataFile, kind: Kind, instrument: int, **options: Any
+) -> EventArray:
     data = load_market_data(path, instrument=instrument, **options)
     if data.kind != kind:
         raise AdmfError(
@@ -915,18 +918,18 @@ def _read_kind(path: str | Path, kind: Kind, instrument: int, **options: Any) ->
     return data.events
 
 
-def read_bars(path: str | Path, *, instrument: int = 0, **options: Any) -> EventArray:
+def read_bars(path: str | Path | DataFile, *, instrument: int = 0, **options: Any) -> EventArray:
     """Bars (``Kind.BAR`` events stamped at their close) from a CSV or Parquet file;
     ``options`` are those of ``load_market_data``."""
     return _read_kind(path, Kind.BAR, instrument, **options)
 
 
-def read_quotes(path: str | Path, *, instrument: int = 0, **options: Any) -> EventArray:
+def read_quotes(path: str | Path | DataFile, *, instrument: int = 0, **options: Any) -> EventArray:
     """Top-of-book quotes (``Kind.QUOTE`` events) from a CSV or Parquet file."""
     return _read_kind(path, Kind.QUOTE, instrument, **options)
 
 
-def read_trades(path: str | Path, *, instrument: int = 0, **options: Any) -> EventArray:
+def read_trades(path: str | Path | DataFile, *, instrument: int = 0, **options: Any) -> EventArray:
     """Trade prints (``Kind.TRADE`` events, ``side`` = aggressor) from a Parquet file."""
     return _read_kind(path, Kind.TRADE, instrument, **options)
 

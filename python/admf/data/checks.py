@@ -22,12 +22,12 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
+from admf.data.file import DataPath
 from admf.errors import AdmfError, AdmfWarning
 from admf.events import SCALE, EventArray
 
@@ -56,7 +56,7 @@ class Rows:
     row's line is found by counting the non-empty ones; this is done only for an error.
     """
 
-    path: Path
+    path: DataPath
     header: int | None = 1
     columns: list[str] = field(default_factory=list)
     """The file's column names in order (to quote a CSV field as it is written)."""

@@ -31,6 +31,7 @@ import zstandard
 
 from admf.book import BookError, OrderBook
 from admf.data.checks import PRICE_LIMIT, QTY_LIMIT
+from admf.data.file import DataFile, DataPath, data_path
 from admf.errors import AdmfError, AdmfWarning
 from admf.events import SCALE, EventArray, Flag, Kind, Side, empty_events
 
@@ -44,7 +45,7 @@ _ACTIONS = {"A": Kind.BOOK_ADD, "C": Kind.BOOK_CANCEL, "M": Kind.BOOK_MODIFY, "R
 _I64_MAX = 2**63 - 1
 
 
-def _payload(path: Path) -> bytes:
+def _payload(path: DataPath) -> bytes:
     """The file's DBN bytes, decompressed; a truncated or corrupt zstd frame is an error."""
     data = path.read_bytes()
     if path.suffix != ".zst":
@@ -71,7 +72,7 @@ class _Truncated(Exception):
         self.why = why
 
 
-def _decode(path: Path, data: bytes) -> tuple[list[object], int]:
+def _decode(path: DataPath, data: bytes) -> tuple[list[object], int]:
     """The records of DBN bytes and the number of bytes left over (a partial record)."""
     decoder = dbn.DBNDecoder()
     try:
@@ -83,7 +84,7 @@ def _decode(path: Path, data: bytes) -> tuple[list[object], int]:
 
 
 def read_mbo(
-    path: str | Path,
+    path: str | Path | DataFile,
     *,
     trades: bool = False,
     instrument: int | None = None,
@@ -92,7 +93,7 @@ def read_mbo(
     """Reads a DBN MBO file (zstd-compressed if its name ends in ``.zst``) into events.
     ``instrument`` overrides the file's instrument id; ``truncated="warn"`` reads the records
     of a truncated file with an ``AdmfWarning`` instead of refusing it."""
-    path = Path(path)
+    path = data_path(path)
     if truncated not in ("error", "warn"):
         raise AdmfError(f"truncated must be 'error' or 'warn', got {truncated!r}")
     why = ""

@@ -47,6 +47,7 @@ import numpy.typing as npt
 
 from admf.book import BookError, OrderBook
 from admf.data.checks import PRICE_LIMIT, QTY_LIMIT
+from admf.data.file import DataFile, DataPath, data_path
 from admf.errors import AdmfError
 from admf.events import SCALE, EventArray, Flag, Kind, Side, empty_events
 
@@ -92,7 +93,7 @@ _BOOK_KINDS = np.array(
 )
 
 
-def _midnight_ns(path: Path) -> int:
+def _midnight_ns(path: DataPath) -> int:
     match = _NAME.search(path.name)
     if match is None:
         raise AdmfError(
@@ -110,7 +111,7 @@ _MAX_PRICE = PRICE_LIMIT // PRICE_FACTOR
 _COLUMNS = ("time", "type", "order id", "size", "price", "direction")
 
 
-def _seconds_to_ns(text: str, path: Path, line: int) -> int:
+def _seconds_to_ns(text: str, path: DataPath, line: int) -> int:
     whole, _, frac = text.strip().partition(".")
     if not whole.isdigit() or (frac and not frac.isdigit()) or len(frac) > 9:
         raise AdmfError(
@@ -124,7 +125,7 @@ def _seconds_to_ns(text: str, path: Path, line: int) -> int:
     return int(whole) * 1_000_000_000 + int(frac.ljust(9, "0") or 0)
 
 
-def _check_message(path: Path, line: int, values: list[int], tick_units: int) -> None:
+def _check_message(path: DataPath, line: int, values: list[int], tick_units: int) -> None:
     """One message's integers (type, order id, size, price, direction), before fixed point."""
     code, order_id, size, price, direction = values
 
@@ -152,11 +153,13 @@ def _check_message(path: Path, line: int, values: list[int], tick_units: int) ->
         raise bad(4, f"is off the tick ({tick_units} in USD x 10,000)")
 
 
-def read_messages(path: str | Path, *, instrument: int = 0, tick: int = TICK) -> EventArray:
+def read_messages(
+    path: str | Path | DataFile, *, instrument: int = 0, tick: int = TICK
+) -> EventArray:
     """One event per message line (see the module docstring for the mapping and what is
     refused); ``tick`` (fixed point, default one cent) is the price grid of book messages
     (a sub-penny stock: ``SCALE // 10_000``)."""
-    path = Path(path)
+    path = data_path(path)
     if tick <= 0 or tick % PRICE_FACTOR:
         raise AdmfError(f"tick must be a positive multiple of {PRICE_FACTOR} (1/10,000 USD)")
     base = _midnight_ns(path)
@@ -221,7 +224,7 @@ class OrderbookRows:
         return [(int(p), int(s)) for p, s in zip(price[k], size[k], strict=True) if s > 0]
 
 
-def _orderbook_error(path: Path, exc: Exception) -> AdmfError:
+def _orderbook_error(path: DataPath, exc: Exception) -> AdmfError:
     """The line and field of the first value ``np.loadtxt`` could not read."""
     with path.open(encoding="utf-8-sig") as f:
         for number, line in enumerate(f, start=1):
@@ -239,11 +242,12 @@ def _orderbook_error(path: Path, exc: Exception) -> AdmfError:
     return AdmfError(f"{path}: not a LOBSTER orderbook file: {str(exc).splitlines()[0]}")
 
 
-def read_orderbook(path: str | Path) -> OrderbookRows:
+def read_orderbook(path: str | Path | DataFile) -> OrderbookRows:
     """Reads an orderbook file (see the module docstring for what is refused)."""
-    path = Path(path)
+    path = data_path(path)
     try:
-        raw = np.loadtxt(path, delimiter=",", dtype=np.int64, ndmin=2, encoding="utf-8-sig")
+        with path.open(encoding="utf-8-sig") as f:
+            raw = np.loadtxt(f, delimiter=",", dtype=np.int64, ndmin=2)
     except (ValueError, OverflowError) as exc:
         raise _orderbook_error(path, exc) from None
     if raw.size == 0:
@@ -321,7 +325,11 @@ class LobsterDay:
 
 
 def read_day(
-    message_path: str | Path, orderbook_path: str | Path, *, instrument: int = 0, tick: int = TICK
+    message_path: str | Path | DataFile,
+    orderbook_path: str | Path | DataFile,
+    *,
+    instrument: int = 0,
+    tick: int = TICK,
 ) -> LobsterDay:
     """Reads a message file and its orderbook file; checks they have the same length."""
     events = read_messages(message_path, instrument=instrument, tick=tick)

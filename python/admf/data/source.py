@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from admf.data.bars import SESSION_CLOSE, ColumnMap
+from admf.data.file import DataFile, DataPath, data_path
 from admf.errors import AdmfError
 from admf.events import EventArray, Flag, Kind, Side, empty_events
 
@@ -61,12 +62,27 @@ class Source:
     tick: int | None = None
 
 
-def _lobster_source(p: Path, instrument: int) -> Source:
+def _is_lobster(p: DataPath) -> bool:
+    return "_message_" in p.name and p.suffix == ".csv"
+
+
+def _orderbook_name(p: DataPath) -> str:
+    return p.name.replace("_message_", "_orderbook_")
+
+
+def companions(path: str | os.PathLike[str]) -> list[Path]:
+    """The files a data file is read with (a LOBSTER message file's orderbook file), for a
+    reader that fetches the bytes itself (``DataFile.siblings``)."""
+    p = Path(path)
+    return [p.with_name(_orderbook_name(p))] if _is_lobster(p) else []
+
+
+def _lobster_source(p: DataPath, instrument: int) -> Source:
     """A LOBSTER message file, with the book before its first message (from the orderbook
     file beside it) as anonymous size: ``BOOK_ADD`` records with order id 0."""
     from admf.data import lobster
 
-    book_path = p.with_name(p.name.replace("_message_", "_orderbook_"))
+    book_path = p.with_name(_orderbook_name(p))
     if not book_path.is_file():
         raise AdmfError(f"{p}: its LOBSTER orderbook file {book_path.name} is not beside it")
     day = lobster.read_day(p, book_path, instrument=instrument)
@@ -98,17 +114,18 @@ def _lobster_source(p: Path, instrument: int) -> Source:
 
 
 def load_source(
-    path: str | os.PathLike[str], instrument: int, read: ReadOptions | None = None
+    path: str | os.PathLike[str] | DataFile, instrument: int, read: ReadOptions | None = None
 ) -> Source:
     """Reads one data file into events: bars, quotes or trades (CSV/Parquet), a LOBSTER
     message file (with its orderbook file beside it) or a Databento MBO file (``.dbn``,
-    ``.dbn.zst``)."""
+    ``.dbn.zst``). A ``DataFile`` is read from its bytes (its orderbook file from its
+    siblings)."""
     from admf.data.bars import read_market_data
 
-    p = Path(path)
+    p = data_path(path)
     if not p.is_file():
         raise AdmfError(f"no data file at {p}")
-    if "_message_" in p.name and p.suffix == ".csv":
+    if _is_lobster(p):
         return _lobster_source(p, instrument)
     if p.name.endswith((".dbn", ".dbn.zst")):
         from admf.data.databento import read_mbo

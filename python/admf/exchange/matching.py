@@ -6,9 +6,10 @@ Two engines, chosen by the data of the order's symbol:
   keeps the market's book and our orders. An order marketable against the book fills at the
   book's prices, level by level in price-time order; a resting order keeps its queue
   position and fills when the data shows an aggressor reached it (see ``admf.book``). A
-  quote is the book's whole content: each one replaces both sides with its bid and ask as
+  quote is the book's whole content: the venue replaces both sides with its bid and ask as
   anonymous size; a quote without sizes (TrueFX) shows unlimited size, as Alpaca paper does
-  not check size against the NBBO. Stop orders wait here until the touch reaches the stop
+  not check size against the NBBO (the venue's rule, ``SimVenue.takes``); trades do not
+  move the book. Stop orders wait here until the touch reaches the stop
   (a buy when the ask is at or above it, a sell when the bid is at or below it), then enter
   the venue as market or limit orders. ``day`` orders expire when the data's UTC date
   changes.
@@ -38,9 +39,6 @@ import numpy as np
 from admf.book import SimVenue
 from admf.events import SCALE, EventArray, Kind, Side, empty_events
 from admf.venue import FeeModel
-
-UNLIMITED_SIZE = 10**9 * SCALE
-"""The size of a quote side that shows none (a billion units)."""
 
 DAY_NS = 86_400 * 1_000_000_000
 
@@ -223,27 +221,6 @@ class BookMatcher:
             self.venue.cancel_order(venue_id, ts=max(self.now, self.venue.now))
         return True
 
-    def deltas(self, event: np.void) -> EventArray | None:
-        """The book deltas a market event means: itself, or for a quote, both sides
-        replaced; None for events that do not change the book (trades)."""
-        kind = int(event["kind"])
-        if Kind.BOOK_ADD <= kind <= Kind.BOOK_CLEAR:
-            out = empty_events(1)
-            out[0] = event
-            return out
-        if kind != Kind.QUOTE:
-            return None
-        bid, bid_size, ask, ask_size = (int(event[f]) for f in ("price", "qty", "aux", "order_id"))
-        out = empty_events(4)
-        out["ts"] = event["ts"]
-        out["instrument"] = event["instrument"]
-        out["kind"] = [Kind.BOOK_CLEAR, Kind.BOOK_CLEAR, Kind.BOOK_ADD, Kind.BOOK_ADD]
-        out["side"] = [Side.BUY, Side.SELL, Side.BUY, Side.SELL]
-        out["price"] = [0, 0, bid, ask]
-        out["qty"] = [0, 0, bid_size or UNLIMITED_SIZE, ask_size or UNLIMITED_SIZE]
-        keep = [True, True, bid > 0, ask > 0 and ask > bid]
-        return out[keep]
-
     def on_market(self, event: np.void) -> list[Report]:
         ts = int(event["ts"])
         self.now = ts
@@ -254,9 +231,10 @@ class BookMatcher:
                 self.cancel(w.venue_id)
                 reports.append(Report(Kind.ORDER_EXPIRED, w.venue_id, reason="day order expired"))
         self.day = day
-        deltas = self.deltas(event)
-        if deltas is not None:
-            reports.extend(self._reports(self.venue.on_market(deltas)))
+        if SimVenue.takes(int(event["kind"])):
+            data = empty_events(1)
+            data[0] = event
+            reports.extend(self._reports(self.venue.on_market(data)))
         if self.stops:
             reports.extend(self._check_stops())
         return reports

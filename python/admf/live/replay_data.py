@@ -8,34 +8,68 @@ stamped with the local time it is pushed at, like a venue's; its recorded time i
 the venue's time (quotes and trades: the ``payload`` slot; bars: a ``CLOCK`` reading before
 each bar time, recorded time in ``aux``).
 
-Files are read in a worker thread, so the event loop never blocks on the disk. Nothing is
-conflated: a replay waits for room in the queue instead.
+Data files are read with aiofiles, in chunks, so the event loop never waits on the disk;
+their bytes go to the same readers ``admf backtest`` uses (``admf.data.DataFile``), which
+parse them in a worker thread (parsing is CPU work), each file as soon as it is read, while
+the next ones are still being read. A log is read by the log's own reader (it checks sealed
+files and recovers a torn tail), in a worker thread. Nothing is conflated: a replay waits
+for room in the queue instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
+import aiofiles
+import aiofiles.os
 import numpy as np
 
 from admf._core import Event, merge
 from admf.clock import clock_event
+from admf.data.file import DataFile
+from admf.data.source import companions, load_source
+from admf.errors import AdmfError
 from admf.events import EVENT_DTYPE, EventArray, Flag, Kind
 from admf.live.adapter import AdapterContext, LiveSetupError
 
 _BATCH = 256
 """Messages pushed per look at the clock when behind."""
+_CHUNK = 1 << 20
+"""Bytes per read of a data file: the event loop runs between two reads."""
 
 
-def _load_files(paths: list[str], count: int) -> EventArray:
-    from admf.backtest import load_source
+async def _read_bytes(path: Path) -> bytes:
+    if not await aiofiles.os.path.isfile(path):
+        raise AdmfError(f"replay adapter: no data file at {path}")
+    parts: list[bytes] = []
+    async with aiofiles.open(path, "rb") as f:
+        while chunk := await f.read(_CHUNK):
+            parts.append(chunk)
+    return b"".join(parts)
 
+
+async def _read_source(path: Path, instrument: int) -> EventArray:
+    """One data file (and the files read with it) read with aiofiles, then parsed by its
+    reader in a worker thread."""
+    siblings = {
+        p.name: await _read_bytes(p)
+        for p in companions(path)
+        if await aiofiles.os.path.isfile(p)  # else its reader says what is missing
+    }
+    data = DataFile(path, await _read_bytes(path), siblings)
+    return (await asyncio.to_thread(load_source, data, instrument)).events
+
+
+async def load_files(paths: list[str], count: int) -> EventArray:
+    """The data files (one per symbol, instrument ``i + 1`` for the i-th), merged in time
+    order."""
     if len(paths) != count:
         raise LiveSetupError(
             f"replay adapter: {len(paths)} data files for {count} symbols; give one per symbol"
         )
-    sources = [load_source(p, i + 1).events for i, p in enumerate(paths)]
+    sources = await asyncio.gather(*(_read_source(Path(p), i) for i, p in enumerate(paths, 1)))
     merged = merge([np.ascontiguousarray(s).view(np.uint8) for s in sources])
     return np.frombuffer(merged, dtype=EVENT_DTYPE).copy()
 
@@ -64,6 +98,15 @@ class ReplayData:
         self.paths: list[str] = (
             [p for p in data.split("+") if p] if isinstance(data, str) else list(data or [])
         )
+        # Checked before the session starts (the files are read once it runs).
+        missing = [p for p in self.paths if not Path(p).is_file()]
+        if missing:
+            raise LiveSetupError(f"replay adapter: no data file at {', '.join(missing)}")
+        if data is not None and len(self.paths) != len(context.symbols):
+            raise LiveSetupError(
+                f"replay adapter: {len(self.paths)} data files for {len(context.symbols)} "
+                "symbols; give one per symbol"
+            )
         self.log_path = log
         try:
             self.speed = float(options.get("speed", 1.0))
@@ -80,9 +123,7 @@ class ReplayData:
         if self.log_path is not None:
             self.events = await asyncio.to_thread(_load_log, str(self.log_path))
         else:
-            self.events = await asyncio.to_thread(
-                _load_files, self.paths, len(self.context.symbols)
-            )
+            self.events = await load_files(self.paths, len(self.context.symbols))
 
     async def run(self) -> None:
         assert self.events is not None

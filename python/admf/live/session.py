@@ -100,6 +100,9 @@ class LiveSpec:
     settings only (`RunSettings`: it fills and charges by itself)."""
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
     """Adapter options (``--adapter-option``); credentials never go here."""
+    ticks: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Price step per symbol, fixed point (``--tick``): a symbol with one trades on the book
+    venue, which fills on quotes (queue position, latency); the others on the bar venue."""
     cancel_on_stop: bool = True
     stop_deadline: float = 5.0
     clock_interval: float = 0.1
@@ -126,6 +129,20 @@ class LiveSpec:
                 )
             # A venue's session holds its run settings only (the simulation's are defaults).
             object.__setattr__(self, "settings", self.settings.run)
+        unknown = sorted(set(self.ticks) - set(self.symbols))
+        if unknown:
+            raise LiveSetupError(
+                f"--tick: {', '.join(unknown)} is not a symbol of the session "
+                f"({', '.join(self.symbols)})"
+            )
+        if self.ticks and self.exec_adapter != SIM:
+            raise LiveSetupError(
+                f"--tick: a price step for the simulated book venue; the {self.exec_adapter} "
+                "venue fills by itself (it goes with --exec-adapter sim)"
+            )
+        for symbol, tick in sorted(self.ticks.items()):
+            if not tick > 0:
+                raise LiveSetupError(f"--tick: {symbol}'s tick must be > 0, got {tick}")
         for name in self.options:
             if any(word in name.lower() for word in SECRET_WORDS):
                 raise LiveSetupError(
@@ -144,7 +161,12 @@ class LiveSpec:
             },
             "settings": self.settings.to_dict(),
             "data": [
-                {"path": symbol, "instrument": i + 1, "name": symbol, "tick": None}
+                {
+                    "path": symbol,
+                    "instrument": i + 1,
+                    "name": symbol,
+                    "tick": self.ticks.get(symbol),
+                }
                 for i, symbol in enumerate(self.symbols)
             ],
             "live": {
@@ -171,6 +193,7 @@ class LiveSpec:
             params=dict(config["params"]),
             settings=BacktestSettings.from_dict(config["settings"]),
             options=dict(live["options"]),
+            ticks={d["name"]: int(d["tick"]) for d in config["data"] if d.get("tick")},
             cancel_on_stop=live["cancel_on_stop"],
             stop_deadline=live["stop_deadline"],
             clock_interval=live["clock_interval"],
@@ -204,6 +227,7 @@ def build_live_node(
         simulation=spec.settings.simulation
         if isinstance(spec.settings, SimulationSettings)
         else None,
+        books={i: spec.ticks[s] for i, s in enumerate(spec.symbols, 1) if s in spec.ticks},
     )
     core = node.kernel.core
     core.advance_clock(start_ns)

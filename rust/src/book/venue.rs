@@ -20,11 +20,15 @@
 //!   added (or moved) on the other side at a price that crosses it. The executed or added
 //!   size is the budget shared by the own orders it reaches, best price first, then time.
 //! - Own orders do not match each other (no self-trade).
+//! - Market data is L3 book deltas or L1 quotes. A quote replaces the whole book (see
+//!   [`quote_deltas`]): after it an own order resting at the quoted price has nothing ahead
+//!   of it, and it fills when a later quote's other side reaches its price (an ask at or
+//!   below a buy's limit). Trades do not move the venue.
 
 use std::collections::BTreeMap;
 
 use super::matching::{fill_event, Order, OrderType, TimeInForce};
-use super::{BookError, OrderBook, OrderView};
+use super::{quote_deltas, BookError, OrderBook, OrderView};
 use crate::event::{Event, Kind, Side};
 
 /// Maker and taker fee rates, fixed point ([`crate::event::SCALE`] = 100%); a negative rate
@@ -435,10 +439,29 @@ impl SimVenue {
         Some(o)
     }
 
-    /// Applies a market book delta and derives what it means for own orders; appends own
-    /// fills to `out`. Commands due by the delta's time are handled first. A delta the book
-    /// refuses is returned as the error, and nothing changes.
-    pub fn on_market(&mut self, delta: &Event, out: &mut Vec<Event>) -> Result<(), BookError> {
+    /// The kinds of market data the venue takes: book deltas (an L3 book) and quotes (an L1
+    /// book, replaced whole by each; see [`quote_deltas`]). Trades are not among them (see
+    /// the `quote` module).
+    pub fn takes(kind: u8) -> bool {
+        kind == Kind::Quote as u8 || (Kind::BookAdd as u8..=Kind::BookClear as u8).contains(&kind)
+    }
+
+    /// Applies market data (a book delta, or a quote: see [`SimVenue::takes`]) and derives
+    /// what it means for own orders; appends own fills to `out`. Commands due by its time are
+    /// handled first. Data the book refuses is returned as the error, and the book is
+    /// unchanged.
+    pub fn on_market(&mut self, data: &Event, out: &mut Vec<Event>) -> Result<(), BookError> {
+        if data.kind == Kind::Quote as u8 {
+            let deltas = quote_deltas(data, self.book.tick())?;
+            for delta in deltas.as_slice() {
+                self.on_delta(delta, out)?;
+            }
+            return Ok(());
+        }
+        self.on_delta(data, out)
+    }
+
+    fn on_delta(&mut self, delta: &Event, out: &mut Vec<Event>) -> Result<(), BookError> {
         self.advance(delta.ts, out);
         let pre: Option<OrderView> = self.book.order(delta.order_id);
         self.book.apply(delta)?;
@@ -808,6 +831,74 @@ mod tests {
         assert_eq!((out[0].order_id, out[0].qty, out[0].price), (70, 1, 101));
         assert!(v.order(70).is_none());
         assert_eq!(v.book().size_at(Side::Sell, 102), 3);
+    }
+
+    fn quote(ts: i64, bid: i64, bid_size: i64, ask: i64, ask_size: i64) -> Event {
+        Event {
+            price: bid,
+            qty: bid_size,
+            aux: ask,
+            order_id: ask_size,
+            ..Event::new(Kind::Quote, ts)
+        }
+    }
+
+    #[test]
+    fn quotes_drive_the_venue() {
+        let mut v = SimVenue::new(
+            OrderBook::new(10).unwrap(),
+            Fees::default(),
+            Latency::default(),
+        );
+        let mut out = Vec::new();
+        v.on_market(&quote(1, 1000, 0, 1020, 0), &mut out).unwrap();
+        // A marketable order takes the ask, whose size is unlimited.
+        v.submit(&submit(1, 1, Side::Buy, 1020, 7, flags::IOC), &mut out)
+            .unwrap();
+        let fills: Vec<_> = out.iter().filter(|e| e.kind == Kind::Fill as u8).collect();
+        assert_eq!(fills.len(), 1);
+        assert_eq!((fills[0].price, fills[0].qty), (1020, 7));
+        out.clear();
+        // A buy at the bid rests behind the bid's size, then is alone there after a quote.
+        v.submit(&submit(1, 2, Side::Buy, 1000, 4, 0), &mut out)
+            .unwrap();
+        assert_eq!(v.order(2).unwrap().ahead, crate::book::UNLIMITED_SIZE);
+        v.on_market(&quote(4, 1000, 5, 1010, 5), &mut out).unwrap();
+        assert_eq!(v.order(2).unwrap().ahead, 0);
+        assert!(out.iter().all(|e| e.kind != Kind::Fill as u8));
+        // The ask comes down to the buy's limit: the buy fills as maker, at its price, up to
+        // the ask's size.
+        out.clear();
+        v.on_market(&quote(5, 990, 5, 1000, 3), &mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (
+                out[0].kind,
+                out[0].order_id,
+                out[0].price,
+                out[0].qty,
+                out[0].ts
+            ),
+            (Kind::Fill as u8, 2, 1000, 3, 5)
+        );
+        assert_eq!(out[0].flags, flags::OWN);
+        assert_eq!(v.order(2).unwrap().qty, 1);
+        // An off-tick quote is refused and leaves the book as it was.
+        let err = v.on_market(&quote(6, 995, 1, 1005, 1), &mut out);
+        assert!(matches!(
+            err,
+            Err(BookError::QuoteOffTick { price: 995, .. })
+        ));
+        assert_eq!(v.book().bbo(), (Some(990), Some(1000)));
+        // A trade is not book data.
+        let trade = Event {
+            price: 900,
+            qty: 1,
+            ..Event::new(Kind::Trade, 7)
+        };
+        assert!(!SimVenue::takes(trade.kind));
+        assert!(SimVenue::takes(Kind::Quote as u8));
+        assert!(SimVenue::takes(Kind::BookClear as u8));
     }
 
     #[test]

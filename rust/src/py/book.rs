@@ -435,6 +435,13 @@ impl PySimVenue {
         })
     }
 
+    /// Whether the venue takes market data of this kind: book deltas (an L3 book) and quotes
+    /// (an L1 book, each quote replacing it whole); trades and bars it does not.
+    #[staticmethod]
+    fn takes(kind: u8) -> bool {
+        SimVenue::takes(kind)
+    }
+
     /// The venue's clock (ns).
     #[getter]
     fn now(&self) -> i64 {

@@ -33,8 +33,9 @@ fn add_to(
     obj.setattr(name, before + amount)
 }
 
-fn is_book_delta(kind: u8) -> bool {
-    (Kind::BookAdd as u8..=Kind::BookClear as u8).contains(&kind)
+/// Market data an attached venue takes (book deltas and quotes).
+fn moves_venue(kind: u8) -> bool {
+    crate::book::SimVenue::takes(kind)
 }
 
 /// The book venues' route for the order path: an order of an instrument with a book goes to
@@ -174,7 +175,7 @@ impl PyKernelCore {
                 core.advance()
             } else {
                 core.advance_with(|e, out| {
-                    if !is_book_delta(e.kind) {
+                    if !moves_venue(e.kind) {
                         return;
                     }
                     if let Some(venue) = venues.get(&e.instrument) {

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
-use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1};
 use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -13,7 +13,7 @@ use super::book::PySimVenue;
 use super::event::{check, events_from_bytes, PyEvent};
 use super::indicators::BarFed;
 use super::orders::PyPortfolio;
-use crate::event::{flags, Event, Kind};
+use crate::event::{flags, Event, Kind, EVENT_SIZE};
 use crate::kernel::KernelCore;
 use crate::merge;
 use crate::orders::bar_venue::{BarVenue, FillAt};
@@ -82,6 +82,89 @@ fn merge_sources<'py>(
     Ok(to_array(py, &merged(sources)?))
 }
 
+/// Events a kernel loads at a time from a source it streams.
+const STREAM_CHUNK: usize = 16_384;
+
+/// A single time-ordered source the kernel reads where it is, a chunk at a time, instead of
+/// copying it whole: a backtest's 1M bars are 64 MB, and fresh memory for a copy of them is
+/// mapped a page at a time, which cost more than running the bars (tens of ms on a virtual
+/// machine). The chunks go into the kernel's own input buffer, whose memory is reused.
+struct Streamed {
+    /// The source (a uint8 view of an EVENT_DTYPE array), kept alive by this reference.
+    array: Py<PyArray1<u8>>,
+    /// The next event to load.
+    next: usize,
+    len: usize,
+}
+
+impl Streamed {
+    fn left(&self) -> usize {
+        self.len - self.next
+    }
+
+    /// Events `from..to` of the source, read in place.
+    fn events<'py>(&self, py: Python<'py>, from: usize, to: usize) -> Vec<Event> {
+        // `kernel_over` checked that the array is contiguous and whole records; a readonly
+        // borrow of it only fails while Rust code holds it writable, which nothing does.
+        let array = self.array.bind(py).readonly();
+        let bytes = array.as_slice().expect("a streamed source is contiguous");
+        events_from_bytes(&bytes[from * EVENT_SIZE..to * EVENT_SIZE])
+            .expect("a streamed source holds whole records")
+    }
+}
+
+/// Loads the next chunk of `source` into `core` once `core` has no input left; true if it
+/// loaded any. Keeps the invariant the Python side relies on: while a source has events
+/// left, the kernel holds at least one of them (so `done`, `peek_ts` and `alarm_due` are
+/// right).
+fn refill(core: &mut KernelCore, source: &mut Option<Streamed>, py: Python<'_>) -> bool {
+    let Some(src) = source else {
+        return false;
+    };
+    if core.remaining() > 0 {
+        return false;
+    }
+    let end = (src.next + STREAM_CHUNK).min(src.len);
+    core.extend(&src.events(py, src.next, end));
+    src.next = end;
+    if src.left() == 0 {
+        *source = None;
+    }
+    true
+}
+
+/// The kernel over `sources`: one time-ordered source is streamed (see `Streamed`), several
+/// are merged into the kernel's own buffer.
+fn kernel_over(
+    sources: Vec<PyReadonlyArray1<'_, u8>>,
+    first_seq: u64,
+    flush_at: usize,
+) -> PyResult<(KernelCore, Option<Streamed>)> {
+    if sources.len() != 1 {
+        return Ok((KernelCore::new(merged(sources)?, first_seq, flush_at), None));
+    }
+    let only = &sources[0];
+    let bytes = only.as_slice()?;
+    if !bytes.len().is_multiple_of(EVENT_SIZE) {
+        events_from_bytes(bytes)?; // the error naming the length
+    }
+    let len = bytes.len() / EVENT_SIZE;
+    let events = events_from_bytes(&bytes[..len.min(STREAM_CHUNK) * EVENT_SIZE])?;
+    let sorted = match bytemuck::try_cast_slice::<u8, Event>(bytes) {
+        Ok(all) => merge::check_sorted(&[all]),
+        Err(_) => merge::check_sorted(&[events_from_bytes(bytes)?.as_slice()]),
+    };
+    sorted.map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let first = events.len();
+    let core = KernelCore::new(events, first_seq, flush_at);
+    let source = (first < len).then(|| Streamed {
+        array: only.as_unbound().clone_ref(only.py()),
+        next: first,
+        len,
+    });
+    Ok((core, source))
+}
+
 /// Sequencer, clock and output buffer of one run; iterating yields the subscribed inputs.
 #[pyclass(module = "admf._core", name = "KernelCore")]
 pub struct PyKernelCore {
@@ -104,6 +187,8 @@ pub struct PyKernelCore {
     pending: Option<Py<PyAny>>,
     /// Indicators fed every bar of their instrument (see `feed_indicator`).
     fed: Vec<(u32, BarFed)>,
+    /// The rest of a streamed source, not yet loaded into `core`.
+    source: Option<Streamed>,
 }
 
 impl PyKernelCore {
@@ -165,6 +250,7 @@ impl PyKernelCore {
             ready,
             fed,
             order_ids,
+            source,
             ..
         } = self;
         loop {
@@ -192,7 +278,14 @@ impl PyKernelCore {
                         }
                     }
                 })
-            }?;
+            };
+            let Some(e) = e else {
+                // The loaded inputs ran out: the next chunk of a streamed source, if any.
+                if refill(core, source, py) {
+                    continue;
+                }
+                return None;
+            };
             if e.kind == Kind::Bar as u8 {
                 for (instrument, indicator) in fed.iter() {
                     if *instrument == e.instrument {
@@ -233,8 +326,10 @@ impl PyKernelCore {
         first_seq: u64,
         flush_at: usize,
     ) -> PyResult<Self> {
+        let (core, source) = kernel_over(sources, first_seq, flush_at)?;
         Ok(PyKernelCore {
-            core: KernelCore::new(merged(sources)?, first_seq, flush_at),
+            core,
+            source,
             venues: BTreeMap::new(),
             venue_errors: Vec::new(),
             orders: None,
@@ -522,6 +617,11 @@ impl PyKernelCore {
     /// Appends inputs (bytes of EVENT_DTYPE records) that arrived after the kernel started,
     /// in arrival order: how a live source feeds the kernel batch by batch.
     fn extend(&mut self, events: PyReadonlyArray1<'_, u8>) -> PyResult<()> {
+        // A streamed source's rest comes before anything appended after it.
+        if let Some(src) = self.source.take() {
+            self.core
+                .extend(&src.events(events.py(), src.next, src.len));
+        }
         self.core.extend(&events_from_bytes(events.as_slice()?)?);
         Ok(())
     }
@@ -582,7 +682,7 @@ impl PyKernelCore {
     /// Whether every input has been sequenced.
     #[getter]
     fn done(&self) -> bool {
-        self.core.done()
+        self.source.is_none() && self.core.done()
     }
 
     /// The kernel clock in ns: the timestamp of the last sequenced event.
@@ -600,7 +700,7 @@ impl PyKernelCore {
     /// Inputs not yet sequenced.
     #[getter]
     fn remaining(&self) -> usize {
-        self.core.remaining()
+        self.core.remaining() + self.source.as_ref().map_or(0, Streamed::left)
     }
 
     /// Timestamp of the next input, or None at the end.

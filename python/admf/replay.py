@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -70,11 +71,14 @@ class Recording:
         return inputs
 
 
-def read_recording(path: str | os.PathLike[str]) -> Recording:
-    """Reads a run's manifest, events and payloads (read-only)."""
+def read_recording(
+    path: str | os.PathLike[str], *, contents: Mapping[str, bytes] | None = None
+) -> Recording:
+    """Reads a run's manifest, events and payloads (read-only); ``contents``: the bytes of
+    the log's files, read by the caller (see `EventLog.open`)."""
     from admf.log import PAYLOAD_COLUMN, EventLog
 
-    with EventLog.open(path, read_only=True) as log:
+    with EventLog.open(path, read_only=True, contents=contents) as log:
         table = log.read()
         config = dict(log.manifest.config)
         seed = log.manifest.seed or 0

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from admf import SCALE, Kind, Side
 from admf.backtest import BacktestSettings, backtest, load_source
@@ -89,3 +90,84 @@ def test_quotes_off_the_tick_are_refused_with_the_reason() -> None:
     assert isinstance(message, dict)
     assert "is not a multiple of the tick 10000000" in message["venue"]
     assert len(result.of_kind(Kind.FILL)) == 0
+
+
+ORCL = DATA / "orcl-1995-daily-100.csv"
+AAPL = DATA / "lobster" / "AAPL_2012-06-21_34200000_57600000_message_10.csv"
+TICK = SCALE // 1000  # the USD/JPY quotes' three decimals
+
+
+def _cli(argv: list[str], root: Path) -> int:
+    from admf.cli import main
+
+    return main(
+        ["backtest", "--strategy", FLIP, "--param", "every=10", "--param", "qty=1000",
+         "--no-progress", "--log", str(root), "--run-id", "q", *argv]
+    )  # fmt: skip
+
+
+def test_the_cli_trades_a_quote_file_on_the_book_venue_with_tick(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from admf.replay import read_recording, replay
+
+    assert _cli(["--data", str(USDJPY), "--tick", "0.001"], tmp_path) == 0
+    assert "fills" in capsys.readouterr().out
+    rec = read_recording(tmp_path / "run=q")
+    assert [d["tick"] for d in rec.config["data"]] == [TICK]
+    # The same run as the Python API's, which gives the source its tick.
+    source = load_source(USDJPY, 1)
+    source.tick = TICK
+    api = backtest(FLIP, [source], {"every": 10, "qty": 1000.0})
+    fills = rec.events[rec.events["kind"] == Kind.FILL]
+    assert len(fills) == 10
+    assert fills.tobytes() == api.of_kind(Kind.FILL).tobytes()
+    assert replay(tmp_path / "run=q").identical
+
+
+def test_the_cli_takes_a_tick_per_data_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from admf.replay import read_recording
+
+    argv = ["--data", str(USDJPY), str(ORCL), "--tick", "0.001", "-"]
+    assert _cli(argv, tmp_path / "each") == 0
+    # One step for every quote file: the bars stay on the bar venue.
+    assert _cli(["--data", str(USDJPY), str(ORCL), "--tick", "0.001"], tmp_path / "one") == 0
+    capsys.readouterr()
+    runs = [read_recording(tmp_path / d / "run=q") for d in ("each", "one")]
+    for rec in runs:
+        assert [d["tick"] for d in rec.config["data"]] == [TICK, None]
+    fills = [r.events[r.events["kind"] == Kind.FILL] for r in runs]
+    assert len(fills[0]) == 10  # QuoteFlip trades instrument 1, the quotes
+    assert (fills[0]["instrument"] == 1).all()
+    assert fills[0].tobytes() == fills[1].tobytes()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([str(USDJPY), "--tick", "x"], "--tick takes a price step > 0 (0.01), or '-' for none"),
+        ([str(USDJPY), "--tick", "0"], "--tick takes a price step > 0"),
+        ([str(USDJPY), "--tick", "-"], "--tick takes a price step > 0"),
+        ([str(USDJPY), "--tick", "0.001", "0.001"], "one per --data file (1), got 2"),
+        ([str(ORCL), "--tick", "0.01"], "--tick 0.01: none of the data files is quotes"),
+        (
+            [str(ORCL), str(USDJPY), "--tick", "0.01", "0.001"],
+            "bar data; only quote files trade on the book venue with a tick",
+        ),
+        (
+            [str(AAPL), str(USDJPY), "--tick", "0.01", "0.001"],
+            "book data brings its own tick; a tick is for quote files",
+        ),
+    ],
+)
+def test_a_bad_tick_is_one_line_before_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert _cli(["--data", *argv], tmp_path / "runs") == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.startswith("admf backtest: error: ")
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()

@@ -140,3 +140,104 @@ def test_a_missing_file_fails_before_the_session_starts(
     assert "replay adapter: no data file at" in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A live session's log rewritten as one sealed file and a tail segment of two appends,
+    so a replay reads both kinds of file."""
+    from admf.cli import main
+    from admf.log import EventLog
+    from admf.log.payload import PAYLOAD_COLUMN
+
+    root = tmp_path_factory.mktemp("recorded")
+    assert main(
+        ["live", "--strategy", "tests.live.strategies:Flip", "--data-adapter", "replay",
+         "--data", ORCL, "--speed", "0", "--log", str(root / "live")]
+    ) == 0  # fmt: skip
+    (live,) = (root / "live").glob("run=*")
+    with EventLog.open(live, read_only=True) as log:
+        table = log.read()
+        config = dict(log.manifest.config)
+    payloads = [None if p is None else bytes(p) for p in table[PAYLOAD_COLUMN].to_pylist()]
+    events = table.drop_columns([PAYLOAD_COLUMN])
+    third = table.num_rows // 3
+    with EventLog.create(root / "copy", config=config) as log:
+        for a, b in ((0, third), (third, 2 * third), (2 * third, table.num_rows)):
+            log.append(events.slice(a, b - a), payloads[a:b])
+            if a == 0:
+                log.seal()
+        run = log.path
+    return run
+
+
+def _spy_on_aiofiles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    opened: list[str] = []
+    real_open = aiofiles.open
+
+    def spy(path: Any, *args: Any, **kwargs: Any) -> Any:
+        opened.append(Path(path).name)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(replay_data.aiofiles, "open", spy)
+    return opened
+
+
+def test_a_log_is_read_with_aiofiles_and_verified_by_the_log(
+    recorded: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from admf.log import EventLog, recovery, seal
+    from admf.replay import MARKET_KINDS, read_recording
+
+    names = EventLog.files(recorded)
+    assert [n.endswith(".parquet") for n in names] == [True, False]
+    expected = read_recording(recorded).inputs
+    expected = expected[np.isin(expected["kind"], [int(k) for k in MARKET_KINDS])]
+    opened = _spy_on_aiofiles(monkeypatch)
+    verified: list[bool] = []
+    real_verify = seal.SealedFile.verify
+
+    def verify(self: seal.SealedFile, data: bytes | None = None) -> None:
+        verified.append(data is not None)
+        real_verify(self, data)
+
+    def no_disk(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the log read a segment from disk")
+
+    monkeypatch.setattr(seal.SealedFile, "verify", verify)
+    monkeypatch.setattr(recovery, "read_segment", no_disk)
+    monkeypatch.setattr(replay_data, "_CHUNK", 4096)  # many reads per file
+    events = asyncio.run(replay_data.load_log(str(recorded)))
+    assert sorted(opened) == sorted(Path(n).name for n in names)
+    assert verified == [True]  # the sealed file's hashes checked on the bytes read
+    assert len(events) == len(expected) == 100
+    for field in ("ts", "kind", "price", "qty", "aux", "order_id"):
+        assert events[field].tolist() == expected[field].tolist()
+
+
+def _flip_byte(path: Path, offset: int) -> None:
+    path.chmod(0o644)
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("which", ["sealed", "segment"])
+def test_a_tampered_log_file_is_refused_as_admf_verify_reports_it(
+    recorded: Path, tmp_path: Path, which: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from admf.cli import main
+    from admf.log import EventLog, LogCorruptionError
+
+    run = tmp_path / recorded.name
+    shutil.copytree(recorded, run)
+    sealed, segment = (run / n for n in EventLog.files(run))
+    # inside the sealed file's data; inside the segment's first frame (not its end)
+    _flip_byte(sealed if which == "sealed" else segment, 100)
+    assert main(["verify", str(run)]) != 0
+    out = capsys.readouterr().out
+    with pytest.raises(LogCorruptionError) as refused:
+        asyncio.run(replay_data.load_log(str(run)))
+    assert f"  - {refused.value}\n" in out

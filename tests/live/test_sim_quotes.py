@@ -100,12 +100,18 @@ def test_a_sim_session_fills_on_quotes_and_replays_exactly(
     fills = events[events["kind"] == Kind.FILL]
     submits = events[events["kind"] == Kind.ORDER_SUBMIT]
     assert len(submits) >= 15
-    # Every order filled, but one sent so late that no quote came after its arrival (the
-    # venue's clock moves with the instrument's quotes).
-    unfilled = submits[~np.isin(submits["order_id"], fills["order_id"])]
-    assert len(fills) == len(submits) - len(unfilled)
-    assert len(unfilled) <= 1
-    assert (unfilled["ts"] + LATENCY > quotes["ts"].max()).all()
+    # Every order filled, those still in flight after the last quote too: the venue's clock
+    # moves with the session's CLOCK readings as well as with the instrument's quotes.
+    assert sorted(fills["order_id"].tolist()) == sorted(submits["order_id"].tolist())
+    late = submits[submits["ts"] + LATENCY > quotes["ts"].max()]
+    assert len(late) >= 1  # the order sent on the last quote (every fifth of 100)
+    clocks = events[events["kind"] == Kind.CLOCK]["ts"]
+    for sent in late:
+        fill = fills[fills["order_id"] == sent["order_id"]][0]
+        # answered on the first CLOCK reading at or after its arrival at the venue
+        arrival = int(sent["ts"]) + LATENCY
+        assert int(fill["ts"]) >= arrival
+        assert int(fill["ts"]) <= int(clocks[np.searchsorted(clocks, arrival)])
     # Each market order reached the venue LATENCY after it was sent and took the touch of the
     # book then (the last quote received before), whole (TrueFX quotes have no sizes). The
     # venue acts when the next quote moves its clock past the arrival; the kernel stamps the
@@ -128,7 +134,10 @@ def test_a_sim_session_fills_on_quotes_and_replays_exactly(
     assert "identical: every output event matches" in capsys.readouterr().out
     assert main(["replay", str(session.run_dir), "--as-backtest"]) == 0
     out = capsys.readouterr().out
-    assert f"fills matched: {len(fills)}; live only: 0; simulation only: 0" in out
+    # A backtest has no CLOCK readings: the orders in flight after the last quote stay
+    # unanswered in the simulation, the one honest difference.
+    matched = len(fills) - len(late)
+    assert f"fills matched: {matched}; live only: {len(late)}; simulation only: 0" in out
     for path in session.run_dir.rglob("*"):
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path

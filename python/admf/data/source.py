@@ -62,6 +62,22 @@ class Source:
     tick: int | None = None
 
 
+def on_book(source: Source, tick: int) -> Source:
+    """``source``, a quote file, traded on the book venue with prices on ``tick`` (fixed
+    point): each quote is the venue's whole L1 book. Book data brings its own tick, and bars
+    and trades are no book: both are refused."""
+    if tick <= 0:
+        raise AdmfError(f"{source.path}: a tick must be > 0, got {tick}")
+    if source.tick is not None:
+        raise AdmfError(f"{source.path}: book data brings its own tick; a tick is for quote files")
+    if source.kind != Kind.QUOTE:
+        raise AdmfError(
+            f"{source.path}: {source.kind.name.lower()} data; only quote files trade on the "
+            "book venue with a tick"
+        )
+    return dataclasses.replace(source, tick=tick)
+
+
 def _is_lobster(p: DataPath) -> bool:
     return "_message_" in p.name and p.suffix == ".csv"
 

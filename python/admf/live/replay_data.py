@@ -11,14 +11,17 @@ each bar time, recorded time in ``aux``).
 Data files are read with aiofiles, in chunks, so the event loop never waits on the disk;
 their bytes go to the same readers ``admf backtest`` uses (``admf.data.DataFile``), which
 parse them in a worker thread (parsing is CPU work), each file as soon as it is read, while
-the next ones are still being read. A log is read by the log's own reader (it checks sealed
-files and recovers a torn tail), in a worker thread. Nothing is conflated: a replay waits
-for room in the queue instead.
+the next ones are still being read. A log's files (those `EventLog.files` lists) are read
+with aiofiles too, and their bytes go to the log's own reader (`EventLog.open`'s
+``contents``), which verifies them as it verifies the files (hashes against the shape
+record, every segment frame's checksums; a torn tail is skipped) and decodes them, in a
+worker thread. Nothing is conflated: a replay waits for room in the queue instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +46,10 @@ _CHUNK = 1 << 20
 async def _read_bytes(path: Path) -> bytes:
     if not await aiofiles.os.path.isfile(path):
         raise AdmfError(f"replay adapter: no data file at {path}")
+    return await _read_file(path)
+
+
+async def _read_file(path: Path) -> bytes:
     parts: list[bytes] = []
     async with aiofiles.open(path, "rb") as f:
         while chunk := await f.read(_CHUNK):
@@ -74,10 +81,20 @@ async def load_files(paths: list[str], count: int) -> EventArray:
     return np.frombuffer(merged, dtype=EVENT_DTYPE).copy()
 
 
-def _load_log(path: str) -> EventArray:
+async def load_log(path: str) -> EventArray:
+    """The market data of the recorded session at ``path``, its files read with aiofiles and
+    verified by the log's reader."""
+    from admf.log import EventLog
     from admf.replay import MARKET_KINDS, read_recording
 
-    rec = read_recording(path)
+    names = await asyncio.to_thread(EventLog.files, path)
+    contents: dict[str, bytes] = {}
+    for name in names:
+        file = Path(path) / name
+        # one gone since the listing (sealed meanwhile): the log's reader reads what is there
+        with contextlib.suppress(FileNotFoundError):
+            contents[name] = await _read_file(file)
+    rec = await asyncio.to_thread(read_recording, path, contents=contents)
     inputs = rec.inputs
     market = inputs[np.isin(inputs["kind"], [int(k) for k in MARKET_KINDS])].copy()
     market["flags"] &= ~np.uint16(Flag.INPUT)
@@ -121,7 +138,7 @@ class ReplayData:
 
     async def connect(self) -> None:
         if self.log_path is not None:
-            self.events = await asyncio.to_thread(_load_log, str(self.log_path))
+            self.events = await load_log(str(self.log_path))
         else:
             self.events = await load_files(self.paths, len(self.context.symbols))
 

@@ -39,7 +39,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
@@ -69,6 +69,7 @@ from admf.log.recovery import (
     ListingChangedError,
     LiveSegment,
     Recovered,
+    log_files,
     recover,
 )
 from admf.log.seal import SealedFile, seal_table
@@ -123,7 +124,13 @@ class EventLog:
     manager or call `close`."""
 
     def __init__(
-        self, run_dir: Path, *, read_only: bool, options: LogOptions, verify: bool
+        self,
+        run_dir: Path,
+        *,
+        read_only: bool,
+        options: LogOptions,
+        verify: bool,
+        contents: Mapping[str, bytes] | None = None,
     ) -> None:
         self.path = run_dir
         self.read_only = read_only
@@ -155,7 +162,7 @@ class EventLog:
         self._columns: dict[str, pa.DataType] | None = None
         self._lock = None if read_only else WriterLock(run_dir)
         try:
-            self._load(verify=verify)
+            self._load(verify=verify, contents=contents)
             if not read_only:
                 self._resume()
         except BaseException:
@@ -200,23 +207,47 @@ class EventLog:
         read_only: bool = False,
         verify: bool = True,
         options: LogOptions | None = None,
+        contents: Mapping[str, bytes] | None = None,
     ) -> EventLog:
         """Opens the log of a run (its ``run=<id>`` directory). The directory must match the
         log's shape record (`admf.log.shape`); ``verify`` also hashes every sealed file (and
         the tail of a closed log). A writer recovers the log: it cuts a torn tail back to the
         last whole append (listed in `recovery`) and quarantines a segment damaged elsewhere
         (raising `LogCorruptionError`). A reader (``read_only``) changes nothing and does not
-        lock."""
+        lock.
+
+        A reader may be given the bytes of the files `files` lists (``contents``, by those
+        names; a file left out is read from disk): they are verified and decoded exactly as
+        the files would be, so a caller can read them its own way (the replay adapter reads
+        them with aiofiles). Given bytes are always verified, whatever ``verify`` says."""
         run_dir = Path(path)
         if not run_dir.is_dir():
             raise AdmfError(f"no event log at {run_dir}: not a directory")
-        return cls(run_dir, read_only=read_only, options=options or LogOptions(), verify=verify)
+        if contents and not read_only:
+            raise AdmfError("only a read-only log takes its files' bytes from the caller")
+        return cls(
+            run_dir,
+            read_only=read_only,
+            options=options or LogOptions(),
+            verify=verify,
+            contents=contents,
+        )
+
+    @staticmethod
+    def files(path: str | os.PathLike[str]) -> list[str]:
+        """The files a reader of the log at ``path`` reads events from, as its shape record
+        lists them now: paths relative to the run directory, in seq order (the keys of
+        `open`'s ``contents``)."""
+        run_dir = Path(path)
+        if not run_dir.is_dir():
+            raise AdmfError(f"no event log at {run_dir}: not a directory")
+        return log_files(Shape.read(run_dir))
 
     def _release_lock(self) -> None:
         if self._lock is not None:
             self._lock.release()
 
-    def _load(self, *, verify: bool) -> None:
+    def _load(self, *, verify: bool, contents: Mapping[str, bytes] | None = None) -> None:
         """Reads the shape record and checks the files against it; a reader looks again when
         a concurrent writer changed the files between the two."""
         attempts = 1 if not self.read_only else _READER_ATTEMPTS
@@ -234,6 +265,7 @@ class EventLog:
                     writer=not self.read_only,
                     verify=verify,
                     sync=self.options.durable,
+                    contents=contents,
                 )
                 self._adopt(found)
                 return

@@ -13,12 +13,18 @@ Within the live segment (the last one, still written), the frames say where the 
 torn tail (a frame cut short, or frames of an append that never got its commit mark) is cut
 back by a writer and skipped by a reader, and listed in `Recovered.torn`. Damage anywhere
 else in a segment quarantines it (for a writer) and raises.
+
+A reader may pass the bytes of the files it reads events from (``contents``, keyed by
+`log_files`' names): those are checked exactly as the files would be, and the files are not
+read again. Listing and sizes still come from the directory.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -33,6 +39,7 @@ from admf.log.segment import (
     TornTail,
     fsync_dir,
     read_segment,
+    scan_segment,
     segment_first_seq,
     truncate_file,
 )
@@ -106,9 +113,27 @@ def _remove(path: Path, *, sync: bool) -> None:
         fsync_dir(path.parent)
 
 
-def recover(run_dir: Path, shape: Shape, *, writer: bool, verify: bool, sync: bool) -> Recovered:
+def log_files(shape: Shape) -> list[str]:
+    """The files holding a log's events as ``shape`` records them, in seq order, as paths
+    relative to the run directory (the keys of `recover`'s ``contents``)."""
+    return [s.name for s in shape.sealed] + [f"{TAIL_DIR}/{t.name}" for t in shape.tail]
+
+
+def recover(
+    run_dir: Path,
+    shape: Shape,
+    *,
+    writer: bool,
+    verify: bool,
+    sync: bool,
+    contents: Mapping[str, bytes] | None = None,
+) -> Recovered:
     """The log at ``run_dir`` as ``shape`` records it, checked against the directory (see the
-    module's docstring). A ``writer`` cleans up what a crash left and cuts a torn tail."""
+    module's docstring). A ``writer`` cleans up what a crash left and cuts a torn tail; a
+    reader may give the files' bytes (``contents``)."""
+    if writer and contents:
+        raise ValueError("recover: only a reader takes the files' bytes from its caller")
+    given: Mapping[str, bytes] = contents or {}
     _check_quarantine(run_dir)
     tail_dir = run_dir / TAIL_DIR
     if writer:
@@ -169,8 +194,9 @@ def recover(run_dir: Path, shape: Shape, *, writer: bool, verify: bool, sync: bo
         if done.name not in on_disk_sealed:
             raise ListingChangedError(path, 0, "sealed file is missing (deleted or renamed)")
         one = SealedFile(path, done.first, done.last, parsed[2], done.size, done.sha256)
-        if verify:
-            one.verify()
+        data = given.get(done.name)
+        if verify or data is not None:  # given bytes are always verified: they are kept
+            one.verify(data)
         else:
             one.remember()
         sealed.append(one)
@@ -190,8 +216,9 @@ def recover(run_dir: Path, shape: Shape, *, writer: bool, verify: bool, sync: bo
             raise ListingChangedError(path, 0, "segment is missing (deleted or renamed)")
         is_last = i == len(shape.tail) - 1
         live = entry.last is None and is_last  # the frames say where it ends
-        segment, torn = _scan(run_dir, path, entry, live=live, writer=writer, sync=sync)
-        if verify and entry.sha256 is not None and file_sha256(path) != entry.sha256:
+        data = given.get(f"{TAIL_DIR}/{entry.name}")
+        segment, torn = _scan(run_dir, path, entry, live=live, writer=writer, sync=sync, data=data)
+        if verify and entry.sha256 is not None and _sha256(path, data) != entry.sha256:
             raise LogCorruptionError(path, 0, "segment's SHA-256 does not match the shape record")
         if torn is not None:
             torn_tails.append(torn)
@@ -210,11 +237,26 @@ def recover(run_dir: Path, shape: Shape, *, writer: bool, verify: bool, sync: bo
     return Recovered(shape, sealed, tail, expected, torn_tails)
 
 
+def _sha256(path: Path, data: bytes | None) -> str:
+    return file_sha256(path) if data is None else hashlib.sha256(data).hexdigest()
+
+
 def _scan(
-    run_dir: Path, path: Path, entry: SegmentEntry, *, live: bool, writer: bool, sync: bool
+    run_dir: Path,
+    path: Path,
+    entry: SegmentEntry,
+    *,
+    live: bool,
+    writer: bool,
+    sync: bool,
+    data: bytes | None,
 ) -> tuple[LiveSegment | None, TornTail | None]:
     try:
-        result = read_segment(path, expect_first=entry.first)
+        result = (
+            read_segment(path, expect_first=entry.first)
+            if data is None
+            else scan_segment(path, data, expect_first=entry.first)
+        )
         torn = result.torn
         if torn is not None and not live:
             raise LogCorruptionError(

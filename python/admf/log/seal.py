@@ -11,6 +11,10 @@ DuckDB does not verify Parquet page checksums, so a file is checked before any r
 times) is taken when it is verified; a later read compares it, and a file whose identity
 changed is hashed again before it is used. A write to the file cannot leave its change time
 as it was.
+
+A reader may be given a sealed file's bytes instead (`EventLog.open`'s ``contents``: the
+replay adapter reads them with aiofiles); they are verified the same way and then read from
+memory, so the file on disk is not read again.
 """
 
 from __future__ import annotations
@@ -66,6 +70,8 @@ class SealedFile:
     size: int
     sha256: str
     _identity: FileIdentity | None = field(default=None, repr=False)
+    _data: bytes | None = field(default=None, repr=False)
+    """The verified bytes, when the caller gave them (see the module docstring)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -83,6 +89,9 @@ class SealedFile:
             size = os.stat(self.path).st_size
         except FileNotFoundError:
             raise LogCorruptionError(self.path, 0, "sealed file is missing") from None
+        self._check_size(size)
+
+    def _check_size(self, size: int) -> None:
         if size != self.size:
             raise LogCorruptionError(
                 self.path,
@@ -90,14 +99,21 @@ class SealedFile:
                 f"sealed file has {size} bytes, the shape record says {self.size}",
             )
 
-    def verify(self) -> None:
+    def verify(self, data: bytes | None = None) -> None:
         """Raises `LogCorruptionError` unless the file's bytes have the recorded size, CRC-32
-        and SHA-256; remembers the file's identity for `check`."""
+        and SHA-256; remembers the file's identity for `check`. Given ``data`` (the file's
+        bytes, read by the caller), those are verified, and kept: later reads use them."""
         with self._lock:
-            self.check_size()
-            identity = FileIdentity.of(self.path)
-            with open(self.path, "rb") as f:
-                data = f.read()
+            identity = None
+            if data is None:
+                self.check_size()
+                identity = FileIdentity.of(self.path)
+                with open(self.path, "rb") as f:
+                    data = f.read()
+                kept = None
+            else:
+                self._check_size(len(data))
+                kept = data
             if crc32(data) != self.crc:
                 raise LogCorruptionError(
                     self.path, 0, "sealed file's CRC-32 does not match the one in its name"
@@ -107,6 +123,7 @@ class SealedFile:
                     self.path, 0, "sealed file's SHA-256 does not match the shape record"
                 )
             self._identity = identity
+            self._data = kept
 
     def remember(self) -> None:
         """Takes the file's identity as it is now, unverified (a log opened with
@@ -116,7 +133,10 @@ class SealedFile:
             self._identity = FileIdentity.of(self.path)
 
     def check(self) -> None:
-        """Verifies the file again if it changed since it was verified (or remembered)."""
+        """Verifies the file again if it changed since it was verified (or remembered); bytes
+        held in memory cannot change."""
+        if self._data is not None:
+            return
         try:
             now = FileIdentity.of(self.path)
         except FileNotFoundError:
@@ -124,17 +144,20 @@ class SealedFile:
         if now != self._identity:
             self.verify()
 
+    def _source(self) -> Path | pa.BufferReader:
+        return self.path if self._data is None else pa.BufferReader(self._data)
+
     def schema(self) -> pa.Schema:
         """The file's columns (from its footer)."""
         try:
-            return pq.read_schema(self.path)
+            return pq.read_schema(self._source())
         except (pa.ArrowInvalid, OSError) as exc:
             raise LogCorruptionError(self.path, 0, f"unreadable Parquet: {exc}") from exc
 
     def read(self, columns: list[str] | None = None) -> pa.Table:
         self.check()
         try:
-            table = pq.read_table(self.path, columns=columns, page_checksum_verification=True)
+            table = pq.read_table(self._source(), columns=columns, page_checksum_verification=True)
         except (pa.ArrowInvalid, OSError) as exc:
             raise LogCorruptionError(self.path, 0, f"unreadable Parquet: {exc}") from exc
         self.check()  # changed while it was read: verified again (and refused if damaged)

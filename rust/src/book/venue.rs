@@ -902,6 +902,35 @@ mod tests {
     }
 
     #[test]
+    fn advancing_the_clock_answers_commands_in_flight() {
+        // No market data after the order: only the clock (a live CLOCK reading) moves.
+        let mut v = venue();
+        let mut out = Vec::new();
+        v.submit(&submit(100, 50, Side::Buy, 99, 3, 0), &mut out)
+            .unwrap();
+        assert!(out.is_empty());
+        assert_eq!(v.pending(), 1);
+        // Before the command reaches the venue (latency 10), nothing happens.
+        v.advance(109, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(v.pending(), 1);
+        assert_eq!(v.now(), 109);
+        // At its arrival it is accepted, and the answer is stamped for the strategy.
+        v.advance(200, &mut out);
+        assert_eq!(v.pending(), 0);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].kind, out[0].order_id, out[0].ts),
+            (Kind::OrderAccepted as u8, 50, 115)
+        );
+        assert_eq!(v.order(50).unwrap().qty, 3);
+        assert_eq!(v.now(), 200);
+        // The clock never goes back.
+        v.advance(150, &mut out);
+        assert_eq!(v.now(), 200);
+    }
+
+    #[test]
     fn cancel_and_modify_commands() {
         let mut v = venue();
         let mut out = Vec::new();

@@ -33,9 +33,12 @@ fn add_to(
     obj.setattr(name, before + amount)
 }
 
-/// Market data an attached venue takes (book deltas and quotes).
+/// Inputs that move an attached venue: the market data it takes (book deltas and quotes) and
+/// live `CLOCK` readings, which advance every venue's clock so that commands still in flight
+/// (latency) after the last market data are answered once their time has passed. Backtests
+/// have no `CLOCK` inputs, so they are not changed by it.
 fn moves_venue(kind: u8) -> bool {
-    crate::book::SimVenue::takes(kind)
+    kind == Kind::Clock as u8 || crate::book::SimVenue::takes(kind)
 }
 
 /// The book venues' route for the order path: an order of an instrument with a book goes to
@@ -262,6 +265,13 @@ impl PyKernelCore {
             } else {
                 core.advance_with(|e, out| {
                     if !moves_venue(e.kind) {
+                        return;
+                    }
+                    if e.kind == Kind::Clock as u8 {
+                        // By instrument (a BTreeMap): the answers come out in a fixed order.
+                        for venue in venues.values() {
+                            venue.borrow_mut(py).inner.advance(e.ts, out);
+                        }
                         return;
                     }
                     if let Some(venue) = venues.get(&e.instrument) {

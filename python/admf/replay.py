@@ -227,7 +227,11 @@ def replay_as_backtest(
     chosen_params = {**(cfg["params"] if same else {}), **(params or {})}
     # Checked before a new log is created: a bad parameter leaves no run behind.
     resolve_strategy(spec).make_config(chosen_params)
-    market = rec.inputs[np.isin(rec.inputs["kind"], [int(k) for k in MARKET_KINDS])]
+    # The market data and, from a live session, its wall-clock readings: the simulated venue
+    # and the strategy's timers then see the session's time pass as it did live (an order in
+    # flight after the last quote is answered when its time has come, as live).
+    rerun_kinds = [int(k) for k in (*MARKET_KINDS, Kind.CLOCK)]
+    market = rec.inputs[np.isin(rec.inputs["kind"], rerun_kinds)]
     sources = [
         Source(d["path"], int(d["instrument"]), d["name"], Kind.NONE, market[:0])
         for d in cfg["data"]

@@ -35,6 +35,7 @@ __all__ = [
     "curve_statistics",
     "merge",
     "periods_per_year",
+    "to_fixed",
 ]
 
 EVENT_SIZE: Final[int]
@@ -195,6 +196,7 @@ class EventQueue:
     def _pop_arrow(self, max_events: int) -> tuple[object, object]: ...
 
 def merge(sources: list[npt.NDArray[np.uint8]]) -> npt.NDArray[np.uint8]: ...
+def to_fixed(value: float) -> int: ...
 
 @final
 class Position:

@@ -142,13 +142,9 @@ EventArray = npt.NDArray[np.void]
 """A 1-D numpy array of ``EVENT_DTYPE`` records."""
 
 
-def to_fixed(value: float) -> int:
-    """Converts a float to fixed point, rounding half away from zero."""
-    if value != value or value in (float("inf"), float("-inf")):
-        raise ValueError(f"cannot convert {value} to fixed point")
-    scaled = abs(value) * SCALE
-    whole = int(scaled + 0.5)
-    return whole if value >= 0 else -whole
+to_fixed = _core.to_fixed
+"""Converts a float to fixed point, rounding half away from zero (in Rust: it is on the path
+of every order a strategy sizes in units)."""
 
 
 def from_fixed(value: int) -> float:

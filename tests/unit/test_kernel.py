@@ -10,7 +10,7 @@ import pytest
 import admf
 from admf import Event, Kind
 from admf.errors import AdmfError
-from admf.kernel import Kernel
+from admf.kernel import SAMPLE_EVERY, Kernel
 
 
 def stream(kinds: list[Kind], start: int = 1_000) -> np.ndarray:
@@ -149,12 +149,12 @@ def test_unsorted_source_is_a_clear_error() -> None:
 
 
 def test_handler_statistics_count_calls_and_time() -> None:
-    k = Kernel([stream([Kind.BAR] * 100)])
+    k = Kernel([stream([Kind.BAR] * 1_000)])
     k.subscribe(Kind.BAR, lambda e: None, "noop")
     k.run()
     (stats,) = k.stats
-    assert dataclasses.astuple(stats)[:3] == ("noop", "BAR", 100)
-    assert stats.sampled_calls == 100 // 17
+    assert dataclasses.astuple(stats)[:3] == ("noop", "BAR", 1_000)
+    assert stats.sampled_calls == 1_000 // SAMPLE_EVERY
     assert stats.ns > 0
 
 

@@ -80,7 +80,10 @@ _LOG: Final[logging.Logger] = logging.getLogger("admf.log")
 _LOG_COLUMNS: Final[frozenset[str]] = frozenset(LOG_SCHEMA.names)
 _IDLE_S: Final[float] = 0.2
 """How long a background thread waits before it checks that its log still exists."""
-_READER_ATTEMPTS: Final[int] = 10
+_READER_ATTEMPTS: Final[int] = 30
+"""How many times a reader looks again at a log whose writer changed its files meanwhile,
+waiting a little longer each time (about 3 s in all): a writer sealing small segments under
+load can win the race several times in a row."""
 
 
 class RunFinishedError(AdmfError):
@@ -272,7 +275,7 @@ class EventLog:
             except (FileNotFoundError, ListingChangedError):
                 if attempt == attempts - 1:
                     raise
-                time.sleep(0.01)
+                time.sleep(min(0.2, 0.005 * (attempt + 1)))
 
     def _adopt(self, found: Recovered) -> None:
         with self._state_lock:

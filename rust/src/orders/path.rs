@@ -145,6 +145,16 @@ impl OrderPath {
         }
     }
 
+    /// Whether `e` needs [`OrderPath::apply`] now: what it [`applies`](Self::applies) to,
+    /// except a bar while the bar venue holds no order (most bars: the kernel then skips the
+    /// call and its borrow of the portfolio).
+    pub fn acts_on(&self, e: &Event) -> bool {
+        if e.kind == Kind::Bar as u8 {
+            return self.venue.open_orders() > 0;
+        }
+        self.applies(e.kind)
+    }
+
     /// The commands for the external venue collected since the last call, in seq order.
     pub fn take_commands(&mut self) -> Vec<Event> {
         self.external

@@ -342,8 +342,25 @@ impl PyEvent {
     }
 }
 
+/// Converts a float in units to fixed point, rounding half away from zero (the rule of
+/// `admf.events.to_fixed`, to the bit: the scaled magnitude plus one half, truncated).
+/// ValueError for NaN, an infinity, or a value past the fixed-point range.
+#[pyfunction]
+fn to_fixed(value: f64) -> PyResult<i64> {
+    let scaled = value.abs() * event::SCALE as f64 + 0.5;
+    // 2**63 is exactly representable; anything at or above it does not fit an i64.
+    if !scaled.is_finite() || scaled >= 9_223_372_036_854_775_808.0 {
+        return Err(PyValueError::new_err(format!(
+            "cannot convert {value} to fixed point"
+        )));
+    }
+    let whole = scaled as i64;
+    Ok(if value >= 0.0 { whole } else { -whole })
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyEvent>()?;
+    m.add_function(wrap_pyfunction!(to_fixed, m)?)?;
     m.add("EVENT_SIZE", event::EVENT_SIZE)?;
     m.add("SCALE", event::SCALE)?;
     m.add("FIELDS", event::FIELDS.to_vec())?;

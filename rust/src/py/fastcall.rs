@@ -230,7 +230,7 @@ unsafe extern "C" fn event_dealloc(obj: *mut ffi::PyObject) {
 
 /// A new `Event` object holding `inner`, written in place, skipping pyo3's generic
 /// initializer (which goes through `object.__new__` with an empty argument tuple).
-fn new_event(py: Python<'_>, inner: Event) -> PyResult<Py<PyAny>> {
+pub(crate) fn new_event(py: Python<'_>, inner: Event) -> PyResult<Py<PyAny>> {
     let ty = EVENT_TYPE.load(Ordering::Relaxed);
     if ty.is_null() {
         return Ok(Bound::new(py, PyEvent { inner })?.into_any().unbind());

@@ -11,6 +11,7 @@ use pyo3::types::{PyList, PyTuple, PyType};
 
 use super::book::PySimVenue;
 use super::event::{check, events_from_bytes, PyEvent};
+use super::fastcall::new_event;
 use super::indicators::BarFed;
 use super::orders::PyPortfolio;
 use crate::event::{flags, Event, Kind, EVENT_SIZE};
@@ -304,7 +305,7 @@ impl PyKernelCore {
                 }
             }
             if let Some((path, portfolio)) = orders {
-                if path.applies(e.kind) {
+                if path.acts_on(&e) {
                     // What the path does about the event comes before anyone sees it: the
                     // venue's fills on a bar, the orders a live record (FLATTEN) makes.
                     let mut portfolio = portfolio.borrow_mut(py);
@@ -564,12 +565,12 @@ impl PyKernelCore {
             // The sample is timed here, not in a Python wrapper: the clock is read around
             // each handler call of one event in `sample_every` and nothing else changes.
             let timed = n.is_multiple_of(sample_every);
-            let event = Bound::new(py, PyEvent { inner })?;
+            let event = new_event(py, inner)?.into_bound(py);
             let chosen = handlers.get_item(inner.kind as usize)?;
             let chosen = chosen.cast::<PyTuple>()?;
-            for pair in chosen.iter() {
-                let pair = pair.cast_into::<PyTuple>()?;
-                let handler = pair.get_item(0)?;
+            for pair in chosen.iter_borrowed() {
+                let pair = pair.cast::<PyTuple>()?;
+                let handler = pair.get_borrowed_item(0)?;
                 let start = timed.then(Instant::now);
                 if let Err(err) = handler.call1((&event,)) {
                     // Only an `Exception` is the handler's error (an ERROR event); Ctrl-C

@@ -3,7 +3,7 @@
 mod arrow;
 pub mod book;
 pub mod event;
-mod fastcall;
+pub(crate) mod fastcall;
 pub mod indicators;
 pub mod kernel;
 pub mod orders;

@@ -71,6 +71,8 @@ from admf.log import EventLog
 from admf.node import Node, build_node
 
 SECRET_WORDS = ("key", "secret", "token", "password")
+LEG_KEYS = "fill_leg_keys"
+"""In a live manifest: its fills' keys name their leg (`admf.live.tracker.execution_key`)."""
 
 
 class Ending(enum.IntEnum):
@@ -279,7 +281,10 @@ class LiveSession:
         self.recorded_last = log.last_seq
         venue = spec.exec_adapter != SIM
         if recorded is not None and venue:
-            self.tracker = OrderTracker.from_log(self.prefix, self.inbox, recorded[0])
+            leg_keys = bool(log.manifest.config.get("live", {}).get(LEG_KEYS, False))
+            self.tracker = OrderTracker.from_log(
+                self.prefix, self.inbox, recorded[0], leg_keys=leg_keys
+            )
         else:
             self.tracker = OrderTracker(self.prefix, self.inbox)
         self.data: DataAdapter = self._adapter(spec.data_adapter, None)
@@ -310,6 +315,7 @@ class LiveSession:
         check_spec(spec)
         config = spec.to_config()
         config["live"]["start_ns"] = WallClock().now_ns()
+        config["live"][LEG_KEYS] = True
         log = EventLog.create(root, None, config=config, seed=spec.settings.seed)
         try:
             return cls(spec, log)

@@ -193,3 +193,30 @@ class QuoteFlip(Strategy):
     def on_order(self, report: Event) -> None:
         if report.order_id == self.open and report.kind in _ENDED:
             self.open = None
+
+
+@dataclasses.dataclass(frozen=True)
+class LadderConfig(StrategyConfig):
+    qty: int = 10
+    every: int = 3
+    below: float = 0.5
+    """Price of each resting buy as a fraction of its bar's close (far below: it rests)."""
+
+
+class Ladder(Strategy):
+    """Buys ``qty`` at market on its first bar, then every ``every`` bars places one more
+    buy limit of 1 far below the market: a position, resting orders and a steady stream of
+    new entries (none of which fills, so what a pause or a flatten leaves is exact)."""
+
+    Config = LadderConfig
+    config: LadderConfig
+
+    def on_start(self) -> None:
+        self.bars = 0
+
+    def on_bar(self, bar: Event) -> None:
+        self.bars += 1
+        if self.bars == 1:
+            self.ctx.buy(self.config.qty)
+        elif self.bars % self.config.every == 0:
+            self.ctx.buy(1, price=round(bar.close * self.config.below, 2))

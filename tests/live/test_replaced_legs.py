@@ -131,3 +131,22 @@ def test_a_replaced_legs_fill_lost_with_the_stream_is_recovered_by_reconciliatio
     venue = venue_agrees(events, ex)
     assert sorted(o["status"] for o in venue)[-1] == "replaced"
     assert replay(session.run_dir).identical
+    # Resumed, the session folds each fill against its leg and asks the venue for the old
+    # leg again (its settlement is not in the log): the same quantity, nothing counted twice.
+    resumed = LiveSession.resume(session.run_dir)
+    again = resumed.tracker.by_order[order.order_id]
+    assert [leg.filled for leg in again.legs] == [leg.filled for leg in order.legs]
+    assert [leg.settled for leg in again.legs] == [False, False]
+    result.clear()
+    thread = threading.Thread(target=lambda: result.append(run_session(resumed)))
+    thread.start()
+    try:
+        _wait(lambda: again.legs[0].settled)
+        send_command(resumed.run_dir, "stop")
+    finally:
+        thread.join(timeout=30)
+    assert result == [Ending.FINISHED], resumed.reason
+    after = read_recording(session.run_dir).events
+    assert len(node_fills(after)) == len(fills)
+    venue_agrees(after, ex)
+    assert replay(session.run_dir).identical

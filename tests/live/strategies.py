@@ -220,3 +220,40 @@ class Ladder(Strategy):
             self.ctx.buy(self.config.qty)
         elif self.bars % self.config.every == 0:
             self.ctx.buy(1, price=round(bar.close * self.config.below, 2))
+
+
+@dataclasses.dataclass(frozen=True)
+class FlipModifyConfig(FlipConfig):
+    move_every: int = 1
+    """Bars between two moves of the limit order."""
+
+
+class FlipModify(Flip):
+    """`Flip`, and a buy limit of 1 a little below the market, moved (a new price, every other
+    time a new quantity) every ``move_every`` bars while it is open: orders modified while
+    others fill; a new limit once one fills."""
+
+    Config = FlipModifyConfig
+    config: FlipModifyConfig
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.limit: int | None = None
+        self.moves = 0
+
+    def on_bar(self, bar: Event) -> None:
+        super().on_bar(bar)
+        if self.limit is None:
+            self.limit = self.ctx.buy(1, price=round(bar.close * 0.95, 2))
+        elif self.bars % self.config.move_every == 0:
+            self.moves += 1
+            price = round(bar.close * (0.93 + 0.02 * (self.moves % 3)), 2)
+            self.ctx.modify(self.limit, price=price, qty=1 + self.moves % 2)
+
+    def on_fill(self, fill: Event) -> None:
+        if fill.order_id == self.limit:
+            self.limit = None  # what is left of it rests until the stop cancels it
+
+    def on_order(self, report: Event) -> None:
+        if report.order_id == self.limit and report.kind in _ENDED and report.side:
+            self.limit = None

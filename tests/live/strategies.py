@@ -226,6 +226,8 @@ class Ladder(Strategy):
 class FlipModifyConfig(FlipConfig):
     move_every: int = 1
     """Bars between two moves of the limit order."""
+    below: float = 0.95
+    """The limit's price as a fraction of the close (moved 2 % below it and above it)."""
 
 
 class FlipModify(Flip):
@@ -244,10 +246,10 @@ class FlipModify(Flip):
     def on_bar(self, bar: Event) -> None:
         super().on_bar(bar)
         if self.limit is None:
-            self.limit = self.ctx.buy(1, price=round(bar.close * 0.95, 2))
+            self.limit = self.ctx.buy(1, price=round(bar.close * self.config.below, 2))
         elif self.bars % self.config.move_every == 0:
             self.moves += 1
-            price = round(bar.close * (0.93 + 0.02 * (self.moves % 3)), 2)
+            price = round(bar.close * (self.config.below + 0.02 * (self.moves % 3 - 1)), 2)
             self.ctx.modify(self.limit, price=price, qty=1 + self.moves % 2)
 
     def on_fill(self, fill: Event) -> None:

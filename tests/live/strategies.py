@@ -259,3 +259,19 @@ class FlipModify(Flip):
     def on_order(self, report: Event) -> None:
         if report.order_id == self.limit and report.kind in _ENDED and report.side:
             self.limit = None
+
+
+class Accumulate(Strategy):
+    """Buys ``qty`` at market every ``every`` bars, whatever it holds: entries always on
+    their way (`Flip`'s settings)."""
+
+    Config = FlipConfig
+    config: FlipConfig
+
+    def on_start(self) -> None:
+        self.bars = 0
+
+    def on_bar(self, bar: Event) -> None:
+        self.bars += 1
+        if self.bars % self.config.every == 0:
+            self.ctx.buy(self.config.qty)

@@ -21,7 +21,7 @@ from admf.events import BUY, SCALE, SELL, Flag, Kind
 from admf.live.codes import LiveCode
 from admf.live.control import send_command
 from admf.live.session import Ending, LiveSession, LiveSpec, run_session
-from admf.replay import read_recording
+from admf.replay import read_recording, replay
 
 from .conftest import KEY, SECRET, Exchange, alpaca_options, live_records, venue_agrees
 
@@ -162,3 +162,55 @@ def test_ctl_pauses_resumes_and_flattens_a_session_on_the_venue(
     assert session.tracker.positions.get(1, 0) == 0
     replayed = _admf("replay", str(run))
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+
+
+def test_a_flatten_ends_flat_when_entries_on_their_way_fill(
+    tmp_path: Path, exchange: Exchange, credentials: tuple[str, str]
+) -> None:
+    """The venue holds each request back (a delayed acknowledgement) while the strategy buys
+    at market every other bar: at the flatten, entries are on their way, and they fill
+    before their cancels are handled. The gate's closing order covers only what was held
+    then; the session sees what is left once every order has its answer and closes it with
+    another ``FLATTEN`` record. At the end the venue is flat and agrees with the node."""
+    spec = LiveSpec(
+        strategy="tests.live.strategies:Accumulate",
+        symbols=("ORCL",),
+        data_adapter="alpaca",
+        exec_adapter="alpaca",
+        params={"qty": 1, "every": 2},
+        options=alpaca_options(exchange),
+        duration=20.0,  # a safety net: the test stops it
+    )
+    session = LiveSession.create(spec, tmp_path)
+    run = session.run_dir
+    result: list[Ending] = []
+    thread = threading.Thread(target=lambda: result.append(run_session(session)))
+    thread.start()
+    try:
+        _wait(exchange.data_clients)
+        exchange.play(20.0)
+        _wait(lambda: exchange.position() >= 2 * SCALE)
+        exchange.set_faults({"ack_delay_ms": 400.0})
+        time.sleep(0.3)  # entries wait at the venue
+        send_command(run, "flatten")
+        execution = session.execution
+        assert execution is not None
+
+        def settled() -> bool:
+            return not execution.busy() and not session.tracker.open_orders()
+
+        _wait(lambda: settled() and exchange.position() == 0, seconds=20.0)
+        time.sleep(0.6)
+        send_command(run, "stop")
+    finally:
+        thread.join(timeout=30)
+    assert result == [Ending.FINISHED], session.reason
+    events = read_recording(run).events
+    flattens = live_records(events, LiveCode.FLATTEN)
+    assert flattens["aux"].tolist()[0] == 0  # the command
+    assert len(flattens) >= 2  # and what the session added: entries filled after it
+    assert set(flattens["aux"].tolist()[1:]) == {1}
+    venue_agrees(events, exchange)
+    assert exchange.position() == 0
+    assert session.node.portfolio.qty_fx(1) == 0
+    assert replay(run).identical

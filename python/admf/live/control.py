@@ -5,6 +5,8 @@ A command is a small file dropped (atomically: written, then renamed) into the s
 it as an event (``PAUSE``, ``RESUME``, ``FLATTEN``; ``stop`` becomes the ``STOP`` record of
 the shutdown it starts). Files need no socket path (Unix sockets are limited to 108
 characters) and work for any process that may write to the log directory.
+
+On a venue, a flatten is followed until it is flat (`Flattener`).
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ import aiofiles
 import aiofiles.os
 
 from admf.errors import AdmfError
+from admf.exchange.wire import fixed_to_str
 from admf.live.codes import LiveCode
 from admf.live.inbox import Inbox
+from admf.live.tracker import OrderTracker
 
 COMMANDS: Final[dict[str, LiveCode | None]] = {
     "pause": LiveCode.PAUSE,
@@ -32,6 +36,8 @@ COMMANDS: Final[dict[str, LiveCode | None]] = {
 CONTROL_DIR: Final = "control"
 POLL: Final = 0.1
 SUFFIX: Final = ".cmd"
+FOLLOW_UPS: Final = 3
+"""The most ``FLATTEN`` records a session adds after one flatten command (`Flattener`)."""
 
 
 class ControlWatcher:
@@ -62,6 +68,47 @@ class ControlWatcher:
             self.stop("admf live ctl stop")
         else:
             self.inbox.record(code, {"control": command})
+
+
+class Flattener:
+    """Makes a flatten on a venue end flat.
+
+    The gate cancels every open order and closes each position as the portfolio holds it when
+    ``FLATTEN`` is applied. On a venue, an order its cancel does not reach in time still fills
+    (an entry on its way), and leaves a position behind. So once every order has its answer,
+    what is left is closed by another ``FLATTEN`` record (``aux`` 1, with the positions it
+    found), at most `FOLLOW_UPS` times per command. The records are inputs: a replay decides
+    the same without this."""
+
+    def __init__(self, inbox: Inbox, tracker: OrderTracker, busy: Callable[[], bool]) -> None:
+        self.inbox = inbox
+        self.tracker = tracker
+        self.busy = busy
+        self.follow_ups = 0
+        self.task: asyncio.Task[None] | None = None
+
+    def applied(self, aux: int) -> None:
+        """The kernel applied a ``FLATTEN`` of this session (its commands already handed to
+        the venue adapter); called on the event loop."""
+        if aux == 0:
+            self.follow_ups = 0  # a new command
+        self.close()
+        self.task = asyncio.get_running_loop().create_task(self._settle())
+
+    async def _settle(self) -> None:
+        while self.busy() or self.tracker.open_orders():
+            await asyncio.sleep(POLL / 4)
+        left = {i: q for i, q in sorted(self.tracker.positions.items()) if q}
+        if not left or self.follow_ups >= FOLLOW_UPS:
+            return
+        self.follow_ups += 1
+        found = {str(i): fixed_to_str(q) for i, q in left.items()}
+        self.inbox.record(LiveCode.FLATTEN, {"control": "flatten", "left": found}, aux=1)
+
+    def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            self.task = None
 
 
 def send_command(run_dir: str | os.PathLike[str], command: str, timeout: float = 5.0) -> None:

@@ -52,7 +52,15 @@ from admf._core import Event
 from admf.backtest import BacktestSettings, RunSettings, SimulationSettings, resolve_strategy
 from admf.clock import WallClock, clock_ticks
 from admf.errors import AdmfError
-from admf.events import K_ORDER_MODIFY, K_ORDER_REJECTED, K_ORDER_SUBMIT, EventArray, Flag, Kind
+from admf.events import (
+    K_CUSTOM,
+    K_ORDER_MODIFY,
+    K_ORDER_REJECTED,
+    K_ORDER_SUBMIT,
+    EventArray,
+    Flag,
+    Kind,
+)
 from admf.kernel import Payload
 from admf.live.adapter import (
     SIM,
@@ -63,7 +71,7 @@ from admf.live.adapter import (
     load_adapter,
 )
 from admf.live.codes import LiveCode
-from admf.live.control import ControlWatcher
+from admf.live.control import ControlWatcher, Flattener
 from admf.live.inbox import Inbox
 from admf.live.outbox import Outbox, client_prefix
 from admf.live.tracker import OrderTracker
@@ -291,6 +299,11 @@ class LiveSession:
         self.execution: ExecutionAdapter | None = (
             self._adapter(spec.exec_adapter, self.tracker) if venue else None
         )
+        self.flattener = (
+            Flattener(self.inbox, self.tracker, self.execution.busy)
+            if self.execution is not None
+            else None
+        )
         start_ns = int(log.manifest.config.get("live", {}).get("start_ns", 0))
         self.node, self.outbox = build_live_node(
             spec, log.run_id, self._sink, self._feed(), start_ns
@@ -393,6 +406,16 @@ class LiveSession:
         loop = self._loop
         if fresh and loop is not None:
             loop.call_soon_threadsafe(self._hand_over, fresh)
+        if self.flattener is not None and loop is not None:
+            flattens = events[
+                (events["kind"] == K_CUSTOM)
+                & (events["order_id"] == LiveCode.FLATTEN)
+                & ((events["flags"] & Flag.INPUT) != 0)
+                & (events["seq"] > self.recorded_last)
+            ]
+            if len(flattens):
+                # After the batch's commands, so the flattener sees them on their way.
+                loop.call_soon_threadsafe(self.flattener.applied, int(flattens["aux"][-1]))
         # This session's STOP applied (a resumed log holds older ones): the loop hears of it
         # after the batch's commands, so the shutdown sees them as requests.
         stop = self.node.kernel.core.stop_seq
@@ -487,6 +510,8 @@ class LiveSession:
             self.reason = "; ".join(f"{type(e).__name__}: {e}" for e in failure.exceptions)
         finally:
             self._closing = True
+            if self.flattener is not None:
+                self.flattener.close()
             for task in tasks:
                 task.cancel()
             with contextlib.suppress(Exception):
@@ -529,6 +554,8 @@ class LiveSession:
         """Stops market data, records ``STOP`` and waits for the venue's answers."""
         loop = asyncio.get_running_loop()
         cancel = self.spec.cancel_on_stop
+        if self.flattener is not None:
+            self.flattener.close()  # a flatten not done yet stops with the session
         for task in tasks[1 if self.execution is not None else 0 :]:
             task.cancel()
         self.inbox.record(

@@ -2,9 +2,9 @@
 replace request waits (a delayed acknowledgement), and the news of it is lost with the
 order-update connection, twice: the fill's own update, then the venue's ``replaced`` update.
 The reconciliation after the first reconnect cannot ask the venue (5xx); after the second,
-the old leg is no longer the one in force, and reconciliation asks for it all the same: the
-fill is recovered once, counted against the leg it is of, and the node's fills equal the
-venue's, leg by leg."""
+the old leg is no longer the one in force, and it is asked for all the same (by the
+reconciliation, or the in-flight check if it comes first): the fill is recovered once,
+counted against the leg it is of, and the node's fills equal the venue's, leg by leg."""
 
 from __future__ import annotations
 

@@ -482,11 +482,13 @@ class AlpacaExecution:
 
     async def _inflight_checks(self) -> None:
         """Asks the venue about open orders that heard nothing for ``inflight_check``
-        seconds: an update the stream lost (Alpaca replays none) is found this way."""
+        seconds, and about replaced legs whose end was not heard: an update the stream lost
+        (Alpaca replays none) is found this way."""
         loop = asyncio.get_running_loop()
         period = self.settings.inflight_check
         while True:
             await asyncio.sleep(period)
+            await self._settle_legs()
             now = loop.time()
             for order in self.tracker.open_orders():
                 if (

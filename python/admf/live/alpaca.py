@@ -630,7 +630,7 @@ class AlpacaExecution:
                 client_id=leg.client_id,
             )
         if data.get("status") in _ENDED:
-            leg.settled = True
+            self.tracker.settle(leg)
 
     async def _modify(self, command: Command) -> None:
         order = self.tracker.by_order.get(command.order_id)

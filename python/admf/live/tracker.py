@@ -185,6 +185,8 @@ class OrderTracker:
         """Signed position per instrument from the fills counted here."""
         self.duplicates = 0
         self.overfills = 0
+        self._unsettled: dict[str, tuple[TrackedOrder, Leg]] = {}
+        """Replaced legs not settled, by client order id (`unsettled_legs`)."""
 
     # -- commands -------------------------------------------------------------------------
 
@@ -221,6 +223,7 @@ class OrderTracker:
         order.replacing = None
         leg = Leg(replacement.client_id, replacement.qty, replacement.price, venue_id)
         order.legs.append(leg)
+        self._replaced_leg(order)
         self.inbox.push(
             Event(
                 K_ORDER_MODIFIED,
@@ -272,13 +275,20 @@ class OrderTracker:
         return [o for o in self.by_order.values() if not o.done]
 
     def unsettled_legs(self) -> list[tuple[TrackedOrder, Leg]]:
-        """Replaced legs whose last fills may not have been heard (see `Leg.settled`)."""
-        return [
-            (order, leg)
-            for order in self.by_order.values()
-            for leg in order.legs[:-1]
-            if not leg.settled
-        ]
+        """Replaced legs whose last fills may not have been heard (see `Leg.settled`), in
+        the order they were replaced."""
+        return list(self._unsettled.values())
+
+    def settle(self, leg: Leg) -> None:
+        """The venue showed ``leg`` ended: its filled quantity is final."""
+        leg.settled = True
+        self._unsettled.pop(leg.client_id, None)
+
+    def _replaced_leg(self, order: TrackedOrder) -> None:
+        """The leg before the one in force was just replaced."""
+        leg = order.legs[-2]
+        if not leg.settled:
+            self._unsettled[leg.client_id] = (order, leg)
 
     # -- venue answers --------------------------------------------------------------------
 
@@ -421,6 +431,7 @@ class OrderTracker:
                 done = waiting.get(order_id, {}).pop(int(row["aux"]), None)
                 if done is not None:
                     tracked.legs.append(Leg(done.client_id, done.qty, done.price))
+                    tracker._replaced_leg(tracked)
             elif kind == K_FILL:
                 qty = int(row["qty"])
                 key = int(row["payload"])

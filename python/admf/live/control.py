@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import aiofiles
 import aiofiles.os
@@ -43,10 +43,17 @@ FOLLOW_UPS: Final = 3
 class ControlWatcher:
     """Reads the commands dropped into a session's ``control/`` directory."""
 
-    def __init__(self, run_dir: Path, inbox: Inbox, stop: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        inbox: Inbox,
+        stop: Callable[[str], None],
+        flattener: Flattener | None = None,
+    ) -> None:
         self.dir = run_dir / CONTROL_DIR
         self.inbox = inbox
         self.stop = stop
+        self.flattener = flattener
         self.dir.mkdir(exist_ok=True)
 
     async def run(self) -> None:
@@ -66,6 +73,8 @@ class ControlWatcher:
         code = COMMANDS[command]
         if code is None:
             self.stop("admf live ctl stop")
+        elif code == LiveCode.FLATTEN and self.flattener is not None:
+            self.flattener.record({"control": command})
         else:
             self.inbox.record(code, {"control": command})
 
@@ -86,6 +95,19 @@ class Flattener:
         self.busy = busy
         self.follow_ups = 0
         self.task: asyncio.Task[None] | None = None
+        self.recorded = 0
+        """``FLATTEN`` records made (by the event loop)."""
+        self.applied_count = 0
+        """Those the kernel applied (counted by the kernel thread; each counter has one
+        writer): while they are equal, the log sink need not look for one."""
+
+    def record(self, payload: dict[str, Any], aux: int = 0) -> None:
+        self.recorded += 1
+        self.inbox.record(LiveCode.FLATTEN, payload, aux=aux)
+
+    def waiting(self) -> bool:
+        """Whether a ``FLATTEN`` record may be in the kernel's next batches."""
+        return self.recorded > self.applied_count
 
     def applied(self, aux: int) -> None:
         """The kernel applied a ``FLATTEN`` of this session (its commands already handed to
@@ -103,7 +125,7 @@ class Flattener:
             return
         self.follow_ups += 1
         found = {str(i): fixed_to_str(q) for i, q in left.items()}
-        self.inbox.record(LiveCode.FLATTEN, {"control": "flatten", "left": found}, aux=1)
+        self.record({"control": "flatten", "left": found}, aux=1)
 
     def close(self) -> None:
         if self.task is not None:

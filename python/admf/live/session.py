@@ -406,7 +406,8 @@ class LiveSession:
         loop = self._loop
         if fresh and loop is not None:
             loop.call_soon_threadsafe(self._hand_over, fresh)
-        if self.flattener is not None and loop is not None:
+        flattener = self.flattener
+        if flattener is not None and flattener.waiting() and loop is not None:
             flattens = events[
                 (events["kind"] == K_CUSTOM)
                 & (events["order_id"] == LiveCode.FLATTEN)
@@ -414,8 +415,9 @@ class LiveSession:
                 & (events["seq"] > self.recorded_last)
             ]
             if len(flattens):
+                flattener.applied_count += len(flattens)
                 # After the batch's commands, so the flattener sees them on their way.
-                loop.call_soon_threadsafe(self.flattener.applied, int(flattens["aux"][-1]))
+                loop.call_soon_threadsafe(flattener.applied, int(flattens["aux"][-1]))
         # This session's STOP applied (a resumed log holds older ones): the loop hears of it
         # after the batch's commands, so the shutdown sees them as requests.
         stop = self.node.kernel.core.stop_seq
@@ -497,7 +499,9 @@ class LiveSession:
                         clock_ticks(self.inbox.push, self.inbox.clock, self.spec.clock_interval)
                     )
                 )
-                watcher = ControlWatcher(self.run_dir, self.inbox, self._request_stop)
+                watcher = ControlWatcher(
+                    self.run_dir, self.inbox, self._request_stop, self.flattener
+                )
                 tasks.append(group.create_task(watcher.run()))
                 if self.spec.duration is not None:
                     tasks.append(group.create_task(self._timer(self.spec.duration)))

@@ -4,6 +4,8 @@ venue holds with what a session's log says."""
 
 from __future__ import annotations
 
+import collections
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +17,8 @@ import pytest
 from admf.events import Flag, Kind
 from admf.exchange import Credentials, ExchangeConfig, ExchangeServer
 from admf.live.alpaca import KEY_ENV, SECRET_ENV
+from admf.live.codes import LiveCode
+from admf.live.tracker import leg_of_key
 from tests.exchange.conftest import RunningExchange
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -147,3 +151,65 @@ def drop_data_clients(ex: Exchange) -> int:
         return len(clients)
 
     return ex.call(drop)
+
+
+_LEG = re.compile(r"^(?P<base>admf-[0-9a-f]+-(?P<order>\d+))(?:-r(?P<seq>\d+))?$")
+
+
+def leg_of(client_order_id: str) -> tuple[int, int | None]:
+    """(engine order id, seq of the modify that made this leg, None for the first)."""
+    m = _LEG.match(client_order_id)
+    assert m is not None, client_order_id
+    return int(m["order"]), None if m["seq"] is None else int(m["seq"])
+
+
+def inputs_of(events: np.ndarray, kind: Kind) -> np.ndarray:
+    return events[(events["kind"] == kind) & ((events["flags"] & Flag.INPUT) != 0)]
+
+
+def live_records(events: np.ndarray, code: LiveCode) -> np.ndarray:
+    """The session's own records with ``code``."""
+    live = inputs_of(events, Kind.CUSTOM)
+    return live[live["order_id"] == code]
+
+
+def node_legs(events: np.ndarray) -> dict[int, list[int | None]]:
+    """Each order's legs as the log tells them: None for its first venue order, then the seq
+    of each modify the venue applied (``ORDER_MODIFIED``'s ``aux``), in order."""
+    legs: dict[int, list[int | None]] = {}
+    for e in events[events["kind"] == Kind.ORDER_SUBMIT]:
+        legs.setdefault(int(e["order_id"]), [None])
+    for e in inputs_of(events, Kind.ORDER_MODIFIED):
+        legs[int(e["order_id"])].append(int(e["aux"]))
+    return legs
+
+
+def venue_agrees(events: np.ndarray, exchange: Exchange) -> list[dict[str, Any]]:
+    """Every venue order is a leg of one of the node's orders (the first, or the one a
+    logged modify asked for); each leg's fills at the venue are the node's fills of that leg
+    (named by the fill's key), counted once; the positions agree. Returns the venue's
+    orders."""
+    venue = exchange.orders()
+    ids = [o["client_order_id"] for o in venue]
+    assert len(ids) == len(set(ids))
+    modifies = events[(events["kind"] == Kind.ORDER_MODIFY) & ((events["flags"] & Flag.INPUT) == 0)]
+    modify_seqs = dict(zip(modifies["seq"].tolist(), modifies["order_id"].tolist(), strict=True))
+    legs = node_legs(events)
+    filled_at_venue: collections.Counter[tuple[int, int | None]] = collections.Counter()
+    for order in venue:
+        order_id, seq = leg_of(order["client_order_id"])
+        assert order_id in legs
+        if seq is not None:
+            assert modify_seqs[seq] == order_id  # a replacement asked for by that order's modify
+        if order["filled_qty"]:
+            filled_at_venue[order_id, seq] += order["filled_qty"]
+    fills = node_fills(events)
+    assert len(set(fills["payload"].tolist())) == len(fills)
+    filled: collections.Counter[tuple[int, int | None]] = collections.Counter()
+    for f in fills:
+        order_id = int(f["order_id"])
+        filled[order_id, legs[order_id][leg_of_key(int(f["payload"]))]] += int(f["qty"])
+    assert filled == filled_at_venue
+    position = sum(int(f["qty"]) if f["side"] == 1 else -int(f["qty"]) for f in fills)
+    assert position == exchange.position()
+    return venue

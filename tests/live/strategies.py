@@ -193,3 +193,85 @@ class QuoteFlip(Strategy):
     def on_order(self, report: Event) -> None:
         if report.order_id == self.open and report.kind in _ENDED:
             self.open = None
+
+
+@dataclasses.dataclass(frozen=True)
+class LadderConfig(StrategyConfig):
+    qty: int = 10
+    every: int = 3
+    below: float = 0.5
+    """Price of each resting buy as a fraction of its bar's close (far below: it rests)."""
+
+
+class Ladder(Strategy):
+    """Buys ``qty`` at market on its first bar, then every ``every`` bars places one more
+    buy limit of 1 far below the market: a position, resting orders and a steady stream of
+    new entries (none of which fills, so what a pause or a flatten leaves is exact)."""
+
+    Config = LadderConfig
+    config: LadderConfig
+
+    def on_start(self) -> None:
+        self.bars = 0
+
+    def on_bar(self, bar: Event) -> None:
+        self.bars += 1
+        if self.bars == 1:
+            self.ctx.buy(self.config.qty)
+        elif self.bars % self.config.every == 0:
+            self.ctx.buy(1, price=round(bar.close * self.config.below, 2))
+
+
+@dataclasses.dataclass(frozen=True)
+class FlipModifyConfig(FlipConfig):
+    move_every: int = 1
+    """Bars between two moves of the limit order."""
+    below: float = 0.95
+    """The limit's price as a fraction of the close (moved 2 % below it and above it)."""
+
+
+class FlipModify(Flip):
+    """`Flip`, and a buy limit of 1 a little below the market, moved (a new price, every other
+    time a new quantity) every ``move_every`` bars while it is open: orders modified while
+    others fill; a new limit once one fills."""
+
+    Config = FlipModifyConfig
+    config: FlipModifyConfig
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.limit: int | None = None
+        self.moves = 0
+
+    def on_bar(self, bar: Event) -> None:
+        super().on_bar(bar)
+        if self.limit is None:
+            self.limit = self.ctx.buy(1, price=round(bar.close * self.config.below, 2))
+        elif self.bars % self.config.move_every == 0:
+            self.moves += 1
+            price = round(bar.close * (self.config.below + 0.02 * (self.moves % 3 - 1)), 2)
+            self.ctx.modify(self.limit, price=price, qty=1 + self.moves % 2)
+
+    def on_fill(self, fill: Event) -> None:
+        if fill.order_id == self.limit:
+            self.limit = None  # what is left of it rests until the stop cancels it
+
+    def on_order(self, report: Event) -> None:
+        if report.order_id == self.limit and report.kind in _ENDED and report.side:
+            self.limit = None
+
+
+class Accumulate(Strategy):
+    """Buys ``qty`` at market every ``every`` bars, whatever it holds: entries always on
+    their way (`Flip`'s settings)."""
+
+    Config = FlipConfig
+    config: FlipConfig
+
+    def on_start(self) -> None:
+        self.bars = 0
+
+    def on_bar(self, bar: Event) -> None:
+        self.bars += 1
+        if self.bars % self.config.every == 0:
+            self.ctx.buy(self.config.qty)

@@ -5,10 +5,8 @@ the venue replaced it, and a crash mid-replace, are resolved by asking the venue
 
 from __future__ import annotations
 
-import collections
 import multiprocessing
 import os
-import re
 import signal
 import threading
 import time
@@ -19,58 +17,23 @@ from typing import Any
 import numpy as np
 import pytest
 
-from admf.events import SCALE, Flag, Kind
+from admf.events import SCALE, Kind
 from admf.live.codes import LiveCode
 from admf.live.session import Ending, LiveSession, LiveSpec, run_session
 from admf.replay import read_recording, replay
 
-from .conftest import KEY, SECRET, Exchange, alpaca_options, node_fills, play_when_connected
-
-_LEG = re.compile(r"^(?P<base>admf-[0-9a-f]+-(?P<order>\d+))(?:-r(?P<seq>\d+))?$")
-
-
-def _leg(client_order_id: str) -> tuple[int, int | None]:
-    """(engine order id, seq of the modify that made this leg, None for the first)."""
-    m = _LEG.match(client_order_id)
-    assert m is not None, client_order_id
-    return int(m["order"]), None if m["seq"] is None else int(m["seq"])
-
-
-def _inputs(events: np.ndarray, kind: Kind) -> np.ndarray:
-    return events[(events["kind"] == kind) & ((events["flags"] & Flag.INPUT) != 0)]
-
-
-def _live_records(events: np.ndarray, code: LiveCode) -> int:
-    live = _inputs(events, Kind.CUSTOM)
-    return int((live["order_id"] == code).sum())
-
-
-def _venue_agrees(events: np.ndarray, exchange: Exchange) -> list[dict[str, Any]]:
-    """Every venue order is a leg of one of the node's orders (the first, or the one a
-    logged modify asked for); each order's fills are its legs' fills, counted once; the
-    positions agree. Returns the venue's orders."""
-    venue = exchange.orders()
-    ids = [o["client_order_id"] for o in venue]
-    assert len(ids) == len(set(ids))
-    modifies = events[(events["kind"] == Kind.ORDER_MODIFY) & ((events["flags"] & Flag.INPUT) == 0)]
-    modify_seqs = dict(zip(modifies["seq"].tolist(), modifies["order_id"].tolist(), strict=True))
-    submits = set(events[events["kind"] == Kind.ORDER_SUBMIT]["order_id"].tolist())
-    filled_at_venue: collections.Counter[int] = collections.Counter()
-    for order in venue:
-        order_id, seq = _leg(order["client_order_id"])
-        assert order_id in submits
-        if seq is not None:
-            assert modify_seqs[seq] == order_id  # a replacement asked for by that order's modify
-        filled_at_venue[order_id] += order["filled_qty"]
-    fills = node_fills(events)
-    assert len(set(fills["payload"].tolist())) == len(fills)
-    filled: collections.Counter[int] = collections.Counter()
-    for f in fills:
-        filled[int(f["order_id"])] += int(f["qty"])
-    assert filled == filled_at_venue
-    position = sum(int(f["qty"]) if f["side"] == 1 else -int(f["qty"]) for f in fills)
-    assert position == exchange.position()
-    return venue
+from .conftest import (
+    KEY,
+    SECRET,
+    Exchange,
+    alpaca_options,
+    inputs_of,
+    leg_of,
+    live_records,
+    node_fills,
+    play_when_connected,
+    venue_agrees,
+)
 
 
 def _spec(strategy: str, options: dict[str, Any], duration: float = 1.6, **params: Any) -> LiveSpec:
@@ -102,9 +65,9 @@ def test_fills_before_and_after_replaces_count_against_one_order(
     play_when_connected(partial_exchange, 25.0)
     assert run_session(session) == Ending.FINISHED, session.reason
     events = read_recording(session.run_dir).events
-    modified = _inputs(events, Kind.ORDER_MODIFIED)
+    modified = inputs_of(events, Kind.ORDER_MODIFIED)
     assert len(modified) == 2
-    assert len(_inputs(events, Kind.ORDER_REJECTED)) == 0
+    assert len(inputs_of(events, Kind.ORDER_REJECTED)) == 0
     fills = node_fills(events)
     assert set(fills["order_id"].tolist()) == {int(modified["order_id"][0])}
     # Fills of the first leg before the first replace, and of the last leg after the second.
@@ -115,9 +78,9 @@ def test_fills_before_and_after_replaces_count_against_one_order(
     assert modified["aux"].tolist() == commands["seq"].tolist()
     assert modified["price"].tolist() == commands["price"].tolist()
     assert modified["qty"].tolist() == commands["qty"].tolist()
-    venue = _venue_agrees(events, partial_exchange)
+    venue = venue_agrees(events, partial_exchange)
     assert len(venue) == 3
-    legs = sorted(venue, key=lambda o: _leg(o["client_order_id"])[1] or 0)
+    legs = sorted(venue, key=lambda o: leg_of(o["client_order_id"])[1] or 0)
     assert [o["status"] for o in legs[:2]] == ["replaced", "replaced"]
     assert legs[1]["qty"] == int(commands["qty"][0])
     assert legs[2]["limit_price"] == int(commands["price"][1])
@@ -167,12 +130,12 @@ def test_an_ambiguous_replace_is_resolved_by_asking_the_venue(
     exchange.set_faults({"ack_delay_ms": 0.0})
     events = read_recording(session.run_dir).events
     for code, at_least in records.items():
-        assert _live_records(events, code) >= at_least, code
-    modified = _inputs(events, Kind.ORDER_MODIFIED)
+        assert len(live_records(events, code)) >= at_least, code
+    modified = inputs_of(events, Kind.ORDER_MODIFIED)
     assert len(modified) == 1
     assert int(modified["qty"][0]) == 7 * SCALE
-    assert len(_inputs(events, Kind.ORDER_REJECTED)) == 0
-    venue = _venue_agrees(events, exchange)
+    assert len(inputs_of(events, Kind.ORDER_REJECTED)) == 0
+    venue = venue_agrees(events, exchange)
     # One replacement, not two: the retried or resolved replace made one order.
     assert sorted(o["status"] for o in venue) == ["canceled", "replaced"]
     (new,) = (o for o in venue if o["replaces"])
@@ -192,17 +155,17 @@ def test_a_refused_replace_leaves_the_order_open(
     play_when_connected(exchange, 45.0)
     assert run_session(session) == Ending.FINISHED, session.reason
     events = read_recording(session.run_dir).events
-    assert len(_inputs(events, Kind.ORDER_MODIFIED)) == 0
-    (refused,) = _inputs(events, Kind.ORDER_REJECTED)
+    assert len(inputs_of(events, Kind.ORDER_MODIFIED)) == 0
+    (refused,) = inputs_of(events, Kind.ORDER_REJECTED)
     modify = events[events["kind"] == Kind.ORDER_MODIFY]
     assert refused["side"] == 0
     assert refused["aux"] == modify["seq"][0]
-    assert len(_inputs(events, Kind.ORDER_CANCELED)) == 1  # by the stop: it was still open
+    assert len(inputs_of(events, Kind.ORDER_CANCELED)) == 1  # by the stop: it was still open
     rec = read_recording(session.run_dir)
     reason = rec.payloads[int(np.flatnonzero(events["seq"] == refused["seq"])[0])]
     assert reason is not None
     assert b"insufficient buying power" in bytes(reason)
-    (order,) = _venue_agrees(events, exchange)
+    (order,) = venue_agrees(events, exchange)
     assert order["status"] == "canceled"
     assert order["qty"] == 5 * SCALE
     assert replay(session.run_dir).identical
@@ -254,21 +217,21 @@ def test_resume_after_a_crash_mid_replace(
     (run,) = tmp_path.glob("run=*")
     before = read_recording(run).events
     (modify,) = before[before["kind"] == Kind.ORDER_MODIFY]
-    assert len(_inputs(before, Kind.ORDER_MODIFIED)) == 0
-    assert len(_inputs(before, Kind.ORDER_REJECTED)) == 0
+    assert len(inputs_of(before, Kind.ORDER_MODIFIED)) == 0
+    assert len(inputs_of(before, Kind.ORDER_REJECTED)) == 0
     session = LiveSession.resume(run)
     waiting = session.tracker.by_order[int(modify["order_id"])].replacing
     assert waiting is not None
     assert waiting.seq == modify["seq"]
     assert run_session(session) == Ending.FINISHED, session.reason
     events = read_recording(run).events
-    modified = _inputs(events, Kind.ORDER_MODIFIED)
-    refused = _inputs(events, Kind.ORDER_REJECTED)
+    modified = inputs_of(events, Kind.ORDER_MODIFIED)
+    refused = inputs_of(events, Kind.ORDER_REJECTED)
     assert len(modified) == (1 if applied else 0)
     assert len(refused) == (0 if applied else 1)
     if not applied:
         assert refused["side"][0] == 0
-    venue = _venue_agrees(events, exchange)
+    venue = venue_agrees(events, exchange)
     assert len(venue) == (2 if applied else 1)
     assert all(o["status"] in ("replaced", "canceled") for o in venue)
     assert replay(run).identical

@@ -12,7 +12,13 @@ from admf.events import Flag, Kind, empty_events
 from admf.live.codes import LiveCode
 from admf.live.inbox import Inbox
 from admf.live.outbox import Command, client_order_id, client_prefix
-from admf.live.tracker import OrderTracker, replacement_id, tracked_order_id
+from admf.live.tracker import (
+    LEG_MAX,
+    OrderTracker,
+    leg_of_key,
+    replacement_id,
+    tracked_order_id,
+)
 
 U = 10**9
 PREFIX = client_prefix("run-legs")
@@ -155,3 +161,46 @@ def test_legs_and_an_unanswered_replace_are_folded_from_the_log() -> None:
     (refused,) = events[events["kind"] == Kind.ORDER_REJECTED]
     assert (refused["aux"], refused["side"]) == (41, 0)
     assert payloads[0] == "not sent: the session stopped"
+
+
+def test_a_late_fill_of_a_replaced_leg_is_folded_against_that_leg() -> None:
+    """The crash window: the venue filled the first leg before it replaced it, but the fill
+    was heard after ``ORDER_MODIFIED``. The fill's key names its leg, so the resumed tracker
+    counts it against the first leg, and the venue's view of that leg (what reconciliation
+    reads) is not counted a second time."""
+    submit = _command(Kind.ORDER_SUBMIT, 5, 10 * U, 100 * U)
+    modify = _command(Kind.ORDER_MODIFY, 9, 3 * U, 90 * U)
+    inbox = Inbox(64)
+    live = OrderTracker(PREFIX, inbox)
+    order = live.add(submit)
+    first = order.client_id
+    live.ack(order, "venue-a")
+    live.fill(order, "e1", 100 * U, 4 * U, cumulative=4 * U)
+    live.replace(order, modify)
+    live.replaced(order, "venue-b")
+    live.fill(order, "e2", 100 * U, 1 * U, cumulative=5 * U, client_id=first)  # late, old leg
+    live.fill(order, "e3", 90 * U, 2 * U, cumulative=2 * U)
+    inputs, _ = _drain(inbox)
+    inputs["flags"] |= np.uint16(Flag.INPUT)
+    inputs["seq"] = np.arange(20, 20 + len(inputs))
+    fills = inputs[inputs["kind"] == Kind.FILL]
+    assert [leg_of_key(int(k)) for k in fills["payload"]] == [0, 0, 1]
+    log = np.concatenate([_as_outputs([submit, modify]), inputs])
+    log = log[np.argsort(log["seq"], kind="stable")]
+    folded = OrderTracker.from_log(PREFIX, Inbox(64), log)
+    again = folded.by_order[3]
+    assert [leg.filled for leg in again.legs] == [5 * U, 2 * U]
+    assert not again.done  # the leg in force has 1 of its 3 open
+    assert not again.legs[0].settled  # reconciliation asks the venue for it
+    assert folded.unsettled_legs() == [(again, again.legs[0])]
+    # Reconciliation reads the first leg at the venue: 5 filled, as the log says.
+    assert not folded.fill(
+        again, "reconciled:x:5", 100 * U, 1 * U, cumulative=5 * U, client_id=first
+    )
+    assert folded.positions == {1: 7 * U}
+    # A log written before fill keys named their leg: each fill counts against the leg in
+    # force when it was applied (as it was then).
+    old = log.copy()
+    old["payload"] = np.where(old["kind"] == Kind.FILL, old["payload"] | LEG_MAX, old["payload"])
+    legacy = OrderTracker.from_log(PREFIX, Inbox(64), old, leg_keys=False)
+    assert [leg.filled for leg in legacy.by_order[3].legs] == [4 * U, 3 * U]

@@ -75,6 +75,8 @@ _POLLS_PER_STREAM_TRY: Final = 5
 _K_BAR, _K_QUOTE, _K_TRADE = int(Kind.BAR), int(Kind.QUOTE), int(Kind.TRADE)
 _REFUSED: Final = (400, 401, 403, 404, 422)
 """Statuses that answer a request definitively: nothing was done."""
+_ENDED: Final = frozenset({"filled", "canceled", "expired", "rejected", "replaced", "done_for_day"})
+"""Order statuses after which an order's filled quantity does not change."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -480,11 +482,13 @@ class AlpacaExecution:
 
     async def _inflight_checks(self) -> None:
         """Asks the venue about open orders that heard nothing for ``inflight_check``
-        seconds: an update the stream lost (Alpaca replays none) is found this way."""
+        seconds, and about replaced legs whose end was not heard: an update the stream lost
+        (Alpaca replays none) is found this way."""
         loop = asyncio.get_running_loop()
         period = self.settings.inflight_check
         while True:
             await asyncio.sleep(period)
+            await self._settle_legs()
             now = loop.time()
             for order in self.tracker.open_orders():
                 if (
@@ -596,6 +600,24 @@ class AlpacaExecution:
             return
         leg.venue_id = leg.venue_id or venue_id
         self.tracker.ack(order, None)
+        self._catch_up(order, leg, data)
+        status = data.get("status")
+        if leg is not order.leg:
+            return  # a replaced leg: its fills count, its end is its replacement's start
+        if status == "filled":
+            order.done = True
+        elif status == "canceled":
+            self.tracker.finish(order, K_ORDER_CANCELED)
+        elif status == "expired":
+            self.tracker.finish(order, K_ORDER_EXPIRED)
+        elif status == "rejected":
+            self.tracker.finish(order, K_ORDER_REJECTED, "rejected by the venue")
+        # "replaced": by the waiting replace, which the caller looks up by its own id.
+
+    def _catch_up(self, order: TrackedOrder, leg: Leg, data: dict[str, Any]) -> None:
+        """Reports what the venue's view of leg ``leg`` (an order JSON) shows filled beyond
+        what was heard, as one fill at its average price; a leg the venue shows ended is
+        settled (its filled quantity final)."""
         filled = _fixed(data.get("filled_qty") or 0)
         if filled > leg.filled:
             price = _fixed(data.get("filled_avg_price") or 0)
@@ -607,18 +629,8 @@ class AlpacaExecution:
                 cumulative=filled,
                 client_id=leg.client_id,
             )
-        if leg is not order.leg:
-            return  # a replaced leg: its fills count, its end is its replacement's start
-        status = data.get("status")
-        if status == "filled":
-            order.done = True
-        elif status == "canceled":
-            self.tracker.finish(order, K_ORDER_CANCELED)
-        elif status == "expired":
-            self.tracker.finish(order, K_ORDER_EXPIRED)
-        elif status == "rejected":
-            self.tracker.finish(order, K_ORDER_REJECTED, "rejected by the venue")
-        # "replaced": by the waiting replace, which the caller looks up by its own id.
+        if data.get("status") in _ENDED:
+            self.tracker.settle(leg)
 
     async def _modify(self, command: Command) -> None:
         order = self.tracker.by_order.get(command.order_id)
@@ -799,6 +811,13 @@ class AlpacaExecution:
             )
             return
         self._touched[order.order_id] = asyncio.get_running_loop().time()
+        if event == "replaced" and isinstance(venue_order, dict):
+            # The replaced leg's last word: fills of it the stream lost (between the replace
+            # request and the venue's replacing it) are in its filled quantity.
+            try:
+                self._catch_up(order, leg, venue_order)
+            except (TypeError, ValueError):
+                self.inbox.record(LiveCode.MALFORMED, {"stream": "trade_updates"})
         if event in ("new", "accepted", "pending_new"):
             leg.venue_id = leg.venue_id or str(venue_order.get("id"))
             self.tracker.ack(order, None)
@@ -865,6 +884,7 @@ class AlpacaExecution:
                 # Not at the venue and no request of ours is on its way: it never got there.
                 found["not_at_venue"] += 1
                 self.tracker.finish(order, K_ORDER_REJECTED, "not at the venue on reconciliation")
+        found["replaced_legs_checked"] = await self._settle_legs()
         positions: dict[str, str] = {}
         agree = True
         try:
@@ -883,7 +903,18 @@ class AlpacaExecution:
         found.update(self.tracker.summary())
         self.inbox.record(LiveCode.RECONCILED, found)
 
+    async def _settle_legs(self) -> int:
+        """Asks the venue about every replaced leg not settled yet (open orders' and finished
+        ones': a leg can fill between the replace request and the venue's replacing it, and
+        the news may have been lost with a connection or a crash); returns how many."""
+        checked = 0
+        for order, leg in self.tracker.unsettled_legs():
+            checked += 1
+            await self._look_up(order, leg.client_id)
+        return checked
+
     async def _poll_once(self) -> None:
+        await self._settle_legs()
         for order in self.tracker.open_orders():
             if order.venue_id is None:
                 continue

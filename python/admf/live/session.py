@@ -52,7 +52,15 @@ from admf._core import Event
 from admf.backtest import BacktestSettings, RunSettings, SimulationSettings, resolve_strategy
 from admf.clock import WallClock, clock_ticks
 from admf.errors import AdmfError
-from admf.events import K_ORDER_MODIFY, K_ORDER_REJECTED, K_ORDER_SUBMIT, EventArray, Flag, Kind
+from admf.events import (
+    K_CUSTOM,
+    K_ORDER_MODIFY,
+    K_ORDER_REJECTED,
+    K_ORDER_SUBMIT,
+    EventArray,
+    Flag,
+    Kind,
+)
 from admf.kernel import Payload
 from admf.live.adapter import (
     SIM,
@@ -63,7 +71,7 @@ from admf.live.adapter import (
     load_adapter,
 )
 from admf.live.codes import LiveCode
-from admf.live.control import ControlWatcher
+from admf.live.control import ControlWatcher, Flattener
 from admf.live.inbox import Inbox
 from admf.live.outbox import Outbox, client_prefix
 from admf.live.tracker import OrderTracker
@@ -71,6 +79,8 @@ from admf.log import EventLog
 from admf.node import Node, build_node
 
 SECRET_WORDS = ("key", "secret", "token", "password")
+LEG_KEYS = "fill_leg_keys"
+"""In a live manifest: its fills' keys name their leg (`admf.live.tracker.execution_key`)."""
 
 
 class Ending(enum.IntEnum):
@@ -279,12 +289,20 @@ class LiveSession:
         self.recorded_last = log.last_seq
         venue = spec.exec_adapter != SIM
         if recorded is not None and venue:
-            self.tracker = OrderTracker.from_log(self.prefix, self.inbox, recorded[0])
+            leg_keys = bool(log.manifest.config.get("live", {}).get(LEG_KEYS, False))
+            self.tracker = OrderTracker.from_log(
+                self.prefix, self.inbox, recorded[0], leg_keys=leg_keys
+            )
         else:
             self.tracker = OrderTracker(self.prefix, self.inbox)
         self.data: DataAdapter = self._adapter(spec.data_adapter, None)
         self.execution: ExecutionAdapter | None = (
             self._adapter(spec.exec_adapter, self.tracker) if venue else None
+        )
+        self.flattener = (
+            Flattener(self.inbox, self.tracker, self.execution.busy)
+            if self.execution is not None
+            else None
         )
         start_ns = int(log.manifest.config.get("live", {}).get("start_ns", 0))
         self.node, self.outbox = build_live_node(
@@ -310,6 +328,7 @@ class LiveSession:
         check_spec(spec)
         config = spec.to_config()
         config["live"]["start_ns"] = WallClock().now_ns()
+        config["live"][LEG_KEYS] = True
         log = EventLog.create(root, None, config=config, seed=spec.settings.seed)
         try:
             return cls(spec, log)
@@ -387,6 +406,18 @@ class LiveSession:
         loop = self._loop
         if fresh and loop is not None:
             loop.call_soon_threadsafe(self._hand_over, fresh)
+        flattener = self.flattener
+        if flattener is not None and flattener.waiting() and loop is not None:
+            flattens = events[
+                (events["kind"] == K_CUSTOM)
+                & (events["order_id"] == LiveCode.FLATTEN)
+                & ((events["flags"] & Flag.INPUT) != 0)
+                & (events["seq"] > self.recorded_last)
+            ]
+            if len(flattens):
+                flattener.applied_count += len(flattens)
+                # After the batch's commands, so the flattener sees them on their way.
+                loop.call_soon_threadsafe(flattener.applied, int(flattens["aux"][-1]))
         # This session's STOP applied (a resumed log holds older ones): the loop hears of it
         # after the batch's commands, so the shutdown sees them as requests.
         stop = self.node.kernel.core.stop_seq
@@ -468,7 +499,9 @@ class LiveSession:
                         clock_ticks(self.inbox.push, self.inbox.clock, self.spec.clock_interval)
                     )
                 )
-                watcher = ControlWatcher(self.run_dir, self.inbox, self._request_stop)
+                watcher = ControlWatcher(
+                    self.run_dir, self.inbox, self._request_stop, self.flattener
+                )
                 tasks.append(group.create_task(watcher.run()))
                 if self.spec.duration is not None:
                     tasks.append(group.create_task(self._timer(self.spec.duration)))
@@ -481,6 +514,8 @@ class LiveSession:
             self.reason = "; ".join(f"{type(e).__name__}: {e}" for e in failure.exceptions)
         finally:
             self._closing = True
+            if self.flattener is not None:
+                self.flattener.close()
             for task in tasks:
                 task.cancel()
             with contextlib.suppress(Exception):
@@ -523,6 +558,8 @@ class LiveSession:
         """Stops market data, records ``STOP`` and waits for the venue's answers."""
         loop = asyncio.get_running_loop()
         cancel = self.spec.cancel_on_stop
+        if self.flattener is not None:
+            self.flattener.close()  # a flatten not done yet stops with the session
         for task in tasks[1 if self.execution is not None else 0 :]:
             task.cancel()
         self.inbox.record(

@@ -3,10 +3,12 @@
 Every venue answer passes through here before it becomes an input event, so that:
 
 - an acknowledgement is reported once, even if the venue repeats it, and before any fill;
-- a fill is counted once: by its execution id (kept as a 63-bit hash in the fill's ``payload``
-  slot, so a resumed session knows the ones already in the log), and by the order's
-  cumulative filled quantity when the venue gives it (a fill recovered by reconciliation and
-  the same execution arriving late over the stream are one fill);
+- a fill is counted once: by its execution id (kept hashed in the fill's ``payload`` slot, so
+  a resumed session knows the ones already in the log), and by the order's cumulative filled
+  quantity when the venue gives it (a fill recovered by reconciliation and the same execution
+  arriving late over the stream are one fill). The slot's low `LEG_BITS` bits name the leg
+  the fill is of (`fill_key`), so a resumed session counts a replaced leg's late fill
+  against that leg;
 - a fill beyond the order's quantity is refused and recorded (``OVERFILL``);
 - a finished order stays finished;
 - a modify is a replacement at the venue: a new venue order (a *leg*) with a client order id
@@ -16,6 +18,8 @@ Every venue answer passes through here before it becomes an input event, so that
   deduplicating its own fills. The venue's answer is reported as ``ORDER_MODIFIED`` (the new
   price and the quantity still open) or, refused, as an ``ORDER_REJECTED`` of the modify
   (``side`` NONE, the order stays open); both carry the modify command's seq in ``aux``.
+  A replaced leg may still fill until the venue replaced it: its filled quantity is final
+  once the venue shows it ended (`Leg.settled`); until then reconciliation asks for it too.
 
 `OrderTracker.from_log` rebuilds it from a session's log when the session resumes.
 """
@@ -63,10 +67,24 @@ def tracked_order_id(prefix: str, client_id: str) -> int | None:
     return order_id_of(prefix, client_id)
 
 
-def execution_key(execution_id: str) -> int:
-    """A venue's execution id as the 63-bit number kept in the fill's ``payload`` slot."""
+LEG_BITS = 8
+"""Low bits of a fill's key that hold the ordinal of its leg (saturating at `LEG_MAX`)."""
+LEG_MAX = (1 << LEG_BITS) - 1
+"""A fill of the leg with this ordinal or a later one: counted against the leg in force."""
+
+
+def execution_key(execution_id: str, leg: int = 0) -> int:
+    """A venue's execution id as the 63-bit number kept in the fill's ``payload`` slot: a
+    hash of it, with the ordinal of its leg (0: the order's first venue order) in the low
+    `LEG_BITS` bits. One execution is of one leg, so the key stays one per execution."""
     digest = hashlib.blake2b(execution_id.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+    hashed = int.from_bytes(digest, "little") & ((1 << (63 - LEG_BITS)) - 1)
+    return (hashed << LEG_BITS) | min(leg, LEG_MAX)
+
+
+def leg_of_key(key: int) -> int:
+    """The leg ordinal kept in a fill's key (`execution_key`)."""
+    return key & LEG_MAX
 
 
 @dataclasses.dataclass
@@ -79,6 +97,10 @@ class Leg:
     price: int = 0
     venue_id: str | None = None
     filled: int = 0
+    settled: bool = False
+    """The venue showed it ended (replaced, filled, canceled...): ``filled`` is final. A
+    replaced leg that is not is asked for on reconciliation (it may have filled between the
+    replace request and the venue's replacing it, the news lost with a connection)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,6 +185,8 @@ class OrderTracker:
         """Signed position per instrument from the fills counted here."""
         self.duplicates = 0
         self.overfills = 0
+        self._unsettled: dict[str, tuple[TrackedOrder, Leg]] = {}
+        """Replaced legs not settled, by client order id (`unsettled_legs`)."""
 
     # -- commands -------------------------------------------------------------------------
 
@@ -199,6 +223,7 @@ class OrderTracker:
         order.replacing = None
         leg = Leg(replacement.client_id, replacement.qty, replacement.price, venue_id)
         order.legs.append(leg)
+        self._replaced_leg(order)
         self.inbox.push(
             Event(
                 K_ORDER_MODIFIED,
@@ -249,6 +274,22 @@ class OrderTracker:
     def open_orders(self) -> list[TrackedOrder]:
         return [o for o in self.by_order.values() if not o.done]
 
+    def unsettled_legs(self) -> list[tuple[TrackedOrder, Leg]]:
+        """Replaced legs whose last fills may not have been heard (see `Leg.settled`), in
+        the order they were replaced."""
+        return list(self._unsettled.values())
+
+    def settle(self, leg: Leg) -> None:
+        """The venue showed ``leg`` ended: its filled quantity is final."""
+        leg.settled = True
+        self._unsettled.pop(leg.client_id, None)
+
+    def _replaced_leg(self, order: TrackedOrder) -> None:
+        """The leg before the one in force was just replaced."""
+        leg = order.legs[-2]
+        if not leg.settled:
+            self._unsettled[leg.client_id] = (order, leg)
+
     # -- venue answers --------------------------------------------------------------------
 
     def ack(self, order: TrackedOrder, venue_id: str | None) -> None:
@@ -273,7 +314,8 @@ class OrderTracker:
         it is a duplicate or an overfill (recorded instead); ``cumulative`` is the leg's
         filled quantity at the venue with it. True if reported."""
         leg = self.leg_of(order, client_id)
-        key = execution_key(execution_id)
+        ordinal = next(i for i, known in enumerate(order.legs) if known is leg)
+        key = execution_key(execution_id, ordinal)
         if key in self.executions or (cumulative is not None and cumulative <= leg.filled):
             self.duplicates += 1
             self.inbox.record(
@@ -330,12 +372,16 @@ class OrderTracker:
     # -- resume ---------------------------------------------------------------------------
 
     @classmethod
-    def from_log(cls, prefix: str, inbox: Inbox, events: EventArray) -> OrderTracker:
+    def from_log(
+        cls, prefix: str, inbox: Inbox, events: EventArray, *, leg_keys: bool = True
+    ) -> OrderTracker:
         """The tracker of a session whose log holds ``events``.
 
-        A fill is counted against the leg in force when it was applied: a fill of a replaced
-        leg heard after its replacement's ``ORDER_MODIFIED`` is counted against the new leg
-        (the log keeps no leg per fill; the venue had filled it before the replace)."""
+        A fill is counted against the leg its key names (`execution_key`), so a replaced
+        leg's fill heard after its replacement's ``ORDER_MODIFIED`` counts against the
+        replaced leg. ``leg_keys`` False: a log written before fill keys named their leg
+        (its manifest says so); each fill then counts against the leg in force when it was
+        applied."""
         tracker = cls(prefix, inbox)
         inputs = (events["flags"] & Flag.INPUT) != 0
         # Modifies that left for the venue and were not answered yet, per order, by seq.
@@ -385,15 +431,20 @@ class OrderTracker:
                 done = waiting.get(order_id, {}).pop(int(row["aux"]), None)
                 if done is not None:
                     tracked.legs.append(Leg(done.client_id, done.qty, done.price))
+                    tracker._replaced_leg(tracked)
             elif kind == K_FILL:
                 qty = int(row["qty"])
-                tracker.executions.add(int(row["payload"]))
+                key = int(row["payload"])
+                tracker.executions.add(key)
                 tracked.acked = True
-                tracked.leg.filled += qty
+                ordinal = leg_of_key(key) if leg_keys else LEG_MAX
+                known = ordinal < min(len(tracked.legs), LEG_MAX)
+                leg = tracked.legs[ordinal] if known else tracked.leg
+                leg.filled += qty
                 signed = qty if tracked.side == 1 else -qty
                 inst = tracked.instrument
                 tracker.positions[inst] = tracker.positions.get(inst, 0) + signed
-                if tracked.leg.qty and tracked.leg.filled >= tracked.leg.qty:
+                if leg is tracked.leg and leg.qty and leg.filled >= leg.qty:
                     tracked.done = True
             elif kind in (K_ORDER_REJECTED, K_ORDER_CANCELED, K_ORDER_EXPIRED):
                 tracked.done = True

@@ -113,14 +113,17 @@ class EventQueue(_core.EventQueue):
             return self._push_bytes_wait(raw, timeout)
         return self._push_bytes(raw)
 
-    def pop_batch(self, max_events: int | None = None, timeout: float | None = 0.0) -> EventArray:
+    def pop_batch(
+        self, max_events: int | None = None, timeout: float | None = 0.0, spin: float = 0.0
+    ) -> EventArray:
         """Pops up to ``max_events`` (default: the capacity) as a numpy ``EVENT_DTYPE`` array.
         ``timeout=0`` (the default) returns at once, possibly an empty array; otherwise waits
-        up to ``timeout`` seconds (``None``: as long as it takes) for the first event. Raises
-        ``EndOfStream`` once the queue is closed and drained."""
+        up to ``timeout`` seconds (``None``: as long as it takes) for the first event, polling
+        for the first ``spin`` seconds of it (see `wait`). Raises ``EndOfStream`` once the
+        queue is closed and drained."""
         limit = self._limit(max_events)
         if timeout != 0.0:
-            self.wait(timeout)
+            self.wait(timeout, spin)
         out = np.empty(min(limit, max(len(self), 1)), dtype=EVENT_DTYPE)
         n = self._pop_into(out.view(np.uint8))
         return out[:n]

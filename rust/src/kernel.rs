@@ -234,8 +234,16 @@ impl KernelCore {
         self.now = self.now.max(ts);
     }
 
-    /// Takes the sequenced events so far.
+    /// Takes the sequenced events so far. A full buffer (a backtest's flush) is handed over
+    /// whole, without a copy; a short one (a live batch of a few events) is copied out and
+    /// the buffer kept: a fresh `flush_at`-sized allocation per batch would cost a map and an
+    /// unmap of megabytes each time, and the caller may keep what it takes for a while.
     pub fn drain(&mut self) -> Vec<Event> {
+        if self.output.len() * 2 < self.output.capacity() {
+            let taken = self.output.clone();
+            self.output.clear();
+            return taken;
+        }
         std::mem::replace(&mut self.output, Vec::with_capacity(self.flush_at))
     }
 

@@ -149,6 +149,7 @@ def test_a_sim_session_fills_on_quotes_and_replays_exactly(
         (["--tick", "USDJPY=0"], "--tick takes SYMBOL=STEP"),
         (["--tick", "EURUSD=0.001"], "--tick: EURUSD is not a symbol of the session"),
         (["--tick", "USDJPY=0.001", "--exec-adapter", "alpaca"], "goes with --exec-adapter sim"),
+        (["--busy-poll", "-1"], "busy_poll must be 0..1 seconds, got -1.0"),
     ],
 )
 def test_bad_ticks_fail_before_anything_starts(

@@ -350,3 +350,17 @@ def test_popped_events_are_new_objects_each_time() -> None:
     assert hash(kept[3]) == hash(Event(Kind.TRADE, 3, price=3, qty=6))
     assert kept[3] != kept[4]
     assert (kept[3] == "not an event") is False
+
+
+def test_a_spinning_wait_finds_an_event_pushed_meanwhile_and_refuses_a_bad_spin() -> None:
+    q = EventQueue(8)
+    pusher = threading.Timer(0.01, lambda: q.push(Event(Kind.TRADE, 1)))
+    pusher.start()
+    # Polls for up to 1 s (the GIL released): the event pushed after 10 ms ends it.
+    assert q.wait(5.0, spin=1.0)
+    pusher.join()
+    assert len(q.pop_batch(timeout=1.0, spin=0.001)) == 1
+    assert not q.wait(0.01, spin=0.002)  # nothing comes: spin, then the timeout
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="spin must be a number of seconds >= 0"):
+            q.wait(0.0, spin=bad)

@@ -24,6 +24,8 @@ HELP = "trade a strategy live (or paper/dry run), resume a session, or control o
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from admf.live.inbox import BUSY_POLL
+
     parser.add_argument(
         "ctl",
         nargs="*",
@@ -60,6 +62,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log", metavar="DIR", help="where the session's log goes")
     parser.add_argument("--resume", metavar="RUN_DIR", help="resume the session of this log")
     parser.add_argument("--duration", type=float, help="stop after this many seconds")
+    parser.add_argument(
+        "--busy-poll",
+        type=float,
+        default=BUSY_POLL,
+        metavar="SECONDS",
+        help=f"how long the kernel thread polls for input before it sleeps (default {BUSY_POLL}; "
+        "0 sleeps at once: less CPU, slower first tick after a quiet spell)",
+    )
     parser.add_argument(
         "--keep-open-orders",
         action="store_true",
@@ -147,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
             cancel_on_stop=not args.keep_open_orders,
             stop_deadline=args.stop_deadline,
             duration=args.duration,
+            busy_poll=args.busy_poll,
         )
         session = LiveSession.create(spec, args.log)
     print(f"log: {session.run_dir}", flush=True)

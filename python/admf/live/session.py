@@ -72,7 +72,7 @@ from admf.live.adapter import (
 )
 from admf.live.codes import LiveCode
 from admf.live.control import ControlWatcher, Flattener
-from admf.live.inbox import Inbox
+from admf.live.inbox import BUSY_POLL, Inbox
 from admf.live.outbox import Outbox, client_prefix
 from admf.live.tracker import OrderTracker
 from admf.log import EventLog
@@ -119,10 +119,15 @@ class LiveSpec:
     duration: float | None = None
     queue_capacity: int = 65_536
     connect_timeout: float = 10.0
+    busy_poll: float = BUSY_POLL
+    """Seconds the kernel thread polls its queue before it parks (``--busy-poll``; 0: park at
+    once, saving that CPU at the price of a wake-up per quiet spell; see `BUSY_POLL`)."""
 
     def __post_init__(self) -> None:
         if not self.symbols:
             raise LiveSetupError("symbols: a live session needs at least one symbol")
+        if not 0 <= self.busy_poll <= 1:
+            raise LiveSetupError(f"busy_poll must be 0..1 seconds, got {self.busy_poll}")
         if self.stop_deadline < 0:
             raise LiveSetupError(f"stop_deadline must be >= 0, got {self.stop_deadline}")
         if not self.clock_interval > 0:
@@ -189,6 +194,7 @@ class LiveSpec:
                 "clock_interval": self.clock_interval,
                 "duration": self.duration,
                 "queue_capacity": self.queue_capacity,
+                "busy_poll": self.busy_poll,
             },
         }
 
@@ -209,6 +215,7 @@ class LiveSpec:
             clock_interval=live["clock_interval"],
             duration=live["duration"],
             queue_capacity=live["queue_capacity"],
+            busy_poll=live.get("busy_poll", BUSY_POLL),  # logs from before the setting
         )
 
 
@@ -284,7 +291,7 @@ class LiveSession:
         self.log = log
         self.run_dir = log.path
         self.prefix = client_prefix(log.run_id)
-        self.inbox = Inbox(spec.queue_capacity)
+        self.inbox = Inbox(spec.queue_capacity, busy_poll=spec.busy_poll)
         self.recorded = recorded
         self.recorded_last = log.last_seq
         venue = spec.exec_adapter != SIM

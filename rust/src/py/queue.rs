@@ -275,7 +275,7 @@ impl PyEventQueue {
     /// released. Returns None on timeout; raises EndOfStream once closed and drained.
     #[pyo3(signature = (timeout = None))]
     fn pop_wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<PyEvent>> {
-        if !self.wait(py, timeout)? && !self.producer.is_closed() {
+        if !self.wait(py, timeout, 0.0)? && !self.producer.is_closed() {
             return Ok(None);
         }
         Ok(self.pop_one()?.map(|inner| PyEvent { inner }))
@@ -283,13 +283,38 @@ impl PyEventQueue {
 
     /// Waits up to `timeout` seconds (forever with None), with the GIL released, until an
     /// event can be popped or the stream has ended. Returns True when an event is ready.
-    #[pyo3(signature = (timeout = None))]
-    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+    /// `spin` seconds are spent polling before the thread may park: a parked thread takes
+    /// a system call to wake (tens of microseconds on a virtual machine), so a consumer that
+    /// must answer fast (a live node's kernel thread) trades that much CPU for latency.
+    #[pyo3(signature = (timeout = None, spin = 0.0))]
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>, spin: f64) -> PyResult<bool> {
         let timeout = timeout_duration(timeout)?;
+        if !(spin.is_finite() && spin >= 0.0) {
+            return Err(PyValueError::new_err(format!(
+                "spin must be a number of seconds >= 0, got {spin}"
+            )));
+        }
         let consumer = self.consumer()?;
         let consumer: &Consumer = &consumer;
         if consumer.ready() {
             return Ok(true);
+        }
+        if spin > 0.0 {
+            let spin = Duration::from_secs_f64(spin).min(timeout.unwrap_or(Duration::MAX));
+            let polled = py.detach(|| {
+                let until = Instant::now() + spin;
+                loop {
+                    for _ in 0..64 {
+                        std::hint::spin_loop();
+                    }
+                    if consumer.ready() || consumer.at_end() || Instant::now() >= until {
+                        return consumer.ready();
+                    }
+                }
+            });
+            if polled {
+                return Ok(true);
+            }
         }
         let ready = wait_sliced(py, timeout, |slice| {
             if consumer.wait(Some(slice)) {

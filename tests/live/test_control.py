@@ -49,6 +49,15 @@ def _admf(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _start(spec: LiveSpec, root: Path) -> tuple[LiveSession, threading.Thread, list[Ending]]:
+    """Starts a session in a thread; its ending goes into the list."""
+    session = LiveSession.create(spec, root)
+    result: list[Ending] = []
+    thread = threading.Thread(target=lambda: result.append(run_session(session)))
+    thread.start()
+    return session, thread, result
+
+
 def _entries(events: np.ndarray, after: int, before: int) -> np.ndarray:
     """The strategy's buys (limit orders) between two seqs."""
     submits = events[
@@ -72,13 +81,10 @@ def test_ctl_pauses_resumes_and_flattens_a_session_on_the_venue(
         options=options,
         duration=20.0,  # a safety net: the test stops it
     )
-    session = LiveSession.create(spec, tmp_path)
+    session, thread, result = _start(spec, tmp_path)
     run = session.run_dir
-    result: list[Ending] = []
-    thread = threading.Thread(target=lambda: result.append(run_session(session)))
-    thread.start()
     try:
-        _wait(exchange.data_clients)
+        _wait(exchange.data_clients)  # the session subscribed: the market data may start
         exchange.play(20.0)
 
         def resting() -> int:
@@ -181,13 +187,10 @@ def test_a_flatten_ends_flat_when_entries_on_their_way_fill(
         options=alpaca_options(exchange),
         duration=20.0,  # a safety net: the test stops it
     )
-    session = LiveSession.create(spec, tmp_path)
+    session, thread, result = _start(spec, tmp_path)
     run = session.run_dir
-    result: list[Ending] = []
-    thread = threading.Thread(target=lambda: result.append(run_session(session)))
-    thread.start()
     try:
-        _wait(exchange.data_clients)
+        _wait(exchange.data_clients)  # the session subscribed: the market data may start
         exchange.play(20.0)
         _wait(lambda: exchange.position() >= 2 * SCALE)
         exchange.set_faults({"ack_delay_ms": 400.0})

@@ -384,11 +384,6 @@ class Context:
 def _to_fixed(value: Units, name: str) -> int:
     """``value`` in fixed point, exactly for ints and Decimals and to the nearest 1e-9 for
     floats; an `AdmfError` naming ``name`` if it is not a finite number."""
-    if type(value) is float:  # the common case first: an order sized from a float
-        try:
-            return to_fixed(value)
-        except ValueError:
-            raise AdmfError(f"{name} must be a finite number, got {value!r}") from None
     if isinstance(value, int):
         return value * SCALE
     if isinstance(value, Decimal):

@@ -18,6 +18,7 @@ from admf.events import Flag, Kind
 from admf.exchange import Credentials, ExchangeConfig, ExchangeServer
 from admf.live.alpaca import KEY_ENV, SECRET_ENV
 from admf.live.codes import LiveCode
+from admf.live.inbox import Inbox
 from admf.live.tracker import leg_of_key
 from tests.exchange.conftest import RunningExchange
 
@@ -213,3 +214,11 @@ def venue_agrees(events: np.ndarray, exchange: Exchange) -> list[dict[str, Any]]
     position = sum(int(f["qty"]) if f["side"] == 1 else -int(f["qty"]) for f in fills)
     assert position == exchange.position()
     return venue
+
+
+def drain_inbox(inbox: Inbox) -> tuple[np.ndarray, list[object]]:
+    """The next batch the kernel's feed would take, with a payload (or None) per event."""
+    batch = inbox.feed()
+    assert batch is not None
+    events, payloads = batch
+    return events, payloads or [None] * len(events)

@@ -18,7 +18,7 @@ from admf.live.inbox import Inbox
 from admf.live.outbox import Command, client_order_id, client_prefix, order_id_of
 from admf.live.tracker import OrderTracker
 
-from .conftest import ORCL
+from .conftest import ORCL, drain_inbox
 
 
 def _command(order_id: int, qty: int) -> Command:
@@ -39,13 +39,6 @@ def _command(order_id: int, qty: int) -> Command:
     )
 
 
-def _drain(inbox: Inbox) -> tuple[np.ndarray, list[object]]:
-    batch = inbox.feed()
-    assert batch is not None
-    events, payloads = batch
-    return events, payloads or [None] * len(events)
-
-
 def test_fills_are_counted_once_and_overfills_refused() -> None:
     inbox = Inbox(64)
     tracker = OrderTracker(client_prefix("run-1"), inbox)
@@ -58,7 +51,7 @@ def test_fills_are_counted_once_and_overfills_refused() -> None:
     assert not tracker.fill(order, "e3", 5 * 10**9, 3 * 10**9)  # 8 + 3 > 10
     assert tracker.fill(order, "e4", 5 * 10**9, 2 * 10**9, cumulative=10 * 10**9)
     assert order.done
-    events, payloads = _drain(inbox)
+    events, payloads = drain_inbox(inbox)
     kinds = events["kind"].tolist()
     assert kinds.count(Kind.ORDER_ACCEPTED) == 1  # before the first fill, once
     assert kinds.index(Kind.ORDER_ACCEPTED) < kinds.index(Kind.FILL)
@@ -91,10 +84,10 @@ def test_market_data_is_conflated_when_full_and_counted() -> None:
 
     for i in range(10):
         inbox.offer_market(Event(Kind.QUOTE, i + 1, instrument=1, price=i))
-    events, _ = _drain(inbox)
+    events, _ = drain_inbox(inbox)
     assert len(events) == 4  # the queue held four; the rest waits, newest only
     inbox.offer_market(Event(Kind.QUOTE, 20, instrument=1, price=99))
-    events, _ = _drain(inbox)
+    events, _ = drain_inbox(inbox)
     # The newest waiting quote first, then the count of the replaced ones, then the new one.
     assert events["kind"].tolist() == [Kind.QUOTE, Kind.CUSTOM, Kind.QUOTE]
     assert events["price"].tolist()[::2] == [9, 99]
@@ -107,7 +100,7 @@ def test_payloads_travel_with_their_events() -> None:
     inbox.record(LiveCode.PAUSE, {"control": "pause"})
     inbox.record(LiveCode.RESUME)
     inbox.record(LiveCode.RECONCILED, {"orders": 3})
-    events, payloads = _drain(inbox)
+    events, payloads = drain_inbox(inbox)
     assert payloads == [{"control": "pause"}, None, {"orders": 3}]
     assert (events["flags"] & Flag.HAS_PAYLOAD).astype(bool).tolist() == [True, False, True]
 

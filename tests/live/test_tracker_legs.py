@@ -20,6 +20,8 @@ from admf.live.tracker import (
     tracked_order_id,
 )
 
+from .conftest import drain_inbox
+
 U = 10**9
 PREFIX = client_prefix("run-legs")
 
@@ -39,13 +41,6 @@ def _command(kind: Kind, seq: int, qty: int, price: int, order_id: int = 3) -> C
         ioc=False,
         fok=False,
     )
-
-
-def _drain(inbox: Inbox) -> tuple[np.ndarray, list[object]]:
-    batch = inbox.feed()
-    assert batch is not None
-    events, payloads = batch
-    return events, payloads or [None] * len(events)
 
 
 def _as_outputs(commands: list[Command]) -> np.ndarray:
@@ -94,7 +89,7 @@ def test_the_legs_of_a_replaced_order() -> None:
     assert order.done
     assert order.filled == 8 * U
     assert tracker.positions == {1: 8 * U}
-    events, _ = _drain(inbox)
+    events, _ = drain_inbox(inbox)
     (modified,) = events[events["kind"] == Kind.ORDER_MODIFIED]
     assert (modified["order_id"], modified["aux"]) == (3, 9)
     assert (modified["price"], modified["qty"]) == (90 * U, 3 * U)
@@ -115,7 +110,7 @@ def test_a_refused_replace_leaves_the_order_as_it_was() -> None:
     assert order.replacing is None
     assert not order.done
     assert (order.qty, order.price, len(order.legs)) == (10 * U, 100 * U, 1)
-    events, payloads = _drain(inbox)
+    events, payloads = drain_inbox(inbox)
     (refused,) = events[events["kind"] == Kind.ORDER_REJECTED]
     assert (refused["side"], refused["aux"], refused["qty"]) == (0, 9, 30 * U)
     assert payloads[-1] == "403: insufficient buying power"
@@ -132,7 +127,7 @@ def test_legs_and_an_unanswered_replace_are_folded_from_the_log() -> None:
     live.replace(order, first_modify)
     live.replaced(order, "venue-b")
     live.fill(order, "e2", 90 * U, 1 * U, cumulative=1 * U)
-    inputs, _ = _drain(inbox)
+    inputs, _ = drain_inbox(inbox)
     inputs["flags"] |= np.uint16(Flag.INPUT)
     inputs["seq"] = np.arange(20, 20 + len(inputs))
     # Two more modifies left the node after those inputs; neither was answered (a crash).
@@ -157,7 +152,7 @@ def test_legs_and_an_unanswered_replace_are_folded_from_the_log() -> None:
     assert again.replacing is not None
     assert again.replacing.seq == 40
     assert folded.by_client[replacement_id(order.legs[0].client_id, 40)] is again
-    events, payloads = _drain(folded_inbox)
+    events, payloads = drain_inbox(folded_inbox)
     (refused,) = events[events["kind"] == Kind.ORDER_REJECTED]
     assert (refused["aux"], refused["side"]) == (41, 0)
     assert payloads[0] == "not sent: the session stopped"
@@ -180,7 +175,7 @@ def test_a_late_fill_of_a_replaced_leg_is_folded_against_that_leg() -> None:
     live.replaced(order, "venue-b")
     live.fill(order, "e2", 100 * U, 1 * U, cumulative=5 * U, client_id=first)  # late, old leg
     live.fill(order, "e3", 90 * U, 2 * U, cumulative=2 * U)
-    inputs, _ = _drain(inbox)
+    inputs, _ = drain_inbox(inbox)
     inputs["flags"] |= np.uint16(Flag.INPUT)
     inputs["seq"] = np.arange(20, 20 + len(inputs))
     fills = inputs[inputs["kind"] == Kind.FILL]

@@ -24,8 +24,6 @@ HELP = "trade a strategy live (or paper/dry run), resume a session, or control o
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from admf.live.inbox import BUSY_POLL
-
     parser.add_argument(
         "ctl",
         nargs="*",
@@ -65,10 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--busy-poll",
         type=float,
-        default=BUSY_POLL,
         metavar="SECONDS",
-        help=f"how long the kernel thread polls for input before it sleeps (default {BUSY_POLL}; "
-        "0 sleeps at once: less CPU, slower first tick after a quiet spell)",
+        help="how long the kernel thread polls for input before it sleeps (default: 200 us, "
+        "admf.live.inbox.BUSY_POLL; 0 sleeps at once: less CPU, slower first tick after a "
+        "quiet spell)",
     )
     parser.add_argument(
         "--keep-open-orders",
@@ -157,7 +155,9 @@ def run(args: argparse.Namespace) -> int:
             cancel_on_stop=not args.keep_open_orders,
             stop_deadline=args.stop_deadline,
             duration=args.duration,
-            busy_poll=args.busy_poll,
+            # Given or not: the default is the node's own (not imported here, so that
+            # building the parser does not load the live package).
+            **({} if args.busy_poll is None else {"busy_poll": args.busy_poll}),
         )
         session = LiveSession.create(spec, args.log)
     print(f"log: {session.run_dir}", flush=True)

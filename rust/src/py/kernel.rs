@@ -14,7 +14,7 @@ use super::event::{check, events_from_bytes, PyEvent};
 use super::fastcall::new_event;
 use super::indicators::BarFed;
 use super::orders::PyPortfolio;
-use crate::event::{flags, Event, Kind, EVENT_SIZE};
+use crate::event::{flags, Event, Kind};
 use crate::kernel::KernelCore;
 use crate::merge;
 use crate::orders::bar_venue::{BarVenue, FillAt};
@@ -106,14 +106,15 @@ impl Streamed {
         self.len - self.next
     }
 
-    /// Events `from..to` of the source, read in place.
-    fn events<'py>(&self, py: Python<'py>, from: usize, to: usize) -> Vec<Event> {
-        // `kernel_over` checked that the array is contiguous and whole records; a readonly
-        // borrow of it only fails while Rust code holds it writable, which nothing does.
+    /// Appends events `from..to` of the source to `core`'s inputs, read where they are.
+    fn load_into(&self, core: &mut KernelCore, py: Python<'_>, from: usize, to: usize) {
+        // `kernel_over` streams only a contiguous, 8-aligned buffer of whole records, and a
+        // numpy buffer does not move; a readonly borrow of it only fails while Rust code holds
+        // it writable, which nothing does.
         let array = self.array.bind(py).readonly();
         let bytes = array.as_slice().expect("a streamed source is contiguous");
-        events_from_bytes(&bytes[from * EVENT_SIZE..to * EVENT_SIZE])
-            .expect("a streamed source holds whole records")
+        let events: &[Event] = bytemuck::cast_slice(bytes);
+        core.extend(&events[from..to]);
     }
 }
 
@@ -129,7 +130,7 @@ fn refill(core: &mut KernelCore, source: &mut Option<Streamed>, py: Python<'_>) 
         return false;
     }
     let end = (src.next + STREAM_CHUNK).min(src.len);
-    core.extend(&src.events(py, src.next, end));
+    src.load_into(core, py, src.next, end);
     src.next = end;
     if src.left() == 0 {
         *source = None;
@@ -144,27 +145,26 @@ fn kernel_over(
     first_seq: u64,
     flush_at: usize,
 ) -> PyResult<(KernelCore, Option<Streamed>)> {
-    if sources.len() != 1 {
-        return Ok((KernelCore::new(merged(sources)?, first_seq, flush_at), None));
-    }
-    let only = &sources[0];
-    let bytes = only.as_slice()?;
-    if !bytes.len().is_multiple_of(EVENT_SIZE) {
-        events_from_bytes(bytes)?; // the error naming the length
-    }
-    let len = bytes.len() / EVENT_SIZE;
-    let events = events_from_bytes(&bytes[..len.min(STREAM_CHUNK) * EVENT_SIZE])?;
-    let sorted = match bytemuck::try_cast_slice::<u8, Event>(bytes) {
-        Ok(all) => merge::check_sorted(&[all]),
-        Err(_) => merge::check_sorted(&[events_from_bytes(bytes)?.as_slice()]),
+    // Streamed when the one source's buffer reads as events in place (contiguous, 8-aligned,
+    // whole records); anything else is copied, and checked, by `merged`.
+    let in_place = match sources.as_slice() {
+        [only] => only
+            .as_slice()
+            .ok()
+            .and_then(|bytes| bytemuck::try_cast_slice::<u8, Event>(bytes).ok())
+            .map(|all| (only, all)),
+        _ => None,
     };
-    sorted.map_err(|e| PyValueError::new_err(e.to_string()))?;
-    let first = events.len();
-    let core = KernelCore::new(events, first_seq, flush_at);
-    let source = (first < len).then(|| Streamed {
+    let Some((only, all)) = in_place else {
+        return Ok((KernelCore::new(merged(sources)?, first_seq, flush_at), None));
+    };
+    merge::check_sorted(&[all]).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let first = all.len().min(STREAM_CHUNK);
+    let core = KernelCore::new(all[..first].to_vec(), first_seq, flush_at);
+    let source = (first < all.len()).then(|| Streamed {
         array: only.as_unbound().clone_ref(only.py()),
         next: first,
-        len,
+        len: all.len(),
     });
     Ok((core, source))
 }
@@ -582,8 +582,9 @@ impl PyKernelCore {
                 }
                 if let Some(start) = start {
                     let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                    add_to(&pair.get_item(1)?, intern!(py, "sampled_ns"), ns)?;
-                    add_to(&pair.get_item(1)?, intern!(py, "sampled_calls"), 1)?;
+                    let stats = pair.get_borrowed_item(1)?;
+                    add_to(&stats, intern!(py, "sampled_ns"), ns)?;
+                    add_to(&stats, intern!(py, "sampled_calls"), 1)?;
                 }
                 if pending.len()? > 0 {
                     drain.call0()?;
@@ -630,8 +631,7 @@ impl PyKernelCore {
     fn extend(&mut self, events: PyReadonlyArray1<'_, u8>) -> PyResult<()> {
         // A streamed source's rest comes before anything appended after it.
         if let Some(src) = self.source.take() {
-            self.core
-                .extend(&src.events(events.py(), src.next, src.len));
+            src.load_into(&mut self.core, events.py(), src.next, src.len);
         }
         self.core.extend(&events_from_bytes(events.as_slice()?)?);
         Ok(())

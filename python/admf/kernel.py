@@ -51,9 +51,42 @@ from admf.strategy import Component
 
 Payload = Any
 Sink = Callable[[EventArray, list[Payload | None] | None], None]
-Feed = Callable[[], "tuple[EventArray, list[Payload | None] | None] | None"]
-"""A live source: the next batch of inputs with their payloads (None for none), waiting for
-it; None when the source has ended."""
+Feed = Callable[["KernelCore", "deque[Payload]"], bool]
+"""A live source: appends the next inputs to the kernel's core, waiting for them, and the
+payloads of those flagged ``HAS_PAYLOAD`` (one each, in order) to the deque; False when the
+source has ended (see `Inbox.fill`, `batch_feed`)."""
+
+
+def extend_inputs(
+    core: KernelCore,
+    input_payloads: deque[Payload],
+    events: EventArray,
+    payloads: list[Payload | None] | None,
+) -> None:
+    """Appends a batch of inputs to ``core``, and their payloads to ``input_payloads`` (see
+    `Feed`): ``payloads`` holds one per event, or is None when no event is flagged."""
+    if payloads is not None:
+        # Inputs are sequenced in the order they are appended: their payloads wait in that
+        # order until `Kernel._flush` knows their seqs (one per flagged input, always).
+        marked = np.flatnonzero(events["flags"] & F_HAS_PAYLOAD).tolist()
+        input_payloads.extend(b"" if payloads[i] is None else payloads[i] for i in marked)
+    core.extend(np.ascontiguousarray(events).view(np.uint8))
+
+
+def batch_feed(
+    batches: Callable[[], tuple[EventArray, list[Payload | None] | None] | None],
+) -> Feed:
+    """A `Feed` over a callable that returns the next batch of inputs with their payloads
+    (None for none), or None when the source has ended."""
+
+    def feed(core: KernelCore, input_payloads: deque[Payload]) -> bool:
+        batch = batches()
+        if batch is None:
+            return False
+        extend_inputs(core, input_payloads, *batch)
+        return True
+
+    return feed
 
 
 class RunStopped(AdmfError):
@@ -425,7 +458,7 @@ class Kernel:
                     # A live source: what happened so far goes to the sink (the log, then the
                     # venue) before the kernel waits for the next batch.
                     self._flush()
-                    if not self._extend(self.feed()):
+                    if not self.feed(core, self._input_payloads):
                         break
                     continue
                 if core.alarm_due:
@@ -507,20 +540,6 @@ class Kernel:
             "traceback": "".join(traceback.format_exception(exc)),
         }
         self.emit(Event(Kind.ERROR, 0, order_id=seq), detail)
-
-    def _extend(self, batch: tuple[EventArray, list[Payload | None] | None] | None) -> bool:
-        """Appends a live batch of inputs; False at the end of the source."""
-        if batch is None:
-            return False
-        events, payloads = batch
-        if payloads is not None:
-            # Inputs are sequenced in the order they are appended: their payloads wait in that
-            # order until `_flush` knows their seqs (one per flagged input, always). A batch
-            # without payloads (None) has no flagged input.
-            marked = np.flatnonzero(events["flags"] & F_HAS_PAYLOAD).tolist()
-            self._input_payloads.extend(b"" if payloads[i] is None else payloads[i] for i in marked)
-        self.core.extend(np.ascontiguousarray(events).view(np.uint8))
-        return True
 
     def _fire_timers(self) -> None:
         due = self.core.peek_ts

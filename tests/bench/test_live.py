@@ -72,7 +72,7 @@ class TickToOrder:
             data_adapter="replay",
             exec_adapter="bench",
         )
-        self.node, outbox = build_live_node(spec, "bench", self._sink, self.inbox.feed)
+        self.node, outbox = build_live_node(spec, "bench", self._sink, self.inbox.fill)
         assert outbox is not None
         self.outbox = outbox
         self.kernel = threading.Thread(target=self.node.run)
@@ -93,6 +93,7 @@ class TickToOrder:
         self.done.clear()
         start = time.perf_counter_ns()
         self.inbox.offer_market(_quote(self.inbox, self.i))
+        self.inbox.hand_off()  # as an adapter does after each message it received
         self.done.wait()
         self.latencies.append(self.handed[-1] - start)
 
@@ -152,7 +153,7 @@ def test_live_market_data_throughput(benchmark: Any) -> None:
             symbols=("X",),
             data_adapter="replay",
         )
-        node, _ = build_live_node(spec, "bench", None, inbox.feed)
+        node, _ = build_live_node(spec, "bench", None, inbox.fill)
         kernel = threading.Thread(target=node.run)
         kernel.start()
         quote = _quote(inbox, 0)

@@ -116,8 +116,8 @@ def test_the_gate_reads_the_codes_of_the_live_records() -> None:
 
 
 def test_a_live_node_refuses_replaced_stages_and_a_backtest_an_external_venue() -> None:
-    def feed() -> None:
-        return None
+    def feed(core: object, payloads: object) -> bool:
+        return False
 
     settings = BacktestSettings()
     with pytest.raises(AdmfError, match="stages: a live node runs the engine's order path"):

@@ -105,6 +105,26 @@ def test_payloads_travel_with_their_events() -> None:
     assert (events["flags"] & Flag.HAS_PAYLOAD).astype(bool).tolist() == [True, False, True]
 
 
+def test_the_kernel_takes_inputs_straight_from_the_queue_with_their_payloads() -> None:
+    from collections import deque
+
+    from admf import Event
+    from admf._core import KernelCore
+
+    inbox = Inbox(16)
+    inbox.record(LiveCode.PAUSE, {"control": "pause"})
+    inbox.offer_market(Event(Kind.QUOTE, 5, instrument=1, price=7))
+    inbox.record(LiveCode.RECONCILED, {"orders": 3})
+    core = KernelCore([], 1, 64)
+    payloads: deque[object] = deque()
+    assert inbox.fill(core, payloads)
+    assert core.remaining == 3
+    # One payload per flagged input, in the order the inputs are sequenced.
+    assert list(payloads) == [{"control": "pause"}, {"orders": 3}]
+    inbox.close()
+    assert not inbox.fill(core, payloads)  # closed and drained: the source has ended
+
+
 def test_clock_and_ids() -> None:
     readings = iter([5, 3, 9])
     clock = WallClock(lambda: next(readings))

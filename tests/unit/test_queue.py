@@ -364,3 +364,70 @@ def test_a_spinning_wait_finds_an_event_pushed_meanwhile_and_refuses_a_bad_spin(
     for bad in (-1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="spin must be a number of seconds >= 0"):
             q.wait(0.0, spin=bad)
+
+
+def test_hand_off_lets_a_polling_consumer_apply_the_burst_before_the_producer_goes_on() -> None:
+    q = EventQueue(64)
+    applied: list[int] = []
+    polling = threading.Event()
+
+    def consumer() -> None:
+        while True:
+            polling.set()
+            try:
+                batch = q.pop_batch(timeout=5.0, spin=1.0)
+            except EndOfStream:
+                return
+            applied.extend(batch["ts"].tolist())  # Python work, with the GIL
+
+    # Nothing to hand over: no consumer waits, and an empty queue needs none.
+    assert not q.hand_off()
+    thread = threading.Thread(target=consumer)
+    thread.start()
+    try:
+        polling.wait(5.0)
+        assert not q.hand_off()  # the consumer polls, but the queue is empty
+        handed_over = 0
+        for burst in range(1, 51):
+            time.sleep(0.0005)  # the consumer is back to polling
+            for i in range(3):
+                assert q.push(Event(Kind.TRADE, burst * 10 + i))
+            handed = q.hand_off(1.0)
+            # Once it returns True, the consumer has popped and applied the burst and waits
+            # again: nothing is left in the queue and the burst is in `applied`.
+            if handed:
+                handed_over += 1
+                assert len(q) == 0
+                assert applied[-3:] == [burst * 10 + i for i in range(3)]
+        # The consumer had 0.5 ms to get back to polling before each burst: a loaded machine
+        # may keep it from some of them, not from most.
+        assert handed_over >= 40
+        assert len(applied) == 150
+    finally:
+        q.close()
+        thread.join()
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="max_wait must be a number of seconds >= 0"):
+            q.hand_off(bad)
+
+
+def test_hand_off_waits_no_longer_than_max_wait_for_a_slow_consumer() -> None:
+    q = EventQueue(8)
+    took = threading.Event()
+
+    def consumer() -> None:
+        q.pop_batch(timeout=5.0, spin=5.0)
+        took.set()
+        time.sleep(0.3)  # a slow handler (the GIL released, so the producer's clock runs)
+
+    thread = threading.Thread(target=consumer)
+    thread.start()
+    try:
+        time.sleep(0.05)  # the consumer polls
+        q.push(Event(Kind.TRADE, 1))
+        start = time.monotonic()
+        assert not q.hand_off(0.02)
+        assert took.is_set()
+        assert time.monotonic() - start < 0.25
+    finally:
+        thread.join()

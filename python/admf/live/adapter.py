@@ -9,7 +9,10 @@ orders with the venue.
 
 An adapter plugin is a factory: ``factory(context) -> adapter``, where `AdapterContext` gives
 the inbox to push into, the session's symbols, the tracker of its orders, and the adapter's
-settings (from ``--adapter-option KEY=VALUE``, the environment and a config file). The built-in
+settings (from ``--adapter-option KEY=VALUE``, the environment and a config file). An adapter
+pushes what one message of its venue carried (``inbox.offer_market`` for market data,
+``inbox.push`` or the tracker for the rest), then calls ``inbox.hand_off()``: the kernel
+thread, polling for input, applies it at once instead of waiting for the GIL. The built-in
 ones are ``alpaca``, ``replay`` and ``sim`` (``sim`` as execution: the simulated venue runs
 inside the kernel, no adapter task).
 """

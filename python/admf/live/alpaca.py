@@ -326,6 +326,7 @@ class AlpacaData:
                     self.inbox.record(LiveCode.MALFORMED, {"stream": "market data"})
                     continue
                 self._frame(frame, received)
+                self.inbox.hand_off()
             raise ConnectionError("market data stream closed")
         finally:
             await ws.close()
@@ -788,6 +789,7 @@ class AlpacaExecution:
                     continue
                 if isinstance(frame, dict) and frame.get("stream") == "trade_updates":
                     self._update(frame.get("data"))
+                    self.inbox.hand_off()
             raise ConnectionError("trade_updates stream closed")
         finally:
             await ws.close()

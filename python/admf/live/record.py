@@ -22,7 +22,7 @@ import numpy as np
 
 from admf.analysis import analyze
 from admf.events import SCALE, EventArray, Flag, Kind
-from admf.kernel import Kernel, Payload
+from admf.kernel import Kernel, Payload, batch_feed
 
 
 def rerun_live(
@@ -42,7 +42,7 @@ def rerun_live(
     ]
     collector = _Collector(None)
     start_ns = int(config["live"].get("start_ns", 0))
-    node, _ = build_live_node(spec, run_id, collector, fed.pop, start_ns)
+    node, _ = build_live_node(spec, run_id, collector, batch_feed(fed.pop), start_ns)
     node.run()
     return collector, node.kernel
 

@@ -162,8 +162,10 @@ class ReplayData:
                 due = start_wall + (venue_ts - first) / 1e9 / self.speed
                 delay = due - loop.time()
                 if delay > 0:
+                    inbox.hand_off()  # what came before this pause is applied first
                     await asyncio.sleep(delay)
             elif i % _BATCH == 0:
+                inbox.hand_off()
                 await asyncio.sleep(0)
             now = inbox.now()
             kind = int(row["kind"])

@@ -43,12 +43,12 @@ import os
 import shutil
 import signal
 import threading
-from collections.abc import Callable
+from collections import deque
 from typing import Any
 
 import numpy as np
 
-from admf._core import Event
+from admf._core import Event, KernelCore
 from admf.backtest import BacktestSettings, RunSettings, SimulationSettings, resolve_strategy
 from admf.clock import WallClock, clock_ticks
 from admf.errors import AdmfError
@@ -61,7 +61,7 @@ from admf.events import (
     Flag,
     Kind,
 )
-from admf.kernel import Payload
+from admf.kernel import Feed, Payload, extend_inputs
 from admf.live.adapter import (
     SIM,
     AdapterContext,
@@ -385,10 +385,11 @@ class LiveSession:
 
     # -- the kernel thread ----------------------------------------------------------------
 
-    def _feed(self) -> Callable[[], Any]:
+    def _feed(self) -> Feed:
         recorded = self.recorded
+        inbox = self.inbox
 
-        def feed() -> tuple[EventArray, list[Payload | None] | None] | None:
+        def feed(core: KernelCore, input_payloads: deque[Payload]) -> bool:
             nonlocal recorded
             if recorded is not None:
                 events, payloads = recorded
@@ -397,8 +398,9 @@ class LiveSession:
                 chosen = np.flatnonzero(inputs)
                 batch = events[chosen].copy()
                 batch["seq"] = 0
-                return batch, [payloads[i] for i in chosen.tolist()]
-            return self.inbox.feed()
+                extend_inputs(core, input_payloads, batch, [payloads[i] for i in chosen.tolist()])
+                return True
+            return inbox.fill(core, input_payloads)
 
         return feed
 

@@ -14,6 +14,7 @@ use super::event::{check, events_from_bytes, PyEvent};
 use super::fastcall::new_event;
 use super::indicators::BarFed;
 use super::orders::PyPortfolio;
+use super::queue::PyEventQueue;
 use crate::event::{flags, Event, Kind};
 use crate::kernel::KernelCore;
 use crate::merge;
@@ -635,6 +636,46 @@ impl PyKernelCore {
         }
         self.core.extend(&events_from_bytes(events.as_slice()?)?);
         Ok(())
+    }
+
+    /// The live node's feed: waits like `EventQueue.pop_batch(max_events, timeout, spin)`
+    /// (the core is not borrowed meanwhile) and appends what it pops as inputs, straight from
+    /// the queue's ring: no numpy array between the queue and the kernel on the path from a
+    /// tick to its order. Returns the `payload` slots of the popped events flagged
+    /// HAS_PAYLOAD (the keys of their payloads in the producers' table), or None once the
+    /// queue is closed and drained.
+    #[pyo3(signature = (queue, max_events, timeout, spin))]
+    fn extend_from_queue(
+        slf: &Bound<'_, Self>,
+        queue: &Bound<'_, PyEventQueue>,
+        max_events: usize,
+        timeout: Option<f64>,
+        spin: f64,
+    ) -> PyResult<Option<Vec<i64>>> {
+        let py = slf.py();
+        let queue = queue.get();
+        loop {
+            queue.wait(py, timeout, spin)?;
+            let mut this = slf.borrow_mut();
+            let this = &mut *this;
+            if let Some(src) = this.source.take() {
+                src.load_into(&mut this.core, py, src.next, src.len);
+            }
+            let mut keys = Vec::new();
+            let popped = queue.consumer()?.pop_runs(max_events, |run| {
+                keys.extend(
+                    run.iter()
+                        .filter(|e| e.flags & flags::HAS_PAYLOAD != 0)
+                        .map(|e| e.payload),
+                );
+                this.core.extend(run);
+            });
+            match popped {
+                Ok(0) => continue,
+                Ok(_) => return Ok(Some(keys)),
+                Err(_) => return Ok(None),
+            }
+        }
     }
 
     /// Sequences an event made by a component; a zero ts means now. Returns it sequenced.

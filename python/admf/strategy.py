@@ -227,6 +227,7 @@ class Context:
         pipeline of Python stages."""
         self._command = route.command
         self._submit = route.submit
+        self._next_order_id = kernel.core.next_order_id
         self.portfolio = portfolio
         self.instrument = instrument
         """The default instrument (the first data source's)."""
@@ -324,8 +325,10 @@ class Context:
     ) -> int:
         if qty_fx == 0 and value_fx <= 0:
             raise AdmfError(f"an order needs a positive qty or value, got qty 0, value {value_fx}")
-        if qty_fx or price_fx is not None:
-            self._instruments.check(inst, qty_fx or self._instruments.lot, price_fx)
+        instruments = self._instruments
+        if price_fx is not None or qty_fx < 0 or qty_fx % instruments.lot:
+            # (a market order of whole lots, the common case, needs no call)
+            instruments.check(inst, qty_fx or instruments.lot, price_fx)
         flags = F_MARKET if price_fx is None else 0
         if ioc:
             flags |= F_IOC
@@ -333,7 +336,7 @@ class Context:
             flags |= F_FOK
         if post_only:
             flags |= F_POST_ONLY
-        order_id = self._kernel.next_order_id()
+        order_id = self._next_order_id()
         self._submit(inst, order_id, side, price_fx or 0, qty_fx, value_fx, flags)
         return order_id
 

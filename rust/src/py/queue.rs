@@ -390,8 +390,12 @@ impl PyEventQueue {
             let until = Instant::now() + max_wait;
             loop {
                 pause();
-                let s = state.load(Ordering::Acquire);
-                if (s == C_POLLING || s == C_PARKED) && producer.is_empty() {
+                // The queue first, then the state: a consumer that emptied the queue stored
+                // C_TAKING before it (release) and stores C_POLLING or C_PARKED again only
+                // once it has applied what it popped and waits again.
+                if producer.is_empty()
+                    && matches!(state.load(Ordering::Acquire), C_POLLING | C_PARKED)
+                {
                     return true;
                 }
                 if Instant::now() >= until {

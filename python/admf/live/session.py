@@ -223,7 +223,7 @@ def build_live_node(
     spec: LiveSpec,
     run_id: str,
     sink: Any,
-    feed: Any,
+    feed: Feed,
     start_ns: int = 0,
 ) -> tuple[Node, Outbox | None]:
     """The node of a live session (also what `admf replay` rebuilds from its log), its clock

@@ -73,6 +73,17 @@ def extend_inputs(
     core.extend(np.ascontiguousarray(events).view(np.uint8))
 
 
+def recorded_inputs(
+    events: EventArray, payloads: list[Payload | None]
+) -> tuple[EventArray, list[Payload | None]]:
+    """The inputs of a recorded run (its events flagged ``INPUT``) with their payloads, as a
+    batch to be sequenced again."""
+    chosen = np.flatnonzero((events["flags"] & Flag.INPUT) != 0)
+    batch = events[chosen].copy()
+    batch["seq"] = 0
+    return batch, [payloads[i] for i in chosen.tolist()]
+
+
 def batch_feed(
     batches: Callable[[], tuple[EventArray, list[Payload | None] | None] | None],
 ) -> Feed:

@@ -36,14 +36,7 @@ def _drain(inbox: Inbox) -> EventArray:
 def test_files_are_read_with_aiofiles_and_parsed_as_a_backtest_reads_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    opened: list[str] = []
-    real_open = aiofiles.open
-
-    def spy(path: Any, *args: Any, **kwargs: Any) -> Any:
-        opened.append(Path(path).name)
-        return real_open(path, *args, **kwargs)
-
-    monkeypatch.setattr(replay_data.aiofiles, "open", spy)
+    opened = _spy_on_aiofiles(monkeypatch)
     monkeypatch.setattr(replay_data, "_CHUNK", 4096)  # many reads per file
     paths = [ORCL, str(USDJPY), str(AAPL)]
     events = asyncio.run(replay_data.load_files(paths, 3))

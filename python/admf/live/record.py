@@ -22,7 +22,7 @@ import numpy as np
 
 from admf.analysis import analyze
 from admf.events import SCALE, EventArray, Flag, Kind
-from admf.kernel import Kernel, Payload, batch_feed
+from admf.kernel import Kernel, Payload, batch_feed, recorded_inputs
 
 
 def rerun_live(
@@ -33,12 +33,9 @@ def rerun_live(
     from admf.live.session import LiveSpec, build_live_node
 
     spec = LiveSpec.from_config(config)
-    inputs = np.flatnonzero((events["flags"] & Flag.INPUT) != 0)
-    batch = events[inputs].copy()
-    batch["seq"] = 0
     fed: list[tuple[EventArray, list[Payload | None]] | None] = [
         None,
-        (batch, [payloads[i] for i in inputs.tolist()]),
+        recorded_inputs(events, payloads),
     ]
     collector = _Collector(None)
     start_ns = int(config["live"].get("start_ns", 0))

@@ -61,7 +61,7 @@ from admf.events import (
     Flag,
     Kind,
 )
-from admf.kernel import Feed, Payload, extend_inputs
+from admf.kernel import Feed, Payload, extend_inputs, recorded_inputs
 from admf.live.adapter import (
     SIM,
     AdapterContext,
@@ -392,13 +392,8 @@ class LiveSession:
         def feed(core: KernelCore, input_payloads: deque[Payload]) -> bool:
             nonlocal recorded
             if recorded is not None:
-                events, payloads = recorded
+                extend_inputs(core, input_payloads, *recorded_inputs(*recorded))
                 recorded = None
-                inputs = (events["flags"] & Flag.INPUT) != 0
-                chosen = np.flatnonzero(inputs)
-                batch = events[chosen].copy()
-                batch["seq"] = 0
-                extend_inputs(core, input_payloads, batch, [payloads[i] for i in chosen.tolist()])
                 return True
             return inbox.fill(core, input_payloads)
 

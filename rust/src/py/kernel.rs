@@ -197,6 +197,13 @@ pub struct PyKernelCore {
 }
 
 impl PyKernelCore {
+    /// Loads what is left of a streamed source: it comes before anything appended later.
+    fn load_source_rest(&mut self, py: Python<'_>) {
+        if let Some(src) = self.source.take() {
+            src.load_into(&mut self.core, py, src.next, src.len);
+        }
+    }
+
     /// Whether the order path needs events of `kind` to stop in Rust even when no Python
     /// handler wants them (bars for the venue, fills for the portfolio, reports and the
     /// session's records for a live gate).
@@ -630,10 +637,7 @@ impl PyKernelCore {
     /// Appends inputs (bytes of EVENT_DTYPE records) that arrived after the kernel started,
     /// in arrival order: how a live source feeds the kernel batch by batch.
     fn extend(&mut self, events: PyReadonlyArray1<'_, u8>) -> PyResult<()> {
-        // A streamed source's rest comes before anything appended after it.
-        if let Some(src) = self.source.take() {
-            src.load_into(&mut self.core, events.py(), src.next, src.len);
-        }
+        self.load_source_rest(events.py());
         self.core.extend(&events_from_bytes(events.as_slice()?)?);
         Ok(())
     }
@@ -658,9 +662,7 @@ impl PyKernelCore {
             queue.wait(py, timeout, spin)?;
             let mut this = slf.borrow_mut();
             let this = &mut *this;
-            if let Some(src) = this.source.take() {
-                src.load_into(&mut this.core, py, src.next, src.len);
-            }
+            this.load_source_rest(py);
             let mut keys = Vec::new();
             let popped = queue.consumer()?.pop_runs(max_events, |run| {
                 keys.extend(
